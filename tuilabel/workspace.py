@@ -1,0 +1,182 @@
+"""A workspace folder: config, the pool (cached as arrays), the label store, models and runs.
+
+Layout::
+
+    WORKSPACE/
+        tuilabel.toml    settings: where the data came from, classes, image size
+        pool.npz         the pool as loaded (so a folder of JPEGs is decoded once)
+        test.npz         optional labelled test set, for evaluation only
+        labels.sqlite    the label store (WAL)
+        models/          trained models (safetensors-like .pt state dicts, no pickled objects)
+        runs/            simulated sessions and benchmark outputs
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .data import Pool, find_idx_images, load_pool
+from .errors import DataError, TuilabelError
+from .store import LabelStore
+
+CONFIG = "tuilabel.toml"
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))  # JSON string escapes are valid TOML basic strings
+
+
+def dump_toml(config: dict[str, dict[str, Any]]) -> str:
+    lines = []
+    for table, values in config.items():
+        lines.append(f"[{table}]")
+        lines.extend(f"{key} = {_toml_value(v)}" for key, v in values.items() if v is not None)
+        lines.append("")
+    return "\n".join(lines)
+
+
+class Workspace:
+    """An opened workspace. Loads the pool and the store lazily."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        config_path = self.path / CONFIG
+        if not config_path.is_file():
+            raise TuilabelError("not a tuilabel workspace (run `tuilabel init` first)", self.path)
+        try:
+            self.config = tomllib.loads(config_path.read_text())
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+            raise TuilabelError(f"broken config ({exc})", config_path) from None
+        self._pool: Pool | None = None
+        self._test: Pool | None = None
+        self._store: LabelStore | None = None
+
+    # -- creation -------------------------------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        path: str | Path,
+        data: str | Path,
+        test: str | Path | None = None,
+        classes: Sequence[str] | None = None,
+        labels: str | Path | None = None,
+        size: tuple[int, int] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> Workspace:
+        path = Path(path)
+        if (path / CONFIG).exists():
+            raise TuilabelError("already a workspace; open it instead of running init again", path)
+        if path.exists() and not path.is_dir():
+            raise TuilabelError("exists and is not a folder", path)
+        pool = load_pool(data, labels=labels, classes=classes, size=size, warn=warn)
+        if test is None and Path(data).is_dir():
+            test = next((p for p in find_idx_images(Path(data)) if p.name.startswith("t10k")), None)
+        test_pool = None
+        if test is not None:
+            test_pool = load_pool(test, classes=pool.class_names, size=pool.image_shape[:2], warn=warn)
+            if test_pool.truth is None:
+                raise DataError("the test set has no labels", test)
+            if test_pool.image_shape != pool.image_shape:
+                raise DataError(
+                    f"test images are {test_pool.image_shape}, the pool's are {pool.image_shape}", test
+                )
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "models").mkdir(exist_ok=True)
+        (path / "runs").mkdir(exist_ok=True)
+        pool.save(path / "pool.npz")
+        if test_pool is not None:
+            test_pool.save(path / "test.npz")
+        config = {
+            "workspace": {"version": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S")},
+            "data": {
+                "source": str(Path(data).resolve()),
+                "test": str(Path(test).resolve()) if test is not None else None,
+                "items": len(pool),
+                "image_shape": list(pool.image_shape),
+            },
+            "classes": {"names": pool.class_names},
+        }
+        LabelStore(path / "labels.sqlite").close()
+        tmp = path / (CONFIG + ".tmp")
+        tmp.write_text(dump_toml(config))
+        os.replace(tmp, path / CONFIG)  # the config appears last: a half-made workspace is no workspace
+        return cls(path)
+
+    # -- parts ----------------------------------------------------------------------------------
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.config["classes"]["names"])
+
+    @property
+    def pool(self) -> Pool:
+        if self._pool is None:
+            self._pool = self._load_cached("pool.npz")
+        return self._pool
+
+    @property
+    def test(self) -> Pool | None:
+        if self._test is None and (self.path / "test.npz").exists():
+            self._test = self._load_cached("test.npz")
+        return self._test
+
+    def _load_cached(self, name: str) -> Pool:
+        try:
+            return Pool.load_cache(self.path / name)
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(f"cannot read the workspace's cached data ({exc})", self.path / name) from None
+
+    @property
+    def store(self) -> LabelStore:
+        if self._store is None:
+            self._store = LabelStore(self.path / "labels.sqlite")
+        return self._store
+
+    @property
+    def models_dir(self) -> Path:
+        return self.path / "models"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.path / "runs"
+
+    def models_present(self) -> list[str]:
+        if not self.models_dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.models_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def demo_workspace_path() -> Path:
+    home = os.environ.get("TUILABEL_HOME") or Path.home() / ".local" / "share" / "tuilabel"
+    return Path(home) / "demo"
+
+
+def open_or_create_demo() -> Workspace:
+    path = demo_workspace_path()
+    if (path / CONFIG).exists():
+        return Workspace(path)
+    return Workspace.init(path, SAMPLE_DIR / "mnist-pool.npz", test=SAMPLE_DIR / "mnist-test.npz")
