@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
 from .errors import TuilabelError
@@ -87,6 +88,70 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resolve_colors(choice: str) -> str:
+    """Pick the renderer's colours and tell Textual the same before it is imported."""
+    import os
+
+    from .render import detect_colors
+
+    colors = detect_colors() if choice == "auto" else choice
+    if colors == "none":
+        os.environ.setdefault("NO_COLOR", "1")
+    os.environ["TEXTUAL_COLOR_SYSTEM"] = {"truecolor": "truecolor", "256": "256", "none": "standard"}[colors]
+    return colors
+
+
+def _run_app(workspace, mode: str | None, colors: str) -> int:
+    colors = _resolve_colors(colors)
+    from .tui.app import MODES, TuilabelApp
+
+    if mode is not None and mode not in {m.name for m in MODES}:
+        raise TuilabelError(f"no mode {mode!r}; modes: {', '.join(m.name for m in MODES)}")
+    app = TuilabelApp(workspace, mode=mode, colors=colors)
+    app.run()
+    workspace.close()
+    return app.return_code or 0
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    from .workspace import Workspace
+
+    return _run_app(Workspace(args.workspace), args.mode, args.colors)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .workspace import demo_workspace_path, open_or_create_demo
+
+    if not (demo_workspace_path() / "tuilabel.toml").exists():
+        print(f"tuilabel: creating the demo workspace at {demo_workspace_path()}", file=sys.stderr)
+    return _run_app(open_or_create_demo(), getattr(args, "mode", None), getattr(args, "colors", "auto"))
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .simulate import SimSettings, run_simulation
+
+    settings = SimSettings(
+        mode=args.mode, labels=args.labels, seconds=args.seconds, seed=args.seed,
+        error_rate=args.error_rate, seconds_per_label=args.seconds_per_label,
+    )
+    if not 0 <= settings.error_rate <= 1:
+        raise TuilabelError(f"--error-rate {settings.error_rate} must be between 0 and 1")
+    interactive = sys.stderr.isatty()
+
+    def progress(n: int) -> None:
+        if interactive and (n % 10 == 0):
+            print(f"\rsimulating {settings.mode}: {n} labels", end="", file=sys.stderr, flush=True)
+
+    result = run_simulation(Path(args.workspace), settings, Path(args.out), progress)
+    if interactive:
+        print(file=sys.stderr)
+    for point in result["curve"]:
+        acc = "-" if point["accuracy"] is None else f"{point['accuracy']:.3f}"
+        print(f"labels {point['labels']:>5}  seconds {point['seconds']:>8.1f}  accuracy {acc}")
+    print(f"wrote {args.out}")
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------------
 
 
@@ -117,6 +182,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sources", default="human", help="comma-separated: human,propagated,pseudo")
     p.set_defaults(func=cmd_export)
 
+    colors = {"choices": ["auto", "truecolor", "256", "none"], "default": "auto",
+              "help": "colours of the half-block images (default: what the terminal says)"}
+    p = sub.add_parser("label", help="open the labeling app on a workspace")
+    p.add_argument("workspace")
+    p.add_argument("--mode", help="go straight into a mode (browse, ...)")
+    p.add_argument("--colors", **colors)
+    p.set_defaults(func=cmd_label)
+
+    p = sub.add_parser("demo", help="open the app on the bundled sample (the default command)")
+    p.add_argument("--mode")
+    p.add_argument("--colors", **colors)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("simulate", help="run a mode headless with a simulated labeler; write its curve")
+    p.add_argument("workspace")
+    p.add_argument("--mode", required=True)
+    p.add_argument("--labels", type=int, default=None, help="stop after this many labels")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this many simulated seconds")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--error-rate", type=float, default=0.0, help="share of wrong answers (0..1)")
+    p.add_argument("--seconds-per-label", type=float, default=1.75)
+    p.add_argument("--out", required=True, help="the learning curve, as JSON")
+    p.set_defaults(func=cmd_simulate)
     return parser
 
 
@@ -124,8 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        args = parser.parse_args(["demo"])
     try:
         return int(args.func(args) or 0)
     except TuilabelError as exc:

@@ -56,8 +56,9 @@ def dump_toml(config: dict[str, dict[str, Any]]) -> str:
 class Workspace:
     """An opened workspace. Loads the pool and the store lazily."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, store_path: str | Path | None = None) -> None:
         self.path = Path(path)
+        self.store_path = Path(store_path) if store_path is not None else self.path / "labels.sqlite"
         config_path = self.path / CONFIG
         if not config_path.is_file():
             raise TuilabelError("not a tuilabel workspace (run `tuilabel init` first)", self.path)
@@ -148,7 +149,7 @@ class Workspace:
     @property
     def store(self) -> LabelStore:
         if self._store is None:
-            self._store = LabelStore(self.path / "labels.sqlite")
+            self._store = LabelStore(self.store_path)
         return self._store
 
     @property

@@ -1,0 +1,209 @@
+"""Browse: the pool in random order, one image at a time, labeled by number keys.
+
+The first user of the session interface and the random-order baseline every mode is compared
+against. Its learner is softmax regression on pixels, retrained on a doubling schedule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..models.linear import SoftmaxRegression
+from ..workspace import Workspace
+from .base import BaseSession, Clock, CurvePoint
+
+
+def doubling_schedule(first: int = 10, every_after: int = 1280) -> list[int]:
+    """Label counts at which to retrain: 10, 20, 40, ... then every ``every_after``."""
+    points, n = [], first
+    while n < every_after:
+        points.append(n)
+        n *= 2
+    points.extend(range(every_after, 1_000_000, every_after))
+    return points
+
+
+@dataclass
+class TrainJob:
+    """What a model update needs, gathered on the session's thread; training can run elsewhere."""
+
+    x: np.ndarray
+    y: np.ndarray
+    n_classes: int
+    labels: int
+    seconds: float
+
+
+@dataclass
+class BrowseView:
+    image: np.ndarray | None
+    item_id: str | None
+    position: int  # how many images of the pool this session has moved past
+    total: int
+    counts: list[int]  # human labels per class in the whole workspace
+    unsure: int
+    labels_spent: int  # by this session
+    guess: int | None  # the model's guess for the image shown
+    guess_p: float | None
+    accuracy: float | None
+    can_undo: bool
+    can_redo: bool
+    message: str
+    done: bool
+
+
+class BrowseSession(BaseSession):
+    mode = "browse"
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        clock: Clock | None = None,
+        seed: int = 0,
+        annotator: str | None = None,
+        learn: bool = True,
+    ) -> None:
+        super().__init__(workspace, clock, annotator)
+        rng = np.random.default_rng(seed)
+        already = set(self.store.current())
+        order = rng.permutation(len(self.pool))
+        self.order = [int(i) for i in order if self.pool.ids[i] not in already]  # resume
+        self.position = 0
+        self.history: list[tuple[int, int | None]] = []  # (position, event id or None for skip)
+        self.redo_stack: list[int] = []
+        self.labels_spent = 0
+        self.learn = learn
+        self.schedule = doubling_schedule()
+        self.next_update = 0
+        self.model: SoftmaxRegression | None = None
+        self.accuracy: float | None = None
+        self._guess: tuple[int, float] | None = None
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def _record(self, label: int | None) -> None:
+        item = self.current_index
+        if item is None:
+            self.message = "the pool is done"
+            return
+        event = self.store.add(self.session_id, str(self.pool.ids[item]), label)
+        self.history.append((self.position, event))
+        self.redo_stack.clear()
+        self.position += 1
+        self._guess = None
+        name = "unsure" if label is None else self.pool.class_names[label]
+        self.message = f"{self.pool.ids[item]} -> {name}"
+
+    def do_label(self, label: int) -> None:
+        """Label the image shown and move on."""
+        if not 0 <= int(label) < self.pool.n_classes:
+            self.message = f"no class {label}: classes are 0..{self.pool.n_classes - 1}"
+            return
+        self._record(int(label))
+        self.labels_spent += 1
+
+    def do_unsure(self) -> None:
+        """Mark the image as not any class / unsure and move on."""
+        self._record(None)
+
+    def do_skip(self) -> None:
+        """Move on without labeling."""
+        if self.current_index is None:
+            return
+        self.history.append((self.position, None))
+        self.position += 1
+        self._guess = None
+
+    def do_undo(self) -> None:
+        """Take back the last label (or skip) and show that image again."""
+        if not self.history:
+            self.message = "nothing to undo"
+            return
+        position, event = self.history.pop()
+        if event is not None:
+            self.store.undo(self.session_id)
+            self.redo_stack.append(event)
+            self.labels_spent -= 1
+        self.position = position
+        self._guess = None
+        self.message = f"undone: back to {self.pool.ids[self.order[position]]}"
+
+    def do_redo(self) -> None:
+        """Bring back the label just undone."""
+        if not self.redo_stack or not self.store.redo(self.session_id):
+            self.message = "nothing to redo"
+            return
+        event = self.redo_stack.pop()
+        self.history.append((self.position, event))
+        self.position += 1
+        self.labels_spent += 1
+        self._guess = None
+        self.message = "redone"
+
+    # -- the model ------------------------------------------------------------------------------
+
+    def due_update(self) -> bool:
+        return self.learn and self.next_update < len(self.schedule) and (
+            self.labels_spent >= self.schedule[self.next_update]
+        )
+
+    def snapshot(self) -> TrainJob:
+        labelled = [(i, lab) for i, (lab, _) in self.store.current().items() if lab is not None]
+        idx = self.pool.indices_of([i for i, _ in labelled])
+        y = np.array([lab for _, lab in labelled], dtype=np.int64)
+        while self.next_update < len(self.schedule) and self.schedule[self.next_update] <= self.labels_spent:
+            self.next_update += 1
+        return TrainJob(self.pool.as_float(idx), y, self.pool.n_classes, self.labels_spent, self.elapsed)
+
+    @staticmethod
+    def train(job: TrainJob, test_x: np.ndarray | None, test_y: np.ndarray | None) -> tuple:
+        model = SoftmaxRegression().fit(job.x, job.y, job.n_classes)
+        accuracy = model.score(test_x, test_y) if test_x is not None else None
+        return model, accuracy
+
+    def apply(self, job: TrainJob, result: tuple) -> None:
+        self.model, self.accuracy = result
+        self._guess = None
+        self.curve.append(CurvePoint(job.labels, job.seconds, self.accuracy))
+
+    def test_arrays(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        test = self.workspace.test
+        if test is None:
+            return None, None
+        return test.as_float(), test.truth
+
+    def update_model(self) -> None:
+        job = self.snapshot()
+        self.apply(job, self.train(job, *self.test_arrays()))
+
+    # -- the view -------------------------------------------------------------------------------
+
+    @property
+    def current_index(self) -> int | None:
+        return self.order[self.position] if self.position < len(self.order) else None
+
+    def view(self) -> BrowseView:
+        item = self.current_index
+        counts = self.store.counts()
+        per_class = [counts.get(("human", c), 0) for c in range(self.pool.n_classes)]
+        if item is not None and self.model is not None and self._guess is None:
+            p = self.model.predict_proba(self.pool.as_float(np.array([item])))[0]
+            self._guess = (int(p.argmax()), float(p.max()))
+        return BrowseView(
+            image=None if item is None else self.pool.images[item],
+            item_id=None if item is None else str(self.pool.ids[item]),
+            position=self.position,
+            total=len(self.order),
+            counts=per_class,
+            unsure=counts.get(("human", None), 0),
+            labels_spent=self.labels_spent,
+            guess=self._guess[0] if self._guess else None,
+            guess_p=self._guess[1] if self._guess else None,
+            accuracy=self.accuracy,
+            can_undo=bool(self.history),
+            can_redo=bool(self.redo_stack),
+            message=self.message,
+            done=item is None,
+        )

@@ -1,0 +1,198 @@
+"""The Textual app every mode lives in: start screen, help, size guard, quitting safely.
+
+Screens are thin: they turn keys into session actions and the session's view into widgets.
+Labels are committed by the session before its action returns, so quitting at any moment (q,
+Ctrl+C, a closed SSH connection) loses nothing the screen has acknowledged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Header, Static
+
+from ..workspace import Workspace
+from .widgets import MIN_HEIGHT, MIN_WIDTH, TooSmall, class_bars
+
+
+@dataclass(frozen=True)
+class ModeInfo:
+    name: str
+    key: str
+    summary: str
+    screen: Callable[[TuilabelApp], Screen] | None  # None: not built yet
+
+
+def _browse_screen(app: TuilabelApp) -> Screen:
+    from .browse import BrowseScreen
+
+    return BrowseScreen(app.workspace, app.image_colors)
+
+
+MODES: list[ModeInfo] = [
+    ModeInfo("browse", "b", "the pool in random order (the baseline)", _browse_screen),
+    ModeInfo("stream", "s", "an RBM plays a video of its samples", None),
+    ModeInfo("batch", "a", "a CNN pages through its most confusing", None),
+    ModeInfo("clusters", "c", "label VAE cluster centres; labels spread", None),
+    ModeInfo("review", "r", "a second look where the model disagrees", None),
+]
+
+
+class LabelScreen(Screen):
+    """Base for every screen: hides its content and says so when the terminal is too small."""
+
+    def compose_too_small(self) -> ComposeResult:
+        yield TooSmall(id="too-small")
+
+    def on_resize(self) -> None:
+        width, height = self.app.size
+        small = width < MIN_WIDTH or height < MIN_HEIGHT
+        self.set_class(small, "-too-small")
+        if small:
+            self.query_one(TooSmall).show_for(width, height)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key of the screen beneath, with what it does."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 64; max-height: 90%; border: round $accent; background: $panel; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("escape,question_mark,q", "app.pop_screen", "Close help"),
+    ]
+
+    def __init__(self, screen: Screen) -> None:
+        super().__init__()
+        self.beneath = screen
+
+    def compose(self) -> ComposeResult:
+        text = Text()
+        text.append(f"Keys: {self.beneath.__class__.__name__.removesuffix('Screen') or 'start'}\n\n", style="bold")
+        seen = set()
+        for key, active in sorted(self.beneath.active_bindings.items(), key=lambda kv: kv[1].binding.description):
+            binding = active.binding
+            label = binding.description or binding.action
+            if (label, binding.key_display) in seen:
+                continue
+            seen.add((label, binding.key_display))
+            shown = binding.key_display or self.app.get_key_display(binding)
+            text.append(f"{shown:>12}  ", style="bold cyan")
+            text.append(f"{label}\n")
+        text.append("\nEsc or ? closes this help.", style="dim")
+        with VerticalScroll():
+            yield Static(text)
+
+
+class StartScreen(LabelScreen):
+    """The workspace at a glance, and the modes by key."""
+
+    DEFAULT_CSS = """
+    StartScreen #body { padding: 0 1; }
+    StartScreen #summary { height: auto; margin-bottom: 1; }
+    StartScreen #columns { height: 1fr; }
+    StartScreen #balance { width: 36; }
+    StartScreen #modes { width: 1fr; }
+    StartScreen.-too-small #body { display: none; }
+    StartScreen.-too-small TooSmall { display: block; }
+    """
+    BINDINGS = [
+        Binding(m.key, f"open_mode('{m.name}')", m.name.capitalize())
+        for m in MODES
+    ]
+
+    def __init__(self, workspace: Workspace) -> None:
+        super().__init__()
+        self.workspace = workspace
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="body"):
+            yield Static(id="summary")
+            with Horizontal(id="columns"):
+                yield Static(id="balance")
+                yield Static(id="modes")
+        yield from self.compose_too_small()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_summary()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_summary()
+
+    def refresh_summary(self) -> None:
+        ws = self.workspace
+        pool = ws.pool
+        counts = ws.store.counts()
+        human = [counts.get(("human", c), 0) for c in range(pool.n_classes)]
+        text = Text()
+        text.append(f"{ws.path}\n", style="bold")
+        text.append(
+            f"{len(pool)} images {'x'.join(map(str, pool.image_shape))}, {pool.n_classes} classes; "
+            f"labelled by people: {sum(human)}; unsure: {counts.get(('human', None), 0)}; "
+            f"test set: {len(ws.test) if ws.test is not None else 'none'}\n"
+        )
+        text.append(f"models: {', '.join(ws.models_present()) or 'none yet'}")
+        self.query_one("#summary", Static).update(text)
+        balance = Text("labels per class\n", style="bold")
+        balance.append_text(class_bars(pool.class_names, human, width=16, keys=False))
+        self.query_one("#balance", Static).update(balance)
+        modes = Text("modes: press a key\n", style="bold")
+        for m in MODES:
+            modes.append(f"{m.key} ", style="bold cyan")
+            modes.append(m.name, style="bold" if m.screen else "dim")
+            modes.append("" if m.screen else "  (not built yet)", style="yellow")
+            modes.append(f"\n  {m.summary}\n", style="" if m.screen else "dim")
+        self.query_one("#modes", Static).update(modes)
+
+    def action_open_mode(self, name: str) -> None:
+        self.app.open_mode(name)  # type: ignore[attr-defined]
+
+
+class TuilabelApp(App):
+    """``tuilabel label WORKSPACE``: the start screen, or straight into a mode."""
+
+    TITLE = "tuilabel"
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+    ENABLE_COMMAND_PALETTE = False
+
+    def __init__(self, workspace: Workspace, mode: str | None = None, colors: str = "truecolor") -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.start_mode = mode
+        self.image_colors = colors
+        self.sub_title = str(workspace.path)
+
+    def on_mount(self) -> None:
+        self.push_screen(StartScreen(self.workspace))
+        if self.start_mode:
+            self.open_mode(self.start_mode)
+
+    def open_mode(self, name: str) -> None:
+        mode = next((m for m in MODES if m.name == name), None)
+        if mode is None:
+            self.notify(f"no mode {name!r}", severity="error")
+        elif mode.screen is None:
+            self.notify(f"The {name} mode is not built yet.", severity="warning")
+        else:
+            self.push_screen(mode.screen(self))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    async def action_quit(self) -> None:
+        self.workspace.close()  # every label is already committed; this just closes the store
+        self.exit()

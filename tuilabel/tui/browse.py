@@ -1,0 +1,126 @@
+"""The browse screen: keys to `BrowseSession` actions, its view to widgets."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Header, Static
+
+from ..sessions.base import Action
+from ..sessions.browse import BrowseSession, TrainJob
+from ..workspace import Workspace
+from .app import LabelScreen
+from .widgets import PixelView, class_bars
+
+
+def digit_bindings(action: str, description: str) -> list[Binding]:
+    """0-9 as ten bindings with one footer entry."""
+    return [
+        Binding(str(d), f"{action}({d})", description, key_display="0-9", show=d == 0) for d in range(10)
+    ]
+
+
+class BrowseScreen(LabelScreen):
+    DEFAULT_CSS = """
+    BrowseScreen #main { height: 1fr; }
+    BrowseScreen PixelView { width: 1fr; }
+    BrowseScreen #side { width: 36; padding: 0 1; }
+    BrowseScreen #message { height: 1; padding: 0 1; background: $boost; }
+    BrowseScreen.-too-small #main, BrowseScreen.-too-small #message { display: none; }
+    BrowseScreen.-too-small TooSmall { display: block; }
+    """
+    BINDINGS = [
+        *digit_bindings("label", "Label"),
+        Binding("x", "unsure", "Unsure"),
+        Binding("space", "skip", "Skip"),
+        Binding("backspace,z", "undo", "Undo", key_display="⌫/z"),
+        Binding("y", "redo", "Redo"),
+        Binding("escape", "app.pop_screen", "Back"),
+    ]
+
+    def __init__(self, workspace: Workspace, colors: str = "truecolor", seed: int | None = None) -> None:
+        super().__init__()
+        self.session = BrowseSession(workspace, seed=seed if seed is not None else _fresh_seed())
+        self.image_colors = colors
+        self.training = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            yield PixelView(self.image_colors, id="image")
+            with Vertical(id="side"):
+                yield Static(id="info")
+                yield Static(id="balance")
+        yield Static(id="message")
+        yield from self.compose_too_small()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show()
+
+    def show(self) -> None:
+        v = self.session.view()
+        names = self.session.pool.class_names
+        self.query_one(PixelView).set_image(v.image)
+        info = Text()
+        info.append("browse", style="bold")
+        info.append(f"  {v.position + 1 if not v.done else v.position}/{v.total}\n")
+        info.append(f"item {v.item_id or '-'}\n")
+        if v.guess is not None:
+            info.append(f"model guess: {names[v.guess]} ({v.guess_p:.0%})\n")
+        else:
+            info.append("model guess: (no model yet)\n", style="dim")
+        acc = "-" if v.accuracy is None else f"{v.accuracy:.1%}"
+        info.append(f"test accuracy: {acc}{'  training…' if self.training else ''}\n")
+        info.append(f"labelled here: {v.labels_spent}   unsure: {v.unsure}\n")
+        self.query_one("#info", Static).update(info)
+        self.query_one("#balance", Static).update(class_bars(names, v.counts, width=14, highlight=v.guess))
+        message = v.message or "number keys label the image; x unsure; ? help"
+        if v.done:
+            message = "Every image of the pool has been seen. Esc goes back."
+        self.query_one("#message", Static).update(message)
+
+    def act(self, action: Action) -> None:
+        self.session.handle(action)  # committed to the store before we draw anything
+        if self.session.due_update() and not self.training:
+            self.training = True
+            job = self.session.snapshot()
+            self.train_in_background(job)
+        self.show()
+
+    @work(thread=True, exclusive=True, group="train")
+    def train_in_background(self, job: TrainJob) -> None:
+        result = self.session.train(job, *self.session.test_arrays())
+        self.app.call_from_thread(self._trained, job, result)
+
+    def _trained(self, job: TrainJob, result: tuple) -> None:
+        self.session.apply(job, result)
+        self.training = False
+        self.show()
+
+    def action_label(self, label: int) -> None:
+        if label >= self.session.pool.n_classes:
+            self.notify(f"there are only {self.session.pool.n_classes} classes", severity="warning")
+            return
+        self.act(Action("label", label))
+
+    def action_unsure(self) -> None:
+        self.act(Action("unsure"))
+
+    def action_skip(self) -> None:
+        self.act(Action("skip"))
+
+    def action_undo(self) -> None:
+        self.act(Action("undo"))
+
+    def action_redo(self) -> None:
+        self.act(Action("redo"))
+
+
+def _fresh_seed() -> int:
+    import secrets
+
+    return secrets.randbelow(2**31)
