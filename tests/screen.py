@@ -11,7 +11,9 @@ import re
 
 import numpy as np
 
-from tuilabel.render import UPPER_HALF
+from tuilabel.render import FULL_BLOCK, UPPER_HALF
+
+BLOCKS = (UPPER_HALF, FULL_BLOCK)
 
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
 
@@ -73,18 +75,27 @@ def screen_cells(captured: str) -> list[list[tuple[str, tuple | None, tuple | No
 
 
 def half_block_pixels(captured: str) -> np.ndarray:
-    """The largest rectangle of half-block cells on the screen, as a grey ``2R x C`` image."""
+    """The bounding box of block cells on the screen, as a grey ``2R x C`` image.
+
+    A half block is its foreground over its background; a full block is its foreground twice.
+    """
     rows = screen_cells(captured)
-    hits = [(y, x) for y, row in enumerate(rows) for x, (ch, _, _) in enumerate(row) if ch == UPPER_HALF]
+    hits = [(y, x) for y, row in enumerate(rows) for x, (ch, _, _) in enumerate(row) if ch in BLOCKS]
     if not hits:
         return np.zeros((0, 0), np.uint8)
+    columns = {x for _, x in hits}
+    x0 = x1 = min(columns)
+    while x1 + 1 in columns:  # the first contiguous band of columns: the picture, not bar charts
+        x1 += 1
+    hits = [(y, x) for y, x in hits if x0 <= x <= x1]
     y0, y1 = min(y for y, _ in hits), max(y for y, _ in hits)
-    x0, x1 = min(x for _, x in hits), max(x for _, x in hits)
     out = np.zeros((2 * (y1 - y0 + 1), x1 - x0 + 1), np.uint8)
     for y in range(y0, y1 + 1):
         for x in range(x0, x1 + 1):
-            if x < len(rows[y]) and rows[y][x][0] == UPPER_HALF:
-                _, fg, bg = rows[y][x]
+            if x < len(rows[y]) and rows[y][x][0] in BLOCKS:
+                ch, fg, bg = rows[y][x]
+                if ch == FULL_BLOCK:
+                    bg = fg
                 out[2 * (y - y0), x - x0] = int(np.mean(fg)) if fg else 0
                 out[2 * (y - y0) + 1, x - x0] = int(np.mean(bg)) if bg else 0
     return out
@@ -100,10 +111,11 @@ def screen_png(captured: str, path, cell: int = 8) -> None:
     draw = ImageDraw.Draw(img)
     for y, row in enumerate(rows):
         for x, (ch, fg, bg) in enumerate(row):
-            top = fg if ch == UPPER_HALF else (bg or (0, 0, 0))
-            bottom = bg or (0, 0, 0)
-            if ch not in (" ", UPPER_HALF) and fg:
+            top = fg if ch in BLOCKS else (bg or (0, 0, 0))
+            bottom = (fg if ch == FULL_BLOCK else bg) or (0, 0, 0)
+            if ch not in (" ", *BLOCKS) and fg:
                 top = bottom = tuple(int(0.5 * a + 0.5 * b) for a, b in zip(fg, bottom))
-            draw.rectangle([x * cell, 2 * y * cell, (x + 1) * cell - 1, (2 * y + 1) * cell - 1], fill=tuple(top or (0, 0, 0)))
-            draw.rectangle([x * cell, (2 * y + 1) * cell, (x + 1) * cell - 1, (2 * y + 2) * cell - 1], fill=tuple(bottom))
+            left, right = x * cell, (x + 1) * cell - 1
+            draw.rectangle([left, 2 * y * cell, right, (2 * y + 1) * cell - 1], fill=tuple(top or (0, 0, 0)))
+            draw.rectangle([left, (2 * y + 1) * cell, right, (2 * y + 2) * cell - 1], fill=tuple(bottom))
     img.save(path)

@@ -55,7 +55,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     ws = Workspace(args.workspace)
     counts = ws.store.counts()
-    sources = sorted({src for src, _ in counts}, key=lambda s: ["human", "propagated", "pseudo", "sample"].index(s))
+    sources = sorted({src for src, _ in counts}, key=["human", "propagated", "pseudo", "sample"].index)
     names = ws.class_names
     table = Table()
     table.add_column("class")

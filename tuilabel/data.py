@@ -6,6 +6,7 @@ labelers only, never for a session's choices.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -420,10 +421,8 @@ def _load_csv(
     raw_labels = None
     if label_col is not None:
         raw_labels = np.array([r[label_col].strip() for r in rows])
-        try:
+        with contextlib.suppress(ValueError):  # string class names stay strings
             raw_labels = raw_labels.astype(np.int64)
-        except ValueError:
-            pass
         rows = [r[:label_col] + r[label_col + 1 :] for r in rows]
     try:
         pixels = np.array(rows, dtype=np.float64)

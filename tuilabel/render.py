@@ -1,5 +1,6 @@
 """Images as terminal cells: one upper half block per cell, top pixel in the foreground colour,
-bottom pixel in the background colour, so a cell shows two square-ish pixels.
+bottom pixel in the background colour, so a cell shows two square-ish pixels (a cell whose two
+pixels agree is a full block in the foreground colour, which costs half the bytes).
 
 `image_strips` is the fast path for Textual widgets (Line API); `HalfBlockImage` is the same picture
 as a Rich renderable, for plain consoles and headless dumps. Runs of equal cells are merged into one
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from rich.color import Color
@@ -20,6 +21,7 @@ from rich.segment import Segment
 from rich.style import Style
 
 UPPER_HALF = "\u2580"
+FULL_BLOCK = "\u2588"
 SHADES = " \u2591\u2592\u2593\u2588"  # no-colour fallback: one shade per cell (two pixels averaged)
 COLOR_MODES = ("truecolor", "256", "none")
 
@@ -72,7 +74,8 @@ def rgb_to_xterm(rgb: np.ndarray) -> np.ndarray:
 
 
 _STYLE_CACHE: dict[str, dict[int, Style]] = {"truecolor": {}, "256": {}}
-_BLOCKS = [UPPER_HALF * n for n in range(512)]
+_HALVES = [UPPER_HALF * n for n in range(512)]
+_FULLS = [FULL_BLOCK * n for n in range(512)]
 
 
 def _style(key: int, mode: str) -> Style:
@@ -81,13 +84,14 @@ def _style(key: int, mode: str) -> Style:
     style = cache.get(key)
     if style is None:
         fg, bg = key >> 24, key & 0xFFFFFF
-        if mode == "256":
-            style = Style(color=Color.from_ansi(fg), bgcolor=Color.from_ansi(bg))
-        else:
-            style = Style(
-                color=Color.from_rgb(fg >> 16, (fg >> 8) & 255, fg & 255),
-                bgcolor=Color.from_rgb(bg >> 16, (bg >> 8) & 255, bg & 255),
-            )
+
+        def colour(code: int) -> Color:
+            if mode == "256":
+                return Color.from_ansi(code)
+            return Color.from_rgb(code >> 16, (code >> 8) & 255, code & 255)
+
+        # A cell whose two pixels agree is a full block in the foreground colour: half the escape.
+        style = Style(color=colour(fg)) if fg == bg else Style(color=colour(fg), bgcolor=colour(bg))
         if len(cache) > 200_000:
             cache.clear()
         cache[key] = style
@@ -124,7 +128,7 @@ def fit_scale(shape: tuple[int, ...], width: int, height: int) -> int:
 
 def _runs(codes: np.ndarray) -> tuple[list[int], list[int], list[int]]:
     """Runs of equal values along each row: (row, length, value) lists, in reading order."""
-    height, width = codes.shape
+    width = codes.shape[1]
     flat = codes.ravel()
     new_run = np.empty(flat.shape, bool)
     new_run[0] = True
@@ -149,9 +153,13 @@ def image_rows(image: np.ndarray, scale: int = 1, mode: str = "truecolor") -> li
         for y, n, level in zip(*_runs(shade)):
             rows[y].append(Segment(SHADES[level] * n))
         return rows
-    blocks = _BLOCKS
+    halves, fulls = _HALVES, _FULLS
     for y, n, key in zip(*_runs(top.astype(np.int64) << 24 | bottom)):
-        rows[y].append(Segment(blocks[n] if n < 512 else UPPER_HALF * n, _style(key, mode)))
+        if key >> 24 == key & 0xFFFFFF:
+            text = fulls[n] if n < 512 else FULL_BLOCK * n
+        else:
+            text = halves[n] if n < 512 else UPPER_HALF * n
+        rows[y].append(Segment(text, _style(key, mode)))
     return rows
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +79,9 @@ SIMULATORS: dict[str, Callable[[Workspace, SimSettings, Callable[[int], None]], 
 }
 
 
-def run_simulation(workspace: Path, settings: SimSettings, out: Path, progress: Callable[[int], None] | None = None) -> dict:
+def run_simulation(
+    workspace: Path, settings: SimSettings, out: Path, progress: Callable[[int], None] | None = None
+) -> dict:
     """Run one simulated session in a scratch label store under ``runs/`` and write its curve."""
     if settings.mode not in SIMULATORS:
         raise TuilabelError(f"mode {settings.mode!r} cannot be simulated yet; built: {', '.join(SIMULATORS)}")

@@ -8,8 +8,9 @@ label store before `handle` returns, so whatever the screen shows next is alread
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ..workspace import Workspace
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.linear import SoftmaxRegression
 from ..workspace import Workspace
 from .base import BaseSession, Clock, CurvePoint
 
@@ -77,7 +76,8 @@ class BrowseSession(BaseSession):
         self.learn = learn
         self.schedule = doubling_schedule()
         self.next_update = 0
-        self.model: SoftmaxRegression | None = None
+        self.model = None  # a SoftmaxRegression once the first update has run
+        self._counts: dict | None = None  # workspace label counts, re-read after our own writes
         self.accuracy: float | None = None
         self._guess: tuple[int, float] | None = None
 
@@ -89,6 +89,7 @@ class BrowseSession(BaseSession):
             self.message = "the pool is done"
             return
         event = self.store.add(self.session_id, str(self.pool.ids[item]), label)
+        self._counts = None
         self.history.append((self.position, event))
         self.redo_stack.clear()
         self.position += 1
@@ -124,6 +125,7 @@ class BrowseSession(BaseSession):
         position, event = self.history.pop()
         if event is not None:
             self.store.undo(self.session_id)
+            self._counts = None
             self.redo_stack.append(event)
             self.labels_spent -= 1
         self.position = position
@@ -136,6 +138,7 @@ class BrowseSession(BaseSession):
             self.message = "nothing to redo"
             return
         event = self.redo_stack.pop()
+        self._counts = None
         self.history.append((self.position, event))
         self.position += 1
         self.labels_spent += 1
@@ -159,6 +162,8 @@ class BrowseSession(BaseSession):
 
     @staticmethod
     def train(job: TrainJob, test_x: np.ndarray | None, test_y: np.ndarray | None) -> tuple:
+        from ..models.linear import SoftmaxRegression  # torch loads on the first update, not at start
+
         model = SoftmaxRegression().fit(job.x, job.y, job.n_classes)
         accuracy = model.score(test_x, test_y) if test_x is not None else None
         return model, accuracy
@@ -186,7 +191,9 @@ class BrowseSession(BaseSession):
 
     def view(self) -> BrowseView:
         item = self.current_index
-        counts = self.store.counts()
+        if self._counts is None:
+            self._counts = self.store.counts()
+        counts = self._counts
         per_class = [counts.get(("human", c), 0) for c in range(self.pool.n_classes)]
         if item is not None and self.model is not None and self._guess is None:
             p = self.model.predict_proba(self.pool.as_float(np.array([item])))[0]

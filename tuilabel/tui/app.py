@@ -7,8 +7,8 @@ Ctrl+C, a closed SSH connection) loses nothing the screen has acknowledged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -63,7 +63,9 @@ class HelpScreen(ModalScreen[None]):
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 64; max-height: 90%; border: round $accent; background: $panel; padding: 0 1; }
+    HelpScreen > VerticalScroll {
+        width: 64; height: auto; max-height: 90%; border: round $accent; background: $panel; padding: 0 1;
+    }
     """
     BINDINGS = [
         Binding("escape,question_mark,q", "app.pop_screen", "Close help"),
@@ -77,13 +79,15 @@ class HelpScreen(ModalScreen[None]):
         text = Text()
         text.append(f"Keys: {self.beneath.__class__.__name__.removesuffix('Screen') or 'start'}\n\n", style="bold")
         seen = set()
-        for key, active in sorted(self.beneath.active_bindings.items(), key=lambda kv: kv[1].binding.description):
+        for active in sorted(self.beneath.active_bindings.values(), key=lambda a: a.binding.description):
             binding = active.binding
+            if binding.system:
+                continue  # Textual's own (focus, copy): not ours to explain
             label = binding.description or binding.action
-            if (label, binding.key_display) in seen:
-                continue
-            seen.add((label, binding.key_display))
             shown = binding.key_display or self.app.get_key_display(binding)
+            if (label, shown) in seen:
+                continue
+            seen.add((label, shown))
             text.append(f"{shown:>12}  ", style="bold cyan")
             text.append(f"{label}\n")
         text.append("\nEsc or ? closes this help.", style="dim")
@@ -164,7 +168,7 @@ class TuilabelApp(App):
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, system=True),
     ]
     ENABLE_COMMAND_PALETTE = False
 

@@ -7,13 +7,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header
 
 from ..sessions.base import Action
 from ..sessions.browse import BrowseSession, TrainJob
 from ..workspace import Workspace
 from .app import LabelScreen
-from .widgets import PixelView, class_bars
+from .widgets import ImageBox, PixelView, TextPanel, class_bars
 
 
 def digit_bindings(action: str, description: str) -> list[Binding]:
@@ -26,8 +26,9 @@ def digit_bindings(action: str, description: str) -> list[Binding]:
 class BrowseScreen(LabelScreen):
     DEFAULT_CSS = """
     BrowseScreen #main { height: 1fr; }
-    BrowseScreen PixelView { width: 1fr; }
     BrowseScreen #side { width: 36; padding: 0 1; }
+    BrowseScreen #info { height: 6; }
+    BrowseScreen #balance { height: 12; }
     BrowseScreen #message { height: 1; padding: 0 1; background: $boost; }
     BrowseScreen.-too-small #main, BrowseScreen.-too-small #message { display: none; }
     BrowseScreen.-too-small TooSmall { display: block; }
@@ -50,11 +51,12 @@ class BrowseScreen(LabelScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="main"):
-            yield PixelView(self.image_colors, id="image")
+            with ImageBox():
+                yield PixelView(self.image_colors, id="image")
             with Vertical(id="side"):
-                yield Static(id="info")
-                yield Static(id="balance")
-        yield Static(id="message")
+                yield TextPanel(id="info")
+                yield TextPanel(id="balance")
+        yield TextPanel(id="message")
         yield from self.compose_too_small()
         yield Footer()
 
@@ -76,12 +78,12 @@ class BrowseScreen(LabelScreen):
         acc = "-" if v.accuracy is None else f"{v.accuracy:.1%}"
         info.append(f"test accuracy: {acc}{'  training…' if self.training else ''}\n")
         info.append(f"labelled here: {v.labels_spent}   unsure: {v.unsure}\n")
-        self.query_one("#info", Static).update(info)
-        self.query_one("#balance", Static).update(class_bars(names, v.counts, width=14, highlight=v.guess))
+        self.query_one("#info", TextPanel).set_text(info)
+        self.query_one("#balance", TextPanel).set_text(class_bars(names, v.counts, width=14, highlight=v.guess))
         message = v.message or "number keys label the image; x unsure; ? help"
         if v.done:
             message = "Every image of the pool has been seen. Esc goes back."
-        self.query_one("#message", Static).update(message)
+        self.query_one("#message", TextPanel).set_text(message)
 
     def act(self, action: Action) -> None:
         self.session.handle(action)  # committed to the store before we draw anything

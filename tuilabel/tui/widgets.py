@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from rich.text import Text
+from textual.containers import Container
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
@@ -17,10 +18,11 @@ BAR = "\u2588"
 
 
 class PixelView(Widget):
-    """Draws one image as large as fits (integer scale), centred; redraws only on a new image."""
+    """One image as large as fits its `ImageBox` (integer scale); the widget is exactly the
+    picture's size, so a new frame repaints the picture's cells and nothing else."""
 
     DEFAULT_CSS = """
-    PixelView { width: 1fr; height: 1fr; }
+    PixelView { width: 28; height: 14; }
     """
 
     def __init__(self, colors: str = "truecolor", max_scale: int = 8, **kwargs) -> None:
@@ -29,41 +31,58 @@ class PixelView(Widget):
         self.max_scale = max_scale
         self._pixels: np.ndarray | None = None
         self._pixel_strips: list[Strip] = []
-        self._built_for: tuple[int, int] = (0, 0)
+        self._box: tuple[int, int] = (28, 14)
+        self._scale = 1
 
     def set_image(self, image: np.ndarray | None) -> None:
         if image is self._pixels or (
             image is not None and self._pixels is not None and np.array_equal(image, self._pixels)
         ):
             return  # nothing new: write nothing to the terminal
+        reshape = image is None or self._pixels is None or image.shape != self._pixels.shape
         self._pixels = image
         self._pixel_strips = []
+        if reshape:
+            self._fit()
         self.refresh()
 
-    def _build(self) -> None:
-        width, height = self.size
-        self._built_for = (width, height)
-        if self._pixels is None or width == 0 or height == 0:
-            self._pixel_strips = []
-            return
-        scale = min(self.max_scale, fit_scale(self._pixels.shape, width, height))
-        self._pixel_strips = image_strips(self._pixels, scale, self.image_colors)
-
-    def on_resize(self) -> None:
+    def fit_box(self, width: int, height: int) -> None:
+        """Called by the box on resize: choose the scale and size the widget to the picture."""
+        self._box = (width, height)
+        self._fit()
         self._pixel_strips = []
         self.refresh()
 
+    def _fit(self) -> None:
+        if self._pixels is None:
+            return
+        width, height = self._box
+        self._scale = min(self.max_scale, fit_scale(self._pixels.shape, width, height))
+        h, w = self._pixels.shape[:2]
+        size = (w * self._scale, (h * self._scale + 1) // 2)
+        if (self.styles.width, self.styles.height) != size:
+            self.styles.width, self.styles.height = size
+
     def render_line(self, y: int) -> Strip:
-        width, height = self.size
-        if not self._pixel_strips or self._built_for != (width, height):
-            self._build()
-        top = max(0, (height - len(self._pixel_strips)) // 2)
-        row = y - top
-        if not 0 <= row < len(self._pixel_strips):
+        if self._pixels is not None and not self._pixel_strips:
+            self._pixel_strips = image_strips(self._pixels, self._scale, self.image_colors)
+        width = self.size.width
+        if not 0 <= y < len(self._pixel_strips):
             return Strip.blank(width, self.rich_style)
-        strip = self._pixel_strips[row]
-        left = max(0, (width - strip.cell_length) // 2)
-        return Strip.join([Strip.blank(left, self.rich_style), strip]).crop_extend(0, width, self.rich_style)
+        strip = self._pixel_strips[y]
+        return strip if strip.cell_length == width else strip.crop_extend(0, width, self.rich_style)
+
+
+class ImageBox(Container):
+    """Centres a `PixelView` and tells it how much room there is."""
+
+    DEFAULT_CSS = """
+    ImageBox { width: 1fr; height: 1fr; align: center middle; }
+    """
+
+    def on_resize(self) -> None:
+        for view in self.query(PixelView):
+            view.fit_box(self.content_size.width, self.content_size.height)
 
 
 def class_bars(
@@ -93,7 +112,7 @@ def prob_bars(names: Sequence[str], probs: Sequence[float], active: int | None =
     ticks = " \u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
     text = Text()
     for c, p in enumerate(probs):
-        text.append(ticks[min(8, int(round(float(p) * 8)))] * 2 + " ", style="bold green" if c == active else "green")
+        text.append(ticks[min(8, round(float(p) * 8))] * 2 + " ", style="bold green" if c == active else "green")
     text.append("\n")
     for c, _ in enumerate(probs):
         text.append(f"{names[c][:2]:<2} ", style="bold reverse" if c == active else "cyan")
@@ -112,3 +131,33 @@ class TooSmall(Static):
             f"Terminal too small: {width}x{height}.\n"
             f"tuilabel needs at least {MIN_WIDTH}x{MIN_HEIGHT}: enlarge the window."
         )
+
+
+class TextPanel(Widget):
+    """Text that repaints only itself, and only when it changed (no layout pass per frame).
+
+    `Static.update` asks for a layout refresh, which makes Textual repaint the whole screen; at 30
+    frames a second that is most of the bytes and the CPU. Give a TextPanel a fixed height in CSS.
+    """
+
+    DEFAULT_CSS = """
+    TextPanel { height: 1; }
+    """
+
+    def __init__(self, text: Text | str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._text = Text(text) if isinstance(text, str) else text
+
+    def set_text(self, text: Text | str) -> None:
+        text = Text(text) if isinstance(text, str) else text
+        if text == self._text:
+            return
+        self._text = text
+        self.refresh()
+
+    @property
+    def text(self) -> Text:
+        return self._text
+
+    def render(self) -> Text:
+        return self._text

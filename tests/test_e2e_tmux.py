@@ -1,0 +1,97 @@
+"""The real `tuilabel` in tmux: keys typed with send-keys, the screen read with capture-pane."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tuilabel.store import LabelStore
+from tuilabel.workspace import Workspace
+
+from .screen import half_block_pixels, screen_png
+
+pytestmark = [
+    pytest.mark.tmux,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+
+class Tmux:
+    def __init__(self, name: str, command: str, width: int = 80, height: int = 24, env: dict | None = None):
+        self.name = name
+        self.env = {**os.environ, **(env or {})}
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True, check=False)
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", name, "-x", str(width), "-y", str(height),
+             f"{command}; echo EXIT=$?; sleep 60"],
+            check=True, env=self.env,
+        )
+
+    def keys(self, *keys: str, pause: float = 0.4) -> None:
+        for key in keys:
+            subprocess.run(["tmux", "send-keys", "-t", self.name, key], check=True)
+            time.sleep(pause)
+
+    def capture(self, colours: bool = False) -> str:
+        args = ["tmux", "capture-pane", "-p", "-t", self.name] + (["-e"] if colours else [])
+        return subprocess.run(args, capture_output=True, text=True, check=True).stdout
+
+    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.search(pattern, self.capture())
+            if m:
+                return m
+            time.sleep(0.2)
+        raise AssertionError(f"{pattern!r} never appeared; screen:\n{self.capture()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True, check=False)
+
+
+def test_label_browse_undo_quit_in_tmux(sample_workspace, tmp_path):
+    ws_path = sample_workspace.path
+    pool = sample_workspace.pool
+    sample_workspace.close()
+    exe = Path(sys.executable).with_name("tuilabel")
+    command = f"{exe if exe.exists() else 'tuilabel'} label {ws_path} --mode browse --colors 256"
+    tmux = Tmux(f"tuilabel-test-{os.getpid()}", command, env={"TERM": "xterm-256color"})
+    try:
+        labelled = []
+        for step in range(3):
+            item = tmux.wait_for(r"item (\d+)").group(1)
+            if labelled:
+                assert item != labelled[-1][0], "the next image did not appear"
+            # what the terminal shows is this pool image (through the 256-colour grey ramp)
+            screen = tmux.capture(colours=True)
+            pixels = half_block_pixels(screen)
+            expected = pool.images[pool.index_of(item)]
+            assert pixels.shape == expected.shape
+            # Textual re-downgrades 256-colour greys with Rich's rounding onto the 24-step ramp, so a
+            # shown grey can be up to ~18 levels off; the picture stays monotone and readable.
+            assert np.abs(pixels.astype(int) - expected).max() <= 20
+            assert np.corrcoef(pixels.ravel(), expected.ravel())[0, 1] > 0.99
+            if step == 0:
+                screen_png(screen, tmp_path / "browse.png")
+            label = int(pool.truth[pool.index_of(item)])
+            labelled.append((item, label))
+            tmux.keys(str(label))
+        tmux.wait_for(r"labelled here: 3")
+        tmux.keys("z")  # undo the third
+        tmux.wait_for(rf"undone: back to {labelled[-1][0]}")
+        assert re.search(rf"item {labelled[-1][0]}\b", tmux.capture())
+        tmux.keys("q")
+        tmux.wait_for(r"EXIT=0")
+    finally:
+        tmux.close()
+    store = LabelStore(ws_path / "labels.sqlite")
+    assert store.current() == {item: (label, 1.0) for item, label in labelled[:2]}
+    assert Workspace(ws_path).pool is not None  # the workspace reopens clean

@@ -1,0 +1,92 @@
+"""The app as a person uses it, through Textual's Pilot."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from textual.widgets import Static
+
+from tuilabel.tui.app import HelpScreen, StartScreen, TuilabelApp
+from tuilabel.tui.browse import BrowseScreen
+from tuilabel.tui.widgets import PixelView
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_start_screen_shows_workspace_and_modes(sample_workspace):
+    async def go():
+        app = TuilabelApp(sample_workspace)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, StartScreen)
+            summary = str(app.screen.query_one("#summary", Static).render())
+            assert "600 images 28x28, 10 classes" in summary
+            modes = str(app.screen.query_one("#modes", Static).render())
+            assert "browse" in modes and "stream  (not built yet)" in modes
+            await pilot.press("s")  # not built: says so, stays put
+            await pilot.pause()
+            assert isinstance(app.screen, StartScreen)
+            assert any("not built yet" in str(n.message) for n in app._notifications)
+
+    run(go())
+
+
+def test_help_lists_every_key_of_the_screen(sample_workspace):
+    async def go():
+        app = TuilabelApp(sample_workspace, mode="browse")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            text = str(app.screen.query_one(Static).render())
+            for needle in ("0-9", "Label", "Unsure", "Undo", "Redo", "Skip", "Quit", "Back"):
+                assert needle in text
+            await pilot.press("escape")
+            await pilot.pause()
+            assert isinstance(app.screen, BrowseScreen)
+
+    run(go())
+
+
+def test_browse_keys_label_into_the_store_and_q_quits(sample_workspace):
+    async def go():
+        app = TuilabelApp(sample_workspace, mode="browse")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, BrowseScreen)
+            shown = [screen.session.view().item_id]
+            view = screen.query_one(PixelView)
+            assert view._pixels is not None and np.array_equal(
+                view._pixels, sample_workspace.pool.images[sample_workspace.pool.index_of(shown[0])]
+            )
+            for key in ("7", "x", "2"):
+                await pilot.press(key)
+                shown.append(screen.session.view().item_id)
+            await pilot.press("z")  # undo the "2"
+            await pilot.pause()
+            await pilot.press("q")
+            await pilot.pause()
+        return shown
+
+    shown = run(go())
+    current = sample_workspace.store.current()
+    assert current == {shown[0]: (7, 1.0), shown[1]: (None, 1.0)}
+
+
+def test_too_small_terminal_says_how_big(sample_workspace):
+    async def go():
+        app = TuilabelApp(sample_workspace, mode="browse")
+        async with app.run_test(size=(50, 14)) as pilot:
+            await pilot.pause()
+            notice = app.screen.query_one("#too-small", Static)
+            assert notice.display and "at least 60x18" in str(notice.render())
+            await pilot.resize_terminal(80, 24)
+            await pilot.pause()
+            assert not app.screen.has_class("-too-small")
+
+    run(go())
