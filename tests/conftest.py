@@ -59,3 +59,14 @@ def sample_workspace(tmp_path):
     ws = Workspace.init(tmp_path / "ws", tmp_path / "pool.npz", test=tmp_path / "test.npz")
     yield ws
     ws.close()
+
+
+@pytest.fixture
+def stream_workspace(sample_workspace):
+    """The sample workspace with a small RBM trained in under a second (100 hidden, CD-5)."""
+    from tuilabel.models.rbm import RBM
+
+    pool = sample_workspace.pool
+    rbm = RBM(n_hidden=100, cd_k=5, epochs=10, seed=0).fit(pool.as_float().reshape(len(pool), -1), pool.n_classes)
+    rbm.save(sample_workspace.models_dir / "rbm.npz")
+    return sample_workspace

@@ -127,12 +127,101 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _run_app(open_or_create_demo(), getattr(args, "mode", None), getattr(args, "colors", "auto"))
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .models.rbm import RBM, pick_device
+    from .workspace import Workspace
+
+    ws = Workspace(args.workspace)
+    pool = ws.pool
+    path = ws.models_dir / "rbm.npz"
+    if args.model == "rbm":
+        overrides = {"epochs": args.epochs or 40, "n_hidden": args.hidden, "seed": args.seed}
+        if args.persistent:  # PCD diverges at CD's rate: a smaller one, one step, less momentum
+            overrides.update(persistent=True, learning_rate=0.005, cd_k=1, final_momentum=0.5)
+        if args.cd_k is not None:
+            overrides["cd_k"] = args.cd_k
+        if args.learning_rate is not None:
+            overrides["learning_rate"] = args.learning_rate
+        rbm = RBM(device=args.device, **overrides)
+        x = pool.as_float().reshape(len(pool), -1)
+        print(f"training an RBM ({rbm.config.n_hidden} hidden, {'PCD' if rbm.config.persistent else 'CD'}-"
+              f"{rbm.config.cd_k}) on {len(pool)} images without labels, on {pick_device(args.device)}")
+        with Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[err]}"),
+                      TimeElapsedColumn(), transient=False) as progress:
+            task = progress.add_task("rbm", total=rbm.config.epochs, err="")
+
+            def step(epoch: int, err: float) -> None:
+                progress.update(task, completed=epoch, err=f"reconstruction error {err:.2f}")
+
+            rbm.fit(x, pool.n_classes, progress=step)
+        rbm.save(path)
+        print(f"saved {path}")
+        return 0
+    # rbm-labels: offline learning of the label weights from every stored stream frame
+    if not path.exists():
+        raise TuilabelError("no RBM yet: run `tuilabel train WORKSPACE --model rbm` first", ws.path)
+    from .sessions.stream import StreamSettings
+
+    rbm = RBM.load(path, device=args.device)
+    frames, labels = [], []
+    for ev in ws.store.events(("human",), samples=True):
+        if ev.label is not None and ev.sample is not None and ev.sample.shape == pool.image_shape:
+            frames.append(ev.sample)
+            labels.append(ev.label)
+    if not frames:
+        raise TuilabelError("no labelled stream frames yet: label some in the stream mode first", ws.path)
+    import numpy as np
+
+    settings = StreamSettings()
+    x = np.stack(frames).reshape(len(frames), -1).astype(np.float32) / 255.0
+    rbm.fit_labels(x, np.array(labels), epochs=args.epochs or settings.offline_epochs,
+                   lr=settings.offline_learning_rate, seed=args.seed)
+    rbm.save(path)
+    print(f"label weights retrained offline (CD-1, {args.epochs or settings.offline_epochs} passes) "
+          f"on {len(frames)} stream frames; saved {path}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .models.rbm import RBM
+    from .workspace import Workspace
+
+    ws = Workspace(args.workspace)
+    test = ws.test
+    if test is None:
+        raise TuilabelError("the workspace has no test set (give --test to `tuilabel init`)", ws.path)
+    print(f"test set: {len(test)} images")
+    found = False
+    path = ws.models_dir / "rbm.npz"
+    if path.exists():
+        found = True
+        rbm = RBM.load(path)
+        if float(rbm.U_.abs().sum()) == 0:
+            print("rbm: no label weights yet (label frames in the stream mode, or `train --model rbm-labels`)")
+        else:
+            x = test.images.reshape(len(test), -1).astype("float32") / 255.0
+            print(f"rbm: test accuracy {rbm.score(x, test.truth):.4f}")
+    if not found:
+        print("no trained models yet")
+    return 0
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise TuilabelError(f"--set {text!r} must be KEY=VALUE")
+    return key.strip(), value.strip()
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .simulate import SimSettings, run_simulation
 
     settings = SimSettings(
         mode=args.mode, labels=args.labels, seconds=args.seconds, seed=args.seed,
         error_rate=args.error_rate, seconds_per_label=args.seconds_per_label,
+        options=dict(_key_value(item) for item in args.set),
     )
     if not 0 <= settings.error_rate <= 1:
         raise TuilabelError(f"--error-rate {settings.error_rate} must be between 0 and 1")
@@ -195,6 +284,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--colors", **colors)
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("train", help="train a model of the workspace (progress shown)")
+    p.add_argument("workspace")
+    p.add_argument("--model", required=True, choices=["rbm", "rbm-labels"],
+                   help="rbm: unsupervised RBM; rbm-labels: its label weights from stored stream frames")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--hidden", type=int, default=225)
+    p.add_argument("--cd-k", type=int, default=None, help="Gibbs steps per update (default 10; 1 with PCD)")
+    p.add_argument("--persistent", action="store_true", help="persistent contrastive divergence")
+    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when there is one)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="test accuracy of the workspace's models")
+    p.add_argument("workspace")
+    p.set_defaults(func=cmd_eval)
+
     p = sub.add_parser("simulate", help="run a mode headless with a simulated labeler; write its curve")
     p.add_argument("workspace")
     p.add_argument("--mode", required=True)
@@ -203,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--error-rate", type=float, default=0.0, help="share of wrong answers (0..1)")
     p.add_argument("--seconds-per-label", type=float, default=1.75)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a mode setting, e.g. --set fast_weights=true (repeatable)")
     p.add_argument("--out", required=True, help="the learning curve, as JSON")
     p.set_defaults(func=cmd_simulate)
     return parser

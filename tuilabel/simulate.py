@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,11 @@ class SimSettings:
     seed: int = 0
     error_rate: float = 0.0
     seconds_per_label: float = 1.75  # seed 000's estimate for labeling a static image
+    reaction_seconds: float = 0.3  # stream: how late a person's key follows what they saw
+    unsure_below: float = 0.7  # stream: the watcher presses unsure below this confidence
+    eval_every: float = 60.0  # stream: simulated seconds between evaluations
+    skip_sure_after: float | None = 300.0  # stream: the person turns on "don't show if sure" then (seed 000)
+    options: dict[str, Any] = field(default_factory=dict)  # the mode's own settings (--set KEY=VALUE)
 
 
 class TruthLabeler:
@@ -45,6 +50,24 @@ class TruthLabeler:
         if label >= 0 and self.n_classes > 1 and self.rng.random() < self.error_rate:
             label = int((label + self.rng.integers(1, self.n_classes)) % self.n_classes)
         return label
+
+
+def mode_settings(cls: type, options: dict[str, Any]) -> Any:
+    """A mode's settings dataclass from ``--set`` options, each converted to its field's type."""
+    known = {f.name: f for f in fields(cls)}
+    values = {}
+    for key, raw in options.items():
+        if key not in known:
+            raise TuilabelError(f"unknown setting {key!r}; this mode has: {', '.join(known)}")
+        default = getattr(cls(), key)
+        if isinstance(default, bool) and isinstance(raw, str):
+            values[key] = raw.lower() in ("1", "true", "yes", "on")
+        else:
+            try:
+                values[key] = type(default)(raw)
+            except (TypeError, ValueError):
+                raise TuilabelError(f"setting {key}={raw!r} is not a {type(default).__name__}") from None
+    return cls(**values)
 
 
 def _budget_left(settings: SimSettings, spent: int, clock: SimClock) -> bool:
@@ -74,8 +97,102 @@ def simulate_browse(ws: Workspace, settings: SimSettings, progress: Callable[[in
     return session
 
 
+def reference_classifier(ws: Workspace, seed: int = 0) -> Any:
+    """A CNN trained on the pool's ground truth: the simulated person's eyes, never the session's.
+
+    Cached under ``runs/`` per workspace, since every simulated stream or clusters run needs it.
+    """
+    from .models.cnn import CNNClassifier
+
+    path = ws.runs_dir / f"reference-cnn-{seed}.npz"
+    if path.exists():
+        return CNNClassifier.load(path)
+    pool = ws.pool
+    known = pool.truth >= 0
+    model = CNNClassifier(arch="small", epochs=12, patience=0, seed=seed)
+    model.fit(pool.as_float(np.flatnonzero(known)), pool.truth[known], pool.n_classes)
+    model.save(path)
+    return model
+
+
+class StreamWatcher:
+    """A person watching the stream: sees each frame ``reaction`` seconds late, sets the label
+    the reference classifier sees, presses unsure when it is not confident, errs at a set rate."""
+
+    def __init__(self, reference: Any, settings: SimSettings, n_classes: int, rng: np.random.Generator) -> None:
+        self.reference = reference
+        self.settings = settings
+        self.n_classes = n_classes
+        self.rng = rng
+
+    def judge(self, frame: np.ndarray) -> int | None:
+        x = frame.astype(np.float32)[None] / 255.0
+        x = x[:, None] if x.ndim == 3 else np.moveaxis(x, -1, 1)
+        p = self.reference.predict_proba(x)[0]
+        if p.max() < self.settings.unsure_below:
+            return None
+        label = int(p.argmax())
+        if self.rng.random() < self.settings.error_rate:
+            label = int((label + self.rng.integers(1, self.n_classes)) % self.n_classes)
+        return label
+
+
+def simulate_stream(ws: Workspace, settings: SimSettings, progress: Callable[[int], None]) -> Any:
+    from .models.rbm import RBM
+    from .sessions.stream import StreamSession, StreamSettings
+
+    model_path = ws.models_dir / "rbm.npz"
+    if not model_path.exists():
+        raise TuilabelError("no RBM yet: run `tuilabel train WORKSPACE --model rbm` first", ws.path)
+    rbm = RBM.load(model_path)
+    rbm.reset_labels()  # the simulated person starts from nothing
+    reference = reference_classifier(ws)
+    clock = SimClock()
+    stream_settings = mode_settings(StreamSettings, settings.options)
+    session = StreamSession(ws, rbm, clock=clock, seed=settings.seed, settings=stream_settings,
+                            annotator="simulated")
+    watcher = StreamWatcher(reference, settings, ws.pool.n_classes, np.random.default_rng(settings.seed + 1))
+    shown: list[tuple[float, np.ndarray]] = [(clock(), session.frame)]
+    next_eval = settings.eval_every
+    seen_at = -1.0
+    while _budget_left(settings, len(session.labelled), clock):
+        clock.now = session.next_frame_at
+        session.tick()
+        shown.append((clock(), session.frame))
+        # what the person reacts to now: the newest frame shown at least `reaction` seconds ago
+        while len(shown) > 1 and shown[1][0] <= clock() - settings.reaction_seconds:
+            shown.pop(0)
+        if shown[0][0] != seen_at:
+            seen_at = shown[0][0]
+            decision = watcher.judge(shown[0][1])
+            if decision != session.label:
+                session.handle(Action("unsure") if decision is None else Action("label", decision))
+        progress(len(session.labelled))
+        if settings.skip_sure_after is not None and clock() >= settings.skip_sure_after and not session.settings.skip_sure:
+            session.handle(Action("toggle_skip_sure"))
+        if clock() >= next_eval:
+            _stream_point(session)
+            next_eval += settings.eval_every
+    _stream_point(session)
+    return session
+
+
+def _stream_point(session: Any) -> None:
+    """Evaluate the online weights as they are, and offline CD-1 weights from the same frames."""
+    rbm = session.rbm
+    x, y = session.labelled_frames(everywhere=False)
+    offline = None
+    if len(y):
+        online = (rbm.U_, rbm.d_)
+        rbm.U_, rbm.d_ = session.offline_weights(x, y)
+        offline = session.evaluate()
+        rbm.U_, rbm.d_ = online
+    session.record_point(offline_accuracy=offline)
+
+
 SIMULATORS: dict[str, Callable[[Workspace, SimSettings, Callable[[int], None]], Any]] = {
     "browse": simulate_browse,
+    "stream": simulate_stream,
 }
 
 

@@ -35,9 +35,15 @@ def _browse_screen(app: TuilabelApp) -> Screen:
     return BrowseScreen(app.workspace, app.image_colors)
 
 
+def _stream_screen(app: TuilabelApp) -> Screen:
+    from .stream import StreamScreen
+
+    return StreamScreen(app.workspace, app.image_colors)
+
+
 MODES: list[ModeInfo] = [
     ModeInfo("browse", "b", "the pool in random order (the baseline)", _browse_screen),
-    ModeInfo("stream", "s", "an RBM plays a video of its samples", None),
+    ModeInfo("stream", "s", "an RBM plays a video of its samples", _stream_screen),
     ModeInfo("batch", "a", "a CNN pages through its most confusing", None),
     ModeInfo("clusters", "c", "label VAE cluster centres; labels spread", None),
     ModeInfo("review", "r", "a second look where the model disagrees", None),

@@ -1,0 +1,332 @@
+"""Stream: an RBM trained without labels plays a video of its own Gibbs samples (seed 000).
+
+A chain starts from a random pool image and takes one Gibbs step (v -> h -> v) per frame; after
+``chain_length`` steps it restarts from another pool image. Number keys set a sticky label: every
+frame shown while it is active is stored with its pixels and label, and (online learning) updates
+the label weights with the seed's rule. Changing the label, to another class or to unsure, takes
+back the last few labelled frames and their updates (reaction time lets wrong labels slip in at
+class transitions). Autospeed slows frames the model is unsure of; "don't show if sure" skips
+chains whose starting image the model already labels with high confidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..models.rbm import RBM
+from ..workspace import Workspace
+from .base import BaseSession, Clock, CurvePoint
+
+MIN_FPS, MAX_FPS = 0.5, 60.0
+
+
+@dataclass
+class StreamSettings:
+    fps: float = 6.0
+    chain_length: int = 30
+    autospeed: bool = True
+    max_slowdown: float = 3.0  # autospeed: a frame the model has no idea about lasts this many times longer
+    autospeed_after: int = 50  # labelled frames before autospeed acts: an untrained model is unsure of all
+    skip_sure: bool = False
+    sure_threshold: float = 0.8
+    online: bool = True
+    undo_on_change: int = 5
+    fast_weights: bool = False
+    fast_learning_rate: float = 0.002
+    online_learning_rate: float = 0.05
+    evaluate_every: int = 25  # labelled frames between test evaluations shown on screen (0: never)
+    offline_epochs: int = 50
+    offline_learning_rate: float = 0.2
+
+
+@dataclass
+class StreamView:
+    frame: np.ndarray  # uint8, the pool's image shape
+    label: int | None  # the active (sticky) label
+    probs: np.ndarray  # the model's label probabilities for this frame
+    fps: float  # base speed
+    effective_fps: float  # after autospeed
+    autospeed: bool
+    skip_sure: bool
+    online: bool
+    fast_weights: bool
+    paused: bool
+    chain_step: int
+    chains: int
+    skipped_chains: int
+    frames: int
+    labelled_frames: int
+    per_class: list[int]
+    accuracy: float | None
+    message: str
+
+
+class StreamSession(BaseSession):
+    mode = "stream"
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        rbm: RBM,
+        clock: Clock | None = None,
+        seed: int = 0,
+        settings: StreamSettings | None = None,
+        annotator: str | None = None,
+    ) -> None:
+        super().__init__(workspace, clock, annotator)
+        self.rbm = rbm
+        self.settings = settings or StreamSettings()
+        self.rbm.config.fast_learning_rate = self.settings.fast_learning_rate
+        self.rng = np.random.default_rng(seed)
+        self.shape = self.pool.image_shape
+        self.label: int | None = None
+        self.paused = False
+        self.chain_step = 0
+        self.chains = 0
+        self.skipped_chains = 0
+        self.frames = 0
+        self.per_class = [0] * self.pool.n_classes
+        self.accuracy: float | None = None
+        # (event id, label, online update record or None), newest last: what undo takes back
+        self.labelled: list[tuple[int, int, tuple | None]] = []
+        self.v: torch.Tensor | None = None
+        self.h: torch.Tensor | None = None
+        self.next_frame_at = self.clock()
+        self._restart_chain()
+        self._advance(store=False)
+
+    # -- the video ------------------------------------------------------------------------------
+
+    def _pool_vector(self, index: int) -> torch.Tensor:
+        return self.rbm._tensor(self.pool.as_float(np.array([index])))
+
+    def _restart_chain(self) -> None:
+        """A fresh pool image; with "don't show if sure", skip ones the model is sure of."""
+        tries = 50 if self.settings.skip_sure else 1
+        for _ in range(tries):
+            index = int(self.rng.integers(len(self.pool)))
+            v = self._pool_vector(index)
+            if not self.settings.skip_sure:
+                break
+            p = self.rbm.label_probs_from_hidden(self.rbm.hidden_probs(v))
+            if float(p.max()) <= self.settings.sure_threshold:
+                break
+            self.skipped_chains += 1
+        self.v = v
+        self.chain_step = 0
+        self.chains += 1
+        if self.settings.fast_weights:
+            self.rbm.reset_fast_weights()
+
+    def _advance(self, store: bool = True) -> None:
+        if self.chain_step >= self.settings.chain_length:
+            self._restart_chain()
+        self.v, self.h = self.rbm.gibbs_step(self.v, fast=self.settings.fast_weights)
+        self.chain_step += 1
+        self.frames += 1
+        self.probs = self.rbm.label_probs_from_hidden(self.h)[0].cpu().numpy()
+        self.frame = self._to_image(self.v)
+        if store and self.label is not None:
+            self._store_frame()
+        self.next_frame_at += self.frame_interval()
+
+    def _to_image(self, v: torch.Tensor) -> np.ndarray:
+        pixels = np.clip(v.reshape(-1).cpu().numpy() * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        if len(self.shape) == 3:  # channels last, as pools keep them
+            c, h, w = self.shape[2], self.shape[0], self.shape[1]
+            return np.moveaxis(pixels.reshape(c, h, w), 0, -1)
+        return pixels.reshape(self.shape)
+
+    def _store_frame(self) -> None:
+        event = self.store.add(self.session_id, None, self.label, sample=self.frame)
+        record = (
+            self.rbm.online_update(self.h, self.label, self.settings.online_learning_rate)
+            if self.settings.online else None
+        )
+        self.labelled.append((event, self.label, record))
+        self.per_class[self.label] += 1
+        if self.settings.evaluate_every and len(self.labelled) % self.settings.evaluate_every == 0:
+            self.evaluate()
+
+    def frame_interval(self) -> float:
+        interval = 1.0 / self.settings.fps
+        if self.settings.autospeed and len(self.labelled) >= self.settings.autospeed_after:
+            k = len(self.probs)
+            unsure = (1.0 - float(self.probs.max())) / (1.0 - 1.0 / k) if k > 1 else 0.0
+            interval *= 1.0 + (self.settings.max_slowdown - 1.0) * min(max(unsure, 0.0), 1.0)
+        return interval
+
+    def tick(self) -> int:
+        """Advance as many frames as the clock says are due; returns how many were shown."""
+        if self.paused:
+            self.next_frame_at = self.clock()
+            return 0
+        now = self.clock()
+        if now - self.next_frame_at > 1.0:  # far behind (a slow terminal): drop late ticks
+            self.next_frame_at = now
+        shown = 0
+        while now >= self.next_frame_at and shown < 10:
+            self._advance()
+            shown += 1
+        return shown
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def _take_back(self, n: int, only_label: int | None = None) -> int:
+        """Undo the last ``n`` labelled frames (only trailing ones of ``only_label`` if given):
+        their store events and their online updates."""
+        taken = 0
+        while taken < n and self.labelled and (only_label is None or self.labelled[-1][1] == only_label):
+            _, label, record = self.labelled.pop()
+            if record is not None:
+                self.rbm.undo_update(record)
+            self.per_class[label] -= 1
+            taken += 1
+        if taken:
+            self.store.undo(self.session_id, taken)
+        return taken
+
+    def do_label(self, label: int) -> None:
+        """Set the sticky label: every frame from now on is labelled with it."""
+        label = int(label)
+        if not 0 <= label < self.pool.n_classes:
+            self.message = f"no class {label}: classes are 0..{self.pool.n_classes - 1}"
+            return
+        if label == self.label:
+            return
+        taken = self._take_back(self.settings.undo_on_change, self.label) if self.label is not None else 0
+        self.label = label
+        self.message = f"labelling {self.pool.class_names[label]}" + (f" (took back {taken} frames)" if taken else "")
+
+    def do_unsure(self) -> None:
+        """Clear the sticky label: frames are no longer labelled."""
+        if self.label is None:
+            return
+        taken = self._take_back(self.settings.undo_on_change, self.label)
+        self.label = None
+        self.message = "unsure: not labelling" + (f" (took back {taken} frames)" if taken else "")
+
+    def do_undo(self) -> None:
+        """Take back the last labelled frames (and stop labelling)."""
+        taken = self._take_back(self.settings.undo_on_change)
+        self.label = None
+        self.message = f"took back {taken} labelled frames" if taken else "nothing to undo"
+
+    def do_pause(self) -> None:
+        """Pause or resume the video."""
+        self.paused = not self.paused
+        self.next_frame_at = self.clock()
+        self.message = "paused" if self.paused else "playing"
+
+    def do_step(self) -> None:
+        """Show the next frame (while paused)."""
+        self._advance()
+
+    def do_faster(self) -> None:
+        """Play faster."""
+        self.settings.fps = min(MAX_FPS, round(self.settings.fps * 1.25, 2))
+
+    def do_slower(self) -> None:
+        """Play slower."""
+        self.settings.fps = max(MIN_FPS, round(self.settings.fps / 1.25, 2))
+
+    def do_toggle_autospeed(self) -> None:
+        """Slow down on frames the model is unsure about."""
+        self.settings.autospeed = not self.settings.autospeed
+
+    def do_toggle_skip_sure(self) -> None:
+        """Skip chains the model is already sure about (top probability above 0.8)."""
+        self.settings.skip_sure = not self.settings.skip_sure
+
+    def do_toggle_online(self) -> None:
+        """Learn from each labelled frame as it is shown."""
+        self.settings.online = not self.settings.online
+
+    def do_toggle_fast_weights(self) -> None:
+        """Fast weights push the chain out of the minimum it just visited."""
+        self.settings.fast_weights = not self.settings.fast_weights
+        self.rbm.config.fast_learning_rate = self.settings.fast_learning_rate
+        self.rbm.reset_fast_weights()
+
+    def do_next_chain(self) -> None:
+        """Start a new chain from another pool image now."""
+        self.chain_step = self.settings.chain_length
+
+    # -- offline learning and evaluation ---------------------------------------------------------
+
+    def labelled_frames(self, everywhere: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Every stored stream frame with a class, as float vectors in [0, 1], and their labels."""
+        events = self.store.events(("human",), session=None if everywhere else self.session_id, samples=True)
+        frames, labels = [], []
+        for ev in events:
+            if ev.label is not None and ev.sample is not None and ev.sample.shape == self.shape:
+                frames.append(ev.sample)
+                labels.append(ev.label)
+        if not frames:
+            return np.zeros((0, int(np.prod(self.shape))), np.float32), np.zeros(0, np.int64)
+        x = np.stack(frames).reshape(len(frames), -1).astype(np.float32) / 255.0
+        return x, np.array(labels, np.int64)
+
+    def offline_weights(self, x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Label weights retrained from stored frames with CD-1 passes (W fixed), on a copy: safe to
+        run on another thread while the video plays."""
+        twin = self.rbm.label_copy(seed)
+        twin.fit_labels(x, y, epochs=self.settings.offline_epochs, lr=self.settings.offline_learning_rate, seed=seed)
+        return twin.U_, twin.d_
+
+    def apply_offline(self, weights: tuple[torch.Tensor, torch.Tensor]) -> None:
+        self.rbm.U_, self.rbm.d_ = weights
+        self.labelled = [(event, label, None) for event, label, _ in self.labelled]  # now baked in
+
+    def train_offline(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.apply_offline(self.offline_weights(x, y, int(self.rng.integers(2**31))))
+
+    def do_train_offline(self) -> None:
+        """Retrain the label weights from every stored frame (offline learning)."""
+        x, y = self.labelled_frames()
+        self.train_offline(x, y)
+        self.message = f"label weights retrained offline on {len(y)} frames"
+
+    def evaluate(self) -> float | None:
+        test = self.workspace.test
+        if test is None:
+            return None
+        x = test.images.reshape(len(test), -1).astype(np.float32) / 255.0
+        self.accuracy = self.rbm.score(x, test.truth)
+        return self.accuracy
+
+    def record_point(self, offline_accuracy: float | None = None) -> CurvePoint:
+        extra = {"frames": self.frames, "labelled_frames": len(self.labelled)}
+        if offline_accuracy is not None:
+            extra["offline_accuracy"] = offline_accuracy
+        point = CurvePoint(len(self.labelled), self.elapsed, self.evaluate(), extra)
+        self.curve.append(point)
+        return point
+
+    # -- the view -------------------------------------------------------------------------------
+
+    def view(self) -> StreamView:
+        interval = self.frame_interval()
+        return StreamView(
+            frame=self.frame,
+            label=self.label,
+            probs=self.probs,
+            fps=self.settings.fps,
+            effective_fps=1.0 / interval,
+            autospeed=self.settings.autospeed,
+            skip_sure=self.settings.skip_sure,
+            online=self.settings.online,
+            fast_weights=self.settings.fast_weights,
+            paused=self.paused,
+            chain_step=self.chain_step,
+            chains=self.chains,
+            skipped_chains=self.skipped_chains,
+            frames=self.frames,
+            labelled_frames=sum(self.per_class),
+            per_class=list(self.per_class),
+            accuracy=self.accuracy,
+            message=self.message,
+        )

@@ -1,0 +1,243 @@
+"""The stream screen: a video of the RBM's samples; keys set a sticky label."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
+from textual.widgets import Footer, Header, ProgressBar
+
+from ..models.rbm import RBM
+from ..sessions.base import Action
+from ..sessions.stream import StreamSession
+from ..workspace import Workspace
+from .app import LabelScreen
+from .browse import digit_bindings
+from .widgets import ImageBox, PixelView, TextPanel, class_bars, prob_bars
+
+RBM_FILE = "rbm.npz"
+
+
+def rbm_path(workspace: Workspace):
+    return workspace.models_dir / RBM_FILE
+
+
+class StreamScreen(LabelScreen):
+    DEFAULT_CSS = """
+    StreamScreen #main { height: 1fr; }
+    StreamScreen #side { width: 38; padding: 0 1; }
+    StreamScreen #state { height: 5; }
+    StreamScreen #keys { height: 3; }
+    StreamScreen #probs { height: 3; }
+    StreamScreen #counts { height: 11; }
+    StreamScreen #training { height: 3; display: none; }
+    StreamScreen.-training #training { display: block; }
+    StreamScreen #message { height: 1; padding: 0 1; background: $boost; }
+    StreamScreen.-too-small #main, StreamScreen.-too-small #message { display: none; }
+    StreamScreen.-too-small TooSmall { display: block; }
+    """
+    BINDINGS = [
+        *digit_bindings("label", "Label"),
+        Binding("x", "unsure", "Unsure"),
+        Binding("backspace,z", "undo", "Undo", key_display="⌫/z"),
+        Binding("space,p", "pause", "Pause", key_display="space"),
+        Binding("n", "step", "Step", show=False),
+        Binding("plus,equals_sign", "faster", "Speed", key_display="+/-"),
+        Binding("minus", "slower", "Slower", show=False),
+        Binding("a", "toggle_autospeed", "Autospeed", show=False),
+        Binding("k", "toggle_skip_sure", "Skip if sure", show=False),
+        Binding("o", "toggle_online", "Online learning", show=False),
+        Binding("w", "toggle_fast_weights", "Fast weights", show=False),
+        Binding("c", "next_chain", "New chain", show=False),
+        Binding("t", "train_offline", "Train offline", show=False),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, workspace: Workspace, colors: str = "truecolor") -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.image_colors = colors
+        self.session: StreamSession | None = None
+        self._timer: Timer | None = None
+        self.busy = ""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            with ImageBox():
+                yield PixelView(self.image_colors, max_scale=12, id="frame")
+            with Vertical(id="side"):
+                yield TextPanel(id="state")
+                yield TextPanel(id="keys")
+                yield TextPanel(id="probs")
+                yield TextPanel(id="counts")
+                yield ProgressBar(id="training", show_eta=False)
+        yield TextPanel(id="message")
+        yield from self.compose_too_small()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        path = rbm_path(self.workspace)
+        if path.exists():
+            self._start(RBM.load(path))
+        else:
+            self.query_one("#message", TextPanel).set_text("No RBM in this workspace yet: training one now…")
+            self.train_rbm()
+
+    # -- the RBM, trained here when the workspace has none ------------------------------------------
+
+    @work(thread=True, exclusive=True, group="rbm")
+    def train_rbm(self) -> None:
+        pool = self.workspace.pool
+        rbm = RBM()
+        self.app.call_from_thread(self._training_started, rbm.config.epochs)
+
+        def progress(epoch: int, err: float) -> None:
+            self.app.call_from_thread(self._training_progress, epoch, err)
+
+        rbm.fit(pool.as_float().reshape(len(pool), -1), pool.n_classes, progress=progress)
+        rbm.save(rbm_path(self.workspace))
+        self.app.call_from_thread(self._start, rbm)
+
+    def _training_started(self, epochs: int) -> None:
+        self.add_class("-training")
+        self.query_one(ProgressBar).update(total=epochs, progress=0)
+
+    def _training_progress(self, epoch: int, err: float) -> None:
+        self.query_one(ProgressBar).update(progress=epoch)
+        self.query_one("#message", TextPanel).set_text(
+            f"training the RBM without labels: epoch {epoch}, reconstruction error {err:.1f}"
+        )
+
+    def _start(self, rbm: RBM) -> None:
+        self.remove_class("-training")
+        self.session = StreamSession(self.workspace, rbm)
+        self.session.evaluate()
+        self.show()
+        self._schedule()
+
+    # -- the frame clock ------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        """One timer for exactly when the next frame is due: no wake-ups in between."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if self.session is None or self.session.paused:
+            return
+        delay = max(0.0, self.session.next_frame_at - self.session.clock())
+        self._timer = self.set_timer(delay, self._on_frame)
+
+    def _on_frame(self) -> None:
+        self._timer = None
+        if self.session is not None and self.session.tick():
+            self.show()
+        self._schedule()
+
+    # -- drawing --------------------------------------------------------------------------------
+
+    def show(self) -> None:
+        if self.session is None:
+            return
+        v = self.session.view()
+        names = self.workspace.pool.class_names
+        self.query_one(PixelView).set_image(v.frame)
+        state = Text()
+        state.append("stream", style="bold")
+        state.append("  paused\n" if v.paused else f"  {v.effective_fps:.1f} fps (base {v.fps:g})\n")
+        flags = [("autospeed", v.autospeed), ("skip-sure", v.skip_sure), ("online", v.online),
+                 ("fast", v.fast_weights)]
+        for name, on in flags:
+            state.append(f"{name} ", style="bold green" if on else "dim strike")
+        state.append(f"\nchain {v.chains}, step {v.chain_step}; skipped {v.skipped_chains}\n")
+        acc = "-" if v.accuracy is None else f"{v.accuracy:.1%}"
+        state.append(f"frames {v.frames}  labelled {v.labelled_frames}  acc {acc}{self.busy}")
+        self.query_one("#state", TextPanel).set_text(state)
+        keys = Text("label: ")
+        active = "unsure" if v.label is None else names[v.label]
+        keys.append(f" {active} ", style="bold reverse" if v.label is not None else "dim reverse")
+        self.query_one("#keys", TextPanel).set_text(keys)
+        self.query_one("#probs", TextPanel).set_text(prob_bars(names, v.probs, active=v.label))
+        self.query_one("#counts", TextPanel).set_text(class_bars(names, v.per_class, width=14, highlight=v.label))
+        self.query_one("#message", TextPanel).set_text(
+            v.message or "number keys set a sticky label, x unsure, space pause, ? all keys"
+        )
+
+    def act(self, action: Action) -> None:
+        if self.session is None:
+            return
+        self.session.handle(action)
+        self.show()
+        self._schedule()
+
+    def action_label(self, label: int) -> None:
+        self.act(Action("label", label))
+
+    def action_unsure(self) -> None:
+        self.act(Action("unsure"))
+
+    def action_undo(self) -> None:
+        self.act(Action("undo"))
+
+    def action_pause(self) -> None:
+        self.act(Action("pause"))
+
+    def action_step(self) -> None:
+        self.act(Action("step"))
+
+    def action_faster(self) -> None:
+        self.act(Action("faster"))
+
+    def action_slower(self) -> None:
+        self.act(Action("slower"))
+
+    def action_toggle_autospeed(self) -> None:
+        self.act(Action("toggle_autospeed"))
+
+    def action_toggle_skip_sure(self) -> None:
+        self.act(Action("toggle_skip_sure"))
+
+    def action_toggle_online(self) -> None:
+        self.act(Action("toggle_online"))
+
+    def action_toggle_fast_weights(self) -> None:
+        self.act(Action("toggle_fast_weights"))
+
+    def action_next_chain(self) -> None:
+        self.act(Action("next_chain"))
+
+    def action_train_offline(self) -> None:
+        if self.session is None or self.busy:
+            return
+        x, y = self.session.labelled_frames()  # read the store on this thread
+        self.busy = "  training…"
+        self.offline_in_background(x, y)
+
+    @work(thread=True, exclusive=True, group="offline")
+    def offline_in_background(self, x, y) -> None:
+        assert self.session is not None
+        weights = self.session.offline_weights(x, y)
+        self.app.call_from_thread(self._offline_done, weights, len(y))
+
+    def _offline_done(self, weights, n: int) -> None:
+        self.busy = ""
+        if self.session is not None:
+            self.session.apply_offline(weights)
+            self.session.evaluate()
+            self.session.message = f"label weights retrained offline on {n} frames"
+            self.save_model()
+        self.show()
+
+    def save_model(self) -> None:
+        if self.session is not None:
+            self.session.rbm.save(rbm_path(self.workspace))
+
+    def action_back(self) -> None:
+        self.save_model()
+        self.app.pop_screen()
+
+    def on_unmount(self) -> None:
+        self.save_model()
