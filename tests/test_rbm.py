@@ -19,7 +19,7 @@ def pool_and_rbm():
 
 
 def test_training_lowers_reconstruction_error(pool_and_rbm):
-    pool, x, rbm = pool_and_rbm
+    _, x, rbm = pool_and_rbm
     assert rbm.history_[-1] < rbm.history_[0] * 0.7
     assert rbm.reconstruction_error(x) < RBM(n_hidden=32, epochs=0).fit(x, 4).reconstruction_error(x)
 
@@ -52,7 +52,7 @@ def test_save_load_round_trip_without_pickle(pool_and_rbm, tmp_path):
     back = RBM.load(tmp_path / "rbm.npz")
     assert np.allclose(back.predict_proba(x), rbm.predict_proba(x))
     (tmp_path / "bad.npz").write_bytes(b"nope")
-    with pytest.raises(TuilabelError, match="bad.npz"):
+    with pytest.raises(TuilabelError, match=r"bad\.npz"):
         RBM.load(tmp_path / "bad.npz")
 
 

@@ -56,7 +56,7 @@ def test_changing_mind_takes_back_last_five_updates(stream_workspace):
     assert not torch.allclose(rbm.U_, after_seven)
     # what is left equals two updates only: replay them on a fresh copy to compare
     replay = RBM.load(stream_workspace.models_dir / "rbm.npz")
-    for _, label, record in session.labelled:
+    for _, _, record in session.labelled:
         replay.U_ += record[2] * torch.outer(record[1], record[0])
         replay.d_ += record[2] * record[1]
     assert torch.allclose(rbm.U_, replay.U_, atol=1e-5)

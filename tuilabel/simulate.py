@@ -168,7 +168,8 @@ def simulate_stream(ws: Workspace, settings: SimSettings, progress: Callable[[in
             if decision != session.label:
                 session.handle(Action("unsure") if decision is None else Action("label", decision))
         progress(len(session.labelled))
-        if settings.skip_sure_after is not None and clock() >= settings.skip_sure_after and not session.settings.skip_sure:
+        turn_on_skip = settings.skip_sure_after is not None and clock() >= settings.skip_sure_after
+        if turn_on_skip and not session.settings.skip_sure:
             session.handle(Action("toggle_skip_sure"))
         if clock() >= next_eval:
             _stream_point(session)

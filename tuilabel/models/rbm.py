@@ -204,10 +204,10 @@ class RBM:
         h = h.reshape(-1)
         a = torch.zeros(self.n_classes_, device=self.device)
         a[label] = 1.0
-        l = self.label_probs_from_hidden(h)
-        self.U_ += lr * torch.outer(a - l, h)
-        self.d_ += lr * (a - l)
-        return (h, a - l, lr)
+        reconstructed = self.label_probs_from_hidden(h)
+        self.U_ += lr * torch.outer(a - reconstructed, h)
+        self.d_ += lr * (a - reconstructed)
+        return (h, a - reconstructed, lr)
 
     def undo_update(self, record: tuple) -> None:
         h, diff, lr = record
@@ -256,10 +256,10 @@ class RBM:
             for start in range(0, len(v), batch_size):
                 idx = order[start : start + batch_size]
                 h, a = h_all[idx], a_all[idx]
-                l = self.label_probs_from_hidden(self._sample(h))
+                reconstructed = self.label_probs_from_hidden(self._sample(h))
                 n = len(idx)
-                self.U_ += lr * ((a - l).T @ h / n - weight_decay * self.U_)
-                self.d_ += lr * (a - l).mean(0)
+                self.U_ += lr * ((a - reconstructed).T @ h / n - weight_decay * self.U_)
+                self.d_ += lr * (a - reconstructed).mean(0)
         return self
 
     # -- persistence ----------------------------------------------------------------------------
