@@ -97,6 +97,38 @@ def simulate_browse(ws: Workspace, settings: SimSettings, progress: Callable[[in
     return session
 
 
+def simulate_batch(ws: Workspace, settings: SimSettings, progress: Callable[[int], None]) -> Any:
+    """Label page by page; a round's result replaces the ranking only once its compute time has
+    passed on the simulated clock (the labeler keeps going with the old ranking meanwhile)."""
+    from .sessions.batch import BatchSession, BatchSettings
+
+    clock = SimClock()
+    batch_settings = mode_settings(BatchSettings, {"seed": settings.seed, **settings.options})
+    session = BatchSession(ws, clock=clock, settings=batch_settings, annotator="simulated")
+    labeler = TruthLabeler(ws.pool.truth, ws.pool.n_classes, settings.error_rate,
+                           np.random.default_rng(settings.seed + 1))
+    pending: tuple[float, Any, Any] | None = None
+    while _budget_left(settings, len(session.labelled), clock):
+        if pending is not None and clock() >= pending[0]:
+            session.apply(pending[1], pending[2])
+            pending = None
+        if not session.page:
+            break
+        item = session.page[session.focus]
+        clock.advance(settings.seconds_per_label)
+        session.handle(Action("label", labeler.answer(item.index)))
+        progress(len(session.labelled))
+        if session.due_round():
+            job = session.snapshot()
+            result = session.train_and_score(job)
+            pending = (clock() + result.seconds_train + result.seconds_score, job, result)
+    if pending is not None:
+        session.apply(pending[1], pending[2])
+    if not session.curve or session.curve[-1].labels != len(session.labelled):
+        session.run_round()  # the final model, on every label spent
+    return session
+
+
 def reference_classifier(ws: Workspace, seed: int = 0) -> Any:
     """A CNN trained on the pool's ground truth: the simulated person's eyes, never the session's.
 
@@ -194,6 +226,7 @@ def _stream_point(session: Any) -> None:
 SIMULATORS: dict[str, Callable[[Workspace, SimSettings, Callable[[int], None]], Any]] = {
     "browse": simulate_browse,
     "stream": simulate_stream,
+    "batch": simulate_batch,
 }
 
 

@@ -238,6 +238,10 @@ class LabelStore:
                 stack.pop()
         return stack
 
+    def item_of(self, event_id: int) -> str | None:
+        row = self._db.execute("SELECT item_id FROM events WHERE id = ?", (event_id,)).fetchone()
+        return None if row is None else row[0]
+
     def can_redo(self, session: str) -> bool:
         return bool(self._redo_stack(session))
 

@@ -75,6 +75,8 @@ class CNNClassifier:
         validation_fraction: float = 0.15,
         use_class_weights: bool = True,
         augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+        min_batches_per_epoch: int = 10,
+        min_validation: int = 50,
         seed: int = 0,
         device: str | None = None,
     ) -> None:
@@ -86,6 +88,8 @@ class CNNClassifier:
         self.validation_fraction = validation_fraction
         self.use_class_weights = use_class_weights
         self.augment = augment
+        self.min_batches_per_epoch = min_batches_per_epoch  # tiny label sets still get real training
+        self.min_validation = min_validation  # below this many labels, no split: too noisy to stop on
         self.seed = seed
         self.device = pick_device(device)
 
@@ -113,7 +117,7 @@ class CNNClassifier:
         self.net_ = build_network(self.arch, *self.input_shape_, n_classes).to(self.device)
         y = np.asarray(y, dtype=np.int64)
         weights = np.ones(len(y), np.float32) if sample_weight is None else np.asarray(sample_weight, np.float32)
-        n_val = int(len(y) * self.validation_fraction) if len(y) >= 20 and self.patience else 0
+        n_val = int(len(y) * self.validation_fraction) if len(y) >= self.min_validation and self.patience else 0
         order = rng.permutation(len(y))
         val_idx, train_idx = order[:n_val], order[n_val:]
         tx, ty, tw = x[train_idx], y[train_idx], weights[train_idx]
@@ -132,8 +136,10 @@ class CNNClassifier:
         for epoch in range(self.epochs):
             self.net_.train()
             perm = torch.randperm(len(X), generator=g)
+            while len(perm) < self.min_batches_per_epoch * self.batch_size:
+                perm = torch.cat([perm, torch.randperm(len(X), generator=g)])
             total = 0.0
-            for start in range(0, len(X), self.batch_size):
+            for start in range(0, len(perm), self.batch_size):
                 idx = perm[start : start + self.batch_size]
                 xb = X[idx]
                 if self.augment is not None:
@@ -145,7 +151,7 @@ class CNNClassifier:
                 loss.backward()
                 opt.step()
                 total += float(loss.detach()) * len(idx)
-            record = {"epoch": epoch + 1, "loss": total / max(len(X), 1)}
+            record = {"epoch": epoch + 1, "loss": total / max(len(perm), 1)}
             if n_val:
                 acc = float((self.predict(x[val_idx]) == y[val_idx]).mean())
                 record["val_accuracy"] = acc

@@ -41,10 +41,16 @@ def _stream_screen(app: TuilabelApp) -> Screen:
     return StreamScreen(app.workspace, app.image_colors)
 
 
+def _batch_screen(app: TuilabelApp) -> Screen:
+    from .batch import BatchScreen
+
+    return BatchScreen(app.workspace, app.image_colors)
+
+
 MODES: list[ModeInfo] = [
     ModeInfo("browse", "b", "the pool in random order (the baseline)", _browse_screen),
     ModeInfo("stream", "s", "an RBM plays a video of its samples", _stream_screen),
-    ModeInfo("batch", "a", "a CNN pages through its most confusing", None),
+    ModeInfo("batch", "a", "a CNN pages through its most confusing", _batch_screen),
     ModeInfo("clusters", "c", "label VAE cluster centres; labels spread", None),
     ModeInfo("review", "r", "a second look where the model disagrees", None),
 ]

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+
+from tuilabel.cli import main
+from tuilabel.sessions import Action, SimClock
+from tuilabel.sessions.batch import BatchSession, BatchSettings
+
+TINY = dict(arch="small", epochs=3, patience=0, augmentations=2, score_subset=150, start=10, seed=0)
+
+
+def test_labels_commit_at_once_and_pages_advance(sample_workspace):
+    session = BatchSession(sample_workspace, clock=SimClock(), settings=BatchSettings(**TINY), page_size=4)
+    first_page = [it.item_id for it in session.page]
+    assert len(first_page) == 4
+    session.handle(Action("label", 3))
+    assert sample_workspace.store.current() == {first_page[0]: (3, 1.0)}
+    session.handle(Action("unsure"))
+    session.handle(Action("accept"))  # no model yet: nothing accepted
+    assert "no guess yet" in session.view().message
+    session.handle(Action("label", 1))
+    session.handle(Action("label", 2))  # the page is done: a new one
+    assert session.view().page_number == 2 and not set(it.item_id for it in session.page) & set(first_page)
+    session.handle(Action("undo"))  # brings back the last image of the previous page
+    assert session.page[session.focus].item_id == first_page[3]
+    assert first_page[3] not in sample_workspace.store.current()
+
+
+def test_rounds_rank_unlabelled_and_pseudo_labels_are_redecided(sample_workspace):
+    settings = BatchSettings(**TINY, pseudo=True, pseudo_threshold=2.0, pseudo_max=30)
+    session = BatchSession(sample_workspace, clock=SimClock(), settings=settings, page_size=5)
+    truth = sample_workspace.pool.truth
+    while not session.due_round():
+        session.handle(Action("label", int(truth[session.page[session.focus].index])))
+    session.run_round()
+    view = session.view()
+    assert view.round == 1 and view.accuracy is not None and session.curve[0].labels == 10
+    assert not set(session.ranking.tolist()) & session.labelled
+    assert all(it.guess is not None for it in session.page)
+    pseudo = sample_workspace.store.current(("pseudo",))
+    assert len(pseudo) == 30 and view.pseudo_count == 30
+    assert session.next_round_at == 20  # exponential: label as many as are labelled
+    session.handle(Action("accept"))
+    while not session.due_round():
+        session.handle(Action("label", int(truth[session.page[session.focus].index])))
+    session.run_round()
+    assert len(sample_workspace.store.current(("pseudo",))) == 30  # re-decided, not piled up
+    assert len(sample_workspace.store.current(("human",))) == 20  # pseudo never counts as human
+
+
+def test_simulate_batch(sample_workspace, tmp_path):
+    out = tmp_path / "batch.json"
+    args = ["simulate", str(sample_workspace.path), "--mode", "batch", "--labels", "25", "--out", str(out)]
+    for key, value in TINY.items():
+        args += ["--set", f"{key}={value}"]
+    assert main(args) == 0
+    curve = json.loads(out.read_text())["curve"]
+    assert [p["labels"] for p in curve] == [10, 20, 25] and all(p["accuracy"] > 0.1 for p in curve)
+    assert curve[0]["scored"] == 150
+
+
+def test_batch_screen_labels_the_focused_tile(sample_workspace):
+    from tuilabel.tui.app import TuilabelApp
+    from tuilabel.tui.batch import BatchScreen
+
+    async def go():
+        app = TuilabelApp(sample_workspace, mode="batch")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, BatchScreen) and len(screen.tiles) >= 2
+            ids = [it.item_id for it in screen.session.page[:2]]
+            view = screen.tiles[0].view
+            assert np.array_equal(view._pixels, screen.session.page[0].image)
+            await pilot.press("7", "x")
+            await pilot.pause()
+            await pilot.press("q")
+        return ids
+
+    ids = asyncio.run(go())
+    assert sample_workspace.store.current() == {ids[0]: (7, 1.0), ids[1]: (None, 1.0)}

@@ -1,0 +1,84 @@
+"""Acquisition strategies: small pure functions over probability arrays.
+
+``probs`` is ``(n, classes)``, or ``(n, classes, k)`` for k augmentations (or passes) of each
+image. Every uncertainty function returns one score per image, higher = more worth labelling.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPS = 1e-12
+
+
+def _mean(probs: np.ndarray) -> np.ndarray:
+    return probs.mean(axis=2) if probs.ndim == 3 else probs
+
+
+def entropy(probs: np.ndarray) -> np.ndarray:
+    """Response distribution entropy in bits, averaged over augmentations (seed 001)."""
+    h = -(probs * np.log2(probs + EPS)).sum(axis=1)
+    return h.mean(axis=1) if h.ndim == 2 else h
+
+
+def least_confidence(probs: np.ndarray) -> np.ndarray:
+    """One minus the top class probability (seed 002)."""
+    return 1.0 - _mean(probs).max(axis=1)
+
+
+def margin(probs: np.ndarray) -> np.ndarray:
+    """Minus the gap between the two most probable classes: a small gap is uncertain."""
+    top2 = np.sort(_mean(probs), axis=1)[:, -2:]
+    return -(top2[:, 1] - top2[:, 0])
+
+
+def random_scores(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return rng.random(len(probs))
+
+
+def top_k(scores: np.ndarray, k: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Indices of the ``k`` highest scores, ties broken at random."""
+    tiebreak = (rng or np.random.default_rng(0)).random(len(scores))
+    order = np.lexsort((tiebreak, -scores))
+    return order[: max(0, k)]
+
+
+def fusion(probs: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """CEAL fusion (seed 004): the top k/2 by least confidence, margin and entropy each; their
+    union without duplicates; k of it at random. When the criteria agree so much that the union
+    is smaller than k, each criterion's share grows until it is not."""
+    k = min(k, len(probs))
+    rankings = [top_k(f(probs), len(probs), rng) for f in (least_confidence, margin, entropy)]
+    share = max(1, k // 2)
+    while True:
+        union = np.unique(np.concatenate([r[:share] for r in rankings]))
+        if len(union) >= k or share >= len(probs):
+            return rng.permutation(union)[:k]
+        share += max(1, (k - len(union)) // 3 + 1)
+
+
+STRATEGIES = ("random", "entropy", "least_confidence", "margin", "fusion")
+
+
+def select(strategy: str, probs: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices into ``probs`` of the ``k`` images to label next, most worth it first."""
+    if strategy == "fusion":
+        chosen = fusion(probs, k, rng)
+        return chosen[np.argsort(-entropy(probs[chosen]), kind="stable")]
+    scorers = {"random": lambda p: random_scores(p, rng), "entropy": entropy,
+               "least_confidence": least_confidence, "margin": margin}
+    if strategy not in scorers:
+        raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    return top_k(scorers[strategy](probs), k, rng)
+
+
+def pseudo_labels(probs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """CEAL's high-confidence samples: indices whose entropy is below ``threshold`` bits, and the
+    class each is given (the argmax of the mean over augmentations)."""
+    chosen = np.flatnonzero(entropy(probs) < threshold)
+    return chosen, _mean(probs)[chosen].argmax(axis=1)
+
+
+def exponential_schedule(labelled: int, start: int = 20) -> int:
+    """Seed 001: label as many as are already labelled (the training set doubles)."""
+    return max(start, labelled)
