@@ -76,7 +76,8 @@ class CNNClassifier:
         use_class_weights: bool = True,
         augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
         min_batches_per_epoch: int = 10,
-        min_validation: int = 50,
+        min_validation: int = 1000,
+        min_epochs: int = 20,
         seed: int = 0,
         device: str | None = None,
     ) -> None:
@@ -90,6 +91,7 @@ class CNNClassifier:
         self.augment = augment
         self.min_batches_per_epoch = min_batches_per_epoch  # tiny label sets still get real training
         self.min_validation = min_validation  # below this many labels, no split: too noisy to stop on
+        self.min_epochs = min_epochs  # never stop before this: small validation sets are noisy early
         self.seed = seed
         self.device = pick_device(device)
 
@@ -162,7 +164,7 @@ class CNNClassifier:
             self.history_.append(record)
             if progress is not None:
                 progress(epoch + 1, record["loss"])
-            if n_val and since >= self.patience:
+            if n_val and since >= self.patience and epoch + 1 >= self.min_epochs:
                 break
         if best_state is not None:
             self.net_.load_state_dict(best_state)  # early stopping keeps the best epoch's weights

@@ -32,11 +32,11 @@ class BatchSettings:
     schedule: str = "exponential"  # or "fixed"
     batch_size: int = 50  # labels per round with the fixed schedule
     start: int = 20  # random labels before the first model
-    augmentations: int = 0  # k for scoring; 0 = 10 on a GPU, 2 on a CPU
-    score_subset: int = 0  # score a random subset of this size; 0 = all on a GPU, 2000 on a CPU
+    augmentations: int = 10  # k views per image when scoring (seed 001)
+    score_subset: int = 0  # score a random subset of this size (large pools); 0 = all
     arch: str = ""  # "" = seed 001's network on a GPU, the small one on a CPU
-    epochs: int = 60
-    patience: int = 10
+    epochs: int = 40
+    patience: int = 15  # early stopping, on a split of the human labels once there are 1,000
     pseudo: bool = False
     pseudo_threshold: float = 0.05  # bits of entropy, CEAL's delta_0
     pseudo_decay: float = 0.005  # delta_t = delta_{t-1} - decay * t
@@ -47,8 +47,8 @@ class BatchSettings:
     def resolved(self, channels: int) -> BatchSettings:
         gpu = on_gpu()
         out = BatchSettings(**self.__dict__)
-        out.augmentations = self.augmentations or (10 if gpu else 2)
-        out.score_subset = self.score_subset or (0 if gpu else 2000)
+        if out.score_subset == 0 and not gpu and self.arch.startswith("seed"):
+            out.score_subset = 2000  # seed 001's networks are ~9x slower on a CPU
         out.arch = self.arch or (("seed-mnist" if channels == 1 else "seed-cifar") if gpu else "small")
         return out
 
@@ -279,7 +279,10 @@ class BatchSession(BaseSession):
         model = CNNClassifier(arch=s.arch, epochs=s.epochs, patience=s.patience, augment=self.augment,
                               seed=s.seed + job.round)
         model.fit(job.x, job.y, job.n_classes, progress=progress)
+        scoring = 0.0
+        t_score = time.perf_counter()
         probs = self._score(model, job.candidates)
+        scoring += time.perf_counter() - t_score
         pseudo: list[tuple[int, int, float]] = []
         if s.pseudo and len(job.candidates):
             chosen, classes = strategies.pseudo_labels(probs, job.pseudo_threshold)
@@ -294,8 +297,9 @@ class BatchSession(BaseSession):
                 px = self.pool.as_float(np.array([i for i, _, _ in pseudo]))
                 py = np.array([k for _, k, _ in pseudo])
                 model.fit(job.x, job.y, job.n_classes, extra_x=px, extra_y=py, extra_weight=s.pseudo_weight)
+                t_score = time.perf_counter()
                 probs = self._score(model, job.candidates)
-        t1 = time.perf_counter()
+                scoring += time.perf_counter() - t_score
         rng = np.random.default_rng(s.seed + 1000 + job.round)
         order = strategies.select(s.strategy, probs, len(job.candidates), rng)
         ranking = job.candidates[order]
@@ -309,7 +313,8 @@ class BatchSession(BaseSession):
             model=model, ranking=ranking,
             probs={int(i): mean[n] for n, i in enumerate(job.candidates)},
             uncertainty={int(i): float(scores[n]) for n, i in enumerate(job.candidates)},
-            pseudo=pseudo, accuracy=accuracy, seconds_train=t1 - t0, seconds_score=time.perf_counter() - t1,
+            pseudo=pseudo, accuracy=accuracy, seconds_train=time.perf_counter() - t0 - scoring,
+            seconds_score=scoring,
         )
 
     def _score(self, model: CNNClassifier, candidates: np.ndarray) -> np.ndarray:
@@ -339,12 +344,13 @@ class BatchSession(BaseSession):
             "seconds_train": round(result.seconds_train, 2), "seconds_score": round(result.seconds_score, 2),
             "scored": len(job.candidates),
         }))
-        # refresh guesses on the open page; what is unanswered keeps its place
+        # refresh guesses on the open page (unscored ones get a direct prediction); order stays
         for item in self.page:
             p = self.probs.get(item.index)
-            if p is not None:
-                item.guess, item.confidence = int(p.argmax()), float(p.max())
-                item.uncertainty = self.uncertainty.get(item.index)
+            if p is None:
+                p = self.model.predict_proba(self.pool.as_float(np.array([item.index])))[0]
+            item.guess, item.confidence = int(p.argmax()), float(p.max())
+            item.uncertainty = self.uncertainty.get(item.index)
         self.message = f"round {job.round}: model retrained on {job.labels} labels"
 
     def run_round(self) -> None:
