@@ -196,6 +196,33 @@ def app_measurements(workspace: Path, runs: int) -> dict:
         app.close()
 
 
+def stream_measurements(workspace: Path, presses: int = 7) -> dict:
+    """The stream screen playing on its own timer at ~29 fps (6 x 1.25^7), autospeed off."""
+    exe = Path(sys.executable).with_name("tuilabel")
+    argv = [str(exe) if exe.exists() else "tuilabel", "label", str(workspace), "--mode", "stream",
+            "--colors", "truecolor"]
+    app = PtyApp(argv)
+    try:
+        time.sleep(4.0)  # start-up; the video never goes quiet, so wait_quiet cannot tell
+        app.send("a")
+        for _ in range(presses):
+            app.send("+")
+            time.sleep(0.05)
+        time.sleep(1.0)
+        seconds = 8.0
+        cpu0, b0, t0 = app.cpu_seconds(), app.written(), time.perf_counter()
+        time.sleep(seconds)
+        wall = time.perf_counter() - t0
+        fps = 6 * 1.25**presses
+        return {
+            "stream_fps": round(fps, 1),
+            "stream_cpu_share": (app.cpu_seconds() - cpu0) / wall,
+            "stream_bytes_per_frame": (app.written() - b0) / (fps * wall),
+        }
+    finally:
+        app.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
@@ -216,6 +243,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         Workspace.init(Path(tmp) / "ws", ROOT / "sample_data" / "mnist-test.npz")
         measured = [app_measurements(Path(tmp) / "ws", args.runs) for _ in range(3)]
+        from tuilabel.models.rbm import RBM
+
+        ws = Workspace(Path(tmp) / "ws")
+        RBM(epochs=5).fit(ws.pool.as_float().reshape(len(ws.pool), -1), ws.pool.n_classes).save(
+            ws.models_dir / "rbm.npz")
+        for run, stream in zip(measured, [stream_measurements(ws.path) for _ in range(3)]):
+            run.update(stream)
     app = {k: statistics.median(m[k] for m in measured) for k in measured[0]}
     print("\nreal app, 80x24 pseudo-terminal, truecolor (median of 3 app runs)")
     for key, value in app.items():
