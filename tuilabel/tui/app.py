@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, Static
 
+from ..sessions.base import Action
 from ..workspace import Workspace
 from .widgets import MIN_HEIGHT, MIN_WIDTH, TooSmall, class_bars
 
@@ -58,6 +59,14 @@ MODES: list[ModeInfo] = [
 
 class LabelScreen(Screen):
     """Base for every screen: hides its content and says so when the terminal is too small."""
+
+    def act(self, action: Action) -> None:
+        """Send an action to the screen's session and redraw; screens with a session override."""
+        raise NotImplementedError
+
+    def action_session(self, name: str, value: object = None) -> None:
+        """Every session key binds here: ``session('label', 3)``, ``session('undo')``."""
+        self.act(Action(name, value))
 
     def compose_too_small(self) -> ComposeResult:
         yield TooSmall(id="too-small")

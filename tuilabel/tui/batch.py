@@ -49,12 +49,12 @@ class BatchScreen(LabelScreen):
     """
     BINDINGS = [
         *digit_bindings("label", "Label"),
-        Binding("enter", "accept", "Accept guess", key_display="⏎"),
-        Binding("x", "unsure", "Unsure"),
-        Binding("backspace,z", "undo", "Undo", key_display="⌫/z"),
-        Binding("right,tab", "next", "Next", show=False),
-        Binding("left,shift+tab", "previous", "Previous", show=False),
-        Binding("n", "skip_page", "Next page"),
+        Binding("enter", "session('accept')", "Accept guess", key_display="⏎"),
+        Binding("x", "session('unsure')", "Unsure"),
+        Binding("backspace,z", "session('undo')", "Undo", key_display="⌫/z"),
+        Binding("right,tab", "session('next')", "Next", show=False),
+        Binding("left,shift+tab", "session('previous')", "Previous", show=False),
+        Binding("n", "session('skip_page')", "Next page"),
         Binding("escape", "app.pop_screen", "Back"),
     ]
 
@@ -178,23 +178,9 @@ class BatchScreen(LabelScreen):
         self.progress = ""
         self.show()
 
-    def action_label(self, label: int) -> None:
-        self.act(Action("label", label))
 
-    def action_accept(self) -> None:
-        self.act(Action("accept"))
 
-    def action_unsure(self) -> None:
-        self.act(Action("unsure"))
 
-    def action_undo(self) -> None:
-        self.act(Action("undo"))
 
-    def action_next(self) -> None:
-        self.act(Action("next"))
 
-    def action_previous(self) -> None:
-        self.act(Action("previous"))
 
-    def action_skip_page(self) -> None:
-        self.act(Action("skip_page"))

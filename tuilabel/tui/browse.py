@@ -17,9 +17,10 @@ from .widgets import ImageBox, PixelView, TextPanel, class_bars
 
 
 def digit_bindings(action: str, description: str) -> list[Binding]:
-    """0-9 as ten bindings with one footer entry."""
+    """0-9 as ten bindings of the session action ``action`` with one footer entry."""
     return [
-        Binding(str(d), f"{action}({d})", description, key_display="0-9", show=d == 0) for d in range(10)
+        Binding(str(d), f"session('{action}', {d})", description, key_display="0-9", show=d == 0)
+        for d in range(10)
     ]
 
 
@@ -35,10 +36,10 @@ class BrowseScreen(LabelScreen):
     """
     BINDINGS = [
         *digit_bindings("label", "Label"),
-        Binding("x", "unsure", "Unsure"),
-        Binding("space", "skip", "Skip"),
-        Binding("backspace,z", "undo", "Undo", key_display="⌫/z"),
-        Binding("y", "redo", "Redo"),
+        Binding("x", "session('unsure')", "Unsure"),
+        Binding("space", "session('skip')", "Skip"),
+        Binding("backspace,z", "session('undo')", "Undo", key_display="⌫/z"),
+        Binding("y", "session('redo')", "Redo"),
         Binding("escape", "app.pop_screen", "Back"),
     ]
 
@@ -103,23 +104,9 @@ class BrowseScreen(LabelScreen):
         self.training = False
         self.show()
 
-    def action_label(self, label: int) -> None:
-        if label >= self.session.pool.n_classes:
-            self.notify(f"there are only {self.session.pool.n_classes} classes", severity="warning")
-            return
-        self.act(Action("label", label))
 
-    def action_unsure(self) -> None:
-        self.act(Action("unsure"))
 
-    def action_skip(self) -> None:
-        self.act(Action("skip"))
 
-    def action_undo(self) -> None:
-        self.act(Action("undo"))
-
-    def action_redo(self) -> None:
-        self.act(Action("redo"))
 
 
 def _fresh_seed() -> int:

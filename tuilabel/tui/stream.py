@@ -41,17 +41,17 @@ class StreamScreen(LabelScreen):
     """
     BINDINGS = [
         *digit_bindings("label", "Label"),
-        Binding("x", "unsure", "Unsure"),
-        Binding("backspace,z", "undo", "Undo", key_display="⌫/z"),
-        Binding("space,p", "pause", "Pause", key_display="space"),
-        Binding("n", "step", "Step", show=False),
-        Binding("plus,equals_sign", "faster", "Speed", key_display="+/-"),
-        Binding("minus", "slower", "Slower", show=False),
-        Binding("a", "toggle_autospeed", "Autospeed", show=False),
-        Binding("k", "toggle_skip_sure", "Skip if sure", show=False),
-        Binding("o", "toggle_online", "Online learning", show=False),
-        Binding("w", "toggle_fast_weights", "Fast weights", show=False),
-        Binding("c", "next_chain", "New chain", show=False),
+        Binding("x", "session('unsure')", "Unsure"),
+        Binding("backspace,z", "session('undo')", "Undo", key_display="⌫/z"),
+        Binding("space,p", "session('pause')", "Pause", key_display="space"),
+        Binding("n", "session('step')", "Step", show=False),
+        Binding("plus,equals_sign", "session('faster')", "Speed", key_display="+/-"),
+        Binding("minus", "session('slower')", "Slower", show=False),
+        Binding("a", "session('toggle_autospeed')", "Autospeed", show=False),
+        Binding("k", "session('toggle_skip_sure')", "Skip if sure", show=False),
+        Binding("o", "session('toggle_online')", "Online learning", show=False),
+        Binding("w", "session('toggle_fast_weights')", "Fast weights", show=False),
+        Binding("c", "session('next_chain')", "New chain", show=False),
         Binding("t", "train_offline", "Train offline", show=False),
         Binding("escape", "back", "Back"),
     ]
@@ -173,41 +173,17 @@ class StreamScreen(LabelScreen):
         self.show()
         self._schedule()
 
-    def action_label(self, label: int) -> None:
-        self.act(Action("label", label))
 
-    def action_unsure(self) -> None:
-        self.act(Action("unsure"))
 
-    def action_undo(self) -> None:
-        self.act(Action("undo"))
 
-    def action_pause(self) -> None:
-        self.act(Action("pause"))
 
-    def action_step(self) -> None:
-        self.act(Action("step"))
 
-    def action_faster(self) -> None:
-        self.act(Action("faster"))
 
-    def action_slower(self) -> None:
-        self.act(Action("slower"))
 
-    def action_toggle_autospeed(self) -> None:
-        self.act(Action("toggle_autospeed"))
 
-    def action_toggle_skip_sure(self) -> None:
-        self.act(Action("toggle_skip_sure"))
 
-    def action_toggle_online(self) -> None:
-        self.act(Action("toggle_online"))
 
-    def action_toggle_fast_weights(self) -> None:
-        self.act(Action("toggle_fast_weights"))
 
-    def action_next_chain(self) -> None:
-        self.act(Action("next_chain"))
 
     def action_train_offline(self) -> None:
         if self.session is None or self.busy:
