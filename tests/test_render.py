@@ -67,6 +67,14 @@ def test_rich_renderable_prints_on_a_plain_console_and_fits():
     assert fit_scale((28, 28), 80, 24) == 1 and fit_scale((28, 28), 120, 60) == 4
 
 
+def test_quantize_rounds_to_even_levels():
+    from tuilabel.render import quantize
+
+    image = np.array([[0, 3, 5, 130, 252, 255]], np.uint8)
+    assert quantize(image, 32).tolist() == [[0, 0, 8, 132, 255, 255]]
+    assert quantize(image, 256) is image
+
+
 def test_strips_have_the_image_width():
     image = np.random.default_rng(0).integers(0, 255, (28, 28), dtype=np.uint8)
     strips = image_strips(image, 2, "256")

@@ -68,7 +68,8 @@ class StreamScreen(LabelScreen):
         yield Header()
         with Horizontal(id="main"):
             with ImageBox():
-                yield PixelView(self.image_colors, max_scale=12, id="frame")
+                # 32 grey levels: RBM samples' noisy dark background would otherwise cost ~25% more bytes
+                yield PixelView(self.image_colors, max_scale=12, levels=32, id="frame")
             with Vertical(id="side"):
                 yield TextPanel(id="state")
                 yield TextPanel(id="keys")

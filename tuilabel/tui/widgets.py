@@ -11,7 +11,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
-from ..render import fit_scale, image_strips
+from ..render import fit_scale, image_strips, quantize
 
 MIN_WIDTH, MIN_HEIGHT = 60, 18
 BAR = "\u2588"
@@ -25,10 +25,11 @@ class PixelView(Widget):
     PixelView { width: 28; height: 14; }
     """
 
-    def __init__(self, colors: str = "truecolor", max_scale: int = 8, **kwargs) -> None:
+    def __init__(self, colors: str = "truecolor", max_scale: int = 8, levels: int = 256, **kwargs) -> None:
         super().__init__(**kwargs)
         self.image_colors = colors
         self.max_scale = max_scale
+        self.levels = levels  # grey levels shown; fewer cost fewer bytes a frame
         self._pixels: np.ndarray | None = None
         self._pixel_strips: list[Strip] = []
         self._box: tuple[int, int] = (28, 14)
@@ -65,7 +66,8 @@ class PixelView(Widget):
 
     def render_line(self, y: int) -> Strip:
         if self._pixels is not None and not self._pixel_strips:
-            self._pixel_strips = image_strips(self._pixels, self._scale, self.image_colors)
+            shown = quantize(self._pixels, self.levels)
+            self._pixel_strips = image_strips(shown, self._scale, self.image_colors)
         width = self.size.width
         if not 0 <= y < len(self._pixel_strips):
             return Strip.blank(width, self.rich_style)
