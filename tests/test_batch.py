@@ -51,6 +51,22 @@ def test_rounds_rank_unlabelled_and_pseudo_labels_are_redecided(sample_workspace
     assert len(sample_workspace.store.current(("human",))) == 20  # pseudo never counts as human
 
 
+def test_cnn_trains_on_labelled_stream_frames(sample_workspace):
+    pool = sample_workspace.pool
+    store = sample_workspace.store
+    stream = store.start_session("stream")
+    for i in range(40):  # stream frames (here: pool images stand in for samples) with their labels
+        store.add(stream, None, int(pool.truth[i]), sample=pool.images[i])
+    settings = BatchSettings(**TINY, stream_frames=True)
+    session = BatchSession(sample_workspace, clock=SimClock(), settings=settings, page_size=4)
+    for _ in range(10):
+        session.handle(Action("label", int(pool.truth[session.page[session.focus].index])))
+    job = session.snapshot()
+    assert job.frames_x.shape == (40, 1, 28, 28) and job.frames_y.tolist() == pool.truth[:40].tolist()
+    session.apply(job, session.train_and_score(job))
+    assert session.accuracy is not None
+
+
 def test_simulate_batch(sample_workspace, tmp_path):
     out = tmp_path / "batch.json"
     args = ["simulate", str(sample_workspace.path), "--mode", "batch", "--labels", "25", "--out", str(out)]

@@ -42,6 +42,8 @@ class BatchSettings:
     pseudo_decay: float = 0.005  # delta_t = delta_{t-1} - decay * t
     pseudo_weight: float = 0.5
     pseudo_max: int = 2000
+    stream_frames: bool = False  # also train on every labelled stream frame (seed 000's data set)
+    stream_weight: float = 0.5
     seed: int = 0
 
     def resolved(self, channels: int) -> BatchSettings:
@@ -66,6 +68,8 @@ class RoundJob:
     labels: int
     seconds: float
     pseudo_threshold: float
+    frames_x: np.ndarray | None = None  # labelled stream frames, when settings.stream_frames
+    frames_y: np.ndarray | None = None
 
 
 @dataclass
@@ -267,8 +271,22 @@ class BatchSession(BaseSession):
             self.next_round_at = n + strategies.exponential_schedule(n, self.settings.start)
         else:
             self.next_round_at = n + self.settings.batch_size
-        return RoundJob(t, self.pool.as_float(idx), y, idx, unlabelled, self.pool.n_classes, n,
-                        self.elapsed, threshold)
+        job = RoundJob(t, self.pool.as_float(idx), y, idx, unlabelled, self.pool.n_classes, n,
+                       self.elapsed, threshold)
+        if self.settings.stream_frames:
+            job.frames_x, job.frames_y = self._stream_frames()
+        return job
+
+    def _stream_frames(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every live labelled stream frame of the workspace's pool shape, as model input."""
+        shape = self.pool.image_shape
+        frames = [(ev.sample, ev.label) for ev in self.store.events(("human",), samples=True)
+                  if ev.label is not None and ev.sample is not None and ev.sample.shape == shape]
+        if not frames:
+            return np.zeros((0, self.pool.channels, *shape[:2]), np.float32), np.zeros(0, np.int64)
+        x = np.stack([f for f, _ in frames]).astype(np.float32) / 255.0
+        x = x[:, None] if x.ndim == 3 else np.moveaxis(x, -1, 1)
+        return x, np.array([label for _, label in frames], np.int64)
 
     def train_and_score(self, job: RoundJob, progress=None) -> RoundResult:
         """The heavy part (any thread): retrain, score under augmentation, pick pseudo-labels."""
@@ -278,7 +296,11 @@ class BatchSession(BaseSession):
         t0 = time.perf_counter()
         model = CNNClassifier(arch=s.arch, epochs=s.epochs, patience=s.patience, augment=self.augment,
                               seed=s.seed + job.round)
-        model.fit(job.x, job.y, job.n_classes, progress=progress)
+        fx, fy = job.frames_x, job.frames_y
+        with_frames = fx is not None and len(fx) > 0
+        model.fit(job.x, job.y, job.n_classes, progress=progress,
+                  extra_x=fx if with_frames else None, extra_y=fy if with_frames else None,
+                  extra_weight=s.stream_weight)
         scoring = 0.0
         t_score = time.perf_counter()
         probs = self._score(model, job.candidates)
@@ -296,6 +318,8 @@ class BatchSession(BaseSession):
                                       seed=s.seed + job.round)
                 px = self.pool.as_float(np.array([i for i, _, _ in pseudo]))
                 py = np.array([k for _, k, _ in pseudo])
+                if with_frames:  # one weight for both kinds of extra data: the pseudo one
+                    px, py = np.concatenate([px, fx]), np.concatenate([py, fy])
                 model.fit(job.x, job.y, job.n_classes, extra_x=px, extra_y=py, extra_weight=s.pseudo_weight)
                 t_score = time.perf_counter()
                 probs = self._score(model, job.candidates)
