@@ -80,8 +80,9 @@ def main() -> None:
                           f"  ({time.perf_counter() - t0:.0f}s)", flush=True)
 
     def acc_at(curve: list[dict], n: int) -> float | None:
-        exact = [p["accuracy"] for p in curve if p["labels"] == n]
-        return exact[0] if exact else None
+        """The model trained on at most n labels (a round can start a few labels late)."""
+        upto = [p["accuracy"] for p in curve if p["labels"] <= n]
+        return upto[-1] if upto else None
 
     print(f"\ntest accuracy (%) by human labels, median of seeds {args.seeds}")
     print(f"{'':<26}" + "".join(f"{n:>7}" for n in counts) + "   reaches full-0.5 at")

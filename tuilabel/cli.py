@@ -203,6 +203,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         else:
             x = test.images.reshape(len(test), -1).astype("float32") / 255.0
             print(f"rbm: test accuracy {rbm.score(x, test.truth):.4f}")
+    path = ws.models_dir / "cnn.npz"
+    if path.exists():
+        from .models.cnn import CNNClassifier
+
+        found = True
+        print(f"cnn (batch mode): test accuracy {CNNClassifier.load(path).score(test.as_float(), test.truth):.4f}")
     if not found:
         print("no trained models yet")
     return 0

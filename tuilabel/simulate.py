@@ -104,7 +104,7 @@ def simulate_batch(ws: Workspace, settings: SimSettings, progress: Callable[[int
 
     clock = SimClock()
     batch_settings = mode_settings(BatchSettings, {"seed": settings.seed, **settings.options})
-    session = BatchSession(ws, clock=clock, settings=batch_settings, annotator="simulated")
+    session = BatchSession(ws, clock=clock, settings=batch_settings, annotator="simulated", save_model=False)
     labeler = TruthLabeler(ws.pool.truth, ws.pool.n_classes, settings.error_rate,
                            np.random.default_rng(settings.seed + 1))
     pending: tuple[float, Any, Any] | None = None

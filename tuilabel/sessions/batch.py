@@ -122,8 +122,10 @@ class BatchSession(BaseSession):
         settings: BatchSettings | None = None,
         page_size: int = 12,
         annotator: str | None = None,
+        save_model: bool = True,
     ) -> None:
         super().__init__(workspace, clock, annotator)
+        self.save_model = save_model  # models/cnn.npz after each round (simulations keep theirs apart)
         self.settings = (settings or BatchSettings()).resolved(self.pool.channels)
         self.rng = np.random.default_rng(self.settings.seed)
         self.page_size = page_size
@@ -362,6 +364,8 @@ class BatchSession(BaseSession):
                 self.session_id, "pseudo", [(str(self.pool.ids[i]), k, c) for i, k, c in result.pseudo]
             )
         self.pseudo_count = len(result.pseudo)
+        if self.save_model:
+            result.model.save(self.workspace.models_dir / "cnn.npz")
         self.history.append((job.labels, result.accuracy))
         self.curve.append(CurvePoint(job.labels, job.seconds, result.accuracy, {
             "round": job.round, "pseudo_labels": len(result.pseudo),
