@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
 
 import numpy as np
 from rich.color import Color
@@ -204,17 +203,3 @@ def image_strips(image: np.ndarray, scale: int = 1, mode: str = "truecolor") -> 
 
     width = image.shape[1] * scale
     return [Strip(row, width) for row in image_rows(image, scale, mode)]
-
-
-def term_image_renderable(image: np.ndarray, scale: int = 1) -> Iterable[str]:
-    """Full-resolution drawing through term-image, for terminals with a graphics protocol.
-
-    term-image queries the terminal (and flushes pending input while it does); call this before a
-    Textual app starts, never while one runs.
-    """
-    from PIL import Image
-    from term_image.image import AutoImage
-
-    img = AutoImage(Image.fromarray(image))
-    img.set_size(width=image.shape[1] * scale)
-    return str(img)
