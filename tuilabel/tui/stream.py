@@ -129,7 +129,8 @@ class StreamScreen(LabelScreen):
             self._timer = None
         if self.session is None or self.session.paused:
             return
-        delay = max(0.0, self.session.next_frame_at - self.session.clock())
+        # at least 1 ms: Textual's timer divides by its interval, and a late frame would give 0
+        delay = max(0.001, self.session.next_frame_at - self.session.clock())
         self._timer = self.set_timer(delay, self._on_frame)
 
     def _on_frame(self) -> None:
