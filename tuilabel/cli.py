@@ -164,19 +164,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise TuilabelError("no RBM yet: run `tuilabel train WORKSPACE --model rbm` first", ws.path)
     from .sessions.stream import StreamSettings
 
-    rbm = RBM.load(path, device=args.device)
-    frames, labels = [], []
-    for ev in ws.store.events(("human",), samples=True):
-        if ev.label is not None and ev.sample is not None and ev.sample.shape == pool.image_shape:
-            frames.append(ev.sample)
-            labels.append(ev.label)
-    if not frames:
-        raise TuilabelError("no labelled stream frames yet: label some in the stream mode first", ws.path)
-    import numpy as np
+    from .data import to_model_input
 
+    rbm = RBM.load(path, device=args.device)
+    frames, labels = ws.store.labelled_samples(pool.image_shape)
+    if not len(frames):
+        raise TuilabelError("no labelled stream frames yet: label some in the stream mode first", ws.path)
     settings = StreamSettings()
-    x = np.stack(frames).reshape(len(frames), -1).astype(np.float32) / 255.0
-    rbm.fit_labels(x, np.array(labels), epochs=args.epochs or settings.offline_epochs,
+    x = to_model_input(frames).reshape(len(frames), -1)
+    rbm.fit_labels(x, labels, epochs=args.epochs or settings.offline_epochs,
                    lr=settings.offline_learning_rate, seed=args.seed)
     rbm.save(path)
     print(f"label weights retrained offline (CD-1, {args.epochs or settings.offline_epochs} passes) "

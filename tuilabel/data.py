@@ -27,6 +27,13 @@ MAX_DEFAULT_SIDE = 64  # folders of large photos are brought down to this unless
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+def to_model_input(images: np.ndarray) -> np.ndarray:
+    """uint8 ``N x H x W [x C]`` images (pool items or stored samples) as float32 in [0, 1],
+    channels first: ``N x C x H x W``, the layout every model here is trained on."""
+    x = images.astype(np.float32) / 255.0
+    return x[:, None] if x.ndim == 3 else np.moveaxis(x, -1, 1)
+
+
 @dataclass
 class Pool:
     """Images to label: uint8 ``N x H x W`` (grayscale) or ``N x H x W x C`` (colour)."""
@@ -70,9 +77,7 @@ class Pool:
 
     def as_float(self, idx: np.ndarray | slice | None = None) -> np.ndarray:
         """Images as float32 in [0, 1], channels first: ``N x C x H x W``."""
-        x = self.images if idx is None else self.images[idx]
-        x = x.astype(np.float32) / 255.0
-        return x[:, None] if x.ndim == 3 else np.moveaxis(x, -1, 1)
+        return to_model_input(self.images if idx is None else self.images[idx])
 
     def save(self, path: Path) -> None:
         arrays = {"images": self.images, "ids": self.ids, "class_names": np.array(self.class_names)}

@@ -286,6 +286,17 @@ class LabelStore:
                 sample = np.frombuffer(row[9], np.uint8).reshape(shape)
             yield LabelEvent(*row[:9], sample=sample)
 
+    def labelled_samples(
+        self, shape: tuple[int, ...], session: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Live human-labelled generated samples (stream frames) of ``shape`` that have a class:
+        uint8 ``N x shape`` pixels and their labels."""
+        pairs = [(ev.sample, ev.label) for ev in self.events(("human",), session=session, samples=True)
+                 if ev.label is not None and ev.sample is not None and ev.sample.shape == tuple(shape)]
+        if not pairs:
+            return np.zeros((0, *shape), np.uint8), np.zeros(0, np.int64)
+        return np.stack([s for s, _ in pairs]), np.array([label for _, label in pairs], np.int64)
+
     def replace_source(self, session: str, source: str, rows: Sequence[tuple[str, int, float]]) -> None:
         """Re-decide machine labels: undo every live event of ``source``, then add ``rows``.
 

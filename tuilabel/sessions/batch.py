@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .. import strategies
+from ..data import to_model_input
 from ..models.augment import Augment
 from ..models.cnn import CNNClassifier
 from ..workspace import Workspace
@@ -281,14 +282,8 @@ class BatchSession(BaseSession):
 
     def _stream_frames(self) -> tuple[np.ndarray, np.ndarray]:
         """Every live labelled stream frame of the workspace's pool shape, as model input."""
-        shape = self.pool.image_shape
-        frames = [(ev.sample, ev.label) for ev in self.store.events(("human",), samples=True)
-                  if ev.label is not None and ev.sample is not None and ev.sample.shape == shape]
-        if not frames:
-            return np.zeros((0, self.pool.channels, *shape[:2]), np.float32), np.zeros(0, np.int64)
-        x = np.stack([f for f, _ in frames]).astype(np.float32) / 255.0
-        x = x[:, None] if x.ndim == 3 else np.moveaxis(x, -1, 1)
-        return x, np.array([label for _, label in frames], np.int64)
+        frames, labels = self.store.labelled_samples(self.pool.image_shape)
+        return to_model_input(frames), labels
 
     def train_and_score(self, job: RoundJob, progress=None) -> RoundResult:
         """The heavy part (any thread): retrain, score under augmentation, pick pseudo-labels."""

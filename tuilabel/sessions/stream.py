@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..data import to_model_input
 from ..models.rbm import RBM
 from ..workspace import Workspace
 from .base import BaseSession, Clock, CurvePoint
@@ -258,17 +259,9 @@ class StreamSession(BaseSession):
     # -- offline learning and evaluation ---------------------------------------------------------
 
     def labelled_frames(self, everywhere: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Every stored stream frame with a class, as float vectors in [0, 1], and their labels."""
-        events = self.store.events(("human",), session=None if everywhere else self.session_id, samples=True)
-        frames, labels = [], []
-        for ev in events:
-            if ev.label is not None and ev.sample is not None and ev.sample.shape == self.shape:
-                frames.append(ev.sample)
-                labels.append(ev.label)
-        if not frames:
-            return np.zeros((0, int(np.prod(self.shape))), np.float32), np.zeros(0, np.int64)
-        x = np.stack(frames).reshape(len(frames), -1).astype(np.float32) / 255.0
-        return x, np.array(labels, np.int64)
+        """Every stored stream frame with a class, as the RBM's input vectors, and their labels."""
+        frames, labels = self.store.labelled_samples(self.shape, None if everywhere else self.session_id)
+        return to_model_input(frames).reshape(len(frames), -1), labels
 
     def offline_weights(self, x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Label weights retrained from stored frames with CD-1 passes (W fixed), on a copy: safe to
