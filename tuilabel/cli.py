@@ -162,9 +162,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     # rbm-labels: offline learning of the label weights from every stored stream frame
     if not path.exists():
         raise TuilabelError("no RBM yet: run `tuilabel train WORKSPACE --model rbm` first", ws.path)
-    from .sessions.stream import StreamSettings
-
     from .data import to_model_input
+    from .sessions.stream import StreamSettings
 
     rbm = RBM.load(path, device=args.device)
     frames, labels = ws.store.labelled_samples(pool.image_shape)

@@ -92,6 +92,7 @@ class LabelStore:
     def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
         self.path = Path(path)
         self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        self._counts_cache: tuple[int | None, dict] | None = None
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
@@ -320,7 +321,14 @@ class LabelStore:
             )
 
     def counts(self) -> dict[tuple[str, int | None], int]:
-        """(source, label) to the number of current labels; samples count under their label."""
+        """(source, label) to the number of current labels; samples count under their label.
+
+        The log only grows, so its newest event id versions the answer: screens may ask on every
+        key, and the grouping query over the whole log runs only when something was written.
+        """
+        version = self._db.execute("SELECT MAX(id) FROM events").fetchone()[0]
+        if self._counts_cache is not None and self._counts_cache[0] == version:
+            return dict(self._counts_cache[1])
         out: dict[tuple[str, int | None], int] = {}
         for source, label, n in self._db.execute(
             "SELECT source, label, COUNT(*) FROM current_labels GROUP BY source, label"
@@ -330,7 +338,8 @@ class LabelStore:
             "SELECT label, COUNT(*) FROM live_events WHERE item_id IS NULL GROUP BY label"
         ):
             out[("sample", label)] = n
-        return out
+        self._counts_cache = (version, out)
+        return dict(out)
 
     def time_spent(self) -> float:
         """Seconds between each session's start and its last event, summed over sessions."""

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+
 from ..workspace import Workspace
 
 Clock = Callable[[], float]
@@ -79,6 +81,12 @@ class BaseSession:
     @property
     def elapsed(self) -> float:
         return self.clock() - self.started
+
+    def human_labels(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every item a person gave a class (unsure left out): pool indices and classes."""
+        pairs = [(i, lab) for i, (lab, _) in self.store.current(("human",)).items() if lab is not None]
+        idx = self.pool.indices_of([i for i, _ in pairs])
+        return idx, np.array([lab for _, lab in pairs], dtype=np.int64)
 
     def handle(self, action: Action) -> None:
         method = getattr(self, f"do_{action.name}", None)

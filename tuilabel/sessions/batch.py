@@ -257,10 +257,7 @@ class BatchSession(BaseSession):
         return not self.training and len(self.labelled) >= self.next_round_at
 
     def snapshot(self) -> RoundJob:
-        current = self.store.current(("human",))
-        pairs = [(self.pool.index_of(i), lab) for i, (lab, _) in current.items() if lab is not None]
-        idx = np.array([i for i, _ in pairs], dtype=np.int64)
-        y = np.array([lab for _, lab in pairs], dtype=np.int64)
+        idx, y = self.human_labels()
         unlabelled = np.array(sorted(set(range(len(self.pool))) - self.labelled), dtype=np.int64)
         subset = self.settings.score_subset
         if subset and len(unlabelled) > subset:

@@ -77,7 +77,6 @@ class BrowseSession(BaseSession):
         self.schedule = doubling_schedule()
         self.next_update = 0
         self.model = None  # a SoftmaxRegression once the first update has run
-        self._counts: dict | None = None  # workspace label counts, re-read after our own writes
         self.accuracy: float | None = None
         self._guess: tuple[int, float] | None = None
 
@@ -89,7 +88,6 @@ class BrowseSession(BaseSession):
             self.message = "the pool is done"
             return
         event = self.store.add(self.session_id, str(self.pool.ids[item]), label)
-        self._counts = None
         self.history.append((self.position, event))
         self.redo_stack.clear()
         self.position += 1
@@ -125,7 +123,6 @@ class BrowseSession(BaseSession):
         position, event = self.history.pop()
         if event is not None:
             self.store.undo(self.session_id)
-            self._counts = None
             self.redo_stack.append(event)
             self.labels_spent -= 1
         self.position = position
@@ -138,7 +135,6 @@ class BrowseSession(BaseSession):
             self.message = "nothing to redo"
             return
         event = self.redo_stack.pop()
-        self._counts = None
         self.history.append((self.position, event))
         self.position += 1
         self.labels_spent += 1
@@ -153,9 +149,7 @@ class BrowseSession(BaseSession):
         )
 
     def snapshot(self) -> TrainJob:
-        labelled = [(i, lab) for i, (lab, _) in self.store.current().items() if lab is not None]
-        idx = self.pool.indices_of([i for i, _ in labelled])
-        y = np.array([lab for _, lab in labelled], dtype=np.int64)
+        idx, y = self.human_labels()
         while self.next_update < len(self.schedule) and self.schedule[self.next_update] <= self.labels_spent:
             self.next_update += 1
         return TrainJob(self.pool.as_float(idx), y, self.pool.n_classes, self.labels_spent, self.elapsed)
@@ -191,9 +185,7 @@ class BrowseSession(BaseSession):
 
     def view(self) -> BrowseView:
         item = self.current_index
-        if self._counts is None:
-            self._counts = self.store.counts()
-        counts = self._counts
+        counts = self.store.counts()
         per_class = [counts.get(("human", c), 0) for c in range(self.pool.n_classes)]
         if item is not None and self.model is not None and self._guess is None:
             p = self.model.predict_proba(self.pool.as_float(np.array([item])))[0]
