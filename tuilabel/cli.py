@@ -196,7 +196,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if float(rbm.U_.abs().sum()) == 0:
             print("rbm: no label weights yet (label frames in the stream mode, or `train --model rbm-labels`)")
         else:
-            x = test.images.reshape(len(test), -1).astype("float32") / 255.0
+            x = test.as_float().reshape(len(test), -1)
             print(f"rbm: test accuracy {rbm.score(x, test.truth):.4f}")
     path = ws.models_dir / "cnn.npz"
     if path.exists():

@@ -8,7 +8,6 @@ data only), `predict_proba` returns ``(n, classes)``. Any image size and channel
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import TuilabelError
+from ._io import load_bundle, save_bundle
 from .rbm import pick_device
 
 ARCHITECTURES = ("seed-mnist", "seed-cifar", "small")
@@ -187,20 +187,12 @@ class CNNClassifier:
     def save(self, path: Path) -> None:
         state = {k: v.cpu().numpy() for k, v in self.net_.state_dict().items()}
         header = {"kind": "cnn", "arch": self.arch, "n_classes": self.n_classes_, "input_shape": self.input_shape_}
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, header=np.array(json.dumps(header)), **{f"p:{k}": v for k, v in state.items()})
-        tmp.replace(path)
+        save_bundle(path, header, {f"p:{k}": v for k, v in state.items()})
 
     @classmethod
     def load(cls, path: Path, device: str | None = None) -> CNNClassifier:
-        try:
-            with np.load(path, allow_pickle=False) as d:
-                header = json.loads(str(d["header"]))
-                state = {k[2:]: torch.as_tensor(d[k]) for k in d.files if k.startswith("p:")}
-        except (OSError, ValueError, KeyError) as exc:
-            raise TuilabelError(f"cannot read the CNN ({exc})", path) from None
-        if header.get("kind") != "cnn":
-            raise TuilabelError("not a CNN model file", path)
+        header, arrays = load_bundle(path, "cnn")
+        state = {k[2:]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("p:")}
         model = cls(arch=header["arch"], device=device)
         model.n_classes_ = header["n_classes"]
         model.input_shape_ = tuple(header["input_shape"])

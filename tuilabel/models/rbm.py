@@ -18,7 +18,6 @@ Saved as a plain ``.npz`` of arrays plus a JSON header: loading never unpickles 
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import TuilabelError
+from ._io import load_bundle, save_bundle
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -268,21 +268,16 @@ class RBM:
         arrays = {name: getattr(self, name).cpu().numpy() for name in ("W_", "b_", "c_", "U_", "d_")}
         header = {"kind": "rbm", "config": asdict(self.config), "n_classes": self.n_classes_,
                   "history": getattr(self, "history_", [])}
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, header=np.array(json.dumps(header)), **arrays)
-        tmp.replace(path)
+        save_bundle(path, header, arrays)
 
     @classmethod
     def load(cls, path: Path, device: str | None = None) -> RBM:
+        header, stored = load_bundle(path, "rbm")
+        model = cls(RBMConfig(**header["config"]), device=device)
         try:
-            with np.load(path, allow_pickle=False) as d:
-                header = json.loads(str(d["header"]))
-                if header.get("kind") != "rbm":
-                    raise TuilabelError("not an RBM model file", path)
-                model = cls(RBMConfig(**header["config"]), device=device)
-                arrays = {k: torch.as_tensor(d[k], device=model.device) for k in ("W_", "b_", "c_", "U_", "d_")}
-        except (OSError, ValueError, KeyError) as exc:
-            raise TuilabelError(f"cannot read the RBM ({exc})", path) from None
+            arrays = {k: torch.as_tensor(stored[k], device=model.device) for k in ("W_", "b_", "c_", "U_", "d_")}
+        except KeyError as exc:
+            raise TuilabelError(f"cannot read the rbm model (missing {exc})", path) from None
         n_visible = arrays["W_"].shape[0]
         model._init(n_visible, header["n_classes"])
         for name, value in arrays.items():

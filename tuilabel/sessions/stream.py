@@ -91,6 +91,7 @@ class StreamSession(BaseSession):
         self.frames = 0
         self.per_class = [0] * self.pool.n_classes
         self.accuracy: float | None = None
+        self._test_input: np.ndarray | None = None
         # (event id, label, online update record or None), newest last: what undo takes back
         self.labelled: list[tuple[int, int, tuple | None]] = []
         self.v: torch.Tensor | None = None
@@ -287,8 +288,9 @@ class StreamSession(BaseSession):
         test = self.workspace.test
         if test is None:
             return None
-        x = test.images.reshape(len(test), -1).astype(np.float32) / 255.0
-        self.accuracy = self.rbm.score(x, test.truth)
+        if self._test_input is None:  # converted once: this runs every few frames in the frame loop
+            self._test_input = test.as_float().reshape(len(test), -1)
+        self.accuracy = self.rbm.score(self._test_input, test.truth)
         return self.accuracy
 
     def record_point(self, offline_accuracy: float | None = None) -> CurvePoint:
