@@ -135,6 +135,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     ws = Workspace(args.workspace)
     pool = ws.pool
+    if args.model == "vae":
+        return _train_vae(ws, args)
     path = ws.models_dir / "rbm.npz"
     if args.model == "rbm":
         overrides = {"epochs": args.epochs or 40, "n_hidden": args.hidden, "seed": args.seed}
@@ -179,6 +181,55 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_vae(ws, args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .sessions.clusters import ClustersSettings, pretrain
+
+    settings = ClustersSettings(seed=args.seed)
+    if args.epochs:
+        settings.pretrain_epochs = args.epochs
+    model = settings.model(device=args.device)
+    pool = ws.pool
+    print(f"training a VAE (z_dim {settings.z_dim}, beta {settings.beta:g}) on {len(pool)} images without labels, "
+          f"{settings.pretrain_epochs} epochs of {max(settings.epoch_samples, len(pool))} images, on {model.device}")
+    with Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[loss]}"), TimeElapsedColumn()) as progress:
+        task = progress.add_task("vae", total=None, epoch="", loss="")
+
+        def step(epoch: int, epochs: int, i: int, total: int, losses: dict) -> None:
+            progress.update(task, completed=i, total=total, epoch=f"{epoch}/{epochs}",
+                            loss=f"reconstruction {losses['reconstruction']:.1f}  KL {losses['kl']:.2f}")
+
+        pretrain(model, pool.as_float(), pool.n_classes, settings, progress=step)
+    path = ws.models_dir / "vae.npz"
+    model.save(path)
+    print(f"saved {path}")
+    return 0
+
+
+def _eval_vae(ws, path: Path) -> None:
+    from .cluster import clustering_report, kmeans
+    from .models.vae import VAEClassifier
+
+    test = ws.test
+    model = VAEClassifier.load(path)
+    x = test.as_float()
+    known = test.truth >= 0
+    pred = model.predict(x)
+    rec = model.reconstruction(x)
+    print(f"vae (clusters mode, {model.epochs_} epochs): test accuracy {float((pred == test.truth)[known].mean()):.4f}; "
+          f"reconstruction {rec['bce']:.1f} nats/image, pixel accuracy {rec['pixel_accuracy']:.4f}")
+    rows = [("classifier's classes", pred)]
+    z = model.encode(x)
+    for k in sorted({ws.pool.n_classes, 2 * ws.pool.n_classes}):
+        rows.append((f"k-means of the latent, k={k}", kmeans(z, k, seed=0).assignment))
+    print(f"  {'clustering of the test set':<34} {'ACC':>7} {'NMI':>7} {'ARI':>7}")
+    for name, assignment in rows:
+        r = clustering_report(test.truth, assignment)
+        print(f"  {name:<34} {r['acc']:>7.4f} {r['nmi']:>7.4f} {r['ari']:>7.4f}")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .models.rbm import RBM
     from .workspace import Workspace
@@ -204,6 +255,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         found = True
         print(f"cnn (batch mode): test accuracy {CNNClassifier.load(path).score(test.as_float(), test.truth):.4f}")
+    path = ws.models_dir / "vae.npz"
+    if path.exists():
+        found = True
+        _eval_vae(ws, path)
     if not found:
         print("no trained models yet")
     return 0
@@ -221,7 +276,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     settings = SimSettings(
         mode=args.mode, labels=args.labels, seconds=args.seconds, seed=args.seed,
-        error_rate=args.error_rate, seconds_per_label=args.seconds_per_label,
+        error_rate=args.error_rate, seconds_per_label=args.seconds_per_label, epochs=args.epochs,
         options=dict(_key_value(item) for item in args.set),
     )
     if not 0 <= settings.error_rate <= 1:
@@ -287,8 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model of the workspace (progress shown)")
     p.add_argument("workspace")
-    p.add_argument("--model", required=True, choices=["rbm", "rbm-labels"],
-                   help="rbm: unsupervised RBM; rbm-labels: its label weights from stored stream frames")
+    p.add_argument("--model", required=True, choices=["rbm", "rbm-labels", "vae"],
+                   help="rbm: unsupervised RBM; rbm-labels: its label weights from stored stream frames; "
+                        "vae: the clusters mode's VAE, its epochs without labels")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--hidden", type=int, default=225)
     p.add_argument("--cd-k", type=int, default=None, help="Gibbs steps per update (default 10; 1 with PCD)")
@@ -310,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--error-rate", type=float, default=0.0, help="share of wrong answers (0..1)")
     p.add_argument("--seconds-per-label", type=float, default=1.75)
+    p.add_argument("--epochs", type=int, default=None, help="clusters: stop after this many labelling epochs")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a mode setting, e.g. --set fast_weights=true (repeatable)")
     p.add_argument("--out", required=True, help="the learning curve, as JSON")

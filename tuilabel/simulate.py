@@ -31,6 +31,8 @@ class SimSettings:
     unsure_below: float = 0.7  # stream: the watcher presses unsure below this confidence
     eval_every: float = 60.0  # stream: simulated seconds between evaluations
     skip_sure_after: float | None = 300.0  # stream: the person turns on "don't show if sure" then (seed 000)
+    epochs: int | None = None  # clusters: stop after this many labelling epochs
+    sure_above: float = 0.95  # clusters: the person gives high confidence above this, medium below
     options: dict[str, Any] = field(default_factory=dict)  # the mode's own settings (--set KEY=VALUE)
 
 
@@ -223,10 +225,65 @@ def _stream_point(session: Any) -> None:
     session.record_point(offline_accuracy=offline)
 
 
+class CentreJudge:
+    """A person looking at a decoded cluster centre: the reference classifier reads the image; below
+    ``unsure_below`` it shows no class, above ``sure_above`` the label gets high confidence, medium
+    otherwise. It never sees which pool items are in the cluster, let alone their ground truth."""
+
+    def __init__(self, reference: Any, settings: SimSettings, n_classes: int, rng: np.random.Generator) -> None:
+        self.watcher = StreamWatcher(reference, settings, n_classes, rng)
+        self.settings = settings
+
+    def judge(self, image: np.ndarray) -> tuple[int | None, str]:
+        x = image.astype(np.float32)[None] / 255.0
+        x = x[:, None] if x.ndim == 3 else np.moveaxis(x, -1, 1)
+        p = float(self.watcher.reference.predict_proba(x)[0].max())
+        label = self.watcher.judge(image)
+        return label, ("high" if p >= self.settings.sure_above else "medium")
+
+
+def simulate_clusters(ws: Workspace, settings: SimSettings, progress: Callable[[int], None]) -> Any:
+    """Pretrain a VAE without labels, then decide centres epoch by epoch until the label budget,
+    the simulated seconds or ``settings.epochs`` run out; the last labels are always trained on."""
+    from .sessions.clusters import ClustersSession, ClustersSettings, pretrain
+
+    cluster_settings = mode_settings(ClustersSettings, {"seed": settings.seed, **settings.options})
+    model = cluster_settings.model()
+    pretrain(model, ws.pool.as_float(), ws.pool.n_classes, cluster_settings)
+    reference = reference_classifier(ws)
+    clock = SimClock()
+    session = ClustersSession(ws, model, clock=clock, settings=cluster_settings, annotator="simulated",
+                              save_model=False)
+    judge = CentreJudge(reference, settings, ws.pool.n_classes, np.random.default_rng(settings.seed + 1))
+    while True:
+        if session.due_epoch():
+            if session.decided_this_epoch == 0 and session.current is None:
+                break  # nothing left to show and nothing new to train on
+            t0 = time.perf_counter()
+            session.run_epoch()
+            clock.advance(time.perf_counter() - t0)
+            if settings.epochs is not None and len(session.history) >= settings.epochs:
+                break
+            continue
+        if not _budget_left(settings, session.spent, clock):
+            if session.decided_this_epoch:
+                session.run_epoch()  # train on the labels given since the last epoch
+            break
+        centre = session.current
+        clock.advance(settings.seconds_per_label)
+        label, level = judge.judge(centre.image)
+        if level != session.confidence:
+            session.handle(Action("confidence", level))
+        session.handle(Action("no_class") if label is None else Action("label", label))
+        progress(session.spent)
+    return session
+
+
 SIMULATORS: dict[str, Callable[[Workspace, SimSettings, Callable[[int], None]], Any]] = {
     "browse": simulate_browse,
     "stream": simulate_stream,
     "batch": simulate_batch,
+    "clusters": simulate_clusters,
 }
 
 
@@ -236,8 +293,8 @@ def run_simulation(
     """Run one simulated session in a scratch label store under ``runs/`` and write its curve."""
     if settings.mode not in SIMULATORS:
         raise TuilabelError(f"mode {settings.mode!r} cannot be simulated yet; built: {', '.join(SIMULATORS)}")
-    if settings.labels is None and settings.seconds is None:
-        raise TuilabelError("give --labels or --seconds (or both) to bound the simulated session")
+    if settings.labels is None and settings.seconds is None and settings.epochs is None:
+        raise TuilabelError("give --labels, --seconds or --epochs to bound the simulated session")
     probe = Workspace(workspace)
     if probe.pool.truth is None or (probe.pool.truth < 0).all():
         raise TuilabelError("the pool has no ground-truth labels to simulate a labeler with", workspace)

@@ -161,27 +161,61 @@ class LabelStore:
         when: float | None = None,
     ) -> list[int]:
         """Record several labels in one transaction: (item_id, label, confidence) each."""
+        with self._write():
+            return self._insert(session, rows, samples, source, when)
+
+    def add_with_spread(
+        self,
+        session: str,
+        sample: np.ndarray,
+        label: int | None,
+        confidence: float,
+        spread: Sequence[tuple[str, int, float]],
+    ) -> tuple[int, list[int]]:
+        """A person's label for a generated sample (a decoded cluster centre) and the labels it
+        spreads to pool items (source "propagated"), committed together: both or neither."""
+        with self._write():
+            human = self._insert(session, [(None, label, confidence)], [sample], "human", None)[0]
+            return human, self._insert(session, spread, None, "propagated", None)
+
+    def retract(self, session: str, event_ids: Sequence[int]) -> None:
+        """Undo the given label events in one transaction (a decision and everything it spread)."""
+        mode, annotator = self._session_row(session)
+        now = time.time()
+        with self._write():
+            self._db.executemany(
+                "INSERT INTO events (kind, target, annotator, mode, session, time) VALUES ('undo', ?, ?, ?, ?, ?)",
+                [(int(i), annotator, mode, session, now) for i in event_ids],
+            )
+
+    def _insert(
+        self,
+        session: str,
+        rows: Sequence[tuple[str | None, int | None, float]],
+        samples: Sequence[np.ndarray] | None,
+        source: str,
+        when: float | None,
+    ) -> list[int]:
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
         mode, annotator = self._session_row(session)
         now = time.time() if when is None else when
         ids = []
-        with self._write():
-            for n, (item_id, label, confidence) in enumerate(rows):
-                blob = shape = None
-                if samples is not None:
-                    arr = np.ascontiguousarray(samples[n], dtype=np.uint8)
-                    blob, shape = arr.tobytes(), "x".join(map(str, arr.shape))
-                if item_id is None and blob is None:
-                    raise ValueError("a label needs an item id or a sample's pixels")
-                cur = self._db.execute(
-                    "INSERT INTO events (kind, item_id, sample, sample_shape, label, source,"
-                    " confidence, annotator, mode, session, time)"
-                    " VALUES ('label', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (item_id, blob, shape, None if label is None else int(label), source,
-                     float(confidence), annotator, mode, session, now),
-                )
-                ids.append(int(cur.lastrowid))  # type: ignore[arg-type]
+        for n, (item_id, label, confidence) in enumerate(rows):
+            blob = shape = None
+            if samples is not None:
+                arr = np.ascontiguousarray(samples[n], dtype=np.uint8)
+                blob, shape = arr.tobytes(), "x".join(map(str, arr.shape))
+            if item_id is None and blob is None:
+                raise ValueError("a label needs an item id or a sample's pixels")
+            cur = self._db.execute(
+                "INSERT INTO events (kind, item_id, sample, sample_shape, label, source,"
+                " confidence, annotator, mode, session, time)"
+                " VALUES ('label', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (item_id, blob, shape, None if label is None else int(label), source,
+                 float(confidence), annotator, mode, session, now),
+            )
+            ids.append(int(cur.lastrowid))  # type: ignore[arg-type]
         return ids
 
     def undo(self, session: str, n: int = 1, source: str | None = "human") -> list[int]:

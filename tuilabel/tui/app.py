@@ -48,11 +48,17 @@ def _batch_screen(app: TuilabelApp) -> Screen:
     return BatchScreen(app.workspace, app.image_colors)
 
 
+def _clusters_screen(app: TuilabelApp) -> Screen:
+    from .clusters import ClustersScreen
+
+    return ClustersScreen(app.workspace, app.image_colors)
+
+
 MODES: list[ModeInfo] = [
     ModeInfo("browse", "b", "the pool in random order (the baseline)", _browse_screen),
     ModeInfo("stream", "s", "an RBM plays a video of its samples", _stream_screen),
     ModeInfo("batch", "a", "a CNN pages through its most confusing", _batch_screen),
-    ModeInfo("clusters", "c", "label VAE cluster centres; labels spread", None),
+    ModeInfo("clusters", "c", "label VAE cluster centres; labels spread", _clusters_screen),
     ModeInfo("review", "r", "a second look where the model disagrees", None),
 ]
 
