@@ -1,0 +1,233 @@
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+
+from tuilabel.cli import main
+from tuilabel.cluster import ari, choose_k, clustering_accuracy, elbow, kmeans, nmi
+from tuilabel.models.vae import VAEClassifier
+from tuilabel.sessions import Action, SimClock
+from tuilabel.sessions.clusters import CONFIDENCE, ClustersSession, ClustersSettings, pretrain
+
+TINY = ClustersSettings(k=6, fine_k=8, per_epoch=4, epoch_samples=12000, pretrain_epochs=2, members_shown=4)
+
+
+# -- metrics and k-means ---------------------------------------------------------------------------
+
+
+def test_metrics_on_hand_worked_examples():
+    truth = np.array([0, 0, 0, 1, 1, 1])
+    assert clustering_accuracy(truth, np.array([5, 5, 5, 2, 2, 2])) == 1.0  # names do not matter
+    assert nmi(truth, np.array([5, 5, 5, 2, 2, 2])) == pytest.approx(1.0)
+    assert ari(truth, np.array([5, 5, 5, 2, 2, 2])) == pytest.approx(1.0)
+    pred = np.array([0, 0, 1, 1, 1, 1])
+    # best map 0->0, 1->1: 5 of 6 right
+    assert clustering_accuracy(truth, pred) == pytest.approx(5 / 6)
+    # ARI by hand: pairs within clusters of the contingency [[2,1],[0,3]] = 1+3 = 4; rows 3+3 = 6,
+    # columns 1+6 = 7; expected 6*7/15 = 2.8; max (6+7)/2 = 6.5; ARI = 1.2/3.7
+    assert ari(truth, pred) == pytest.approx(1.2 / 3.7)
+    # NMI by hand from the same table
+    p = np.array([[2, 1], [0, 3]]) / 6
+    pt, pp = p.sum(1), p.sum(0)
+    mi = sum(p[i, j] * np.log(p[i, j] / (pt[i] * pp[j])) for i in range(2) for j in range(2) if p[i, j] > 0)
+    h = lambda q: -sum(v * np.log(v) for v in q if v > 0)  # noqa: E731
+    assert nmi(truth, pred) == pytest.approx(mi / ((h(pt) + h(pp)) / 2))
+    # more clusters than classes: the unmatched cluster's items count as wrong
+    assert clustering_accuracy(truth, np.array([0, 0, 2, 1, 1, 1])) == pytest.approx(5 / 6)
+
+
+def test_kmeans_finds_blobs_and_the_elbow_their_number():
+    rng = np.random.default_rng(0)
+    blobs = [(0, 0), (4, 4), (0, 6), (7, 0)]
+    x = np.concatenate([rng.normal(c, 0.4, (50, 2)) for c in blobs])
+    truth = np.repeat(np.arange(4), 50)
+    r = kmeans(x, 4, seed=1)
+    assert clustering_accuracy(truth, r.assignment) == 1.0
+    assert np.allclose(r.distances, np.linalg.norm(x - r.centres[r.assignment], axis=1), atol=1e-4)
+    k, inertias = choose_k(x, 2, 9)
+    assert k == 4 and inertias[2] > inertias[4] > inertias[9]
+    assert elbow({1: 100.0, 2: 20.0, 3: 15.0, 4: 12.0}) == 2
+
+
+# -- the model ------------------------------------------------------------------------------------
+
+
+def test_vae_learns_reconstruction_and_the_class_term(sample_workspace, tmp_path):
+    pool = sample_workspace.pool
+    x = pool.as_float()
+    model = VAEClassifier(seed=0).build(x.shape[1:], pool.n_classes)
+    before = model.reconstruction(x)["bce"]
+    first = model.fit_epoch(x, samples=3000)
+    assert first["classification"] == 0 and first["labelled"] == 0
+    assert model.reconstruction(x)["bce"] < before
+    labels = pool.truth.copy()
+    labels[300:] = -1  # half of the pool labelled, weight 1
+    chance = model.score(x[300:], pool.truth[300:])
+    for _ in range(3):
+        record = model.fit_epoch(x, labels, np.ones(len(x), np.float32), samples=3000)
+    assert record["labelled"] == 300 and record["classification"] > 0
+    assert model.score(x[300:], pool.truth[300:]) > max(0.6, chance + 0.3)  # the head generalises
+    images = model.decode(np.zeros((2, model.z_dim)))
+    assert images.shape == (2, *x.shape[1:]) and 0 <= images.min() and images.max() <= 1
+    model.save(tmp_path / "vae.npz")
+    again = VAEClassifier.load(tmp_path / "vae.npz")
+    assert np.allclose(again.predict_proba(x[:20]), model.predict_proba(x[:20]), atol=1e-6)
+    assert again.epochs_ == 4
+
+
+# -- the session ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clusters_model(sample_workspace):
+    pool = sample_workspace.pool
+    model = TINY.model()
+    pretrain(model, pool.as_float(), pool.n_classes, TINY)
+    return model
+
+
+def _session(ws, model, **changes):
+    settings = ClustersSettings(**{**TINY.__dict__, **changes})
+    return ClustersSession(ws, model, clock=SimClock(), settings=settings)
+
+
+def test_a_centre_label_spreads_with_equation_2_and_undo_takes_it_all_back(sample_workspace, clusters_model):
+    ws = sample_workspace
+    session = _session(ws, clusters_model, confidence="high")
+    assert session.plan.k == 6 and len(session.queue) == 6
+    centre = session.current
+    assert centre.image.shape == ws.pool.image_shape and centre.image.dtype == np.uint8
+    session.handle(Action("confidence", "medium"))
+    session.handle(Action("label", 7))
+    spread = ws.store.current(("propagated",))
+    assert len(spread) == len(centre.members)
+    expected = CONFIDENCE["medium"] * np.exp(-TINY.a * centre.distances)
+    got = np.array([spread[str(ws.pool.ids[i])][1] for i in centre.members])
+    assert np.allclose(got, expected, atol=1e-6) and {lab for lab, _ in spread.values()} == {7}
+    # the person's label is the decoded centre itself, with its pixels and confidence
+    (event,) = list(ws.store.events(("human",), samples=True))
+    assert event.item_id is None and event.label == 7 and event.confidence == CONFIDENCE["medium"]
+    assert np.array_equal(event.sample, centre.image)
+    assert session.confidence == "high"  # a lowered confidence holds for one label
+    assert session.current is not centre and session.spent == 1
+    session.handle(Action("undo"))
+    assert ws.store.current(("propagated",)) == {} and list(ws.store.events(("human",))) == []
+    assert session.current is centre and session.spent == 0
+
+
+def test_no_class_splits_top_down_and_undo_removes_the_parts(sample_workspace, clusters_model):
+    session = _session(sample_workspace, clusters_model)
+    parent = session.current
+    session.handle(Action("no_class"))
+    parts = session.queue[:TINY.split_k]
+    assert [c.path for c in parts] == [f"{parent.path}.{n}" for n in range(1, TINY.split_k + 1)]
+    assert sorted(np.concatenate([c.members for c in parts]).tolist()) == sorted(parent.members.tolist())
+    assert sample_workspace.store.current(("propagated",)) == {}  # no class spreads nothing
+    session.handle(Action("no_class"))  # a part shows no class either: its own parts come next
+    assert session.current.path.startswith(f"{parts[0].path}.") and session.current.depth == 2
+    session.handle(Action("undo"))
+    session.handle(Action("undo"))
+    assert session.current is parent and len(session.queue) == len(session.plan.centres)
+    labelled = [ev for ev in sample_workspace.store.events(("human",))]
+    assert labelled == []
+
+
+def test_an_epoch_trains_on_the_spread_labels_and_clusters_again(sample_workspace, clusters_model):
+    ws = sample_workspace
+    session = _session(ws, clusters_model)
+    truth = ws.pool.truth
+    while not session.due_epoch():
+        members = session.current.members  # a perfect labeller, to check the plumbing
+        session.handle(Action("label", int(np.bincount(truth[members]).argmax())))
+    assert session.decided_this_epoch == TINY.per_epoch
+    labels, weights = session.training_labels()
+    assert (labels >= 0).sum() == len(ws.store.current(("propagated",)))
+    assert np.all((weights[labels >= 0] > 0) & (weights[labels >= 0] <= 1))
+    session.run_epoch()
+    point = session.curve[-1]
+    assert point.labels == TINY.per_epoch and point.accuracy is not None
+    has = labels >= 0  # the class term was trained on: the head now agrees with the spread labels
+    assert (clusters_model.predict(ws.pool.as_float()[has]) == labels[has]).mean() > 0.6
+    assert {"test_acc", "test_nmi", "test_ari", "test_bce"} <= set(point.extra)
+    assert session.epoch == 2 and session.plan.k == TINY.fine_k and session.decided_this_epoch == 0
+    uncertainties = [c.uncertainty for c in session.queue]
+    assert uncertainties == sorted(uncertainties, reverse=True)  # least sure first
+    assert (ws.models_dir / "vae.npz").exists()
+    # a person's label on a pool item (another mode) outranks what was spread to it
+    other = ws.store.start_session("browse")
+    item = str(ws.pool.ids[int(np.flatnonzero(labels >= 0)[0])])
+    ws.store.add(other, item, 3)
+    labels2, weights2 = session.training_labels()
+    assert labels2[ws.pool.index_of(item)] == 3 and weights2[ws.pool.index_of(item)] == 1.0
+    out = main(["eval", str(ws.path)])
+    assert out == 0
+
+
+def test_train_key_ends_the_epoch_early(sample_workspace, clusters_model):
+    session = _session(sample_workspace, clusters_model)
+    session.handle(Action("label", 1))
+    assert not session.due_epoch()
+    session.handle(Action("train"))
+    assert session.due_epoch()
+    session.handle(Action("skip"))  # skipping is not a label
+    assert session.spent == 1
+
+
+def test_simulated_clusters_run_and_eval_print_the_metrics(sample_workspace, capsys):
+    ws = sample_workspace.path
+    out = ws / "runs" / "c.json"
+    opts = ["--set", "k=6", "--set", "fine_k=8", "--set", "per_epoch=5", "--set", "epoch_samples=3000",
+            "--set", "pretrain_epochs=1"]
+    assert main(["simulate", str(ws), "--mode", "clusters", "--labels", "12", "--out", str(out), *opts]) == 0
+    result = json.loads(out.read_text())
+    curve = result["curve"]
+    assert [p["labels"] for p in curve] == [5, 10, 12]  # the last two labels are trained on too
+    assert all(p["accuracy"] is not None for p in curve)
+    assert main(["train", str(ws), "--model", "vae", "--epochs", "1"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(ws)]) == 0
+    printed = capsys.readouterr().out
+    assert "vae (clusters mode" in printed and "ACC" in printed and "NMI" in printed and "ARI" in printed
+    assert "k-means of the latent, k=10" in printed
+
+
+# -- the screen -----------------------------------------------------------------------------------
+
+
+def test_clusters_screen_labels_splits_and_trains(sample_workspace, clusters_model):
+    from tuilabel.tui.app import TuilabelApp
+    from tuilabel.tui.clusters import ClustersScreen
+
+    ws = sample_workspace
+    clusters_model.save(ws.models_dir / "vae.npz")
+
+    async def run() -> None:
+        app = TuilabelApp(ws, colors="256")
+        async with app.run_test(size=(90, 28)) as pilot:
+            await app.push_screen(ClustersScreen(ws, "256", settings=TINY))
+            screen = app.screen
+            for _ in range(100):
+                await pilot.pause(0.05)
+                if screen.session is not None:
+                    break
+            session = screen.session
+            assert session is not None and len(session.queue) == TINY.k
+            shown = screen.query_one("#centre").render_line(0)
+            assert shown.cell_length > 0
+            first = session.current
+            await pilot.press("4")
+            assert len(ws.store.current(("propagated",))) == len(first.members)
+            await pilot.press("x")
+            assert session.current.path.count(".") == 1
+            await pilot.press("t")  # end the epoch: it trains on a worker, then shows epoch 2
+            for _ in range(200):
+                await pilot.pause(0.05)
+                if session.epoch == 2 and not session.training:
+                    break
+            assert session.epoch == 2 and session.history and session.history[0][1] == 2
+            assert "epoch 2" in str(screen.query_one("#state").text)
+
+    asyncio.run(run())
