@@ -95,3 +95,40 @@ def test_label_browse_undo_quit_in_tmux(sample_workspace, tmp_path):
     store = LabelStore(ws_path / "labels.sqlite")
     assert store.current() == {item: (label, 1.0) for item, label in labelled[:2]}
     assert Workspace(ws_path).pool is not None  # the workspace reopens clean
+
+
+def test_clusters_label_split_train_then_eval_in_tmux(sample_workspace, tmp_path):
+    ws_path = sample_workspace.path
+    sample_workspace.close()
+    exe = Path(sys.executable).with_name("tuilabel")
+    tuilabel = str(exe if exe.exists() else "tuilabel")
+    subprocess.run([tuilabel, "train", str(ws_path), "--model", "vae", "--epochs", "1"], check=True,
+                   capture_output=True)
+    tmux = Tmux(f"tuilabel-clusters-{os.getpid()}", f"{tuilabel} label {ws_path} --colors 256",
+                width=90, height=28, env={"TERM": "xterm-256color"})
+    try:
+        tmux.wait_for(r"c clusters")
+        tmux.keys("c")
+        first = tmux.wait_for(r"cluster (\d+)\s+(\d+) images", timeout=60)
+        screen_png(tmux.capture(colours=True), tmp_path / "clusters.png")
+        assert re.search(r"nearest of its \d+ members", tmux.capture())
+        tmux.keys("3")
+        tmux.wait_for(rf"cluster {first.group(1)} -> 3 \(high\), spread to {first.group(2)} images")
+        second = tmux.wait_for(r"cluster (\d+)\s+\d+ images").group(1)
+        tmux.keys("x")
+        tmux.wait_for(rf"cluster {second}: no class; split into 3")
+        tmux.wait_for(rf"cluster {second}\.1\b")
+        tmux.keys("t")
+        tmux.wait_for(r"epoch 1 trained on \d+ labelled images", timeout=90)
+        tmux.wait_for(r"epoch 2, k=32")
+        tmux.keys("q")
+        tmux.wait_for(r"EXIT=0")
+    finally:
+        tmux.close()
+    store = LabelStore(ws_path / "labels.sqlite")
+    human = list(store.events(("human",)))
+    assert [ev.label for ev in human] == [3, None] and all(ev.item_id is None for ev in human)
+    assert len(store.current(("propagated",))) == int(first.group(2))
+    out = subprocess.run([tuilabel, "eval", str(ws_path)], check=True, capture_output=True, text=True).stdout
+    assert re.search(r"vae \(clusters mode, 2 epochs\): test accuracy 0\.\d+", out)
+    assert re.search(r"classifier's classes\s+0\.\d+\s+0\.\d+\s+-?0\.\d+", out)
