@@ -12,7 +12,8 @@ from tuilabel.models.vae import VAEClassifier
 from tuilabel.sessions import Action, SimClock
 from tuilabel.sessions.clusters import CONFIDENCE, ClustersSession, ClustersSettings, pretrain
 
-TINY = ClustersSettings(k=6, fine_k=8, per_epoch=4, epoch_samples=12000, pretrain_epochs=2, members_shown=4)
+TINY = ClustersSettings(k=6, fine_k=8, per_epoch=4, epoch_samples=12000, pretrain_epochs=2, members_shown=4,
+                        cnn_epochs=3)
 
 
 # -- metrics and k-means ---------------------------------------------------------------------------
@@ -151,7 +152,8 @@ def test_an_epoch_trains_on_the_spread_labels_and_clusters_again(sample_workspac
     assert point.labels == TINY.per_epoch and point.accuracy is not None
     has = labels >= 0  # the class term was trained on: the head now agrees with the spread labels
     assert (clusters_model.predict(ws.pool.as_float()[has]) == labels[has]).mean() > 0.6
-    assert {"test_acc", "test_nmi", "test_ari", "test_bce"} <= set(point.extra)
+    assert {"test_acc", "test_nmi", "test_ari", "test_bce", "vae_accuracy"} <= set(point.extra)
+    assert session.cnn is not None and (ws.models_dir / "clusters-cnn.npz").exists()
     assert session.epoch == 2 and session.plan.k == TINY.fine_k and session.decided_this_epoch == 0
     uncertainties = [c.uncertainty for c in session.queue]
     assert uncertainties == sorted(uncertainties, reverse=True)  # least sure first
@@ -180,7 +182,7 @@ def test_simulated_clusters_run_and_eval_print_the_metrics(sample_workspace, cap
     ws = sample_workspace.path
     out = ws / "runs" / "c.json"
     opts = ["--set", "k=6", "--set", "fine_k=8", "--set", "per_epoch=5", "--set", "epoch_samples=3000",
-            "--set", "pretrain_epochs=1"]
+            "--set", "pretrain_epochs=1", "--set", "cnn_epochs=2"]
     assert main(["simulate", str(ws), "--mode", "clusters", "--labels", "12", "--out", str(out), *opts]) == 0
     result = json.loads(out.read_text())
     curve = result["curve"]
@@ -192,6 +194,7 @@ def test_simulated_clusters_run_and_eval_print_the_metrics(sample_workspace, cap
     printed = capsys.readouterr().out
     assert "vae (clusters mode" in printed and "ACC" in printed and "NMI" in printed and "ARI" in printed
     assert "k-means of the latent, k=10" in printed
+    assert "cnn (clusters mode" not in printed  # simulations keep their models apart
 
 
 # -- the screen -----------------------------------------------------------------------------------

@@ -259,6 +259,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if path.exists():
         found = True
         _eval_vae(ws, path)
+    path = ws.models_dir / "clusters-cnn.npz"
+    if path.exists():
+        from .models.cnn import CNNClassifier
+
+        found = True
+        acc = CNNClassifier.load(path).score(test.as_float(), test.truth)
+        print(f"cnn (clusters mode, trained on the spread labels): test accuracy {acc:.4f}")
     if not found:
         print("no trained models yet")
     return 0

@@ -28,10 +28,13 @@ import numpy as np
 from .. import strategies
 from ..cluster import choose_k, clustering_report, kmeans
 from ..data import to_model_input
+from ..models.augment import Augment
+from ..models.cnn import CNNClassifier
 from ..models.vae import VAEClassifier
 from ..workspace import Workspace
 from .base import BaseSession, Clock, CurvePoint
 
+CNN_FILE = "clusters-cnn.npz"  # the classifier trained on the spread labels
 CONFIDENCE = {"high": 1.0, "medium": 0.7, "low": 0.4}  # p_c a person gives with h, m, l
 
 
@@ -52,6 +55,8 @@ class ClustersSettings:
     beta: float = 1.0  # seed 003: 5; 1 keeps more of the latent active (see the benchmark)
     gamma: float = 150.0
     members_shown: int = 6
+    classifier: str = "cnn"  # what answers for the pool: "cnn" trained on the spread labels, or "vae" (its head)
+    cnn_epochs: int = 15
     seed: int = 0
 
     def model(self, device: str | None = None) -> VAEClassifier:
@@ -120,6 +125,9 @@ class EpochResult:
     clustering: dict[str, float] | None  # ACC, NMI, ARI of the test set's nearest centres
     plan: Plan
     seconds_train: float
+    vae_accuracy: float | None = None  # the VAE head's, whichever classifier answers
+    cnn: CNNClassifier | None = None
+    seconds_cnn: float = 0.0
 
 
 @dataclass
@@ -201,6 +209,8 @@ class ClustersSession(BaseSession):
         self.settings = settings or ClustersSettings()
         if self.settings.confidence not in CONFIDENCE:
             raise ValueError(f"confidence must be one of {', '.join(CONFIDENCE)}")
+        if self.settings.classifier not in ("cnn", "vae"):
+            raise ValueError("classifier must be cnn or vae")
         self.model = model
         self.save_model = save_model
         self.x = self.pool.as_float()
@@ -214,6 +224,7 @@ class ClustersSession(BaseSession):
         self.confidence = self.settings.confidence
         self.training = False
         self.accuracy: float | None = None
+        self.cnn: CNNClassifier | None = None
         self.history: list[tuple[int, int, float | None]] = []
         self.message = self._plan_message()
 
@@ -355,14 +366,23 @@ class ClustersSession(BaseSession):
         accuracy = reconstruction = clustering = None
         plan = make_plan(self.model, self.x, self.pool.image_shape, s, job.epoch + 1, ranked=True)
         test = self.workspace.test
+        cnn, seconds_cnn = None, 0.0
+        has = job.labels >= 0
+        if s.classifier == "cnn" and has.sum() >= 2:
+            t1 = time.perf_counter()
+            cnn = CNNClassifier(arch="small", epochs=s.cnn_epochs, patience=0, augment=Augment(), seed=s.seed + job.epoch)
+            cnn.fit(self.x[has], job.labels[has], self.pool.n_classes, sample_weight=job.weights[has])
+            seconds_cnn = time.perf_counter() - t1
+        vae_accuracy = None
         if test is not None:
             tx = test.as_float()
-            accuracy = self.model.score(tx, test.truth)
+            vae_accuracy = self.model.score(tx, test.truth)
+            accuracy = cnn.score(tx, test.truth) if cnn is not None else vae_accuracy
             reconstruction = self.model.reconstruction(tx)
             zc = np.stack([c.z for c in plan.centres])
             nearest = np.linalg.norm(self.model.encode(tx)[:, None] - zc[None], axis=2).argmin(1)
             clustering = clustering_report(test.truth, nearest)
-        return EpochResult(record, accuracy, reconstruction, clustering, plan, seconds)
+        return EpochResult(record, accuracy, reconstruction, clustering, plan, seconds, vae_accuracy, cnn, seconds_cnn)
 
     def apply(self, job: EpochJob, result: EpochResult) -> None:
         """Back on the session's thread: the next epoch's centres, the curve point, the model file."""
@@ -375,14 +395,20 @@ class ClustersSession(BaseSession):
         self.history.append((job.epoch, job.spent, result.accuracy))
         extra = {"epoch": job.epoch, "k": job.k, "k_next": result.plan.k, "spread_to": int((job.labels >= 0).sum()),
                  "seconds_train": round(result.seconds_train, 2), **{f"train_{k}": round(v, 4) for k, v in result.record.items() if k != "epoch"}}
+        extra["vae_accuracy"] = result.vae_accuracy
+        extra["seconds_cnn"] = round(result.seconds_cnn, 2)
         if result.reconstruction:
             extra["test_bce"] = round(result.reconstruction["bce"], 3)
             extra["test_pixel_accuracy"] = round(result.reconstruction["pixel_accuracy"], 4)
         if result.clustering:
             extra.update({f"test_{k}": round(v, 4) for k, v in result.clustering.items()})
         self.curve.append(CurvePoint(job.spent, job.seconds, result.accuracy, extra))
+        if result.cnn is not None:
+            self.cnn = result.cnn
         if self.save_model:
             self.model.save(self.workspace.models_dir / "vae.npz")
+            if result.cnn is not None:
+                result.cnn.save(self.workspace.models_dir / CNN_FILE)
         acc = "-" if result.accuracy is None else f"{result.accuracy:.1%}"
         self.message = f"epoch {job.epoch} trained on {int((job.labels >= 0).sum())} labelled images; " \
                        f"test accuracy {acc}. " + self._plan_message()
