@@ -76,7 +76,7 @@ def test_vae_learns_reconstruction_and_the_class_term(sample_workspace, tmp_path
     model.save(tmp_path / "vae.npz")
     again = VAEClassifier.load(tmp_path / "vae.npz")
     assert np.allclose(again.predict_proba(x[:20]), model.predict_proba(x[:20]), atol=1e-6)
-    assert again.epochs_ == 4
+    assert again.epochs_ == 4 and again.labelled_epochs_ == 3
 
 
 # -- the session ----------------------------------------------------------------------------------
@@ -234,3 +234,13 @@ def test_clusters_screen_labels_splits_and_trains(sample_workspace, clusters_mod
             assert "epoch 2" in str(screen.query_one("#state").text)
 
     asyncio.run(run())
+
+
+def test_bad_clusters_settings_are_one_line_errors(sample_workspace, capsys):
+    ws = str(sample_workspace.path)
+    assert main(["label", ws, "--mode", "clusters", "--set", "classifier=svm"]) == 2
+    assert main(["label", ws, "--set", "per_epoch=0"]) == 2
+    assert main(["simulate", ws, "--mode", "clusters", "--labels", "5", "--out", "x.json", "--set", "nope=1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("tuilabel: error: ") for line in err)
+    assert "classifier='svm'" in err[0] and "per_epoch=0" in err[1] and "unknown setting 'nope'" in err[2]

@@ -101,13 +101,19 @@ def _resolve_colors(choice: str) -> str:
     return colors
 
 
-def _run_app(workspace, mode: str | None, colors: str) -> int:
+def _run_app(workspace, mode: str | None, colors: str, options: Sequence[str] = ()) -> int:
     colors = _resolve_colors(colors)
     from .tui.app import MODES, TuilabelApp
 
     if mode is not None and mode not in {m.name for m in MODES}:
         raise TuilabelError(f"no mode {mode!r}; modes: {', '.join(m.name for m in MODES)}")
-    app = TuilabelApp(workspace, mode=mode, colors=colors)
+    clusters = None
+    if options:  # checked before the screen opens: a wrong setting is one line, not a traceback
+        from .sessions.clusters import ClustersSettings
+        from .simulate import mode_settings
+
+        clusters = mode_settings(ClustersSettings, dict(_key_value(item) for item in options))
+    app = TuilabelApp(workspace, mode=mode, colors=colors, clusters=clusters)
     app.run()
     workspace.close()
     return app.return_code or 0
@@ -116,7 +122,7 @@ def _run_app(workspace, mode: str | None, colors: str) -> int:
 def cmd_label(args: argparse.Namespace) -> int:
     from .workspace import Workspace
 
-    return _run_app(Workspace(args.workspace), args.mode, args.colors)
+    return _run_app(Workspace(args.workspace), args.mode, args.colors, args.set)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -338,8 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
               "help": "colours of the half-block images (default: what the terminal says)"}
     p = sub.add_parser("label", help="open the labeling app on a workspace")
     p.add_argument("workspace")
-    p.add_argument("--mode", help="go straight into a mode (browse, ...)")
+    p.add_argument("--mode", help="go straight into a mode (browse, stream, batch, clusters)")
     p.add_argument("--colors", **colors)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a clusters-mode setting, e.g. --set k=12 (repeatable)")
     p.set_defaults(func=cmd_label)
 
     p = sub.add_parser("demo", help="open the app on the bundled sample (the default command)")

@@ -73,6 +73,7 @@ class VAEClassifier:
         self.seed = seed
         self.device = pick_device(device)
         self.epochs_ = 0
+        self.labelled_epochs_ = 0  # epochs trained with the class term
         self.history_: list[dict] = []
 
     # -- set-up ---------------------------------------------------------------------------------
@@ -139,6 +140,8 @@ class VAEClassifier:
             if progress is not None:
                 progress(step + 1, total_steps, {k: v / (step + 1) for k, v in sums.items()})
         self.epochs_ += 1
+        if self.gamma and bool((W > 0).any()):
+            self.labelled_epochs_ += 1
         record = {"epoch": self.epochs_, **{k: v / max(total_steps, 1) for k, v in sums.items()},
                   "labelled": int((W > 0).sum())}
         self.history_.append(record)
@@ -188,7 +191,8 @@ class VAEClassifier:
         state = {k: v.cpu().numpy() for k, v in self.net_.state_dict().items()}
         header = {"kind": "vae", "z_dim": self.z_dim, "beta": self.beta, "gamma": self.gamma,
                   "hidden": list(self.hidden), "input_shape": list(self.input_shape_),
-                  "n_classes": self.n_classes_, "epochs": self.epochs_, "seed": self.seed}
+                  "n_classes": self.n_classes_, "epochs": self.epochs_, "seed": self.seed,
+                  "labelled_epochs": self.labelled_epochs_}
         save_bundle(path, header, {f"p:{k}": v for k, v in state.items()})
 
     @classmethod
@@ -199,4 +203,5 @@ class VAEClassifier:
         model.build(tuple(header["input_shape"]), header["n_classes"])
         model.net_.load_state_dict({k[2:]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("p:")})
         model.epochs_ = header["epochs"]
+        model.labelled_epochs_ = header.get("labelled_epochs", 0)
         return model

@@ -28,6 +28,7 @@ import numpy as np
 from .. import strategies
 from ..cluster import choose_k, clustering_report, kmeans
 from ..data import to_model_input
+from ..errors import TuilabelError
 from ..models.augment import Augment
 from ..models.cnn import CNNClassifier
 from ..models.vae import VAEClassifier
@@ -58,6 +59,17 @@ class ClustersSettings:
     classifier: str = "cnn"  # what answers for the pool: "cnn" trained on the spread labels, or "vae" (its head)
     cnn_epochs: int = 15
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.confidence not in CONFIDENCE:
+            raise TuilabelError(f"confidence={self.confidence!r}: expected one of {', '.join(CONFIDENCE)}")
+        if self.classifier not in ("cnn", "vae"):
+            raise TuilabelError(f"classifier={self.classifier!r}: expected cnn or vae")
+        for name in ("per_epoch", "split_k", "z_dim", "epoch_samples", "k_min", "k_max"):
+            if getattr(self, name) < 1:
+                raise TuilabelError(f"{name}={getattr(self, name)} must be at least 1")
+        if self.k_min > self.k_max:
+            raise TuilabelError(f"k_min={self.k_min} is above k_max={self.k_max}")
 
     def model(self, device: str | None = None) -> VAEClassifier:
         return VAEClassifier(z_dim=self.z_dim, beta=self.beta, gamma=self.gamma, seed=self.seed, device=device)
@@ -207,16 +219,12 @@ class ClustersSession(BaseSession):
     ) -> None:
         super().__init__(workspace, clock, annotator)
         self.settings = settings or ClustersSettings()
-        if self.settings.confidence not in CONFIDENCE:
-            raise ValueError(f"confidence must be one of {', '.join(CONFIDENCE)}")
-        if self.settings.classifier not in ("cnn", "vae"):
-            raise ValueError("classifier must be cnn or vae")
         self.model = model
         self.save_model = save_model
         self.x = self.pool.as_float()
-        self.epoch = max(1, model.epochs_ - self.settings.pretrain_epochs + 1)  # the labelling round
+        self.epoch = model.labelled_epochs_ + 1  # the labelling round
         self.plan = plan or make_plan(model, self.x, self.pool.image_shape, self.settings, self.epoch,
-                                      ranked=model.epochs_ > self.settings.pretrain_epochs)
+                                      ranked=model.labelled_epochs_ > 0)
         self.queue: list[Centre] = list(self.plan.centres)
         self.decisions: list[Decision] = []
         self.decided_this_epoch = 0
@@ -357,7 +365,7 @@ class ClustersSession(BaseSession):
         self.training = True
         return EpochJob(self.epoch, labels, weights, self.spent, self.elapsed, self.plan.k)
 
-    def train(self, job: EpochJob, progress=None) -> EpochResult:
+    def train(self, job: EpochJob, progress=None, cnn_progress=None) -> EpochResult:
         """The heavy part (any thread): one epoch with the class term, evaluation, the next plan."""
         t0 = time.perf_counter()
         s = self.settings
@@ -371,7 +379,8 @@ class ClustersSession(BaseSession):
         if s.classifier == "cnn" and has.sum() >= 2:
             t1 = time.perf_counter()
             cnn = CNNClassifier(arch="small", epochs=s.cnn_epochs, patience=0, augment=Augment(), seed=s.seed + job.epoch)
-            cnn.fit(self.x[has], job.labels[has], self.pool.n_classes, sample_weight=job.weights[has])
+            cnn.fit(self.x[has], job.labels[has], self.pool.n_classes, sample_weight=job.weights[has],
+                    progress=cnn_progress)
             seconds_cnn = time.perf_counter() - t1
         vae_accuracy = None
         if test is not None:

@@ -51,7 +51,7 @@ def _batch_screen(app: TuilabelApp) -> Screen:
 def _clusters_screen(app: TuilabelApp) -> Screen:
     from .clusters import ClustersScreen
 
-    return ClustersScreen(app.workspace, app.image_colors)
+    return ClustersScreen(app.workspace, app.image_colors, settings=app.clusters_settings)
 
 
 MODES: list[ModeInfo] = [
@@ -199,8 +199,10 @@ class TuilabelApp(App):
     ]
     ENABLE_COMMAND_PALETTE = False
 
-    def __init__(self, workspace: Workspace, mode: str | None = None, colors: str = "truecolor") -> None:
+    def __init__(self, workspace: Workspace, mode: str | None = None, colors: str = "truecolor",
+                 clusters=None) -> None:
         super().__init__()
+        self.clusters_settings = clusters  # ClustersSettings from `--set`, or None for the defaults
         self.workspace = workspace
         self.start_mode = mode
         self.image_colors = colors

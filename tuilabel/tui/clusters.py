@@ -145,9 +145,8 @@ class ClustersScreen(LabelScreen):
 
             pretrain(model, x, pool.n_classes, self.settings, progress=progress)
             model.save(self.model_path)
-        epoch = max(1, model.epochs_ - self.settings.pretrain_epochs + 1)
-        plan = make_plan(model, x, pool.image_shape, self.settings, epoch,
-                         ranked=model.epochs_ > self.settings.pretrain_epochs)
+        plan = make_plan(model, x, pool.image_shape, self.settings, model.labelled_epochs_ + 1,
+                         ranked=model.labelled_epochs_ > 0)
         self.app.call_from_thread(self._start, model, plan)
 
     def _progress(self, total: int, done: int, text: str) -> None:
@@ -184,7 +183,13 @@ class ClustersScreen(LabelScreen):
                     f"reconstruction {losses['reconstruction']:.1f}, class term {losses['classification']:.3f}",
                 )
 
-        result = self.session.train(job, progress=progress)
+        def cnn_progress(epoch: int, loss: float) -> None:
+            self.app.call_from_thread(
+                self._progress, self.settings.cnn_epochs, epoch,
+                f"CNN on the spread labels: epoch {epoch}/{self.settings.cnn_epochs}, loss {loss:.3f}",
+            )
+
+        result = self.session.train(job, progress=progress, cnn_progress=cnn_progress)
         self.app.call_from_thread(self._epoch_done, job, result)
 
     def _epoch_done(self, job, result) -> None:
