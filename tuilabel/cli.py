@@ -222,12 +222,12 @@ def _eval_vae(ws, path: Path) -> None:
     model = VAEClassifier.load(path)
     x = test.as_float()
     known = test.truth >= 0
-    pred = model.predict(x)
+    z = model.encode(x)
+    pred = model.proba_from_latent(z).argmax(1)
     rec = model.reconstruction(x)
     print(f"vae (clusters mode, {model.epochs_} epochs): test accuracy {float((pred == test.truth)[known].mean()):.4f}; "
           f"reconstruction {rec['bce']:.1f} nats/image, pixel accuracy {rec['pixel_accuracy']:.4f}")
     rows = [("classifier's classes", pred)]
-    z = model.encode(x)
     for k in sorted({ws.pool.n_classes, 2 * ws.pool.n_classes}):
         rows.append((f"k-means of the latent, k={k}", kmeans(z, k, seed=0).assignment))
     print(f"  {'clustering of the test set':<34} {'ACC':>7} {'NMI':>7} {'ARI':>7}")

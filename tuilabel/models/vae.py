@@ -164,7 +164,11 @@ class VAEClassifier:
         return out.reshape(len(z), *self.input_shape_)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        return self._batched(lambda b: torch.softmax(self.net_.head(self.net_.encode(b)[0]), 1), self._flat(x))
+        return self.proba_from_latent(self.encode(x))
+
+    def proba_from_latent(self, z: np.ndarray) -> np.ndarray:
+        """The head's class probabilities for latent means already computed with `encode`."""
+        return self._batched(lambda b: torch.softmax(self.net_.head(b), 1), torch.as_tensor(z, dtype=torch.float32))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.predict_proba(x).argmax(1)

@@ -106,6 +106,7 @@ class Plan:
     k: int
     centres: list[Centre]
     scale: float
+    latent: np.ndarray  # the pool's latent means the clustering ran on (splits reuse them)
     inertias: dict[int, float] = field(default_factory=dict)  # when k came from the elbow
     seconds: float = 0.0
 
@@ -186,7 +187,7 @@ def make_plan(
     scale = float(np.median(km.distances)) or 1.0
     centres = []
     images = decode_image(model, km.centres, image_shape)
-    probs = model.predict_proba(x) if ranked else None
+    probs = model.proba_from_latent(z) if ranked else None
     guesses = model.predict_proba(to_model_input(images)) if ranked else None
     for c in range(k):
         members = np.flatnonzero(km.assignment == c)
@@ -201,7 +202,7 @@ def make_plan(
         centres.sort(key=lambda ce: -(ce.uncertainty or 0.0))
     else:
         centres.sort(key=lambda ce: -len(ce.members))  # the biggest clusters first
-    return Plan(epoch, k, centres, scale, inertias, time.perf_counter() - t0)
+    return Plan(epoch, k, centres, scale, z, inertias, time.perf_counter() - t0)
 
 
 class ClustersSession(BaseSession):
@@ -289,8 +290,7 @@ class ClustersSession(BaseSession):
         s = self.settings
         if len(centre.members) < max(s.min_split, s.split_k):
             return []
-        z = self.model.encode(self.x[centre.members])
-        km = kmeans(z, s.split_k, seed=s.seed + len(self.decisions))
+        km = kmeans(self.plan.latent[centre.members], s.split_k, seed=s.seed + len(self.decisions))
         images = decode_image(self.model, km.centres, self.pool.image_shape)
         out = []
         for c in range(len(km.centres)):
@@ -385,11 +385,12 @@ class ClustersSession(BaseSession):
         vae_accuracy = None
         if test is not None:
             tx = test.as_float()
-            vae_accuracy = self.model.score(tx, test.truth)
+            z_test = self.model.encode(tx)
+            vae_accuracy = float((self.model.proba_from_latent(z_test).argmax(1) == test.truth).mean())
             accuracy = cnn.score(tx, test.truth) if cnn is not None else vae_accuracy
             reconstruction = self.model.reconstruction(tx)
             zc = np.stack([c.z for c in plan.centres])
-            nearest = np.linalg.norm(self.model.encode(tx)[:, None] - zc[None], axis=2).argmin(1)
+            nearest = np.linalg.norm(z_test[:, None] - zc[None], axis=2).argmin(1)
             clustering = clustering_report(test.truth, nearest)
         return EpochResult(record, accuracy, reconstruction, clustering, plan, seconds, vae_accuracy, cnn, seconds_cnn)
 
