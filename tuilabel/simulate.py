@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .data import to_model_input
 from .errors import TuilabelError
 from .sessions.base import Action, SimClock
 from .workspace import Workspace
@@ -159,10 +160,14 @@ class StreamWatcher:
         self.n_classes = n_classes
         self.rng = rng
 
+    def look(self, image: np.ndarray) -> np.ndarray:
+        """The reference classifier's class probabilities for one uint8 image."""
+        return self.reference.predict_proba(to_model_input(image[None]))[0]
+
     def judge(self, frame: np.ndarray) -> int | None:
-        x = frame.astype(np.float32)[None] / 255.0
-        x = x[:, None] if x.ndim == 3 else np.moveaxis(x, -1, 1)
-        p = self.reference.predict_proba(x)[0]
+        return self.decide(self.look(frame))
+
+    def decide(self, p: np.ndarray) -> int | None:
         if p.max() < self.settings.unsure_below:
             return None
         label = int(p.argmax())
@@ -235,11 +240,8 @@ class CentreJudge:
         self.settings = settings
 
     def judge(self, image: np.ndarray) -> tuple[int | None, str]:
-        x = image.astype(np.float32)[None] / 255.0
-        x = x[:, None] if x.ndim == 3 else np.moveaxis(x, -1, 1)
-        p = float(self.watcher.reference.predict_proba(x)[0].max())
-        label = self.watcher.judge(image)
-        return label, ("high" if p >= self.settings.sure_above else "medium")
+        p = self.watcher.look(image)
+        return self.watcher.decide(p), ("high" if p.max() >= self.settings.sure_above else "medium")
 
 
 def simulate_clusters(ws: Workspace, settings: SimSettings, progress: Callable[[int], None]) -> Any:
