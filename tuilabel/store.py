@@ -180,13 +180,17 @@ class LabelStore:
 
     def retract(self, session: str, event_ids: Sequence[int]) -> None:
         """Undo the given label events in one transaction (a decision and everything it spread)."""
+        with self._write():
+            self._undo_events(session, event_ids)
+
+    def _undo_events(self, session: str, event_ids: Iterable[int]) -> None:
+        """Inside a transaction: an undo event for each of ``event_ids``."""
         mode, annotator = self._session_row(session)
         now = time.time()
-        with self._write():
-            self._db.executemany(
-                "INSERT INTO events (kind, target, annotator, mode, session, time) VALUES ('undo', ?, ?, ?, ?, ?)",
-                [(int(i), annotator, mode, session, now) for i in event_ids],
-            )
+        self._db.executemany(
+            "INSERT INTO events (kind, target, annotator, mode, session, time) VALUES ('undo', ?, ?, ?, ?, ?)",
+            [(int(i), annotator, mode, session, now) for i in event_ids],
+        )
 
     def _insert(
         self,
@@ -221,7 +225,6 @@ class LabelStore:
     def undo(self, session: str, n: int = 1, source: str | None = "human") -> list[int]:
         """Take back the last ``n`` live label events of a session; returns their ids."""
         undone = []
-        mode, annotator = self._session_row(session)
         with self._write():
             for _ in range(n):
                 clause = "" if source is None else " AND source = ?"
@@ -232,11 +235,7 @@ class LabelStore:
                 ).fetchone()
                 if row is None:
                     break
-                self._db.execute(
-                    "INSERT INTO events (kind, target, annotator, mode, session, time)"
-                    " VALUES ('undo', ?, ?, ?, ?, ?)",
-                    (row[0], annotator, mode, session, time.time()),
-                )
+                self._undo_events(session, [row[0]])
                 undone.append(int(row[0]))
         return undone
 
@@ -339,20 +338,10 @@ class LabelStore:
         """
         if source == "human":
             raise ValueError("human labels are never replaced wholesale")
-        mode, annotator = self._session_row(session)
-        now = time.time()
         with self._write():
             old = [r[0] for r in self._db.execute("SELECT id FROM live_events WHERE source = ?", (source,))]
-            self._db.executemany(
-                "INSERT INTO events (kind, target, annotator, mode, session, time)"
-                " VALUES ('undo', ?, ?, ?, ?, ?)",
-                [(i, annotator, mode, session, now) for i in old],
-            )
-            self._db.executemany(
-                "INSERT INTO events (kind, item_id, label, source, confidence, annotator, mode,"
-                " session, time) VALUES ('label', ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(item, int(lab), source, float(c), annotator, mode, session, now) for item, lab, c in rows],
-            )
+            self._undo_events(session, old)
+            self._insert(session, rows, None, source, None)
 
     def counts(self) -> dict[tuple[str, int | None], int]:
         """(source, label) to the number of current labels; samples count under their label.
