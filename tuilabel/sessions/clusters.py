@@ -229,6 +229,7 @@ class ClustersSession(BaseSession):
         self.queue: list[Centre] = list(self.plan.centres)
         self.decisions: list[Decision] = []
         self.decided_this_epoch = 0
+        self.train_now = False  # `t`: end this epoch's labelling before per_epoch decisions
         self.spent = 0  # centre decisions (a class or no class) over the whole session
         self.confidence = self.settings.confidence
         self.training = False
@@ -338,14 +339,14 @@ class ClustersSession(BaseSession):
 
     def do_train(self) -> None:
         """End this epoch's labelling now: train the next epoch."""
-        self.decided_this_epoch = max(self.decided_this_epoch, self.settings.per_epoch)
+        self.train_now = True
 
     # -- epochs ---------------------------------------------------------------------------------
 
     def due_epoch(self) -> bool:
         if self.training:
             return False
-        return self.current is None or self.decided_this_epoch >= self.settings.per_epoch
+        return self.train_now or self.current is None or self.decided_this_epoch >= self.settings.per_epoch
 
     def training_labels(self) -> tuple[np.ndarray, np.ndarray]:
         """Per pool item: the current label (a person's on a pool item, else the propagated one)
@@ -400,6 +401,7 @@ class ClustersSession(BaseSession):
         self.plan = result.plan
         self.queue = list(result.plan.centres)
         self.decided_this_epoch = 0
+        self.train_now = False
         self.epoch = job.epoch + 1
         self.accuracy = result.accuracy
         self.history.append((job.epoch, job.spent, result.accuracy))
