@@ -33,9 +33,9 @@ def test_rounds_rank_unlabelled_and_pseudo_labels_are_redecided(sample_workspace
     settings = BatchSettings(**TINY, pseudo=True, pseudo_threshold=2.0, pseudo_max=30)
     session = BatchSession(sample_workspace, clock=SimClock(), settings=settings, page_size=5)
     truth = sample_workspace.pool.truth
-    while not session.due_round():
+    while not session.due_update():
         session.handle(Action("label", int(truth[session.page[session.focus].index])))
-    session.run_round()
+    session.update()
     view = session.view()
     assert view.round == 1 and view.accuracy is not None and session.curve[0].labels == 10
     assert not set(session.ranking.tolist()) & session.labelled
@@ -44,9 +44,9 @@ def test_rounds_rank_unlabelled_and_pseudo_labels_are_redecided(sample_workspace
     assert len(pseudo) == 30 and view.pseudo_count == 30
     assert session.next_round_at == 20  # exponential: label as many as are labelled
     session.handle(Action("accept"))
-    while not session.due_round():
+    while not session.due_update():
         session.handle(Action("label", int(truth[session.page[session.focus].index])))
-    session.run_round()
+    session.update()
     assert len(sample_workspace.store.current(("pseudo",))) == 30  # re-decided, not piled up
     assert len(sample_workspace.store.current(("human",))) == 20  # pseudo never counts as human
     assert main(["eval", str(sample_workspace.path)]) == 0  # the round saved models/cnn.npz
@@ -64,7 +64,7 @@ def test_cnn_trains_on_labelled_stream_frames(sample_workspace):
         session.handle(Action("label", int(pool.truth[session.page[session.focus].index])))
     job = session.snapshot()
     assert job.frames_x.shape == (40, 1, 28, 28) and job.frames_y.tolist() == pool.truth[:40].tolist()
-    session.apply(job, session.train_and_score(job))
+    session.apply(job, session.train(job))
     assert session.accuracy is not None
 
 

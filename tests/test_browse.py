@@ -4,11 +4,11 @@ import json
 
 from tuilabel.cli import main
 from tuilabel.sessions import Action, SimClock
-from tuilabel.sessions.browse import BrowseSession
+from tuilabel.sessions.browse import BrowseSession, BrowseSettings
 
 
 def test_keys_in_labels_in_store_undo_redo(sample_workspace):
-    session = BrowseSession(sample_workspace, clock=SimClock(), seed=3)
+    session = BrowseSession(sample_workspace, BrowseSettings(seed=3), clock=SimClock())
     first = session.view()
     session.handle(Action("label", 4))
     second = session.view()
@@ -27,25 +27,25 @@ def test_keys_in_labels_in_store_undo_redo(sample_workspace):
 
 
 def test_resumes_past_labelled_items(sample_workspace):
-    s1 = BrowseSession(sample_workspace, seed=1)
+    s1 = BrowseSession(sample_workspace, BrowseSettings(seed=1))
     seen = []
     for _ in range(5):
         seen.append(s1.view().item_id)
         s1.handle(Action("label", 0))
-    s2 = BrowseSession(sample_workspace, seed=1)
+    s2 = BrowseSession(sample_workspace, BrowseSettings(seed=1))
     assert s2.view().total == len(sample_workspace.pool) - 5
     assert s2.view().item_id not in seen
 
 
 def test_model_updates_make_a_rising_curve(sample_workspace):
     clock = SimClock()
-    session = BrowseSession(sample_workspace, clock=clock, seed=0)
+    session = BrowseSession(sample_workspace, BrowseSettings(seed=0), clock=clock)
     truth = sample_workspace.pool.truth
     while session.labels_spent < 160:
         clock.advance(2.0)
         session.handle(Action("label", int(truth[session.current_index])))
         if session.due_update():
-            session.update_model()
+            session.update()
     labels = [p.labels for p in session.curve]
     assert labels == [10, 20, 40, 80, 160]
     assert session.curve[-1].seconds == 320.0

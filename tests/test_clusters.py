@@ -92,7 +92,7 @@ def clusters_model(sample_workspace):
 
 def _session(ws, model, **changes):
     settings = ClustersSettings(**{**TINY.__dict__, **changes})
-    return ClustersSession(ws, model, clock=SimClock(), settings=settings)
+    return ClustersSession(ws, settings, clock=SimClock(), model=model)
 
 
 def test_a_centre_label_spreads_with_equation_2_and_undo_takes_it_all_back(sample_workspace, clusters_model):
@@ -140,14 +140,14 @@ def test_an_epoch_trains_on_the_spread_labels_and_clusters_again(sample_workspac
     ws = sample_workspace
     session = _session(ws, clusters_model)
     truth = ws.pool.truth
-    while not session.due_epoch():
+    while not session.due_update():
         members = session.current.members  # a perfect labeller, to check the plumbing
         session.handle(Action("label", int(np.bincount(truth[members]).argmax())))
     assert session.decided_this_epoch == TINY.per_epoch
     labels, weights = session.training_labels()
     assert (labels >= 0).sum() == len(ws.store.current(("propagated",)))
     assert np.all((weights[labels >= 0] > 0) & (weights[labels >= 0] <= 1))
-    session.run_epoch()
+    session.update()
     point = session.curve[-1]
     assert point.labels == TINY.per_epoch and point.accuracy is not None
     has = labels >= 0  # the class term was trained on: the head now agrees with the spread labels
@@ -171,9 +171,9 @@ def test_an_epoch_trains_on_the_spread_labels_and_clusters_again(sample_workspac
 def test_train_key_ends_the_epoch_early(sample_workspace, clusters_model):
     session = _session(sample_workspace, clusters_model)
     session.handle(Action("label", 1))
-    assert not session.due_epoch()
+    assert not session.due_update()
     session.handle(Action("train"))
-    assert session.due_epoch()
+    assert session.due_update()
     session.handle(Action("skip"))  # skipping is not a label
     assert session.spent == 1
 

@@ -16,7 +16,7 @@ from tuilabel.sessions.stream import StreamSession, StreamSettings
 def session_for(ws, **settings):
     clock = SimClock()
     rbm = RBM.load(ws.models_dir / "rbm.npz")
-    return StreamSession(ws, rbm, clock=clock, seed=0, settings=StreamSettings(**settings)), clock
+    return StreamSession(ws, StreamSettings(**settings), clock=clock, rbm=rbm), clock
 
 
 def play(session, clock, frames):
@@ -101,6 +101,7 @@ def test_offline_training_from_stored_frames(stream_workspace, capsys):
         play(session, clock, 15)
     assert float(session.rbm.U_.abs().sum()) == 0  # online learning off
     session.handle(Action("train_offline"))
+    assert session.update_if_due()  # a script runs the update the key asked for
     assert float(session.rbm.U_.abs().sum()) > 0
     assert main(["train", str(stream_workspace.path), "--model", "rbm-labels"]) == 0
     assert "on 35 stream frames" in capsys.readouterr().out  # 45 shown, 5 taken back at each change

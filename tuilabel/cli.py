@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .errors import TuilabelError
+from .sessions.registry import MODES, models
+from .sessions.registry import mode as mode_spec
+from .sessions.settings import parse_option
 
 EXIT_USER_ERROR = 2
 
@@ -90,8 +95,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _resolve_colors(choice: str) -> str:
     """Pick the renderer's colours and tell Textual the same before it is imported."""
-    import os
-
     from .render import detect_colors
 
     colors = detect_colors() if choice == "auto" else choice
@@ -101,208 +104,175 @@ def _resolve_colors(choice: str) -> str:
     return colors
 
 
-def _run_app(workspace, mode: str | None, colors: str, options: Sequence[str] = ()) -> int:
+def _print_settings(names: Sequence[str]) -> int:
+    for n, name in enumerate(names):
+        spec = mode_spec(name)
+        print(("\n" if n else "") + f"settings of the {name} mode (--set KEY=VALUE):")
+        for line in spec.settings_class().describe():
+            print(f"  {line}")
+    return 0
+
+
+def _start_settings(mode: str | None, options: Sequence[str]) -> Any:
+    """The start mode's settings, checked before anything opens."""
+    if mode is None:
+        if options:
+            raise TuilabelError(f"--set {options[0]} needs --mode: settings belong to a mode")
+        return None
+    return mode_spec(mode).make_settings(options)
+
+
+def _run_app(workspace: Any, mode: str | None, colors: str, options: Sequence[str] = ()) -> int:
+    settings = _start_settings(mode, options)  # a wrong setting is one line, not a traceback
     colors = _resolve_colors(colors)
-    from .tui.app import MODES, TuilabelApp
+    from .tui.app import TuilabelApp
 
-    if mode is not None and mode not in {m.name for m in MODES}:
-        raise TuilabelError(f"no mode {mode!r}; modes: {', '.join(m.name for m in MODES)}")
-    clusters = None
-    if options:  # checked before the screen opens: a wrong setting is one line, not a traceback
-        from .sessions.clusters import ClustersSettings
-        from .simulate import mode_settings
-
-        clusters = mode_settings(ClustersSettings, dict(_key_value(item) for item in options))
-    app = TuilabelApp(workspace, mode=mode, colors=colors, clusters=clusters)
-    app.run()
-    workspace.close()
+    app = TuilabelApp(workspace, mode=mode, colors=colors, settings=settings)
+    try:
+        app.run()
+        _wait_for_updates(app.updates)
+    finally:
+        workspace.close()
     return app.return_code or 0
+
+
+def _wait_for_updates(updates: Any) -> None:
+    """Quitting during an update: the update saves what it makes, so let it finish (and say so);
+    Ctrl+C leaves it (every label is on disk already)."""
+    if updates.wait(0.1):
+        return
+    _warn(f"finishing {updates.describe()} so that it is kept; Ctrl+C leaves it (your labels are saved)")
+    try:
+        while not updates.wait(1.0):
+            if sys.stderr.isatty():
+                print(f"\r\x1b[K  {updates.describe()[:100]}", end="", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        _warn("left the update unfinished")
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
 
 
 def cmd_label(args: argparse.Namespace) -> int:
     from .workspace import Workspace
 
+    if args.help_settings:
+        return _print_settings([args.mode] if args.mode else [m.name for m in MODES if m.built])
     return _run_app(Workspace(args.workspace), args.mode, args.colors, args.set)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .workspace import demo_workspace_path, open_or_create_demo
 
+    mode, options = getattr(args, "mode", None), getattr(args, "set", [])
+    _start_settings(mode, options)  # before the demo workspace is made
     if not (demo_workspace_path() / "tuilabel.toml").exists():
         print(f"tuilabel: creating the demo workspace at {demo_workspace_path()}", file=sys.stderr)
-    return _run_app(open_or_create_demo(), getattr(args, "mode", None), getattr(args, "colors", "auto"))
+    return _run_app(open_or_create_demo(), mode, getattr(args, "colors", "auto"), options)
+
+
+class _Progress:
+    """Progress of a long command: a bar on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+        self.bar: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.tty:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn(self.title), BarColumn(), TextColumn("{task.description}"),
+                                TimeElapsedColumn(), console=Console(stderr=True))
+            self.bar.__enter__()
+            self.task = self.bar.add_task("", total=None)
+        return self
+
+    def __call__(self, fraction: float | None, text: str) -> None:
+        import time
+
+        if self.bar is not None:
+            self.bar.update(self.task, description=text, total=None if fraction is None else 1.0,
+                            completed=fraction or 0.0)
+        elif time.monotonic() - self.last >= 5.0 or (fraction is not None and fraction >= 1.0):
+            self.last = time.monotonic()
+            print(f"{self.title}: {text}", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from .models.rbm import RBM, pick_device
+    from .sessions.registry import TrainRequest, load
     from .workspace import Workspace
 
+    owner, model = models()[args.model]
+    options = list(args.set)
+    epochs_setting = {"vae": "pretrain_epochs", "cnn": "epochs"}.get(args.model)
+    if args.epochs is not None and epochs_setting:
+        options.append(f"{epochs_setting}={args.epochs}")
+    if args.seed and not any(o.startswith("seed=") for o in options):
+        options.append(f"seed={args.seed}")
+    owner.make_settings(options)  # checked before the workspace is read
     ws = Workspace(args.workspace)
-    pool = ws.pool
-    if args.model == "vae":
-        return _train_vae(ws, args)
-    path = ws.models_dir / "rbm.npz"
-    if args.model == "rbm":
-        overrides = {"epochs": args.epochs or 40, "n_hidden": args.hidden, "seed": args.seed}
-        if args.persistent:  # PCD diverges at CD's rate: a smaller one, one step, less momentum
-            overrides.update(persistent=True, learning_rate=0.005, cd_k=1, final_momentum=0.5)
-        if args.cd_k is not None:
-            overrides["cd_k"] = args.cd_k
-        if args.learning_rate is not None:
-            overrides["learning_rate"] = args.learning_rate
-        rbm = RBM(device=args.device, **overrides)
-        x = pool.as_float().reshape(len(pool), -1)
-        print(f"training an RBM ({rbm.config.n_hidden} hidden, {'PCD' if rbm.config.persistent else 'CD'}-"
-              f"{rbm.config.cd_k}) on {len(pool)} images without labels, on {pick_device(args.device)}")
-        with Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[err]}"),
-                      TimeElapsedColumn(), transient=False) as progress:
-            task = progress.add_task("rbm", total=rbm.config.epochs, err="")
-
-            def step(epoch: int, err: float) -> None:
-                progress.update(task, completed=epoch, err=f"reconstruction error {err:.2f}")
-
-            rbm.fit(x, pool.n_classes, progress=step)
-        rbm.save(path)
-        print(f"saved {path}")
-        return 0
-    # rbm-labels: offline learning of the label weights from every stored stream frame
-    if not path.exists():
-        raise TuilabelError("no RBM yet: run `tuilabel train WORKSPACE --model rbm` first", ws.path)
-    from .data import to_model_input
-    from .sessions.stream import StreamSettings
-
-    rbm = RBM.load(path, device=args.device)
-    frames, labels = ws.store.labelled_samples(pool.image_shape)
-    if not len(frames):
-        raise TuilabelError("no labelled stream frames yet: label some in the stream mode first", ws.path)
-    settings = StreamSettings()
-    x = to_model_input(frames).reshape(len(frames), -1)
-    rbm.fit_labels(x, labels, epochs=args.epochs or settings.offline_epochs,
-                   lr=settings.offline_learning_rate, seed=args.seed)
-    rbm.save(path)
-    print(f"label weights retrained offline (CD-1, {args.epochs or settings.offline_epochs} passes) "
-          f"on {len(frames)} stream frames; saved {path}")
+    request = TrainRequest(args.epochs, args.seed, args.device, options, {
+        "hidden": args.hidden, "cd_k": args.cd_k, "persistent": args.persistent, "learning_rate": args.learning_rate,
+    })
+    assert model.train is not None
+    with _Progress(f"train {args.model}") as progress:
+        line = load(model.train)(ws, request, progress)
+    print(line)
     return 0
-
-
-def _train_vae(ws, args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from .sessions.clusters import ClustersSettings, pretrain
-
-    settings = ClustersSettings(seed=args.seed)
-    if args.epochs:
-        settings.pretrain_epochs = args.epochs
-    model = settings.model(device=args.device)
-    pool = ws.pool
-    print(f"training a VAE (z_dim {settings.z_dim}, beta {settings.beta:g}) on {len(pool)} images without labels, "
-          f"{settings.pretrain_epochs} epochs of {max(settings.epoch_samples, len(pool))} images, on {model.device}")
-    with Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[loss]}"), TimeElapsedColumn()) as progress:
-        task = progress.add_task("vae", total=None, epoch="", loss="")
-
-        def step(epoch: int, epochs: int, i: int, total: int, losses: dict) -> None:
-            progress.update(task, completed=i, total=total, epoch=f"{epoch}/{epochs}",
-                            loss=f"reconstruction {losses['reconstruction']:.1f}  KL {losses['kl']:.2f}")
-
-        pretrain(model, pool.as_float(), pool.n_classes, settings, progress=step)
-    path = ws.models_dir / "vae.npz"
-    model.save(path)
-    print(f"saved {path}")
-    return 0
-
-
-def _eval_vae(ws, path: Path) -> None:
-    from .cluster import clustering_report, kmeans
-    from .models.vae import VAEClassifier
-
-    test = ws.test
-    model = VAEClassifier.load(path)
-    x = test.as_float()
-    known = test.truth >= 0
-    z = model.encode(x)
-    pred = model.proba_from_latent(z).argmax(1)
-    rec = model.reconstruction(x)
-    print(f"vae (clusters mode, {model.epochs_} epochs): test accuracy {float((pred == test.truth)[known].mean()):.4f}; "
-          f"reconstruction {rec['bce']:.1f} nats/image, pixel accuracy {rec['pixel_accuracy']:.4f}")
-    rows = [("classifier's classes", pred)]
-    for k in sorted({ws.pool.n_classes, 2 * ws.pool.n_classes}):
-        rows.append((f"k-means of the latent, k={k}", kmeans(z, k, seed=0).assignment))
-    print(f"  {'clustering of the test set':<34} {'ACC':>7} {'NMI':>7} {'ARI':>7}")
-    for name, assignment in rows:
-        r = clustering_report(test.truth, assignment)
-        print(f"  {name:<34} {r['acc']:>7.4f} {r['nmi']:>7.4f} {r['ari']:>7.4f}")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .models.rbm import RBM
+    from .sessions.registry import load
     from .workspace import Workspace
 
     ws = Workspace(args.workspace)
-    test = ws.test
-    if test is None:
+    if ws.test is None:
         raise TuilabelError("the workspace has no test set (give --test to `tuilabel init`)", ws.path)
-    print(f"test set: {len(test)} images")
-    found = False
-    path = ws.models_dir / "rbm.npz"
-    if path.exists():
-        found = True
-        rbm = RBM.load(path)
-        if float(rbm.U_.abs().sum()) == 0:
-            print("rbm: no label weights yet (label frames in the stream mode, or `train --model rbm-labels`)")
-        else:
-            x = test.as_float().reshape(len(test), -1)
-            print(f"rbm: test accuracy {rbm.score(x, test.truth):.4f}")
-    path = ws.models_dir / "cnn.npz"
-    if path.exists():
-        from .models.cnn import CNNClassifier
-
-        found = True
-        print(f"cnn (batch mode): test accuracy {CNNClassifier.load(path).score(test.as_float(), test.truth):.4f}")
-    path = ws.models_dir / "vae.npz"
-    if path.exists():
-        found = True
-        _eval_vae(ws, path)
-    path = ws.models_dir / "clusters-cnn.npz"
-    if path.exists():
-        from .models.cnn import CNNClassifier
-
-        found = True
-        acc = CNNClassifier.load(path).score(test.as_float(), test.truth)
-        print(f"cnn (clusters mode, trained on the spread labels): test accuracy {acc:.4f}")
-    if not found:
-        print("no trained models yet")
+    print(f"test set: {len(ws.test)} images")
+    lines: list[str] = []
+    for _, model in models().values():
+        if model.evaluate:
+            lines += load(model.evaluate)(ws)
+    print("\n".join(lines) if lines else "no trained models yet")
     return 0
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise TuilabelError(f"--set {text!r} must be KEY=VALUE")
-    return key.strip(), value.strip()
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .simulate import SimSettings, run_simulation
 
+    if args.help_settings:
+        return _print_settings([args.mode])
+    if args.out is None:
+        raise TuilabelError("give --out FILE for the learning curve")
     settings = SimSettings(
         mode=args.mode, labels=args.labels, seconds=args.seconds, seed=args.seed,
         error_rate=args.error_rate, seconds_per_label=args.seconds_per_label, epochs=args.epochs,
-        options=dict(_key_value(item) for item in args.set),
+        compute=args.compute, options=dict(parse_option(item) for item in args.set),
     )
-    if not 0 <= settings.error_rate <= 1:
-        raise TuilabelError(f"--error-rate {settings.error_rate} must be between 0 and 1")
-    interactive = sys.stderr.isatty()
+    tty = sys.stderr.isatty()
+    last = [0]
 
-    def progress(n: int) -> None:
-        if interactive and (n % 10 == 0):
-            print(f"\rsimulating {settings.mode}: {n} labels", end="", file=sys.stderr, flush=True)
+    def report(spent: int, point: Any) -> None:
+        if point is not None:
+            acc = "-" if point.accuracy is None else f"{point.accuracy:.3f}"
+            print(("\r\x1b[K" if tty else "") + f"simulating {settings.mode}: update at {point.labels} labels, "
+                  f"{point.seconds:.0f} simulated s: test accuracy {acc}", file=sys.stderr, flush=True)
+        elif tty and spent != last[0]:
+            print(f"\rsimulating {settings.mode}: {spent} labels", end="", file=sys.stderr, flush=True)
+        elif not tty and spent // 50 != last[0] // 50:
+            print(f"simulating {settings.mode}: {spent} labels", file=sys.stderr, flush=True)
+        last[0] = spent
 
-    result = run_simulation(Path(args.workspace), settings, Path(args.out), progress)
-    if interactive:
-        print(file=sys.stderr)
+    result = run_simulation(Path(args.workspace), settings, Path(args.out), report)
+    if tty:
+        print("\r\x1b[K", end="", file=sys.stderr)
     for point in result["curve"]:
         acc = "-" if point["accuracy"] is None else f"{point['accuracy']:.3f}"
         print(f"labels {point['labels']:>5}  seconds {point['seconds']:>8.1f}  accuracy {acc}")
@@ -340,33 +310,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sources", default="human", help="comma-separated: human,propagated,pseudo")
     p.set_defaults(func=cmd_export)
 
-    colors = {"choices": ["auto", "truecolor", "256", "none"], "default": "auto",
-              "help": "colours of the half-block images (default: what the terminal says)"}
+    colors: dict[str, Any] = {"choices": ["auto", "truecolor", "256", "none"], "default": "auto",
+                              "help": "colours of the half-block images (default: what the terminal says)"}
+    built = [m.name for m in MODES if m.built]
+    settings_help = "a setting of the mode, e.g. --set strategy=margin (repeatable; --help-settings lists them)"
     p = sub.add_parser("label", help="open the labeling app on a workspace")
     p.add_argument("workspace")
-    p.add_argument("--mode", help="go straight into a mode (browse, stream, batch, clusters)")
+    p.add_argument("--mode", help=f"go straight into a mode ({', '.join(built)})")
     p.add_argument("--colors", **colors)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a clusters-mode setting, e.g. --set k=12 (repeatable)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=settings_help)
+    p.add_argument("--help-settings", action="store_true", help="list the mode's settings and exit")
     p.set_defaults(func=cmd_label)
 
     p = sub.add_parser("demo", help="open the app on the bundled sample (the default command)")
-    p.add_argument("--mode")
+    p.add_argument("--mode", help=f"go straight into a mode ({', '.join(built)})")
     p.add_argument("--colors", **colors)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=settings_help)
     p.set_defaults(func=cmd_demo)
 
+    trainable = {name: model for name, (_, model) in models().items() if model.train}
     p = sub.add_parser("train", help="train a model of the workspace (progress shown)")
     p.add_argument("workspace")
-    p.add_argument("--model", required=True, choices=["rbm", "rbm-labels", "vae"],
-                   help="rbm: unsupervised RBM; rbm-labels: its label weights from stored stream frames; "
-                        "vae: the clusters mode's VAE, its epochs without labels")
+    p.add_argument("--model", required=True, choices=list(trainable),
+                   help="; ".join(f"{name}: {model.help}" for name, model in trainable.items()))
     p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--hidden", type=int, default=225)
-    p.add_argument("--cd-k", type=int, default=None, help="Gibbs steps per update (default 10; 1 with PCD)")
-    p.add_argument("--persistent", action="store_true", help="persistent contrastive divergence")
-    p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when there is one)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting of the mode that owns the model (vae: clusters, cnn: batch)")
+    p.add_argument("--hidden", type=int, default=225, help="rbm: hidden units")
+    p.add_argument("--cd-k", type=int, default=None, help="rbm: Gibbs steps per update (default 10; 1 with PCD)")
+    p.add_argument("--persistent", action="store_true", help="rbm: persistent contrastive divergence")
+    p.add_argument("--learning-rate", type=float, default=None, help="rbm: learning rate")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="test accuracy of the workspace's models")
@@ -375,16 +350,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="run a mode headless with a simulated labeler; write its curve")
     p.add_argument("workspace")
-    p.add_argument("--mode", required=True)
+    p.add_argument("--mode", required=True, help=", ".join(built))
     p.add_argument("--labels", type=int, default=None, help="stop after this many labels")
     p.add_argument("--seconds", type=float, default=None, help="stop after this many simulated seconds")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--error-rate", type=float, default=0.0, help="share of wrong answers (0..1)")
     p.add_argument("--seconds-per-label", type=float, default=1.75)
-    p.add_argument("--epochs", type=int, default=None, help="clusters: stop after this many labelling epochs")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a mode setting, e.g. --set fast_weights=true (repeatable)")
-    p.add_argument("--out", required=True, help="the learning curve, as JSON")
+    p.add_argument("--epochs", type=int, default=None, help="stop after this many model updates (clusters: epochs)")
+    p.add_argument("--compute", choices=["model", "measured"], default="model",
+                   help="compute time on the simulated clock: a model of the reference machine (the same "
+                        "on any machine, default) or this machine's measured time")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=settings_help)
+    p.add_argument("--help-settings", action="store_true", help="list the mode's settings and exit")
+    p.add_argument("--out", help="the learning curve, as JSON")
     p.set_defaults(func=cmd_simulate)
     return parser
 

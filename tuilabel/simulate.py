@@ -1,6 +1,10 @@
-"""Simulated labelers: run a mode's session headless through the same actions the keys send.
+"""Simulated labelers, and the one driver that runs any mode's session with one.
 
-The labeler is the only part that reads the pool's ground truth; the session never does.
+The labeler is the only part that reads the pool's ground truth; the session never does. The
+driver runs the same update cycle the screens run (`BaseSession`: due, snapshot, train, apply),
+in line: an update's result takes effect once its compute time has passed on the simulated clock,
+and that time comes from the session's model of the compute (`compute_seconds`), so that the same
+command and seed give the same curve on any machine; ``compute="measured"`` charges the real time.
 """
 
 from __future__ import annotations
@@ -8,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +20,11 @@ import numpy as np
 
 from .data import to_model_input
 from .errors import TuilabelError
-from .sessions.base import Action, SimClock
+from .sessions.base import Action, BaseSession, CurvePoint, SimClock
+from .sessions.registry import mode as mode_spec
 from .workspace import Workspace
+
+Report = Callable[[int, CurvePoint | None], None]  # (labels spent, the curve point of an update just applied)
 
 
 @dataclass
@@ -29,18 +36,43 @@ class SimSettings:
     error_rate: float = 0.0
     seconds_per_label: float = 1.75  # seed 000's estimate for labeling a static image
     reaction_seconds: float = 0.3  # stream: how late a person's key follows what they saw
-    unsure_below: float = 0.7  # stream: the watcher presses unsure below this confidence
+    unsure_below: float = 0.7  # stream, clusters: the person says unsure / no class below this confidence
     eval_every: float = 60.0  # stream: simulated seconds between evaluations
     skip_sure_after: float | None = 300.0  # stream: the person turns on "don't show if sure" then (seed 000)
-    epochs: int | None = None  # clusters: stop after this many labelling epochs
+    epochs: int | None = None  # stop after this many model updates (clusters: labelling epochs)
     sure_above: float = 0.95  # clusters: the person gives high confidence above this, medium below
+    compute: str = "model"  # "model": compute time from the session's cost model; "measured": the real time
     options: dict[str, Any] = field(default_factory=dict)  # the mode's own settings (--set KEY=VALUE)
+
+
+# -- the simulated people -----------------------------------------------------------------------------
+
+
+class SimulatedLabeler:
+    """A simulated person: `act` does what they would do next (spending time on the clock and
+    sending actions to the session) and says False when there is nothing left for them to do."""
+
+    def __init__(self, workspace: Workspace, settings: SimSettings) -> None:
+        self.workspace = workspace
+        self.settings = settings
+        self.rng = np.random.default_rng(settings.seed + 1)
+
+    def prepare(self, session: Any) -> None:
+        """Set the session up as this person starts it."""
+
+    def act(self, session: Any, clock: SimClock) -> bool:
+        raise NotImplementedError
+
+    def finish(self, session: BaseSession) -> None:
+        """After the budget: train on the labels given since the last update."""
+        if not session.curve or session.curve[-1].labels != session.spent:
+            session.update()
 
 
 class TruthLabeler:
     """Answers from the ground truth, wrong at a set rate (a uniformly random other class)."""
 
-    def __init__(self, truth: np.ndarray, n_classes: int, error_rate: float, rng: np.random.Generator) -> None:
+    def __init__(self, truth: np.ndarray | None, n_classes: int, error_rate: float, rng: np.random.Generator) -> None:
         if truth is None:
             raise TuilabelError("the pool has no ground-truth labels to simulate a labeler with")
         self.truth = truth
@@ -55,81 +87,22 @@ class TruthLabeler:
         return label
 
 
-def mode_settings(cls: type, options: dict[str, Any]) -> Any:
-    """A mode's settings dataclass from ``--set`` options, each converted to its field's type."""
-    known = {f.name: f for f in fields(cls)}
-    values = {}
-    for key, raw in options.items():
-        if key not in known:
-            raise TuilabelError(f"unknown setting {key!r}; this mode has: {', '.join(known)}")
-        default = getattr(cls(), key)
-        if isinstance(default, bool) and isinstance(raw, str):
-            values[key] = raw.lower() in ("1", "true", "yes", "on")
-        else:
-            try:
-                values[key] = type(default)(raw)
-            except (TypeError, ValueError):
-                raise TuilabelError(f"setting {key}={raw!r} is not a {type(default).__name__}") from None
-    return cls(**values)
+class ItemLabeler(SimulatedLabeler):
+    """Labels the pool image the session shows (browse, batch) from the ground truth, taking
+    ``seconds_per_label`` for each."""
 
+    def __init__(self, workspace: Workspace, settings: SimSettings) -> None:
+        super().__init__(workspace, settings)
+        pool = workspace.pool
+        self.truth = TruthLabeler(pool.truth, pool.n_classes, settings.error_rate, self.rng)
 
-def _budget_left(settings: SimSettings, spent: int, clock: SimClock) -> bool:
-    if settings.labels is not None and spent >= settings.labels:
-        return False
-    return not (settings.seconds is not None and clock() >= settings.seconds)
-
-
-def simulate_browse(ws: Workspace, settings: SimSettings, progress: Callable[[int], None]) -> Any:
-    from .sessions.browse import BrowseSession
-
-    clock = SimClock()
-    session = BrowseSession(ws, clock=clock, seed=settings.seed, annotator="simulated")
-    labeler = TruthLabeler(ws.pool.truth, ws.pool.n_classes, settings.error_rate,
-                           np.random.default_rng(settings.seed + 1))
-    while _budget_left(settings, session.labels_spent, clock):
-        index = session.current_index
+    def act(self, session: Any, clock: SimClock) -> bool:
+        index = session.shown_item()
         if index is None:
-            break
-        clock.advance(settings.seconds_per_label)
-        session.handle(Action("label", labeler.answer(index)))
-        progress(session.labels_spent)
-        if session.due_update():
-            session.update_model()
-    if not session.curve or session.curve[-1].labels != session.labels_spent:
-        session.update_model()
-    return session
-
-
-def simulate_batch(ws: Workspace, settings: SimSettings, progress: Callable[[int], None]) -> Any:
-    """Label page by page; a round's result replaces the ranking only once its compute time has
-    passed on the simulated clock (the labeler keeps going with the old ranking meanwhile)."""
-    from .sessions.batch import BatchSession, BatchSettings
-
-    clock = SimClock()
-    batch_settings = mode_settings(BatchSettings, {"seed": settings.seed, **settings.options})
-    session = BatchSession(ws, clock=clock, settings=batch_settings, annotator="simulated", save_model=False)
-    labeler = TruthLabeler(ws.pool.truth, ws.pool.n_classes, settings.error_rate,
-                           np.random.default_rng(settings.seed + 1))
-    pending: tuple[float, Any, Any] | None = None
-    while _budget_left(settings, len(session.labelled), clock):
-        if pending is not None and clock() >= pending[0]:
-            session.apply(pending[1], pending[2])
-            pending = None
-        if not session.page:
-            break
-        item = session.page[session.focus]
-        clock.advance(settings.seconds_per_label)
-        session.handle(Action("label", labeler.answer(item.index)))
-        progress(len(session.labelled))
-        if session.due_round():
-            job = session.snapshot()
-            result = session.train_and_score(job)
-            pending = (clock() + result.seconds_train + result.seconds_score, job, result)
-    if pending is not None:
-        session.apply(pending[1], pending[2])
-    if not session.curve or session.curve[-1].labels != len(session.labelled):
-        session.run_round()  # the final model, on every label spent
-    return session
+            return False
+        clock.advance(self.settings.seconds_per_label)
+        session.handle(Action("label", self.truth.answer(index)))
+        return True
 
 
 def reference_classifier(ws: Workspace, seed: int = 0) -> Any:
@@ -143,6 +116,7 @@ def reference_classifier(ws: Workspace, seed: int = 0) -> Any:
     if path.exists():
         return CNNClassifier.load(path)
     pool = ws.pool
+    assert pool.truth is not None
     known = pool.truth >= 0
     model = CNNClassifier(arch="small", epochs=12, patience=0, seed=seed)
     model.fit(pool.as_float(np.flatnonzero(known)), pool.truth[known], pool.n_classes)
@@ -150,9 +124,9 @@ def reference_classifier(ws: Workspace, seed: int = 0) -> Any:
     return model
 
 
-class StreamWatcher:
-    """A person watching the stream: sees each frame ``reaction`` seconds late, sets the label
-    the reference classifier sees, presses unsure when it is not confident, errs at a set rate."""
+class Eyes:
+    """What a person makes of one image: the reference classifier's reading, unsure below a
+    confidence, wrong at the error rate."""
 
     def __init__(self, reference: Any, settings: SimSettings, n_classes: int, rng: np.random.Generator) -> None:
         self.reference = reference
@@ -164,9 +138,6 @@ class StreamWatcher:
         """The reference classifier's class probabilities for one uint8 image."""
         return self.reference.predict_proba(to_model_input(image[None]))[0]
 
-    def judge(self, frame: np.ndarray) -> int | None:
-        return self.decide(self.look(frame))
-
     def decide(self, p: np.ndarray) -> int | None:
         if p.max() < self.settings.unsure_below:
             return None
@@ -176,48 +147,49 @@ class StreamWatcher:
         return label
 
 
-def simulate_stream(ws: Workspace, settings: SimSettings, progress: Callable[[int], None]) -> Any:
-    from .models.rbm import RBM
-    from .sessions.stream import StreamSession, StreamSettings
+class StreamWatcher(SimulatedLabeler):
+    """A person watching the stream: sees each frame ``reaction`` seconds late, sets the label the
+    reference classifier sees, presses unsure when it is not confident, errs at a set rate, and
+    turns on "don't show if sure" after ``skip_sure_after`` seconds. A curve point every
+    ``eval_every`` simulated seconds: the online label weights as they are, and offline CD-1
+    weights from the same frames beside them."""
 
-    model_path = ws.models_dir / "rbm.npz"
-    if not model_path.exists():
-        raise TuilabelError("no RBM yet: run `tuilabel train WORKSPACE --model rbm` first", ws.path)
-    rbm = RBM.load(model_path)
-    rbm.reset_labels()  # the simulated person starts from nothing
-    reference = reference_classifier(ws)
-    clock = SimClock()
-    stream_settings = mode_settings(StreamSettings, settings.options)
-    session = StreamSession(ws, rbm, clock=clock, seed=settings.seed, settings=stream_settings,
-                            annotator="simulated")
-    watcher = StreamWatcher(reference, settings, ws.pool.n_classes, np.random.default_rng(settings.seed + 1))
-    shown: list[tuple[float, np.ndarray]] = [(clock(), session.frame)]
-    next_eval = settings.eval_every
-    seen_at = -1.0
-    while _budget_left(settings, len(session.labelled), clock):
+    def __init__(self, workspace: Workspace, settings: SimSettings) -> None:
+        super().__init__(workspace, settings)
+        self.eyes = Eyes(reference_classifier(workspace), settings, workspace.pool.n_classes, self.rng)
+        self.shown: list[tuple[float, np.ndarray]] = []
+        self.next_eval = settings.eval_every
+        self.seen_at = -1.0
+
+    def prepare(self, session: Any) -> None:
+        session.rbm.reset_labels()  # the simulated person starts from nothing
+        self.shown = [(session.clock(), session.frame)]
+
+    def act(self, session: Any, clock: SimClock) -> bool:
+        s = self.settings
         clock.now = session.next_frame_at
         session.tick()
-        shown.append((clock(), session.frame))
+        self.shown.append((clock(), session.frame))
         # what the person reacts to now: the newest frame shown at least `reaction` seconds ago
-        while len(shown) > 1 and shown[1][0] <= clock() - settings.reaction_seconds:
-            shown.pop(0)
-        if shown[0][0] != seen_at:
-            seen_at = shown[0][0]
-            decision = watcher.judge(shown[0][1])
+        while len(self.shown) > 1 and self.shown[1][0] <= clock() - s.reaction_seconds:
+            self.shown.pop(0)
+        if self.shown[0][0] != self.seen_at:
+            self.seen_at = self.shown[0][0]
+            decision = self.eyes.decide(self.eyes.look(self.shown[0][1]))
             if decision != session.label:
                 session.handle(Action("unsure") if decision is None else Action("label", decision))
-        progress(len(session.labelled))
-        turn_on_skip = settings.skip_sure_after is not None and clock() >= settings.skip_sure_after
-        if turn_on_skip and not session.settings.skip_sure:
+        if s.skip_sure_after is not None and clock() >= s.skip_sure_after and not session.settings.skip_sure:
             session.handle(Action("toggle_skip_sure"))
-        if clock() >= next_eval:
-            _stream_point(session)
-            next_eval += settings.eval_every
-    _stream_point(session)
-    return session
+        if clock() >= self.next_eval:
+            stream_point(session)
+            self.next_eval += s.eval_every
+        return True
+
+    def finish(self, session: BaseSession) -> None:
+        stream_point(session)
 
 
-def _stream_point(session: Any) -> None:
+def stream_point(session: Any) -> CurvePoint:
     """Evaluate the online weights as they are, and offline CD-1 weights from the same frames."""
     rbm = session.rbm
     x, y = session.labelled_frames(everywhere=False)
@@ -227,88 +199,118 @@ def _stream_point(session: Any) -> None:
         rbm.U_, rbm.d_ = session.offline_weights(x, y)
         offline = session.evaluate()
         rbm.U_, rbm.d_ = online
-    session.record_point(offline_accuracy=offline)
+    return session.record_point(offline_accuracy=offline)
 
 
-class CentreJudge:
+class CentreJudge(SimulatedLabeler):
     """A person looking at a decoded cluster centre: the reference classifier reads the image; below
     ``unsure_below`` it shows no class, above ``sure_above`` the label gets high confidence, medium
     otherwise. It never sees which pool items are in the cluster, let alone their ground truth."""
 
-    def __init__(self, reference: Any, settings: SimSettings, n_classes: int, rng: np.random.Generator) -> None:
-        self.watcher = StreamWatcher(reference, settings, n_classes, rng)
-        self.settings = settings
+    def __init__(self, workspace: Workspace, settings: SimSettings) -> None:
+        super().__init__(workspace, settings)
+        self.eyes = Eyes(reference_classifier(workspace), settings, workspace.pool.n_classes, self.rng)
 
     def judge(self, image: np.ndarray) -> tuple[int | None, str]:
-        p = self.watcher.look(image)
-        return self.watcher.decide(p), ("high" if p.max() >= self.settings.sure_above else "medium")
+        p = self.eyes.look(image)
+        return self.eyes.decide(p), ("high" if p.max() >= self.settings.sure_above else "medium")
 
-
-def simulate_clusters(ws: Workspace, settings: SimSettings, progress: Callable[[int], None]) -> Any:
-    """Pretrain a VAE without labels, then decide centres epoch by epoch until the label budget,
-    the simulated seconds or ``settings.epochs`` run out; the last labels are always trained on."""
-    from .sessions.clusters import ClustersSession, ClustersSettings, pretrain
-
-    cluster_settings = mode_settings(ClustersSettings, {"seed": settings.seed, **settings.options})
-    model = cluster_settings.model()
-    pretrain(model, ws.pool.as_float(), ws.pool.n_classes, cluster_settings)
-    reference = reference_classifier(ws)
-    clock = SimClock()
-    session = ClustersSession(ws, model, clock=clock, settings=cluster_settings, annotator="simulated",
-                              save_model=False)
-    judge = CentreJudge(reference, settings, ws.pool.n_classes, np.random.default_rng(settings.seed + 1))
-    while True:
-        if session.due_epoch():
-            if session.decided_this_epoch == 0 and session.current is None:
-                break  # nothing left to show and nothing new to train on
-            t0 = time.perf_counter()
-            session.run_epoch()
-            clock.advance(time.perf_counter() - t0)
-            if settings.epochs is not None and len(session.history) >= settings.epochs:
-                break
-            continue
-        if not _budget_left(settings, session.spent, clock):
-            if session.decided_this_epoch:
-                session.run_epoch()  # train on the labels given since the last epoch
-            break
+    def act(self, session: Any, clock: SimClock) -> bool:
         centre = session.current
-        clock.advance(settings.seconds_per_label)
-        label, level = judge.judge(centre.image)
+        if centre is None:
+            return False
+        clock.advance(self.settings.seconds_per_label)
+        label, level = self.judge(centre.image)
         if level != session.confidence:
             session.handle(Action("confidence", level))
         session.handle(Action("no_class") if label is None else Action("label", label))
-        progress(session.spent)
+        return True
+
+
+# -- the driver -----------------------------------------------------------------------------------------
+
+
+def _budget_left(settings: SimSettings, session: BaseSession, clock: SimClock) -> bool:
+    if settings.labels is not None and session.spent >= settings.labels:
+        return False
+    if settings.epochs is not None and len(session.curve) >= settings.epochs:
+        return False
+    return not (settings.seconds is not None and clock() >= settings.seconds)
+
+
+def drive(session: BaseSession, labeler: SimulatedLabeler, settings: SimSettings, clock: SimClock,
+          report: Report | None = None) -> BaseSession:
+    """Run ``labeler`` on ``session`` until the budget is spent, with updates as the screens run
+    them: started when due, applied when their compute time has passed on ``clock``."""
+    report = report or (lambda n, point: None)
+    pending: tuple[float, Any, Any] | None = None  # (ready at, job, result)
+
+    def apply(entry: tuple[float, Any, Any]) -> None:
+        clock.now = max(clock(), entry[0])
+        session.apply(entry[1], entry[2])
+        report(session.spent, session.curve[-1] if session.curve else None)
+
+    labeler.prepare(session)
+    while True:
+        if pending is not None and clock() >= pending[0]:
+            apply(pending)
+            pending = None
+        if pending is None and session.due_update():
+            job = session.snapshot()
+            started = time.perf_counter()
+            result = session.train(job)
+            measured = time.perf_counter() - started
+            session.persist(job, result)
+            cost = measured if settings.compute == "measured" else session.compute_seconds(job, result)
+            pending = (clock() + cost, job, result)
+            continue
+        if not _budget_left(settings, session, clock):
+            break
+        if pending is not None and session.waits_for_update:
+            clock.now = pending[0]  # the person waits for the next centres
+            continue
+        if not labeler.act(session, clock):
+            break
+        report(session.spent, None)
+    if pending is not None:
+        apply(pending)
+    if settings.epochs is None or len(session.curve) < settings.epochs:
+        points = len(session.curve)
+        labeler.finish(session)
+        if len(session.curve) > points:
+            report(session.spent, session.curve[-1])
     return session
 
 
-SIMULATORS: dict[str, Callable[[Workspace, SimSettings, Callable[[int], None]], Any]] = {
-    "browse": simulate_browse,
-    "stream": simulate_stream,
-    "batch": simulate_batch,
-    "clusters": simulate_clusters,
-}
-
-
-def run_simulation(
-    workspace: Path, settings: SimSettings, out: Path, progress: Callable[[int], None] | None = None
-) -> dict:
+def run_simulation(workspace: Path, settings: SimSettings, out: Path, report: Report | None = None) -> dict:
     """Run one simulated session in a scratch label store under ``runs/`` and write its curve."""
-    if settings.mode not in SIMULATORS:
-        raise TuilabelError(f"mode {settings.mode!r} cannot be simulated yet; built: {', '.join(SIMULATORS)}")
+    spec = mode_spec(settings.mode)
+    if spec.labeler is None:
+        raise TuilabelError(f"the {settings.mode} mode cannot be simulated yet")
+    mode_settings = spec.make_settings(settings.options, seed=settings.seed)  # checked before any work
     if settings.labels is None and settings.seconds is None and settings.epochs is None:
         raise TuilabelError("give --labels, --seconds or --epochs to bound the simulated session")
+    if not 0 <= settings.error_rate <= 1:
+        raise TuilabelError(f"--error-rate {settings.error_rate} must be between 0 and 1")
+    if settings.compute not in ("model", "measured"):
+        raise TuilabelError(f"--compute {settings.compute!r}: expected model or measured")
     probe = Workspace(workspace)
     if probe.pool.truth is None or (probe.pool.truth < 0).all():
         raise TuilabelError("the pool has no ground-truth labels to simulate a labeler with", workspace)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     store_path = probe.runs_dir / f"sim-{settings.mode}-{stamp}-{settings.seed}-{time.monotonic_ns() % 10**6}.sqlite"
+    probe.close()
     ws = Workspace(workspace, store_path=store_path)
     started = time.perf_counter()
-    session = SIMULATORS[settings.mode](ws, settings, progress or (lambda n: None))
+    clock = SimClock()
+    labeler = spec.labeler_class()(ws, settings)
+    session = spec.session_class().open(ws, mode_settings, clock=clock, annotator="simulated", save_models=False)
+    drive(session, labeler, settings, clock, report)
     result = {
         "mode": settings.mode,
         "workspace": str(Path(workspace).resolve()),
         "settings": asdict(settings),
+        "mode_settings": asdict(mode_settings),
         "test_items": len(ws.test) if ws.test is not None else 0,
         "wall_seconds": round(time.perf_counter() - started, 3),
         "label_store": str(store_path),

@@ -7,7 +7,8 @@ Layout::
         pool.npz         the pool as loaded (so a folder of JPEGs is decoded once)
         test.npz         optional labelled test set, for evaluation only
         labels.sqlite    the label store (WAL)
-        models/          trained models (safetensors-like .pt state dicts, no pickled objects)
+        models/          trained models (.npz arrays + a JSON header, never pickles) and each
+                         mode's resume state (MODE-state.json)
         runs/            simulated sessions and benchmark outputs
 """
 
@@ -26,12 +27,32 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+import numpy as np
+
 from .data import Pool, find_idx_images, load_pool
 from .errors import DataError, TuilabelError
 from .store import LabelStore
 
 CONFIG = "tuilabel.toml"
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
+
+# Every model file a mode writes, by name: the one place these file names are spelled.
+MODEL_FILES = {
+    "rbm": "rbm.npz",  # stream: the RBM and its label weights
+    "cnn": "cnn.npz",  # batch: the CNN of the latest round
+    "vae": "vae.npz",  # clusters: the VAE with its class head
+    "clusters-cnn": "clusters-cnn.npz",  # clusters: the CNN trained on the spread labels
+}
+
+
+def sample_dir() -> Path:
+    """The bundled sample: inside the installed package (``tuilabel/sample_data``, mapped from the
+    repository's top-level ``sample_data/`` at build time), or that folder in a source checkout."""
+    from importlib import resources
+
+    with_package = Path(str(resources.files("tuilabel"))) / "sample_data"
+    if (with_package / "mnist-pool.npz").is_file():
+        return with_package
+    return Path(__file__).resolve().parent.parent / "sample_data"
 
 
 def _toml_value(value: Any) -> str:
@@ -160,6 +181,25 @@ class Workspace:
     def runs_dir(self) -> Path:
         return self.path / "runs"
 
+    def model_path(self, name: str) -> Path:
+        """Where the model (or a mode's resume state, ``NAME-state``) called ``name`` lives."""
+        if name.endswith("-state"):
+            return self.models_dir / f"{name}.json"
+        if name not in MODEL_FILES:
+            raise ValueError(f"no model file called {name!r}; known: {', '.join(MODEL_FILES)}")
+        return self.models_dir / MODEL_FILES[name]
+
+    def has_model(self, name: str) -> bool:
+        return self.model_path(name).is_file()
+
+    def load_model(self, name: str, loader: Callable[[Path], Any]) -> Any:
+        """``loader(path)`` for the model called ``name``, checked against the pool: a model made for
+        other classes or another image shape is a one-line error naming the file."""
+        path = self.model_path(name)
+        model = loader(path)
+        check_model(model, self.pool, path)
+        return model
+
     def models_present(self) -> list[str]:
         if not self.models_dir.is_dir():
             return []
@@ -180,4 +220,22 @@ def open_or_create_demo() -> Workspace:
     path = demo_workspace_path()
     if (path / CONFIG).exists():
         return Workspace(path)
-    return Workspace.init(path, SAMPLE_DIR / "mnist-pool.npz", test=SAMPLE_DIR / "mnist-test.npz")
+    sample = sample_dir()
+    return Workspace.init(path, sample / "mnist-pool.npz", test=sample / "mnist-test.npz")
+
+
+def check_model(model: Any, pool: Pool, path: Path) -> None:
+    """Raise a `TuilabelError` naming ``path`` unless ``model`` fits the pool's classes and images."""
+    n_classes = getattr(model, "n_classes_", None)
+    if n_classes is not None and int(n_classes) != pool.n_classes:
+        raise TuilabelError(f"the model is for {n_classes} classes, the pool has {pool.n_classes} "
+                            "(retrain it, or delete the file)", path)
+    expected = (pool.channels, *pool.image_shape[:2])
+    shape = getattr(model, "input_shape_", None)
+    if shape is not None and tuple(int(s) for s in shape) != expected:
+        raise TuilabelError(f"the model is for images of {'x'.join(map(str, shape))}, the pool's are "
+                            f"{'x'.join(map(str, expected))} (retrain it, or delete the file)", path)
+    weights = getattr(model, "W_", None)
+    if shape is None and weights is not None and int(weights.shape[0]) != int(np.prod(expected)):
+        raise TuilabelError(f"the model has {weights.shape[0]} visible units, the pool's images have "
+                            f"{int(np.prod(expected))} pixels (retrain it, or delete the file)", path)

@@ -135,6 +135,7 @@ class CNNClassifier:
         opt = torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate)
         best, best_state, since = -1.0, None, 0
         self.history_: list[dict] = []
+        self.images_seen_ = 0  # image passes in training: what a model of the compute counts
         for epoch in range(self.epochs):
             self.net_.train()
             perm = torch.randperm(len(X), generator=g)
@@ -153,6 +154,7 @@ class CNNClassifier:
                 loss.backward()
                 opt.step()
                 total += float(loss.detach()) * len(idx)
+            self.images_seen_ += len(perm)
             record = {"epoch": epoch + 1, "loss": total / max(len(perm), 1)}
             if n_val:
                 acc = float((self.predict(x[val_idx]) == y[val_idx]).mean())

@@ -1,22 +1,47 @@
-"""The headless core every mode follows: actions in, view state out, an explicit clock.
+"""The headless core every mode follows: actions in, view state out, an explicit clock, and one
+update cycle.
 
 A session knows nothing of Textual. The TUI turns keys into `Action`s and draws `session.view()`;
 a script or a simulated labeler sends the very same actions. Every label goes to the workspace's
 label store before `handle` returns, so whatever the screen shows next is already on disk.
+
+The update cycle (retraining the mode's model) is the same for every mode and every driver:
+
+1. ``session.due_update()`` says an update is due (labels reached the schedule, a key asked);
+2. ``job = session.snapshot()`` gathers what the update needs, on the session's thread;
+3. ``result = session.train(job, progress)`` does the heavy part on any thread; it reads the job
+   and the model, never the store, and reports ``progress(fraction, text)``;
+4. ``session.persist(job, result)`` writes the model files and resume state (any thread), so
+   whatever an update finished is kept even if nobody applies it (Esc, quit);
+5. ``session.apply(job, result)`` takes the result on the session's thread: new ranking, curve
+   point, guesses.
+
+The screen base runs 3-4 in one Textual worker, the simulate driver runs them in line and moves
+the simulated clock by ``session.compute_seconds(job, result)`` (a model of the compute, the same
+on every machine), and a script calls ``session.update()`` (all five steps) or
+``session.update_if_due()``.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
+from ..errors import TuilabelError
 from ..workspace import Workspace
+from .settings import Settings
 
 Clock = Callable[[], float]
+Progress = Callable[[float | None, str], None]  # (fraction done or None, what is happening)
+
+
+def no_progress(fraction: float | None, text: str) -> None:
+    """The progress callback of a driver that shows nothing."""
 
 
 @dataclass(frozen=True)
@@ -50,43 +75,94 @@ class SimClock:
         self.now += seconds
 
 
-class Session(Protocol):
-    """The interface each mode's session implements."""
+@dataclass(frozen=True)
+class ComputeCosts:
+    """Seconds a unit of work takes on the reference machine (this project's 2-core CPU), so that a
+    simulated labeler's clock moves the same on any machine. Measured with
+    ``benchmarks/bench_compute.py``; ``tuilabel simulate --compute measured`` uses the real times."""
 
-    mode: str
-    curve: list[CurvePoint]
+    cnn_image_epoch: float = 4.4e-4  # one image through the CNN once in training, with augmentation
+    cnn_view: float = 2.5e-4  # one view of one image scored (forward pass)
+    vae_sample: float = 5.5e-5  # one image through the VAE once in training
+    cluster_item: float = 2.5e-4  # encoding, k-means and decoding, per pool image
+    linear_image: float = 2.0e-5  # softmax regression, per labelled image
+    evaluation_item: float = 5.0e-5  # one test image evaluated
 
-    def handle(self, action: Action) -> None: ...
 
-    def view(self) -> Any: ...
-
-    def actions(self) -> dict[str, str]: ...
+COSTS = ComputeCosts()
 
 
 class BaseSession:
-    """Shared plumbing: the workspace, a store session id, the clock and the learning curve."""
+    """Shared plumbing: the workspace, a store session id, the clock, the learning curve, and the
+    update cycle's defaults (a mode with a model overrides the five steps)."""
 
-    mode = "base"
+    mode: ClassVar[str] = "base"
+    settings_class: ClassVar[type[Settings]] = Settings
+    waits_for_update: ClassVar[bool] = False  # the person cannot label while an update runs (clusters)
 
-    def __init__(self, workspace: Workspace, clock: Clock | None = None, annotator: str | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        annotator: str | None = None,
+        save_models: bool = True,
+    ) -> None:
+        if settings is not None and not isinstance(settings, self.settings_class):
+            raise TuilabelError(f"the {self.mode} mode takes {self.settings_class.__name__}, "
+                                f"not {type(settings).__name__}")
+        self.settings = settings if settings is not None else self.settings_class()
         self.workspace = workspace
         self.store = workspace.store
         self.pool = workspace.pool
         self.clock: Clock = clock or time.monotonic
         self.started = self.clock()
+        self.save_models = save_models  # simulations keep their models apart from the workspace's
         self.session_id = self.store.start_session(self.mode, annotator)
         self.curve: list[CurvePoint] = []
         self.message = ""
+        self.updating = False
+
+    @classmethod
+    def prepare(cls, workspace: Workspace, settings: Settings | None = None, progress: Progress = no_progress,
+                save_models: bool = True) -> dict[str, Any]:
+        """The models the session opens with (keyword arguments of the constructor), loaded, or
+        trained first where the workspace lacks them. Any thread: it never touches the store."""
+        return {}
+
+    @classmethod
+    def needs_preparing(cls, workspace: Workspace, settings: Settings | None = None) -> bool:
+        """Whether `prepare` has slow work to do (a screen runs it on a worker then)."""
+        return False
+
+    @classmethod
+    def open(cls, workspace: Workspace, settings: Settings | None = None, progress: Progress = no_progress,
+             **kwargs: Any) -> BaseSession:
+        """`prepare`, then the session: what a script or the simulate driver calls."""
+        parts = cls.prepare(workspace, settings, progress, kwargs.get("save_models", True))
+        return cls(workspace, settings, **{**parts, **kwargs})
 
     @property
     def elapsed(self) -> float:
         return self.clock() - self.started
+
+    @property
+    def spent(self) -> int:
+        """Labels this session has spent (what a simulated labeler's budget counts)."""
+        return 0
 
     def human_labels(self) -> tuple[np.ndarray, np.ndarray]:
         """Every item a person gave a class (unsure left out): pool indices and classes."""
         pairs = [(i, lab) for i, (lab, _) in self.store.current(("human",)).items() if lab is not None]
         idx = self.pool.indices_of([i for i, _ in pairs])
         return idx, np.array([lab for _, lab in pairs], dtype=np.int64)
+
+    def shown_item(self) -> int | None:
+        """The pool index a label key applies to now (None: no pool image is shown)."""
+        return None
+
+    def close(self) -> None:
+        """The session ends (the screen leaves, the app quits): save what is not saved yet."""
 
     def handle(self, action: Action) -> None:
         method = getattr(self, f"do_{action.name}", None)
@@ -97,10 +173,79 @@ class BaseSession:
         else:
             method(action.value)
 
-    def actions(self) -> dict[str, str]:
-        """Action names and their one-line descriptions (from the ``do_*`` docstrings)."""
-        return {
-            name[3:]: (getattr(self, name).__doc__ or "").strip().splitlines()[0]
-            for name in dir(self)
-            if name.startswith("do_")
-        }
+    # -- the update cycle -----------------------------------------------------------------------
+
+    def due_update(self) -> bool:
+        """Whether an update should start now."""
+        return False
+
+    def snapshot(self) -> Any:
+        """What the update needs, read on the session's thread; marks the session as updating."""
+        raise NotImplementedError(f"the {self.mode} mode has no model to update")
+
+    def train(self, job: Any, progress: Progress = no_progress) -> Any:
+        """The heavy part: runs on any thread, reads the job and the model, never the store."""
+        raise NotImplementedError
+
+    def persist(self, job: Any, result: Any) -> None:
+        """Write what the update made (model files, resume state); any thread. Only with save_models."""
+
+    def apply(self, job: Any, result: Any) -> None:
+        """Take the result on the session's thread."""
+        raise NotImplementedError
+
+    def compute_seconds(self, job: Any, result: Any) -> float:
+        """How long the update takes on the reference machine (see `ComputeCosts`)."""
+        return 0.0
+
+    def update(self, progress: Progress = no_progress) -> Any:
+        """The whole cycle in line: what a script calls. Returns the result."""
+        job = self.snapshot()
+        result = self.train(job, progress)
+        self.persist(job, result)
+        self.apply(job, result)
+        return result
+
+    def update_if_due(self, progress: Progress = no_progress) -> bool:
+        """Run an update if one is due; after each `handle` in a script."""
+        if self.updating or not self.due_update():
+            return False
+        self.update(progress)
+        return True
+
+    # -- resume state -----------------------------------------------------------------------------
+
+    def curve_records(self) -> list[dict[str, Any]]:
+        return [asdict(p) for p in self.curve]
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        """The mode's resume state (small, JSON) beside its model files, written atomically."""
+        if not self.save_models:
+            return
+        path = self.workspace.model_path(f"{self.mode}-state")
+        state = {"mode": self.mode, "items": len(self.pool), "classes": self.pool.class_names, **state}
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(path)
+
+    def load_state(self) -> dict[str, Any] | None:
+        """The resume state a previous session of this mode left, checked against the pool."""
+        path = self.workspace.model_path(f"{self.mode}-state")
+        if not self.save_models or not path.exists():
+            return None
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise TuilabelError(f"cannot read the {self.mode} mode's saved state ({exc})", path) from None
+        if state.get("items") != len(self.pool) or state.get("classes") != self.pool.class_names:
+            raise TuilabelError(f"saved for another pool ({state.get('items')} items, classes "
+                                f"{state.get('classes')}); delete it to start the {self.mode} mode afresh", path)
+        self.curve = [CurvePoint(**p) for p in state.get("curve", [])]
+        return state
+
+    def test_arrays(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The test set as model input and its classes, or None without one."""
+        test = self.workspace.test
+        if test is None or test.truth is None:
+            return None
+        return test.as_float(), test.truth

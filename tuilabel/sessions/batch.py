@@ -10,17 +10,23 @@ through the previous ranking, and the new one replaces it when it is ready.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
 from .. import strategies
 from ..data import to_model_input
+from ..errors import TuilabelError
 from ..models.augment import Augment
-from ..models.cnn import CNNClassifier
+from ..models.cnn import ARCHITECTURES, CNNClassifier
 from ..workspace import Workspace
-from .base import BaseSession, Clock, CurvePoint
+from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
+from .settings import Settings, setting
+
+MODEL = "cnn"  # the model file this mode keeps (see Workspace.model_path)
 
 
 def on_gpu() -> bool:
@@ -28,28 +34,32 @@ def on_gpu() -> bool:
 
 
 @dataclass
-class BatchSettings:
-    strategy: str = "entropy"
-    schedule: str = "exponential"  # or "fixed"
-    batch_size: int = 50  # labels per round with the fixed schedule
-    start: int = 20  # random labels before the first model
-    augmentations: int = 10  # k views per image when scoring (seed 001)
-    score_subset: int = 0  # score a random subset of this size (large pools); 0 = all
-    arch: str = ""  # "" = seed 001's network on a GPU, the small one on a CPU
-    epochs: int = 40
-    patience: int = 15  # early stopping, on a split of the human labels once there are 1,000
-    pseudo: bool = False
-    pseudo_threshold: float = 0.05  # bits of entropy, CEAL's delta_0
-    pseudo_decay: float = 0.005  # delta_t = delta_{t-1} - decay * t
-    pseudo_weight: float = 0.5
-    pseudo_max: int = 2000
-    stream_frames: bool = False  # also train on every labelled stream frame (seed 000's data set)
-    stream_weight: float = 0.5
-    seed: int = 0
+class BatchSettings(Settings):
+    mode = "batch"
+    strategy: str = setting("entropy", "how the unlabelled pool is ranked", choices=strategies.STRATEGIES)
+    schedule: str = setting("exponential", "rounds when the labels double, or every batch_size labels",
+                            choices=("exponential", "fixed"))
+    batch_size: int = setting(50, "labels per round with the fixed schedule", min=1)
+    start: int = setting(20, "random pool images labelled before the first model", min=2)
+    augmentations: int = setting(10, "views per image when scoring (seed 001's k)", min=1, max=100)
+    score_subset: int = setting(0, "score a random subset of this many unlabelled images; 0 = all", min=0)
+    arch: str = setting("", "the CNN; empty: seed 001's network on a GPU, the small one on a CPU",
+                        choices=("", *ARCHITECTURES))
+    epochs: int = setting(40, "training epochs per round", min=1)
+    patience: int = setting(15, "early stopping, on a split of the human labels once there are 1,000", min=0)
+    pseudo: bool = setting(False, "CEAL pseudo-labels for the surest unlabelled images")
+    pseudo_threshold: float = setting(0.05, "pseudo-labels below this entropy (bits), CEAL's delta_0", min=0.0)
+    pseudo_decay: float = setting(0.005, "the threshold falls by this times the round number", min=0.0)
+    pseudo_weight: float = setting(0.5, "weight of a pseudo-label in training", min=0.0)
+    pseudo_max: int = setting(2000, "at most this many pseudo-labels a round", min=0)
+    stream_frames: bool = setting(False, "also train on every labelled stream frame")
+    stream_weight: float = setting(0.5, "weight of a stream frame in training", min=0.0)
+    seed: int = setting(0, "random order before the first model, training and augmentation", min=0)
 
     def resolved(self, channels: int) -> BatchSettings:
+        """The settings with the architecture (and the subset it implies on a CPU) decided."""
         gpu = on_gpu()
-        out = BatchSettings(**self.__dict__)
+        out = self.replace()
         if out.score_subset == 0 and not gpu and self.arch.startswith("seed"):
             out.score_subset = 2000  # seed 001's networks are ~9x slower on a CPU
         out.arch = self.arch or (("seed-mnist" if channels == 1 else "seed-cifar") if gpu else "small")
@@ -83,6 +93,9 @@ class RoundResult:
     accuracy: float | None
     seconds_train: float
     seconds_score: float
+    images_trained: int = 0  # image passes in training (every fit of the round)
+    views_scored: int = 0
+    tested: int = 0
 
 
 @dataclass
@@ -115,25 +128,25 @@ class BatchView:
 
 class BatchSession(BaseSession):
     mode = "batch"
+    settings_class = BatchSettings
+    settings: BatchSettings
 
     def __init__(
         self,
         workspace: Workspace,
-        clock: Clock | None = None,
         settings: BatchSettings | None = None,
-        page_size: int = 12,
+        clock: Clock | None = None,
         annotator: str | None = None,
-        save_model: bool = True,
+        save_models: bool = True,
+        page_size: int = 12,
     ) -> None:
-        super().__init__(workspace, clock, annotator)
-        self.save_model = save_model  # models/cnn.npz after each round (simulations keep theirs apart)
-        self.settings = (settings or BatchSettings()).resolved(self.pool.channels)
+        super().__init__(workspace, settings, clock, annotator, save_models)
+        self.arch_settings = self.settings.resolved(self.pool.channels)  # what training runs with
         self.rng = np.random.default_rng(self.settings.seed)
         self.page_size = page_size
         self.augment = Augment()
         self.model: CNNClassifier | None = None
         self.round = 0
-        self.training = False
         self.accuracy: float | None = None
         self.probs: dict[int, np.ndarray] = {}
         self.uncertainty: dict[int, float] = {}
@@ -142,17 +155,59 @@ class BatchSession(BaseSession):
         self.labelled = self._labelled_indices()
         self.ranking = self.rng.permutation(len(self.pool))  # no model yet: random order
         self.next_round_at = max(self.settings.start, len(self.labelled) + 1)
+        self.resume()
         self.page: list[PageItem] = []
         self.page_number = 0
         self.focus = 0
         self._undo: list[tuple[int, int]] = []  # (page number, position) of each label given
         self.new_page()
 
+    @property
+    def training(self) -> bool:
+        return self.updating
+
+    @property
+    def spent(self) -> int:
+        return len(self.labelled)
+
+    def resume(self) -> None:
+        """The CNN and ranking a previous batch session saved: guesses and order from the start."""
+        if self.save_models and self.workspace.has_model(MODEL):
+            self.model = self.workspace.load_model(MODEL, CNNClassifier.load)
+        state = self.load_state()
+        if state is None:
+            return
+        self.round = int(state["round"])
+        self.history = [(int(n), a) for n, a in state["history"]]
+        self.accuracy = self.history[-1][1] if self.history else None
+        ranked = np.array(state["ranking"], dtype=np.int64)
+        scored = np.array(state["scored"], dtype=np.int64)
+        probs = np.array(state["probs"], dtype=np.float32).reshape(len(scored), -1)
+        self.probs = {int(i): probs[n] for n, i in enumerate(scored)}
+        self.uncertainty = {int(i): float(u) for i, u in zip(scored, state["uncertainty"])}
+        if self.model is not None:  # items the saved ranking never saw come after it, in random order
+            rest = np.setdiff1d(self.ranking, ranked, assume_unique=True)
+            self.ranking = np.concatenate([ranked, self.rng.permutation(rest)])
+        self.next_round_at = max(int(state["next_round_at"]), len(self.labelled) + 1)
+        self.message = f"resumed after round {self.round}: the saved model's ranking and guesses"
+
+    def shown_item(self) -> int | None:
+        return self.page[self.focus].index if self.page else None
+
     # -- pool bookkeeping -----------------------------------------------------------------------
 
     def _labelled_indices(self) -> set[int]:
         """Items a person has answered (a class or unsure): never shown again."""
         return {self.pool.index_of(i) for i in self.store.current(("human",))}
+
+    def resize_page(self, size: int) -> None:
+        """As many images a page as the screen fits: now if nothing on this page is answered yet,
+        from the next page otherwise."""
+        self.page_size = max(1, size)
+        if not any(item.answered for item in self.page) and len(self.page) != self.page_size:
+            self.page = []
+            self.page_number -= 1
+            self.new_page()
 
     def new_page(self) -> None:
         shown = {item.index for item in self.page}
@@ -228,8 +283,9 @@ class BatchSession(BaseSession):
             self.message = "nothing to undo"
             return
         if page_number != self.page_number:  # the answer was on the previous page: bring it back
-            index = self.pool.index_of(self.store.item_of(undone[0]))
-            self.page.insert(0, self._item(index))
+            item_id = self.store.item_of(undone[0])
+            assert item_id is not None  # batch labels pool items, never generated samples
+            self.page.insert(0, self._item(self.pool.index_of(item_id)))
             position = 0
         item = self.page[position]
         self.labelled.discard(item.index)
@@ -251,21 +307,21 @@ class BatchSession(BaseSession):
         """Leave this page unlabelled and show the next one."""
         self.new_page()
 
-    # -- rounds ---------------------------------------------------------------------------------
+    # -- the update cycle: a round ----------------------------------------------------------------
 
-    def due_round(self) -> bool:
-        return not self.training and len(self.labelled) >= self.next_round_at
+    def due_update(self) -> bool:
+        return not self.updating and len(self.labelled) >= self.next_round_at
 
     def snapshot(self) -> RoundJob:
         idx, y = self.human_labels()
         unlabelled = np.array(sorted(set(range(len(self.pool))) - self.labelled), dtype=np.int64)
-        subset = self.settings.score_subset
+        subset = self.arch_settings.score_subset
         if subset and len(unlabelled) > subset:
             unlabelled = np.sort(self.rng.choice(unlabelled, subset, replace=False))
         self.round += 1
         t = self.round
         threshold = max(0.0, self.settings.pseudo_threshold - self.settings.pseudo_decay * (t - 1))
-        self.training = True
+        self.updating = True
         n = len(self.labelled)
         if self.settings.schedule == "exponential":
             self.next_round_at = n + strategies.exponential_schedule(n, self.settings.start)
@@ -282,23 +338,36 @@ class BatchSession(BaseSession):
         frames, labels = self.store.labelled_samples(self.pool.image_shape)
         return to_model_input(frames), labels
 
-    def train_and_score(self, job: RoundJob, progress=None) -> RoundResult:
-        """The heavy part (any thread): retrain, score under augmentation, pick pseudo-labels."""
-        import time
+    def _new_cnn(self, job: RoundJob) -> CNNClassifier:
+        s = self.arch_settings
+        return CNNClassifier(arch=s.arch, epochs=s.epochs, patience=s.patience, augment=self.augment,
+                             seed=s.seed + job.round)
 
-        s = self.settings
+    def train(self, job: RoundJob, progress: Progress = no_progress) -> RoundResult:
+        """The heavy part (any thread): retrain, score under augmentation, pick pseudo-labels."""
+        s = self.arch_settings
         t0 = time.perf_counter()
-        model = CNNClassifier(arch=s.arch, epochs=s.epochs, patience=s.patience, augment=self.augment,
-                              seed=s.seed + job.round)
+        fits = 2 if s.pseudo else 1
+
+        def fit_progress(fit: int) -> Any:
+            def step(epoch: int, loss: float) -> None:
+                done = (fit * s.epochs + epoch) / (fits * s.epochs)
+                progress(0.8 * done, f"round {job.round}: training on {len(job.y)} labels, epoch {epoch}/{s.epochs}")
+            return step
+
+        model = self._new_cnn(job)
         fx, fy = job.frames_x, job.frames_y
         with_frames = fx is not None and len(fx) > 0
-        model.fit(job.x, job.y, job.n_classes, progress=progress,
+        model.fit(job.x, job.y, job.n_classes, progress=fit_progress(0),
                   extra_x=fx if with_frames else None, extra_y=fy if with_frames else None,
                   extra_weight=s.stream_weight)
+        trained = model.images_seen_
         scoring = 0.0
+        progress(0.8 / fits, f"round {job.round}: scoring {len(job.candidates)} images x {s.augmentations} views")
         t_score = time.perf_counter()
         probs = self._score(model, job.candidates)
         scoring += time.perf_counter() - t_score
+        views = probs.shape[0] * probs.shape[2]
         pseudo: list[tuple[int, int, float]] = []
         if s.pseudo and len(job.candidates):
             chosen, classes = strategies.pseudo_labels(probs, job.pseudo_threshold)
@@ -308,31 +377,37 @@ class BatchSession(BaseSession):
             if len(chosen):
                 conf = probs.mean(axis=2)[chosen].max(axis=1)
                 pseudo = [(int(job.candidates[c]), int(k), float(p)) for c, k, p in zip(chosen, classes, conf)]
-                model = CNNClassifier(arch=s.arch, epochs=s.epochs, patience=s.patience, augment=self.augment,
-                                      seed=s.seed + job.round)
+                model = self._new_cnn(job)
                 px = self.pool.as_float(np.array([i for i, _, _ in pseudo]))
                 py = np.array([k for _, k, _ in pseudo])
                 if with_frames:  # one weight for both kinds of extra data: the pseudo one
+                    assert fx is not None and fy is not None
                     px, py = np.concatenate([px, fx]), np.concatenate([py, fy])
-                model.fit(job.x, job.y, job.n_classes, extra_x=px, extra_y=py, extra_weight=s.pseudo_weight)
+                model.fit(job.x, job.y, job.n_classes, extra_x=px, extra_y=py, extra_weight=s.pseudo_weight,
+                          progress=fit_progress(1))
+                trained += model.images_seen_
+                progress(0.9, f"round {job.round}: scoring again with {len(pseudo)} pseudo-labels")
                 t_score = time.perf_counter()
                 probs = self._score(model, job.candidates)
                 scoring += time.perf_counter() - t_score
+                views += probs.shape[0] * probs.shape[2]
         rng = np.random.default_rng(s.seed + 1000 + job.round)
         order = strategies.select(s.strategy, probs, len(job.candidates), rng)
         ranking = job.candidates[order]
         mean = probs.mean(axis=2)
         scores = strategies.entropy(probs)
         accuracy = None
-        test = self.workspace.test
+        test = self.test_arrays()
         if test is not None:
-            accuracy = model.score(test.as_float(), test.truth)
+            accuracy = model.score(*test)
+        progress(1.0, f"round {job.round}: done")
         return RoundResult(
             model=model, ranking=ranking,
             probs={int(i): mean[n] for n, i in enumerate(job.candidates)},
             uncertainty={int(i): float(scores[n]) for n, i in enumerate(job.candidates)},
             pseudo=pseudo, accuracy=accuracy, seconds_train=time.perf_counter() - t0 - scoring,
-            seconds_score=scoring,
+            seconds_score=scoring, images_trained=trained, views_scored=views,
+            tested=0 if test is None else len(test[1]),
         )
 
     def _score(self, model: CNNClassifier, candidates: np.ndarray) -> np.ndarray:
@@ -340,9 +415,31 @@ class BatchSession(BaseSession):
         x = torch.as_tensor(self.pool.as_float(candidates))
         g = torch.Generator().manual_seed(self.settings.seed)
         passes = [model.predict_proba(x)]  # the image itself is one of the k views
-        for _ in range(self.settings.augmentations - 1):
+        for _ in range(self.arch_settings.augmentations - 1):
             passes.append(model.predict_proba(self.augment(x, g)))
         return np.stack(passes, axis=2)
+
+    def compute_seconds(self, job: RoundJob, result: RoundResult) -> float:
+        """The round on the reference CPU: training passes, scored views, the test evaluation."""
+        scale = 9.0 if self.arch_settings.arch.startswith("seed") else 1.0  # the seed's nets cost ~9x more
+        return scale * (COSTS.cnn_image_epoch * result.images_trained + COSTS.cnn_view * result.views_scored) \
+            + COSTS.evaluation_item * result.tested
+
+    def persist(self, job: RoundJob, result: RoundResult) -> None:
+        """The round's CNN and ranking, so that a reopened batch session starts from them."""
+        if not self.save_models:
+            return
+        result.model.save(self.workspace.model_path(MODEL))
+        scored = sorted(result.probs)
+        history = [*self.history, (job.labels, result.accuracy)]
+        self.save_state({
+            "round": job.round, "history": history, "next_round_at": self.next_round_at,
+            "ranking": result.ranking.tolist(), "scored": scored,
+            "probs": np.round(np.array([result.probs[i] for i in scored]), 5).ravel().tolist(),
+            "uncertainty": [round(result.uncertainty[i], 5) for i in scored],
+            "curve": [*self.curve_records(), {"labels": job.labels, "seconds": job.seconds,
+                                              "accuracy": result.accuracy, "extra": {"round": job.round}}],
+        })
 
     def apply(self, job: RoundJob, result: RoundResult) -> None:
         """Back on the session's thread: the new ranking, model, pseudo-labels and curve point."""
@@ -350,19 +447,18 @@ class BatchSession(BaseSession):
         self.probs, self.uncertainty = result.probs, result.uncertainty
         self.ranking = result.ranking
         self.accuracy = result.accuracy
-        self.training = False
+        self.updating = False
         if self.settings.pseudo:
             self.store.replace_source(
                 self.session_id, "pseudo", [(str(self.pool.ids[i]), k, c) for i, k, c in result.pseudo]
             )
         self.pseudo_count = len(result.pseudo)
-        if self.save_model:
-            result.model.save(self.workspace.models_dir / "cnn.npz")
         self.history.append((job.labels, result.accuracy))
         self.curve.append(CurvePoint(job.labels, job.seconds, result.accuracy, {
             "round": job.round, "pseudo_labels": len(result.pseudo),
             "seconds_train": round(result.seconds_train, 2), "seconds_score": round(result.seconds_score, 2),
-            "scored": len(job.candidates),
+            "scored": len(job.candidates), "images_trained": result.images_trained,
+            "views_scored": result.views_scored,
         }))
         # refresh guesses on the open page (unscored ones get a direct prediction); order stays
         for item in self.page:
@@ -373,18 +469,39 @@ class BatchSession(BaseSession):
             item.uncertainty = self.uncertainty.get(item.index)
         self.message = f"round {job.round}: model retrained on {job.labels} labels"
 
-    def run_round(self) -> None:
-        job = self.snapshot()
-        self.apply(job, self.train_and_score(job))
-
     # -- the view -------------------------------------------------------------------------------
 
     def view(self) -> BatchView:
         counts = self.store.counts()
         return BatchView(
             page=self.page, focus=self.focus, page_number=self.page_number, round=self.round,
-            labels=len(self.labelled), next_round_at=self.next_round_at, training=self.training,
+            labels=len(self.labelled), next_round_at=self.next_round_at, training=self.updating,
             accuracy=self.accuracy,
             counts=[counts.get(("human", c), 0) for c in range(self.pool.n_classes)],
             pseudo_count=self.pseudo_count, history=list(self.history), message=self.message,
         )
+
+
+# -- `tuilabel train --model cnn` and `tuilabel eval` ------------------------------------------------
+
+
+def train_cnn(workspace: Workspace, request: Any, progress: Progress = no_progress) -> str:
+    """One batch round now, on every human label: the CNN and the pool's ranking, saved for the
+    batch mode to resume from."""
+    session = BatchSession(workspace, BatchSettings.from_options(request.options), annotator="train")
+    idx, _ = session.human_labels()
+    if len(idx) < 2:
+        raise TuilabelError("fewer than 2 human labels: label some images first", workspace.path)
+    result = session.update(progress)
+    acc = "" if result.accuracy is None else f"; test accuracy {result.accuracy:.4f}"
+    return f"batch CNN trained on {len(idx)} labels, {len(result.ranking)} images ranked{acc}; " \
+           f"saved {workspace.model_path(MODEL)}"
+
+
+def evaluate(workspace: Workspace) -> list[str]:
+    if not workspace.has_model(MODEL):
+        return []
+    model = workspace.load_model(MODEL, CNNClassifier.load)
+    test = workspace.test
+    assert test is not None and test.truth is not None
+    return [f"cnn (batch mode): test accuracy {model.score(test.as_float(), test.truth):.4f}"]

@@ -7,11 +7,13 @@ against. Its learner is softmax regression on pixels, retrained on a doubling sc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..workspace import Workspace
-from .base import BaseSession, Clock, CurvePoint
+from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
+from .settings import Settings, setting
 
 
 def doubling_schedule(first: int = 10, every_after: int = 1280) -> list[int]:
@@ -22,6 +24,15 @@ def doubling_schedule(first: int = 10, every_after: int = 1280) -> list[int]:
         n *= 2
     points.extend(range(every_after, 1_000_000, every_after))
     return points
+
+
+@dataclass
+class BrowseSettings(Settings):
+    mode = "browse"
+    seed: int = setting(0, "order of the pool (the app picks a fresh one unless given)", min=0)
+    learn: bool = setting(True, "retrain the softmax regression as labels come in")
+    first_update: int = setting(10, "labels before the first model; the schedule doubles from there", min=1)
+    every_after: int = setting(1280, "past this many labels, retrain every this many", min=1)
 
 
 @dataclass
@@ -55,17 +66,19 @@ class BrowseView:
 
 class BrowseSession(BaseSession):
     mode = "browse"
+    settings_class = BrowseSettings
+    settings: BrowseSettings
 
     def __init__(
         self,
         workspace: Workspace,
+        settings: BrowseSettings | None = None,
         clock: Clock | None = None,
-        seed: int = 0,
         annotator: str | None = None,
-        learn: bool = True,
+        save_models: bool = True,
     ) -> None:
-        super().__init__(workspace, clock, annotator)
-        rng = np.random.default_rng(seed)
+        super().__init__(workspace, settings, clock, annotator, save_models)
+        rng = np.random.default_rng(self.settings.seed)
         already = set(self.store.current())
         order = rng.permutation(len(self.pool))
         self.order = [int(i) for i in order if self.pool.ids[i] not in already]  # resume
@@ -73,12 +86,15 @@ class BrowseSession(BaseSession):
         self.history: list[tuple[int, int | None]] = []  # (position, event id or None for skip)
         self.redo_stack: list[int] = []
         self.labels_spent = 0
-        self.learn = learn
-        self.schedule = doubling_schedule()
+        self.schedule = doubling_schedule(self.settings.first_update, self.settings.every_after)
         self.next_update = 0
-        self.model = None  # a SoftmaxRegression once the first update has run
+        self.model: Any = None  # a SoftmaxRegression once the first update has run
         self.accuracy: float | None = None
         self._guess: tuple[int, float] | None = None
+
+    @property
+    def spent(self) -> int:
+        return self.labels_spent
 
     # -- actions --------------------------------------------------------------------------------
 
@@ -141,10 +157,10 @@ class BrowseSession(BaseSession):
         self._guess = None
         self.message = "redone"
 
-    # -- the model ------------------------------------------------------------------------------
+    # -- the update cycle: softmax regression on every human label ----------------------------------
 
     def due_update(self) -> bool:
-        return self.learn and self.next_update < len(self.schedule) and (
+        return self.settings.learn and not self.updating and self.next_update < len(self.schedule) and (
             self.labels_spent >= self.schedule[self.next_update]
         )
 
@@ -152,36 +168,36 @@ class BrowseSession(BaseSession):
         idx, y = self.human_labels()
         while self.next_update < len(self.schedule) and self.schedule[self.next_update] <= self.labels_spent:
             self.next_update += 1
+        self.updating = True
         return TrainJob(self.pool.as_float(idx), y, self.pool.n_classes, self.labels_spent, self.elapsed)
 
-    @staticmethod
-    def train(job: TrainJob, test_x: np.ndarray | None, test_y: np.ndarray | None) -> tuple:
+    def train(self, job: TrainJob, progress: Progress = no_progress) -> tuple[Any, float | None]:
         from ..models.linear import SoftmaxRegression  # torch loads on the first update, not at start
 
+        progress(None, f"softmax regression on {len(job.y)} labels")
         model = SoftmaxRegression().fit(job.x, job.y, job.n_classes)
-        accuracy = model.score(test_x, test_y) if test_x is not None else None
+        test = self.test_arrays()
+        accuracy = model.score(*test) if test is not None else None
         return model, accuracy
 
-    def apply(self, job: TrainJob, result: tuple) -> None:
+    def apply(self, job: TrainJob, result: tuple[Any, float | None]) -> None:
         self.model, self.accuracy = result
+        self.updating = False
         self._guess = None
         self.curve.append(CurvePoint(job.labels, job.seconds, self.accuracy))
 
-    def test_arrays(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def compute_seconds(self, job: TrainJob, result: Any) -> float:
         test = self.workspace.test
-        if test is None:
-            return None, None
-        return test.as_float(), test.truth
-
-    def update_model(self) -> None:
-        job = self.snapshot()
-        self.apply(job, self.train(job, *self.test_arrays()))
+        return COSTS.linear_image * len(job.y) + COSTS.evaluation_item * (len(test) if test is not None else 0) / 10
 
     # -- the view -------------------------------------------------------------------------------
 
     @property
     def current_index(self) -> int | None:
         return self.order[self.position] if self.position < len(self.order) else None
+
+    def shown_item(self) -> int | None:
+        return self.current_index
 
     def view(self) -> BrowseView:
         item = self.current_index

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -33,43 +34,40 @@ from ..models.augment import Augment
 from ..models.cnn import CNNClassifier
 from ..models.vae import VAEClassifier
 from ..workspace import Workspace
-from .base import BaseSession, Clock, CurvePoint
+from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
+from .settings import Settings, setting
 
-CNN_FILE = "clusters-cnn.npz"  # the classifier trained on the spread labels
+VAE = "vae"  # the model files this mode keeps (see Workspace.model_path)
+CNN = "clusters-cnn"  # the classifier trained on the spread labels
 CONFIDENCE = {"high": 1.0, "medium": 0.7, "low": 0.4}  # p_c a person gives with h, m, l
 
 
 @dataclass
-class ClustersSettings:
-    k: int = 0  # clusters in the first epoch; 0 = the elbow of k-means inertia over [k_min, k_max]
-    k_min: int = 8
-    k_max: int = 20
-    fine_k: int = 32  # clusters in later epochs (0 = the first epoch's k)
-    per_epoch: int = 16  # centres a person decides per epoch before training goes on (seed: 10-16)
-    split_k: int = 3  # sub-clusters of a cluster whose centre shows no class
-    min_split: int = 6  # a cluster smaller than this is not split
-    a: float = 3.0  # distance decay of equation 2 (distances over the median member distance)
-    confidence: str = "high"  # the default p_c: high, medium or low
-    pretrain_epochs: int = 2  # epochs without labels before the first clustering
-    epoch_samples: int = 60000  # images seen per epoch (the seed's MNIST): small pools take several passes
-    z_dim: int = 10
-    beta: float = 1.0  # seed 003: 5; 1 keeps more of the latent active (see the benchmark)
-    gamma: float = 150.0
-    members_shown: int = 6
-    classifier: str = "cnn"  # what answers for the pool: "cnn" trained on the spread labels, or "vae" (its head)
-    cnn_epochs: int = 15
-    seed: int = 0
+class ClustersSettings(Settings):
+    mode = "clusters"
+    k: int = setting(0, "clusters in the first epoch; 0: the elbow of k-means inertia over [k_min, k_max]", min=0)
+    k_min: int = setting(8, "fewest clusters the elbow considers", min=1)
+    k_max: int = setting(20, "most clusters the elbow considers", min=1)
+    fine_k: int = setting(32, "clusters in later epochs (0: the first epoch's k)", min=0)
+    per_epoch: int = setting(16, "centres decided per epoch before training goes on (seed: 10-16)", min=1)
+    split_k: int = setting(3, "sub-clusters of a cluster whose centre shows no class", min=2)
+    min_split: int = setting(6, "a cluster smaller than this is not split", min=1)
+    a: float = setting(3.0, "distance decay of equation 2 (distances over the median member distance)", min=0.0)
+    confidence: str = setting("high", "the default confidence p_c of a centre label", choices=tuple(CONFIDENCE))
+    pretrain_epochs: int = setting(2, "VAE epochs without labels before the first clustering", min=0)
+    epoch_samples: int = setting(60000, "images seen per epoch (the seed's MNIST epoch)", min=1)
+    z_dim: int = setting(10, "latent dimensions of the VAE", min=1)
+    beta: float = setting(1.0, "weight of the KL term (seed 003: 5; 1 keeps more of the latent in use)", min=0.0)
+    gamma: float = setting(150.0, "weight of the class term (equation 3)", min=0.0)
+    members_shown: int = setting(6, "nearest real members shown under a centre", min=0)
+    classifier: str = setting("cnn", "what answers for the pool: a CNN on the spread labels, or the VAE's head",
+                              choices=("cnn", "vae"))
+    cnn_epochs: int = setting(15, "epochs of the CNN on the spread labels", min=1)
+    seed: int = setting(0, "VAE, k-means and CNN seeds", min=0)
 
-    def __post_init__(self) -> None:
-        if self.confidence not in CONFIDENCE:
-            raise TuilabelError(f"confidence={self.confidence!r}: expected one of {', '.join(CONFIDENCE)}")
-        if self.classifier not in ("cnn", "vae"):
-            raise TuilabelError(f"classifier={self.classifier!r}: expected cnn or vae")
-        for name in ("per_epoch", "split_k", "z_dim", "epoch_samples", "k_min", "k_max"):
-            if getattr(self, name) < 1:
-                raise TuilabelError(f"{name}={getattr(self, name)} must be at least 1")
+    def check(self) -> None:
         if self.k_min > self.k_max:
-            raise TuilabelError(f"k_min={self.k_min} is above k_max={self.k_max}")
+            raise TuilabelError(f"setting k_min={self.k_min} is above k_max={self.k_max}")
 
     def model(self, device: str | None = None) -> VAEClassifier:
         return VAEClassifier(z_dim=self.z_dim, beta=self.beta, gamma=self.gamma, seed=self.seed, device=device)
@@ -141,6 +139,8 @@ class EpochResult:
     vae_accuracy: float | None = None  # the VAE head's, whichever classifier answers
     cnn: CNNClassifier | None = None
     seconds_cnn: float = 0.0
+    cnn_images: int = 0  # image passes of the CNN's training
+    tested: int = 0
 
 
 @dataclass
@@ -207,21 +207,26 @@ def make_plan(
 
 class ClustersSession(BaseSession):
     mode = "clusters"
+    settings_class = ClustersSettings
+    settings: ClustersSettings
+    waits_for_update = True  # the next centres come from the epoch being trained
 
     def __init__(
         self,
         workspace: Workspace,
-        model: VAEClassifier,
-        plan: Plan | None = None,
-        clock: Clock | None = None,
         settings: ClustersSettings | None = None,
+        clock: Clock | None = None,
         annotator: str | None = None,
-        save_model: bool = True,
+        save_models: bool = True,
+        model: VAEClassifier | None = None,
+        plan: Plan | None = None,
     ) -> None:
-        super().__init__(workspace, clock, annotator)
-        self.settings = settings or ClustersSettings()
+        super().__init__(workspace, settings, clock, annotator, save_models)
+        if model is None:
+            if not workspace.has_model(VAE):
+                raise TuilabelError("no VAE yet: run `tuilabel train WORKSPACE --model vae` first", workspace.path)
+            model = workspace.load_model(VAE, VAEClassifier.load)
         self.model = model
-        self.save_model = save_model
         self.x = self.pool.as_float()
         self.epoch = model.labelled_epochs_ + 1  # the labelling round
         self.plan = plan or make_plan(model, self.x, self.pool.image_shape, self.settings, self.epoch,
@@ -230,13 +235,55 @@ class ClustersSession(BaseSession):
         self.decisions: list[Decision] = []
         self.decided_this_epoch = 0
         self.train_now = False  # `t`: end this epoch's labelling before per_epoch decisions
-        self.spent = 0  # centre decisions (a class or no class) over the whole session
+        self.spent_here = 0  # centre decisions (a class or no class) over the whole session
         self.confidence = self.settings.confidence
-        self.training = False
         self.accuracy: float | None = None
         self.cnn: CNNClassifier | None = None
         self.history: list[tuple[int, int, float | None]] = []
+        self.resume()
         self.message = self._plan_message()
+
+    @classmethod
+    def needs_preparing(cls, workspace: Workspace, settings: Settings | None = None) -> bool:
+        return True  # clustering the pool's latent space takes a moment even with a VAE at hand
+
+    @classmethod
+    def prepare(cls, workspace: Workspace, settings: Settings | None = None, progress: Progress = no_progress,
+                save_models: bool = True) -> dict[str, Any]:
+        """The workspace's VAE (trained first without labels when there is none, or always for a
+        simulation) and the first clustering of the pool's latent space."""
+        s = settings if isinstance(settings, ClustersSettings) else ClustersSettings()
+        pool = workspace.pool
+        if save_models and workspace.has_model(VAE):
+            model = workspace.load_model(VAE, VAEClassifier.load)
+        else:
+            model = s.model()
+            pretrain(model, pool.as_float(), pool.n_classes, s, progress=progress)
+            if save_models:
+                model.save(workspace.model_path(VAE))
+        progress(None, "clustering the latent space…")
+        plan = make_plan(model, pool.as_float(), pool.image_shape, s, model.labelled_epochs_ + 1,
+                         ranked=model.labelled_epochs_ > 0)
+        return {"model": model, "plan": plan}
+
+    @property
+    def training(self) -> bool:
+        return self.updating
+
+    @property
+    def spent(self) -> int:
+        return self.spent_here
+
+    def resume(self) -> None:
+        """The accuracy history and the CNN of earlier epochs (the VAE carries its own epoch count)."""
+        state = self.load_state()
+        if state is not None and state.get("labelled_epochs") == self.model.labelled_epochs_:
+            self.history = [(int(e), int(n), a) for e, n, a in state["history"]]
+            self.accuracy = self.history[-1][2] if self.history else None
+        elif state is not None:
+            self.curve = []  # the state belongs to another VAE: start its history afresh
+        if self.save_models and self.settings.classifier == "cnn" and self.workspace.has_model(CNN):
+            self.cnn = self.workspace.load_model(CNN, CNNClassifier.load)
 
     def _plan_message(self) -> str:
         how = f"k={self.plan.k}" + (" (elbow)" if self.plan.inertias else "")
@@ -261,7 +308,7 @@ class ClustersSession(BaseSession):
 
     def _decide(self, label: int | None) -> None:
         centre = self.current
-        if centre is None or self.training:
+        if centre is None or self.updating:
             self.message = "training: the next epoch's centres come when it is done" if self.training \
                 else "no centre to label: press t to train the next epoch"
             return
@@ -277,7 +324,7 @@ class ClustersSession(BaseSession):
             children = self._split(centre)
             self.queue[0:0] = children
         self.decisions.append(Decision(centre, label, p_c, [human, *propagated], children))
-        self.spent += 1
+        self.spent_here += 1
         self.decided_this_epoch += 1
         name = "no class" if label is None else self.pool.class_names[label]
         if label is None:
@@ -311,7 +358,7 @@ class ClustersSession(BaseSession):
 
     def do_skip(self) -> None:
         """Leave this cluster unlabelled and show the next centre."""
-        if self.current is None or self.training:
+        if self.current is None or self.updating:
             return
         skipped = self.queue.pop(0)
         self.decisions.append(Decision(skipped, None, 0.0, [], []))
@@ -319,7 +366,7 @@ class ClustersSession(BaseSession):
 
     def do_undo(self) -> None:
         """Take back the last decision (and everything it spread); show that centre again."""
-        if self.training:
+        if self.updating:
             self.message = "training: undo when the epoch is done"
             return
         if not self.decisions:
@@ -328,7 +375,7 @@ class ClustersSession(BaseSession):
         d = self.decisions.pop()
         if d.events:
             self.store.retract(self.session_id, d.events)
-            self.spent -= 1
+            self.spent_here -= 1
             if self.decided_this_epoch:
                 self.decided_this_epoch -= 1
         for child in d.children:
@@ -341,11 +388,13 @@ class ClustersSession(BaseSession):
         """End this epoch's labelling now: train the next epoch."""
         self.train_now = True
 
-    # -- epochs ---------------------------------------------------------------------------------
+    # -- the update cycle: an epoch ---------------------------------------------------------------
 
-    def due_epoch(self) -> bool:
-        if self.training:
+    def due_update(self) -> bool:
+        if self.updating:
             return False
+        if self.decided_this_epoch == 0 and self.current is None and not self.train_now:
+            return False  # nothing decided and nothing left to show: no new labels to train on
         return self.train_now or self.current is None or self.decided_this_epoch >= self.settings.per_epoch
 
     def training_labels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -363,41 +412,78 @@ class ClustersSession(BaseSession):
 
     def snapshot(self) -> EpochJob:
         labels, weights = self.training_labels()
-        self.training = True
-        return EpochJob(self.epoch, labels, weights, self.spent, self.elapsed, self.plan.k)
+        self.updating = True
+        return EpochJob(self.epoch, labels, weights, self.spent_here, self.elapsed, self.plan.k)
 
-    def train(self, job: EpochJob, progress=None, cnn_progress=None) -> EpochResult:
+    def train(self, job: EpochJob, progress: Progress = no_progress) -> EpochResult:
         """The heavy part (any thread): one epoch with the class term, evaluation, the next plan."""
         t0 = time.perf_counter()
         s = self.settings
-        record = self.model.fit_epoch(self.x, job.labels, job.weights, samples=s.epoch_samples, progress=progress)
+        n_labelled = int((job.labels >= 0).sum())
+        with_cnn = s.classifier == "cnn" and n_labelled >= 2
+        share = 0.3 if with_cnn else 0.9  # of the progress bar: the VAE epoch; the CNN takes most of the rest
+
+        def vae_step(step: int, steps: int, losses: dict) -> None:
+            if step % 25 == 0 or step == steps:
+                progress(share * step / steps, f"epoch {job.epoch} with {n_labelled} labelled images: "
+                         f"reconstruction {losses['reconstruction']:.1f}, class term {losses['classification']:.3f}")
+
+        record = self.model.fit_epoch(self.x, job.labels, job.weights, samples=s.epoch_samples, progress=vae_step)
         seconds = time.perf_counter() - t0
         accuracy = reconstruction = clustering = None
+        progress(share, "clustering the latent space again…")
         plan = make_plan(self.model, self.x, self.pool.image_shape, s, job.epoch + 1, ranked=True)
-        test = self.workspace.test
         cnn, seconds_cnn = None, 0.0
         has = job.labels >= 0
-        if s.classifier == "cnn" and has.sum() >= 2:
+        if with_cnn:
             t1 = time.perf_counter()
+
+            def cnn_step(epoch: int, loss: float) -> None:
+                progress(share + (0.95 - share) * epoch / s.cnn_epochs,
+                         f"CNN on the spread labels: epoch {epoch}/{s.cnn_epochs}, loss {loss:.3f}")
+
             cnn = CNNClassifier(arch="small", epochs=s.cnn_epochs, patience=0, augment=Augment(), seed=s.seed + job.epoch)
             cnn.fit(self.x[has], job.labels[has], self.pool.n_classes, sample_weight=job.weights[has],
-                    progress=cnn_progress)
+                    progress=cnn_step)
             seconds_cnn = time.perf_counter() - t1
         vae_accuracy = None
+        test = self.test_arrays()
         if test is not None:
-            tx = test.as_float()
+            tx, ty = test
             z_test = self.model.encode(tx)
-            vae_accuracy = float((self.model.proba_from_latent(z_test).argmax(1) == test.truth).mean())
-            accuracy = cnn.score(tx, test.truth) if cnn is not None else vae_accuracy
+            vae_accuracy = float((self.model.proba_from_latent(z_test).argmax(1) == ty).mean())
+            accuracy = cnn.score(tx, ty) if cnn is not None else vae_accuracy
             reconstruction = self.model.reconstruction(tx)
             zc = np.stack([c.z for c in plan.centres])
             nearest = np.linalg.norm(z_test[:, None] - zc[None], axis=2).argmin(1)
-            clustering = clustering_report(test.truth, nearest)
-        return EpochResult(record, accuracy, reconstruction, clustering, plan, seconds, vae_accuracy, cnn, seconds_cnn)
+            clustering = clustering_report(ty, nearest)
+        progress(1.0, f"epoch {job.epoch}: done")
+        return EpochResult(record, accuracy, reconstruction, clustering, plan, seconds, vae_accuracy, cnn, seconds_cnn,
+                           cnn_images=0 if cnn is None else cnn.images_seen_, tested=0 if test is None else len(test[1]))
+
+    def compute_seconds(self, job: EpochJob, result: EpochResult) -> float:
+        """The epoch on the reference CPU: VAE passes, clustering, the CNN's passes, evaluation."""
+        n = len(self.pool)
+        samples = max(self.settings.epoch_samples, n)
+        return (COSTS.vae_sample * samples + COSTS.cluster_item * n + COSTS.cnn_image_epoch * result.cnn_images
+                + COSTS.evaluation_item * result.tested)
+
+    def persist(self, job: EpochJob, result: EpochResult) -> None:
+        """The VAE, the CNN and the accuracy history, so that a reopened session goes on from here."""
+        if not self.save_models:
+            return
+        self.model.save(self.workspace.model_path(VAE))
+        if result.cnn is not None:
+            result.cnn.save(self.workspace.model_path(CNN))
+        history = [*self.history, (job.epoch, job.spent, result.accuracy)]
+        point = {"labels": job.spent, "seconds": job.seconds, "accuracy": result.accuracy,
+                 "extra": {"epoch": job.epoch}}
+        self.save_state({"labelled_epochs": self.model.labelled_epochs_, "history": history,
+                         "curve": [*self.curve_records(), point]})
 
     def apply(self, job: EpochJob, result: EpochResult) -> None:
-        """Back on the session's thread: the next epoch's centres, the curve point, the model file."""
-        self.training = False
+        """Back on the session's thread: the next epoch's centres, the curve point."""
+        self.updating = False
         self.plan = result.plan
         self.queue = list(result.plan.centres)
         self.decided_this_epoch = 0
@@ -405,8 +491,11 @@ class ClustersSession(BaseSession):
         self.epoch = job.epoch + 1
         self.accuracy = result.accuracy
         self.history.append((job.epoch, job.spent, result.accuracy))
-        extra = {"epoch": job.epoch, "k": job.k, "k_next": result.plan.k, "spread_to": int((job.labels >= 0).sum()),
-                 "seconds_train": round(result.seconds_train, 2), **{f"train_{k}": round(v, 4) for k, v in result.record.items() if k != "epoch"}}
+        extra: dict[str, Any] = {
+            "epoch": job.epoch, "k": job.k, "k_next": result.plan.k, "spread_to": int((job.labels >= 0).sum()),
+            "seconds_train": round(result.seconds_train, 2),
+            **{f"train_{k}": round(v, 4) for k, v in result.record.items() if k != "epoch"},
+        }
         extra["vae_accuracy"] = result.vae_accuracy
         extra["seconds_cnn"] = round(result.seconds_cnn, 2)
         if result.reconstruction:
@@ -417,17 +506,9 @@ class ClustersSession(BaseSession):
         self.curve.append(CurvePoint(job.spent, job.seconds, result.accuracy, extra))
         if result.cnn is not None:
             self.cnn = result.cnn
-        if self.save_model:
-            self.model.save(self.workspace.models_dir / "vae.npz")
-            if result.cnn is not None:
-                result.cnn.save(self.workspace.models_dir / CNN_FILE)
         acc = "-" if result.accuracy is None else f"{result.accuracy:.1%}"
         self.message = f"epoch {job.epoch} trained on {int((job.labels >= 0).sum())} labelled images; " \
                        f"test accuracy {acc}. " + self._plan_message()
-
-    def run_epoch(self) -> None:
-        job = self.snapshot()
-        self.apply(job, self.train(job))
 
     # -- the view -------------------------------------------------------------------------------
 
@@ -437,22 +518,64 @@ class ClustersSession(BaseSession):
         counts = self.store.counts()
         return ClustersView(
             centre=centre, members=members, epoch=self.epoch, k=self.plan.k, position=self.decided_this_epoch,
-            per_epoch=self.settings.per_epoch, queued=len(self.queue), spent=self.spent,
-            confidence=self.confidence, training=self.training, accuracy=self.accuracy,
+            per_epoch=self.settings.per_epoch, queued=len(self.queue), spent=self.spent_here,
+            confidence=self.confidence, training=self.updating, accuracy=self.accuracy,
             history=list(self.history),
             propagated=[counts.get(("propagated", c), 0) for c in range(self.pool.n_classes)],
             message=self.message,
         )
 
 
-def pretrain(model: VAEClassifier, x: np.ndarray, n_classes: int, settings: ClustersSettings, progress=None) -> None:
-    """Build the model for the pool and train its first epochs without labels.
-
-    ``progress(epoch, epochs, step, steps, losses)``."""
+def pretrain(model: VAEClassifier, x: np.ndarray, n_classes: int, settings: ClustersSettings,
+             progress: Progress = no_progress) -> None:
+    """Build the model for the pool and train its first epochs without labels."""
     model.build(x.shape[1:], n_classes)
-    for e in range(settings.pretrain_epochs):
+    epochs = settings.pretrain_epochs
+    for e in range(epochs):
         def step(i: int, total: int, losses: dict, e: int = e) -> None:
-            if progress is not None:
-                progress(e + 1, settings.pretrain_epochs, i, total, losses)
+            if i % 25 == 0 or i == total:
+                progress((e + i / total) / epochs, f"VAE without labels: epoch {e + 1}/{epochs}, "
+                         f"reconstruction {losses['reconstruction']:.1f}, KL {losses['kl']:.2f}")
 
         model.fit_epoch(x, samples=settings.epoch_samples, progress=step)
+
+
+# -- `tuilabel train --model vae` and `tuilabel eval` ------------------------------------------------
+
+
+def train_vae(workspace: Workspace, request: Any, progress: Progress = no_progress) -> str:
+    """The clusters mode's VAE, its epochs without labels (``--set pretrain_epochs=N``, ``seed``...)."""
+    settings = ClustersSettings.from_options(request.options)
+    model = settings.model(device=request.device)
+    pretrain(model, workspace.pool.as_float(), workspace.pool.n_classes, settings, progress=progress)
+    path = workspace.model_path(VAE)
+    model.save(path)
+    return f"VAE (z_dim {settings.z_dim}, beta {settings.beta:g}) trained {settings.pretrain_epochs} epochs " \
+           f"without labels on {len(workspace.pool)} images, on {model.device}; saved {path}"
+
+
+def evaluate(workspace: Workspace) -> list[str]:
+    if not workspace.has_model(VAE):
+        return []
+    test = workspace.test
+    assert test is not None and test.truth is not None
+    model = workspace.load_model(VAE, VAEClassifier.load)
+    x = test.as_float()
+    known = test.truth >= 0
+    z = model.encode(x)
+    pred = model.proba_from_latent(z).argmax(1)
+    rec = model.reconstruction(x)
+    lines = [f"vae (clusters mode, {model.epochs_} epochs): test accuracy "
+             f"{float((pred == test.truth)[known].mean()):.4f}; reconstruction {rec['bce']:.1f} nats/image, "
+             f"pixel accuracy {rec['pixel_accuracy']:.4f}"]
+    rows = [("classifier's classes", pred)]
+    for k in sorted({workspace.pool.n_classes, 2 * workspace.pool.n_classes}):
+        rows.append((f"k-means of the latent, k={k}", kmeans(z, k, seed=0).assignment))
+    lines.append(f"  {'clustering of the test set':<34} {'ACC':>7} {'NMI':>7} {'ARI':>7}")
+    for name, assignment in rows:
+        r = clustering_report(test.truth, assignment)
+        lines.append(f"  {name:<34} {r['acc']:>7.4f} {r['nmi']:>7.4f} {r['ari']:>7.4f}")
+    if workspace.has_model(CNN):
+        acc = workspace.load_model(CNN, CNNClassifier.load).score(x, test.truth)
+        lines.append(f"cnn (clusters mode, trained on the spread labels): test accuracy {acc:.4f}")
+    return lines

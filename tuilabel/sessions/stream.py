@@ -12,35 +12,43 @@ chains whose starting image the model already labels with high confidence.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..data import to_model_input
-from ..models.rbm import RBM
+from ..errors import TuilabelError
+from ..models.rbm import RBM, pick_device
 from ..workspace import Workspace
-from .base import BaseSession, Clock, CurvePoint
+from .base import BaseSession, Clock, CurvePoint, Progress, no_progress
+from .settings import Settings, setting
 
+MODEL = "rbm"  # the model file this mode keeps (see Workspace.model_path)
 MIN_FPS, MAX_FPS = 0.5, 60.0
 
 
 @dataclass
-class StreamSettings:
-    fps: float = 6.0
-    chain_length: int = 30
-    autospeed: bool = True
-    max_slowdown: float = 3.0  # autospeed: a frame the model has no idea about lasts this many times longer
-    autospeed_after: int = 50  # labelled frames before autospeed acts: an untrained model is unsure of all
-    skip_sure: bool = False
-    sure_threshold: float = 0.8
-    online: bool = True
-    undo_on_change: int = 5
-    fast_weights: bool = False
-    fast_learning_rate: float = 0.002
-    online_learning_rate: float = 0.05
-    evaluate_every: int = 25  # labelled frames between test evaluations shown on screen (0: never)
-    offline_epochs: int = 50
-    offline_learning_rate: float = 0.2
+class StreamSettings(Settings):
+    mode = "stream"
+    fps: float = setting(6.0, "frames a second", min=MIN_FPS, max=MAX_FPS)
+    chain_length: int = setting(30, "Gibbs steps before a chain restarts from a fresh pool image", min=1)
+    autospeed: bool = setting(True, "frames the model is unsure of play slower")
+    max_slowdown: float = setting(3.0, "autospeed: a frame the model has no idea about lasts this many times longer",
+                                  min=1.0)
+    autospeed_after: int = setting(50, "labelled frames before autospeed acts (an untrained model is unsure of all)",
+                                   min=0)
+    skip_sure: bool = setting(False, "don't show chains whose start the model is already sure of")
+    sure_threshold: float = setting(0.8, "\"sure\": the top label probability above this", min=0.0, max=1.0)
+    online: bool = setting(True, "learn the label weights from each labelled frame as it is shown")
+    undo_on_change: int = setting(5, "labelled frames taken back when the label changes", min=0)
+    fast_weights: bool = setting(False, "fast weights push the chain out of the minimum it just visited")
+    fast_learning_rate: float = setting(0.002, "learning rate of the fast weights", min=0.0)
+    online_learning_rate: float = setting(0.05, "learning rate of the online label-weight rule", min=0.0)
+    evaluate_every: int = setting(25, "labelled frames between test evaluations shown on screen (0: never)", min=0)
+    offline_epochs: int = setting(50, "CD-1 passes of offline label-weight training", min=1)
+    offline_learning_rate: float = setting(0.2, "learning rate of offline label-weight training", min=0.0)
+    seed: int = setting(0, "which pool images start the chains", min=0)
 
 
 @dataclass
@@ -67,21 +75,26 @@ class StreamView:
 
 class StreamSession(BaseSession):
     mode = "stream"
+    settings_class = StreamSettings
+    settings: StreamSettings
 
     def __init__(
         self,
         workspace: Workspace,
-        rbm: RBM,
-        clock: Clock | None = None,
-        seed: int = 0,
         settings: StreamSettings | None = None,
+        clock: Clock | None = None,
         annotator: str | None = None,
+        save_models: bool = True,
+        rbm: RBM | None = None,
     ) -> None:
-        super().__init__(workspace, clock, annotator)
+        super().__init__(workspace, settings, clock, annotator, save_models)
+        if rbm is None:
+            if not workspace.has_model(MODEL):
+                raise TuilabelError("no RBM yet: run `tuilabel train WORKSPACE --model rbm` first", workspace.path)
+            rbm = workspace.load_model(MODEL, RBM.load)
         self.rbm = rbm
-        self.settings = settings or StreamSettings()
         self.rbm.config.fast_learning_rate = self.settings.fast_learning_rate
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(self.settings.seed)
         self.shape = self.pool.image_shape
         self.label: int | None = None
         self.paused = False
@@ -91,14 +104,48 @@ class StreamSession(BaseSession):
         self.frames = 0
         self.per_class = [0] * self.pool.n_classes
         self.accuracy: float | None = None
+        self.offline_requested = False
         self._test_input: np.ndarray | None = None
         # (event id, label, online update record or None), newest last: what undo takes back
         self.labelled: list[tuple[int, int, tuple | None]] = []
-        self.v: torch.Tensor | None = None
-        self.h: torch.Tensor | None = None
+        self.v: torch.Tensor = torch.zeros(0)
+        self.h: torch.Tensor = torch.zeros(0)
         self.next_frame_at = self.clock()
         self._restart_chain()
         self._advance(store=False)
+
+    @classmethod
+    def needs_preparing(cls, workspace: Workspace, settings: Settings | None = None) -> bool:
+        return not workspace.has_model(MODEL)
+
+    @classmethod
+    def prepare(cls, workspace: Workspace, settings: Settings | None = None, progress: Progress = no_progress,
+                save_models: bool = True) -> dict[str, Any]:
+        """The workspace's RBM, trained first without labels when there is none."""
+        if workspace.has_model(MODEL):
+            rbm = workspace.load_model(MODEL, RBM.load)
+        else:
+            rbm = RBM()
+            epochs = rbm.config.epochs
+
+            def step(epoch: int, err: float) -> None:
+                progress(epoch / epochs, f"training the RBM without labels: epoch {epoch}/{epochs}, "
+                         f"reconstruction error {err:.1f}")
+
+            pool = workspace.pool
+            rbm.fit(pool.as_float().reshape(len(pool), -1), pool.n_classes, progress=step)
+            if save_models:
+                rbm.save(workspace.model_path(MODEL))
+        return {"rbm": rbm}
+
+    @property
+    def spent(self) -> int:
+        return len(self.labelled)
+
+    def close(self) -> None:
+        """The RBM with the label weights learned so far, for the next session."""
+        if self.save_models:
+            self.rbm.save(self.workspace.model_path(MODEL))
 
     # -- the video ------------------------------------------------------------------------------
 
@@ -143,6 +190,7 @@ class StreamSession(BaseSession):
         return pixels.reshape(self.shape)
 
     def _store_frame(self) -> None:
+        assert self.label is not None
         event = self.store.add(self.session_id, None, self.label, sample=self.frame)
         record = (
             self.rbm.online_update(self.h, self.label, self.settings.online_learning_rate)
@@ -275,14 +323,34 @@ class StreamSession(BaseSession):
         self.rbm.U_, self.rbm.d_ = weights
         self.labelled = [(event, label, None) for event, label, _ in self.labelled]  # now baked in
 
-    def train_offline(self, x: np.ndarray, y: np.ndarray) -> None:
-        self.apply_offline(self.offline_weights(x, y, int(self.rng.integers(2**31))))
-
     def do_train_offline(self) -> None:
         """Retrain the label weights from every stored frame (offline learning)."""
+        self.offline_requested = True
+        self.message = "training the label weights offline…"
+
+    # -- the update cycle: offline label weights, when asked ------------------------------------------
+
+    def due_update(self) -> bool:
+        return self.offline_requested and not self.updating
+
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray, int]:
+        self.offline_requested = False
+        self.updating = True
         x, y = self.labelled_frames()
-        self.train_offline(x, y)
-        self.message = f"label weights retrained offline on {len(y)} frames"
+        return x, y, int(self.rng.integers(2**31))
+
+    def train(self, job: tuple[np.ndarray, np.ndarray, int], progress: Progress = no_progress) -> Any:
+        x, y, seed = job
+        progress(None, f"label weights from {len(y)} stored frames")
+        return self.offline_weights(x, y, seed)
+
+    def apply(self, job: tuple[np.ndarray, np.ndarray, int], result: Any) -> None:
+        """The new label weights, evaluated, and the RBM saved (here, on the thread that changes it)."""
+        self.updating = False
+        self.apply_offline(result)
+        self.evaluate()
+        self.message = f"label weights retrained offline on {len(job[1])} frames"
+        self.close()
 
     def evaluate(self) -> float | None:
         test = self.workspace.test
@@ -290,11 +358,12 @@ class StreamSession(BaseSession):
             return None
         if self._test_input is None:  # converted once: this runs every few frames in the frame loop
             self._test_input = test.as_float().reshape(len(test), -1)
+        assert test.truth is not None
         self.accuracy = self.rbm.score(self._test_input, test.truth)
         return self.accuracy
 
     def record_point(self, offline_accuracy: float | None = None) -> CurvePoint:
-        extra = {"frames": self.frames, "labelled_frames": len(self.labelled)}
+        extra: dict[str, Any] = {"frames": self.frames, "labelled_frames": len(self.labelled)}
         if offline_accuracy is not None:
             extra["offline_accuracy"] = offline_accuracy
         point = CurvePoint(len(self.labelled), self.elapsed, self.evaluate(), extra)
@@ -325,3 +394,62 @@ class StreamSession(BaseSession):
             accuracy=self.accuracy,
             message=self.message,
         )
+
+
+# -- `tuilabel train --model rbm | rbm-labels` and `tuilabel eval` -----------------------------------
+
+
+def train_rbm(workspace: Workspace, request: Any, progress: Progress = no_progress) -> str:
+    """The RBM without labels. ``request``: epochs, seed, device and the RBM's own options
+    (``hidden``, ``cd_k``, ``persistent``, ``learning_rate``)."""
+    options = request.extra
+    overrides: dict[str, Any] = {"epochs": request.epochs or 40, "n_hidden": options.get("hidden") or 225,
+                                 "seed": request.seed}
+    if options.get("persistent"):  # PCD diverges at CD's rate: a smaller one, one step, less momentum
+        overrides.update(persistent=True, learning_rate=0.005, cd_k=1, final_momentum=0.5)
+    if options.get("cd_k") is not None:
+        overrides["cd_k"] = options["cd_k"]
+    if options.get("learning_rate") is not None:
+        overrides["learning_rate"] = options["learning_rate"]
+    rbm = RBM(device=request.device, **overrides)
+    pool = workspace.pool
+    cfg = rbm.config
+    progress(0.0, f"training an RBM ({cfg.n_hidden} hidden, {'PCD' if cfg.persistent else 'CD'}-{cfg.cd_k}) on "
+             f"{len(pool)} images without labels, on {pick_device(request.device)}")
+
+    def step(epoch: int, err: float) -> None:
+        progress(epoch / cfg.epochs, f"epoch {epoch}/{cfg.epochs}, reconstruction error {err:.2f}")
+
+    rbm.fit(pool.as_float().reshape(len(pool), -1), pool.n_classes, progress=step)
+    path = workspace.model_path(MODEL)
+    rbm.save(path)
+    return f"saved {path}"
+
+
+def train_label_weights(workspace: Workspace, request: Any, progress: Progress = no_progress) -> str:
+    """Offline learning of the label weights from every stored stream frame (CD-1, W fixed)."""
+    if not workspace.has_model(MODEL):
+        raise TuilabelError("no RBM yet: run `tuilabel train WORKSPACE --model rbm` first", workspace.path)
+    rbm = workspace.load_model(MODEL, lambda path: RBM.load(path, device=request.device))
+    frames, labels = workspace.store.labelled_samples(workspace.pool.image_shape)
+    if not len(frames):
+        raise TuilabelError("no labelled stream frames yet: label some in the stream mode first", workspace.path)
+    settings = StreamSettings.from_options([o for o in request.options if not o.startswith("seed=")])
+    epochs = request.epochs or settings.offline_epochs
+    progress(None, f"label weights from {len(frames)} stream frames")
+    x = to_model_input(frames).reshape(len(frames), -1)
+    rbm.fit_labels(x, labels, epochs=epochs, lr=settings.offline_learning_rate, seed=request.seed)
+    path = workspace.model_path(MODEL)
+    rbm.save(path)
+    return f"label weights retrained offline (CD-1, {epochs} passes) on {len(frames)} stream frames; saved {path}"
+
+
+def evaluate(workspace: Workspace) -> list[str]:
+    if not workspace.has_model(MODEL):
+        return []
+    rbm = workspace.load_model(MODEL, RBM.load)
+    if float(rbm.U_.abs().sum()) == 0:
+        return ["rbm: no label weights yet (label frames in the stream mode, or `train --model rbm-labels`)"]
+    test = workspace.test
+    assert test is not None and test.truth is not None
+    return [f"rbm: test accuracy {rbm.score(test.as_float().reshape(len(test), -1), test.truth):.4f}"]

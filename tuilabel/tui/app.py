@@ -7,9 +7,6 @@ Ctrl+C, a closed SSH connection) loses nothing the screen has acknowledged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -17,72 +14,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, Static
 
-from ..sessions.base import Action
+from ..sessions.registry import MODES, mode
+from ..sessions.settings import Settings
 from ..workspace import Workspace
-from .widgets import MIN_HEIGHT, MIN_WIDTH, TooSmall, class_bars
-
-
-@dataclass(frozen=True)
-class ModeInfo:
-    name: str
-    key: str
-    summary: str
-    screen: Callable[[TuilabelApp], Screen] | None  # None: not built yet
-
-
-def _browse_screen(app: TuilabelApp) -> Screen:
-    from .browse import BrowseScreen
-
-    return BrowseScreen(app.workspace, app.image_colors)
-
-
-def _stream_screen(app: TuilabelApp) -> Screen:
-    from .stream import StreamScreen
-
-    return StreamScreen(app.workspace, app.image_colors)
-
-
-def _batch_screen(app: TuilabelApp) -> Screen:
-    from .batch import BatchScreen
-
-    return BatchScreen(app.workspace, app.image_colors)
-
-
-def _clusters_screen(app: TuilabelApp) -> Screen:
-    from .clusters import ClustersScreen
-
-    return ClustersScreen(app.workspace, app.image_colors, settings=app.clusters_settings)
-
-
-MODES: list[ModeInfo] = [
-    ModeInfo("browse", "b", "the pool in random order (the baseline)", _browse_screen),
-    ModeInfo("stream", "s", "an RBM plays a video of its samples", _stream_screen),
-    ModeInfo("batch", "a", "a CNN pages through its most confusing", _batch_screen),
-    ModeInfo("clusters", "c", "label VAE cluster centres; labels spread", _clusters_screen),
-    ModeInfo("review", "r", "a second look where the model disagrees", None),
-]
-
-
-class LabelScreen(Screen):
-    """Base for every screen: hides its content and says so when the terminal is too small."""
-
-    def act(self, action: Action) -> None:
-        """Send an action to the screen's session and redraw; screens with a session override."""
-        raise NotImplementedError
-
-    def action_session(self, name: str, value: object = None) -> None:
-        """Every session key binds here: ``session('label', 3)``, ``session('undo')``."""
-        self.act(Action(name, value))
-
-    def compose_too_small(self) -> ComposeResult:
-        yield TooSmall(id="too-small")
-
-    def on_resize(self) -> None:
-        width, height = self.app.size
-        small = width < MIN_WIDTH or height < MIN_HEIGHT
-        self.set_class(small, "-too-small")
-        if small:
-            self.query_one(TooSmall).show_for(width, height)
+from .base import LabelScreen, Updates
+from .widgets import class_bars
 
 
 class HelpScreen(ModalScreen[None]):
@@ -179,9 +115,9 @@ class StartScreen(LabelScreen):
         modes = Text("modes: press a key\n", style="bold")
         for m in MODES:
             modes.append(f"{m.key} ", style="bold cyan")
-            modes.append(m.name, style="bold" if m.screen else "dim")
-            modes.append("" if m.screen else "  (not built yet)", style="yellow")
-            modes.append(f"\n  {m.summary}\n", style="" if m.screen else "dim")
+            modes.append(m.name, style="bold" if m.built else "dim")
+            modes.append("" if m.built else "  (not built yet)", style="yellow")
+            modes.append(f"\n  {m.summary}\n", style="" if m.built else "dim")
         self.query_one("#modes", Static).update(modes)
 
     def action_open_mode(self, name: str) -> None:
@@ -200,32 +136,33 @@ class TuilabelApp(App):
     ENABLE_COMMAND_PALETTE = False
 
     def __init__(self, workspace: Workspace, mode: str | None = None, colors: str = "truecolor",
-                 clusters=None) -> None:
+                 settings: Settings | None = None) -> None:
         super().__init__()
-        self.clusters_settings = clusters  # ClustersSettings from `--set`, or None for the defaults
         self.workspace = workspace
         self.start_mode = mode
+        self.start_settings = settings  # the start mode's settings from `--set`, checked already
         self.image_colors = colors
+        self.updates = Updates()  # updates on worker threads: quitting waits for them
         self.sub_title = str(workspace.path)
 
     def on_mount(self) -> None:
         self.push_screen(StartScreen(self.workspace))
         if self.start_mode:
-            self.open_mode(self.start_mode)
+            self.open_mode(self.start_mode, self.start_settings)
 
-    def open_mode(self, name: str) -> None:
-        mode = next((m for m in MODES if m.name == name), None)
-        if mode is None:
+    def open_mode(self, name: str, settings: Settings | None = None) -> None:
+        spec = next((m for m in MODES if m.name == name), None)
+        if spec is None:
             self.notify(f"no mode {name!r}", severity="error")
-        elif mode.screen is None:
+        elif not spec.built:
             self.notify(f"The {name} mode is not built yet.", severity="warning")
         else:
-            self.push_screen(mode.screen(self))
+            self.push_screen(mode(name).screen_class()(self.workspace, self.image_colors, settings))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
     async def action_quit(self) -> None:
-        self.workspace.close()  # every label is already committed; this just closes the store
-        self.exit()
+        self.exit()  # every label is already committed; the workspace is closed by whoever opened it
+

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.widgets import Footer, Header
 
-from ..sessions.base import Action
-from ..sessions.batch import BatchSession, RoundJob
+from ..sessions.batch import BatchSession
+from ..sessions.settings import Settings
 from ..workspace import Workspace
-from .app import LabelScreen
-from .browse import digit_bindings
+from .base import ModeScreen, digit_bindings
 from .widgets import PixelView, TextPanel
 
 TILE_GAP = 2
@@ -37,7 +35,7 @@ class Tile(Vertical):
         yield self.caption
 
 
-class BatchScreen(LabelScreen):
+class BatchScreen(ModeScreen):
     DEFAULT_CSS = """
     BatchScreen #status { height: 2; padding: 0 1; }
     BatchScreen #tiles { height: 1fr; grid-gutter: 0 2; padding: 0 1; }
@@ -58,15 +56,14 @@ class BatchScreen(LabelScreen):
         Binding("escape", "app.pop_screen", "Back"),
     ]
 
-    def __init__(self, workspace: Workspace, colors: str = "truecolor") -> None:
-        super().__init__()
-        self.workspace = workspace
-        self.image_colors = colors
+    session_class = BatchSession
+    session: BatchSession | None
+
+    def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None) -> None:
+        super().__init__(workspace, colors, settings)
         h, w = workspace.pool.image_shape[:2]
         self.tile_w, self.tile_h = w, h
-        self.session: BatchSession | None = None
         self.tiles: list[Tile] = []
-        self.progress = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -83,12 +80,11 @@ class BatchScreen(LabelScreen):
         rows = max(1, (height - 6) // ((self.tile_h + 1) // 2 + 1))
         return cols, rows
 
-    def on_mount(self) -> None:
+    def session_ready(self) -> None:
         cols, rows = self._fits()
-        self.workspace.test  # load the test set here, not on the training thread  # noqa: B018
-        self.session = BatchSession(self.workspace, page_size=cols * rows)
+        assert self.session is not None
+        self.session.resize_page(cols * rows)
         self._layout(cols, rows)
-        self.show()
 
     def on_resize(self) -> None:
         super().on_resize()
@@ -96,7 +92,7 @@ class BatchScreen(LabelScreen):
             return
         cols, rows = self._fits()
         if cols * rows != len(self.tiles):
-            self.session.page_size = cols * rows  # takes effect on the next page
+            self.session.resize_page(cols * rows)
             self._layout(cols, rows)
             self.show()
 
@@ -140,47 +136,11 @@ class BatchScreen(LabelScreen):
                           style="dim")
         if v.pseudo_count:
             status.append(f"  pseudo-labels {v.pseudo_count}")
-        if self.progress:
-            status.append(f"  {self.progress}", style="yellow")
+        if v.training:
+            status.append(f"  {self.progress_text or 'training…'}", style="yellow")
         self.query_one("#status", TextPanel).set_text(status)
         balance = Text("labels per class  ", style="bold")
         balance.append_text(Text("  ").join(Text(f"{names[c][:4]}:{n}") for c, n in enumerate(v.counts)))
         self.query_one("#balance", TextPanel).set_text(balance)
         self.query_one("#message", TextPanel).set_text(
             v.message or "number keys label the ▶ image, ⏎ accepts the guess, x unsure, ? all keys")
-
-    def act(self, action: Action) -> None:
-        if self.session is None:
-            return
-        self.session.handle(action)  # committed before anything is drawn
-        if self.session.due_round():
-            self.start_round(self.session.snapshot())
-        self.show()
-
-    @work(thread=True, exclusive=True, group="round")
-    def start_round(self, job: RoundJob) -> None:
-        assert self.session is not None
-
-        def progress(epoch: int, loss: float) -> None:
-            self.app.call_from_thread(self._progress, f"training round {job.round}: epoch {epoch}")
-
-        self.app.call_from_thread(self._progress, f"training round {job.round}…")
-        result = self.session.train_and_score(job, progress=progress)
-        self.app.call_from_thread(self._round_done, job, result)
-
-    def _progress(self, text: str) -> None:
-        self.progress = text
-        self.show()
-
-    def _round_done(self, job, result) -> None:
-        assert self.session is not None
-        self.session.apply(job, result)
-        self.progress = ""
-        self.show()
-
-
-
-
-
-
-

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
+import secrets
+
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header
 
-from ..sessions.base import Action
-from ..sessions.browse import BrowseSession, TrainJob
+from ..sessions.browse import BrowseSession, BrowseSettings
+from ..sessions.settings import Settings
 from ..workspace import Workspace
-from .app import LabelScreen
+from .base import ModeScreen, digit_bindings
 from .widgets import ImageBox, PixelView, TextPanel, class_bars
 
 
-def digit_bindings(action: str, description: str) -> list[Binding]:
-    """0-9 as ten bindings of the session action ``action`` with one footer entry."""
-    return [
-        Binding(str(d), f"session('{action}', {d})", description, key_display="0-9", show=d == 0)
-        for d in range(10)
-    ]
-
-
-class BrowseScreen(LabelScreen):
+class BrowseScreen(ModeScreen):
     DEFAULT_CSS = """
     BrowseScreen #main { height: 1fr; }
     BrowseScreen #side { width: 36; padding: 0 1; }
@@ -42,12 +35,14 @@ class BrowseScreen(LabelScreen):
         Binding("y", "session('redo')", "Redo"),
         Binding("escape", "app.pop_screen", "Back"),
     ]
+    session_class = BrowseSession
+    session: BrowseSession | None
 
-    def __init__(self, workspace: Workspace, colors: str = "truecolor", seed: int | None = None) -> None:
-        super().__init__()
-        self.session = BrowseSession(workspace, seed=seed if seed is not None else _fresh_seed())
-        self.image_colors = colors
-        self.training = False
+    def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None) -> None:
+        if not isinstance(settings, BrowseSettings) or not settings.seed:
+            base = settings if isinstance(settings, BrowseSettings) else BrowseSettings()
+            settings = base.replace(seed=secrets.randbelow(2**31))  # a fresh order each time unless asked
+        super().__init__(workspace, colors, settings)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -61,10 +56,9 @@ class BrowseScreen(LabelScreen):
         yield from self.compose_too_small()
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.show()
-
     def show(self) -> None:
+        if self.session is None:
+            return
         v = self.session.view()
         names = self.session.pool.class_names
         self.query_one(PixelView).set_image(v.image)
@@ -77,7 +71,7 @@ class BrowseScreen(LabelScreen):
         else:
             info.append("model guess: (no model yet)\n", style="dim")
         acc = "-" if v.accuracy is None else f"{v.accuracy:.1%}"
-        info.append(f"test accuracy: {acc}{'  training…' if self.training else ''}\n")
+        info.append(f"test accuracy: {acc}{'  training…' if self.session.updating else ''}\n")
         info.append(f"labelled here: {v.labels_spent}   unsure: {v.unsure}\n")
         self.query_one("#info", TextPanel).set_text(info)
         self.query_one("#balance", TextPanel).set_text(class_bars(names, v.counts, width=14, highlight=v.guess))
@@ -86,30 +80,5 @@ class BrowseScreen(LabelScreen):
             message = "Every image of the pool has been seen. Esc goes back."
         self.query_one("#message", TextPanel).set_text(message)
 
-    def act(self, action: Action) -> None:
-        self.session.handle(action)  # committed to the store before we draw anything
-        if self.session.due_update() and not self.training:
-            self.training = True
-            job = self.session.snapshot()
-            self.train_in_background(job)
-        self.show()
-
-    @work(thread=True, exclusive=True, group="train")
-    def train_in_background(self, job: TrainJob) -> None:
-        result = self.session.train(job, *self.session.test_arrays())
-        self.app.call_from_thread(self._trained, job, result)
-
-    def _trained(self, job: TrainJob, result: tuple) -> None:
-        self.session.apply(job, result)
-        self.training = False
-        self.show()
-
-
-
-
-
-
-def _fresh_seed() -> int:
-    import secrets
-
-    return secrets.randbelow(2**31)
+    def show_progress(self) -> None:
+        pass  # softmax regression takes a moment: "training…" beside the accuracy says enough

@@ -5,21 +5,15 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, ProgressBar
 
-from ..models.vae import VAEClassifier
-from ..sessions.base import Action
-from ..sessions.clusters import CONFIDENCE, ClustersSession, ClustersSettings, EpochJob, make_plan, pretrain
-from ..workspace import Workspace
-from .app import LabelScreen
-from .browse import digit_bindings
+from ..sessions.clusters import CONFIDENCE, ClustersSession
+from .base import ModeScreen, digit_bindings
 from .widgets import BAR, ImageBox, PixelView, TextPanel, class_bars
 
-VAE_FILE = "vae.npz"
 GAP = 2  # pixels between thumbnails
 
 
@@ -53,7 +47,7 @@ def sparkline(history: list[tuple[int, int, float | None]], width: int = 30) -> 
     return text
 
 
-class ClustersScreen(LabelScreen):
+class ClustersScreen(ModeScreen):
     DEFAULT_CSS = """
     ClustersScreen #main { height: 1fr; }
     ClustersScreen #left { width: 1fr; }
@@ -65,7 +59,7 @@ class ClustersScreen(LabelScreen):
     ClustersScreen #curve { height: 2; }
     ClustersScreen #counts { height: 1fr; }
     ClustersScreen #training { height: 1; display: none; }
-    ClustersScreen.-training #training { display: block; }
+    ClustersScreen.-updating #training { display: block; }
     ClustersScreen #message { height: 1; padding: 0 1; background: $boost; }
     ClustersScreen.-too-small #main, ClustersScreen.-too-small #message { display: none; }
     ClustersScreen.-too-small TooSmall { display: block; }
@@ -82,14 +76,8 @@ class ClustersScreen(LabelScreen):
         Binding("escape", "app.pop_screen", "Back"),
     ]
 
-    def __init__(self, workspace: Workspace, colors: str = "truecolor",
-                 settings: ClustersSettings | None = None) -> None:
-        super().__init__()
-        self.workspace = workspace
-        self.image_colors = colors
-        self.settings = settings or ClustersSettings()
-        self.session: ClustersSession | None = None
-        self.progress_text = ""
+    session_class = ClustersSession
+    session: ClustersSession | None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -109,95 +97,14 @@ class ClustersScreen(LabelScreen):
         yield from self.compose_too_small()
         yield Footer()
 
-    @property
-    def model_path(self):
-        return self.workspace.models_dir / VAE_FILE
-
-    def on_mount(self) -> None:
-        self.workspace.test  # load the test set here, not on the training thread  # noqa: B018
-        if not self.model_path.exists():
-            self.say("No VAE in this workspace yet: training one without labels…")
-        else:
-            self.say("Clustering the latent space…")
-        self.prepare()
-
     def say(self, text: str) -> None:
         self.query_one("#message", TextPanel).set_text(text)
 
-    # -- the model and the first clustering, off the UI thread -------------------------------------
-
-    @work(thread=True, exclusive=True, group="vae")
-    def prepare(self) -> None:
-        pool = self.workspace.pool
-        x = pool.as_float()
-        if self.model_path.exists():
-            model = VAEClassifier.load(self.model_path)
-        else:
-            model = self.settings.model()
-            self.app.call_from_thread(self.add_class, "-training")
-
-            def progress(epoch: int, epochs: int, step: int, steps: int, losses: dict) -> None:
-                if step % 25 == 0 or step == steps:
-                    self.app.call_from_thread(
-                        self._progress, epochs * steps, (epoch - 1) * steps + step,
-                        f"VAE without labels: epoch {epoch}/{epochs}, reconstruction {losses['reconstruction']:.1f}",
-                    )
-
-            pretrain(model, x, pool.n_classes, self.settings, progress=progress)
-            model.save(self.model_path)
-        plan = make_plan(model, x, pool.image_shape, self.settings, model.labelled_epochs_ + 1,
-                         ranked=model.labelled_epochs_ > 0)
-        self.app.call_from_thread(self._start, model, plan)
-
-    def _progress(self, total: int, done: int, text: str) -> None:
-        self.query_one(ProgressBar).update(total=total, progress=done)
-        self.progress_text = text
-        self.say(text)
-
-    def _start(self, model: VAEClassifier, plan) -> None:
-        self.remove_class("-training")
-        self.progress_text = ""
-        self.session = ClustersSession(self.workspace, model, plan=plan, settings=self.settings)
-        self.show()
-
-    # -- epochs ---------------------------------------------------------------------------------
-
-    def act(self, action: Action) -> None:
-        if self.session is None:
-            return
-        self.session.handle(action)  # committed before anything is drawn
-        if self.session.due_epoch():
-            self.train_epoch(self.session.snapshot())
-        self.show()
-
-    @work(thread=True, exclusive=True, group="epoch")
-    def train_epoch(self, job: EpochJob) -> None:
-        assert self.session is not None
-        self.app.call_from_thread(self.add_class, "-training")
-
-        def progress(step: int, steps: int, losses: dict) -> None:
-            if step % 25 == 0 or step == steps:
-                self.app.call_from_thread(
-                    self._progress, steps, step,
-                    f"epoch {job.epoch} with {int((job.labels >= 0).sum())} labelled images: "
-                    f"reconstruction {losses['reconstruction']:.1f}, class term {losses['classification']:.3f}",
-                )
-
-        def cnn_progress(epoch: int, loss: float) -> None:
-            self.app.call_from_thread(
-                self._progress, self.settings.cnn_epochs, epoch,
-                f"CNN on the spread labels: epoch {epoch}/{self.settings.cnn_epochs}, loss {loss:.3f}",
-            )
-
-        result = self.session.train(job, progress=progress, cnn_progress=cnn_progress)
-        self.app.call_from_thread(self._epoch_done, job, result)
-
-    def _epoch_done(self, job, result) -> None:
-        assert self.session is not None
-        self.session.apply(job, result)
-        self.remove_class("-training")
-        self.progress_text = ""
-        self.show()
+    def show_progress(self) -> None:
+        if self.progress_fraction is not None:
+            self.query_one(ProgressBar).update(total=100, progress=100 * self.progress_fraction)
+        if self.progress_text:
+            self.say(self.progress_text)
 
     def on_resize(self) -> None:
         super().on_resize()
@@ -246,6 +153,6 @@ class ClustersScreen(LabelScreen):
         counts.append_text(class_bars(names, v.propagated, width=12))
         self.query_one("#counts", TextPanel).set_text(counts)
         if v.training and self.progress_text:
-            self.say(self.progress_text)
+            self.show_progress()
         else:
             self.say(v.message or "number keys label the centre, x no class (split), s skip, ? all keys")

@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Footer, Header, ProgressBar
 
-from ..models.rbm import RBM
 from ..sessions.base import Action
+from ..sessions.settings import Settings
 from ..sessions.stream import StreamSession
 from ..workspace import Workspace
-from .app import LabelScreen
-from .browse import digit_bindings
+from .base import ModeScreen, digit_bindings
 from .widgets import ImageBox, PixelView, TextPanel, class_bars, prob_bars
 
-RBM_FILE = "rbm.npz"
 
-
-def rbm_path(workspace: Workspace):
-    return workspace.models_dir / RBM_FILE
-
-
-class StreamScreen(LabelScreen):
+class StreamScreen(ModeScreen):
     DEFAULT_CSS = """
     StreamScreen #main { height: 1fr; }
     StreamScreen #side { width: 38; padding: 0 1; }
@@ -34,7 +26,7 @@ class StreamScreen(LabelScreen):
     StreamScreen #probs { height: 3; }
     StreamScreen #counts { height: 11; }
     StreamScreen #training { height: 3; display: none; }
-    StreamScreen.-training #training { display: block; }
+    StreamScreen.-updating #training { display: block; }
     StreamScreen #message { height: 1; padding: 0 1; background: $boost; }
     StreamScreen.-too-small #main, StreamScreen.-too-small #message { display: none; }
     StreamScreen.-too-small TooSmall { display: block; }
@@ -52,17 +44,16 @@ class StreamScreen(LabelScreen):
         Binding("o", "session('toggle_online')", "Online learning", show=False),
         Binding("w", "session('toggle_fast_weights')", "Fast weights", show=False),
         Binding("c", "session('next_chain')", "New chain", show=False),
-        Binding("t", "train_offline", "Train offline", show=False),
-        Binding("escape", "back", "Back"),
+        Binding("t", "session('train_offline')", "Train offline", show=False),
+        Binding("escape", "app.pop_screen", "Back"),
     ]
 
-    def __init__(self, workspace: Workspace, colors: str = "truecolor") -> None:
-        super().__init__()
-        self.workspace = workspace
-        self.image_colors = colors
-        self.session: StreamSession | None = None
+    session_class = StreamSession
+    session: StreamSession | None
+
+    def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None) -> None:
+        super().__init__(workspace, colors, settings)
         self._timer: Timer | None = None
-        self.busy = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -80,45 +71,16 @@ class StreamScreen(LabelScreen):
         yield from self.compose_too_small()
         yield Footer()
 
-    def on_mount(self) -> None:
-        path = rbm_path(self.workspace)
-        if path.exists():
-            self._start(RBM.load(path))
-        else:
-            self.query_one("#message", TextPanel).set_text("No RBM in this workspace yet: training one now…")
-            self.train_rbm()
-
-    # -- the RBM, trained here when the workspace has none ------------------------------------------
-
-    @work(thread=True, exclusive=True, group="rbm")
-    def train_rbm(self) -> None:
-        pool = self.workspace.pool
-        rbm = RBM()
-        self.app.call_from_thread(self._training_started, rbm.config.epochs)
-
-        def progress(epoch: int, err: float) -> None:
-            self.app.call_from_thread(self._training_progress, epoch, err)
-
-        rbm.fit(pool.as_float().reshape(len(pool), -1), pool.n_classes, progress=progress)
-        rbm.save(rbm_path(self.workspace))
-        self.app.call_from_thread(self._start, rbm)
-
-    def _training_started(self, epochs: int) -> None:
-        self.add_class("-training")
-        self.query_one(ProgressBar).update(total=epochs, progress=0)
-
-    def _training_progress(self, epoch: int, err: float) -> None:
-        self.query_one(ProgressBar).update(progress=epoch)
-        self.query_one("#message", TextPanel).set_text(
-            f"training the RBM without labels: epoch {epoch}, reconstruction error {err:.1f}"
-        )
-
-    def _start(self, rbm: RBM) -> None:
-        self.remove_class("-training")
-        self.session = StreamSession(self.workspace, rbm)
+    def session_ready(self) -> None:
+        assert self.session is not None
         self.session.evaluate()
-        self.show()
         self._schedule()
+
+    def show_progress(self) -> None:
+        if self.session is None:  # opening: the RBM is being trained
+            if self.progress_fraction is not None:
+                self.query_one(ProgressBar).update(total=100, progress=100 * self.progress_fraction)
+            self.query_one("#message", TextPanel).set_text(self.progress_text)
 
     # -- the frame clock ------------------------------------------------------------------------
 
@@ -156,7 +118,8 @@ class StreamScreen(LabelScreen):
             state.append(f"{name} ", style="bold green" if on else "dim strike")
         state.append(f"\nchain {v.chains}, step {v.chain_step}; skipped {v.skipped_chains}\n")
         acc = "-" if v.accuracy is None else f"{v.accuracy:.1%}"
-        state.append(f"frames {v.frames}  labelled {v.labelled_frames}  acc {acc}{self.busy}")
+        busy = "  training…" if self.session.updating else ""
+        state.append(f"frames {v.frames}  labelled {v.labelled_frames}  acc {acc}{busy}")
         self.query_one("#state", TextPanel).set_text(state)
         keys = Text("label: ")
         active = "unsure" if v.label is None else names[v.label]
@@ -169,53 +132,5 @@ class StreamScreen(LabelScreen):
         )
 
     def act(self, action: Action) -> None:
-        if self.session is None:
-            return
-        self.session.handle(action)
-        self.show()
+        super().act(action)
         self._schedule()
-
-
-
-
-
-
-
-
-
-
-
-
-
-    def action_train_offline(self) -> None:
-        if self.session is None or self.busy:
-            return
-        x, y = self.session.labelled_frames()  # read the store on this thread
-        self.busy = "  training…"
-        self.offline_in_background(x, y)
-
-    @work(thread=True, exclusive=True, group="offline")
-    def offline_in_background(self, x, y) -> None:
-        assert self.session is not None
-        weights = self.session.offline_weights(x, y)
-        self.app.call_from_thread(self._offline_done, weights, len(y))
-
-    def _offline_done(self, weights, n: int) -> None:
-        self.busy = ""
-        if self.session is not None:
-            self.session.apply_offline(weights)
-            self.session.evaluate()
-            self.session.message = f"label weights retrained offline on {n} frames"
-            self.save_model()
-        self.show()
-
-    def save_model(self) -> None:
-        if self.session is not None:
-            self.session.rbm.save(rbm_path(self.workspace))
-
-    def action_back(self) -> None:
-        self.save_model()
-        self.app.pop_screen()
-
-    def on_unmount(self) -> None:
-        self.save_model()

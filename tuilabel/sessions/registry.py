@@ -1,0 +1,134 @@
+"""The modes, registered once: what the start screen, `label --mode`, `simulate --mode`, `train`,
+`eval` and the help read.
+
+Parts are named by import path (``"module:attribute"``) and imported on first use, so listing the
+modes (the start screen, ``--help``) never loads torch. Adding a mode: a session module in
+``sessions/``, a screen module in ``tui/``, a simulated labeler, and one `ModeSpec` here (see
+ARCHITECTURE.md for the checklist).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import TuilabelError
+
+
+def load(path: str) -> Any:
+    """``"package.module:attribute"`` to the attribute."""
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+@dataclass
+class TrainRequest:
+    """What `tuilabel train` hands a model's trainer."""
+
+    epochs: int | None = None
+    seed: int = 0
+    device: str | None = None
+    options: list[str] = field(default_factory=list)  # --set KEY=VALUE of the mode that owns the model
+    extra: dict[str, Any] = field(default_factory=dict)  # the RBM's own flags (hidden, cd_k, ...)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model a mode owns: `tuilabel train --model NAME` and `tuilabel eval` reach it here."""
+
+    name: str
+    help: str
+    train: str | None = None  # "module:function(workspace, TrainRequest, progress) -> str", the line to print
+    evaluate: str | None = None  # "module:function(workspace) -> list[str]", lines to print
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    name: str
+    key: str  # on the start screen
+    summary: str
+    session: str | None  # None: not built yet
+    settings: str | None
+    screen: str | None
+    labeler: str | None  # the simulated labeler's class, in tuilabel.simulate
+    models: tuple[ModelSpec, ...] = field(default_factory=tuple)
+
+    @property
+    def built(self) -> bool:
+        return self.session is not None
+
+    def session_class(self) -> Any:
+        return load(self.session) if self.session else None
+
+    def settings_class(self) -> Any:
+        return load(self.settings) if self.settings else None
+
+    def screen_class(self) -> Any:
+        return load(self.screen) if self.screen else None
+
+    def labeler_class(self) -> Any:
+        return load(self.labeler) if self.labeler else None
+
+    def make_settings(self, options: Any = (), **values: Any) -> Any:
+        """The mode's settings from ``--set`` options (checked: a one-line error otherwise)."""
+        cls = self.settings_class()
+        if cls is None:
+            raise TuilabelError(f"the {self.name} mode is not built yet")
+        return cls.from_options(options, **values)
+
+
+MODES: tuple[ModeSpec, ...] = (
+    ModeSpec(
+        "browse", "b", "the pool in random order (the baseline)",
+        session="tuilabel.sessions.browse:BrowseSession", settings="tuilabel.sessions.browse:BrowseSettings",
+        screen="tuilabel.tui.browse:BrowseScreen", labeler="tuilabel.simulate:ItemLabeler",
+    ),
+    ModeSpec(
+        "stream", "s", "an RBM plays a video of its samples",
+        session="tuilabel.sessions.stream:StreamSession", settings="tuilabel.sessions.stream:StreamSettings",
+        screen="tuilabel.tui.stream:StreamScreen", labeler="tuilabel.simulate:StreamWatcher",
+        models=(
+            ModelSpec("rbm", "the stream's RBM, trained without labels",
+                      train="tuilabel.sessions.stream:train_rbm", evaluate="tuilabel.sessions.stream:evaluate"),
+            ModelSpec("rbm-labels", "the RBM's label weights, offline from every stored stream frame",
+                      train="tuilabel.sessions.stream:train_label_weights"),
+        ),
+    ),
+    ModeSpec(
+        "batch", "a", "a CNN pages through its most confusing",
+        session="tuilabel.sessions.batch:BatchSession", settings="tuilabel.sessions.batch:BatchSettings",
+        screen="tuilabel.tui.batch:BatchScreen", labeler="tuilabel.simulate:ItemLabeler",
+        models=(
+            ModelSpec("cnn", "the batch CNN on every human label, and the pool ranked by it",
+                      train="tuilabel.sessions.batch:train_cnn", evaluate="tuilabel.sessions.batch:evaluate"),
+        ),
+    ),
+    ModeSpec(
+        "clusters", "c", "label VAE cluster centres; labels spread",
+        session="tuilabel.sessions.clusters:ClustersSession",
+        settings="tuilabel.sessions.clusters:ClustersSettings",
+        screen="tuilabel.tui.clusters:ClustersScreen", labeler="tuilabel.simulate:CentreJudge",
+        models=(
+            ModelSpec("vae", "the clusters mode's VAE, its epochs without labels",
+                      train="tuilabel.sessions.clusters:train_vae", evaluate="tuilabel.sessions.clusters:evaluate"),
+        ),
+    ),
+    ModeSpec("review", "r", "a second look where the model disagrees", session=None, settings=None, screen=None,
+             labeler=None),
+)
+
+
+def mode(name: str) -> ModeSpec:
+    """The built mode called ``name``; a one-line error naming the modes otherwise."""
+    spec = next((m for m in MODES if m.name == name), None)
+    if spec is None:
+        raise TuilabelError(f"no mode {name!r}; modes: {', '.join(m.name for m in MODES if m.built)}")
+    if not spec.built:
+        raise TuilabelError(f"the {name} mode is not built yet")
+    return spec
+
+
+def models() -> dict[str, tuple[ModeSpec, ModelSpec]]:
+    """Every trainable or evaluable model by name, with the mode that owns it."""
+    return {model.name: (m, model) for m in MODES for model in m.models}

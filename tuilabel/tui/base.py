@@ -1,0 +1,260 @@
+"""What every screen shares: the size guard, digit keys, and `ModeScreen`, the one place where a
+mode's session is opened and its update cycle runs on a Textual worker.
+
+Screens import this module, never the app; the app finds screens through the mode registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+
+from ..sessions.base import Action, BaseSession
+from ..sessions.settings import Settings
+from ..workspace import Workspace
+from .widgets import MIN_HEIGHT, MIN_WIDTH, TooSmall
+
+
+def digit_bindings(action: str, description: str) -> list[Binding]:
+    """0-9 as ten bindings of the session action ``action`` with one footer entry."""
+    return [
+        Binding(str(d), f"session('{action}', {d})", description, key_display="0-9", show=d == 0)
+        for d in range(10)
+    ]
+
+
+class Updates:
+    """The updates running on worker threads, app-wide, so that quitting can wait for them (what an
+    update finished is saved by the update itself) and say what it is waiting for."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[int, str] = {}
+        self._next = 0
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def start(self, text: str) -> int:
+        with self._lock:
+            self._next += 1
+            self._running[self._next] = text
+            self._idle.clear()
+            return self._next
+
+    def progress(self, token: int, text: str) -> None:
+        with self._lock:
+            if token in self._running:
+                self._running[token] = text
+
+    def done(self, token: int) -> None:
+        with self._lock:
+            self._running.pop(token, None)
+            if not self._running:
+                self._idle.set()
+
+    def describe(self) -> str:
+        with self._lock:
+            return "; ".join(self._running.values())
+
+    def wait(self, timeout: float) -> bool:
+        """True once nothing runs."""
+        return self._idle.wait(timeout)
+
+
+class LabelScreen(Screen):
+    """Base for every screen: hides its content and says so when the terminal is too small."""
+
+    def compose_too_small(self) -> ComposeResult:
+        yield TooSmall(id="too-small")
+
+    @property
+    def too_small(self) -> bool:
+        return self.has_class("-too-small")
+
+    def on_resize(self) -> None:
+        width, height = self.app.size
+        small = width < MIN_WIDTH or height < MIN_HEIGHT
+        self.set_class(small, "-too-small")
+        if small:
+            self.query_one(TooSmall).show_for(width, height)
+
+
+class ModeScreen(LabelScreen):
+    """A mode's screen: opens its session (on a worker when models must be trained first), sends
+    keys to it as actions, runs its update cycle on one worker, and draws its view (`show`).
+
+    A subclass sets ``session_class``, composes its widgets and implements `show`; it may add
+    `session_ready` (the session just opened) and `show_progress` (an update or the opening
+    reports). Esc or quit during an update loses nothing: the update saves its result itself
+    (`BaseSession.persist`) when it finishes, and quitting waits for it (Ctrl+C drops it).
+    """
+
+    session_class: ClassVar[type[BaseSession]] = BaseSession
+    PROGRESS_EVERY = 0.1  # seconds between progress repaints from a worker
+
+    def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.image_colors = colors
+        self.settings = settings
+        self.session: Any = None
+        self.progress_text = ""
+        self.progress_fraction: float | None = None
+        self._progress_at = 0.0
+
+    # -- opening ----------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.workspace.test  # load the test set here, not on a worker  # noqa: B018
+        cls = self.session_class
+        if cls.needs_preparing(self.workspace, self.settings):
+            self.set_class(True, "-updating")
+            self.progress_text = f"opening the {cls.mode} mode…"
+            self.show_progress()
+            self._open_in_background()
+        else:
+            self._opened(cls(self.workspace, self.settings, **cls.prepare(self.workspace, self.settings)))
+
+    @work(exclusive=True, group="open")
+    async def _open_in_background(self) -> None:
+        cls = self.session_class
+        try:
+            parts = await self._in_thread(f"opening the {cls.mode} mode",
+                                          lambda progress: cls.prepare(self.workspace, self.settings, progress))
+            session = cls(self.workspace, self.settings, **parts)  # here: the store belongs to this thread
+        except Exception as exc:  # noqa: BLE001 - shown on screen, not lost on a thread
+            self._failed(exc)
+            return
+        self._opened(session)
+
+    def _opened(self, session: BaseSession) -> None:
+        self.session = session
+        self.set_class(False, "-updating")
+        self.progress_text, self.progress_fraction = "", None
+        self.session_ready()
+        self.show()
+        self.maybe_update()
+
+    def session_ready(self) -> None:
+        """The session has just opened."""
+
+    # -- keys to actions --------------------------------------------------------------------------
+
+    def action_session(self, name: str, value: object = None) -> None:
+        """Every session key binds here: ``session('label', 3)``, ``session('undo')``."""
+        self.act(Action(name, value))
+
+    def act(self, action: Action) -> None:
+        if self.session is None or self.too_small:
+            return  # nothing is shown: a key must not label what the person cannot see
+        self.session.handle(action)  # committed to the store before anything is drawn
+        self.maybe_update()
+        self.show()
+
+    # -- the update cycle -------------------------------------------------------------------------
+
+    def maybe_update(self) -> None:
+        session = self.session
+        if session is None or session.updating or not session.due_update():
+            return
+        job = session.snapshot()
+        self.set_class(True, "-updating")
+        self._update(session, job)
+
+    @work(group="update")
+    async def _update(self, session: BaseSession, job: Any) -> None:
+        def heavy(progress: Callable[[float | None, str], None]) -> Any:
+            result = session.train(job, progress)
+            session.persist(job, result)  # kept from here on, whatever happens to the screen
+            return result
+
+        try:
+            result = await self._in_thread(f"{session.mode} update", heavy)
+        except Exception as exc:  # noqa: BLE001 - shown on screen, not lost on a thread
+            self._failed(exc)
+            return
+        self._updated(session, job, result)
+
+    def _in_thread(self, what: str, fn: Callable[[Callable[[float | None, str], None]], Any]) -> asyncio.Future:
+        """Run ``fn(progress)`` on a daemon thread (quitting never blocks on it: the CLI waits for
+        `Updates` instead, and Ctrl+C there drops it) and await its result."""
+        updates: Updates = self.app.updates  # type: ignore[attr-defined]
+        token = updates.start(what)
+        progress = self._reporter(token, updates, self._caller())
+        future: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn(progress))
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting worker
+                future.set_exception(exc)
+            finally:
+                updates.done(token)
+
+        threading.Thread(target=run, name=f"tuilabel {what}", daemon=True).start()
+        return asyncio.wrap_future(future)
+
+    def _updated(self, session: BaseSession, job: Any, result: Any) -> None:
+        session.apply(job, result)
+        self.progress_text, self.progress_fraction = "", None
+        self.set_class(False, "-updating")
+        self.show()
+        self.maybe_update()  # labels may have reached the next update meanwhile
+
+    def _failed(self, exc: Exception) -> None:
+        self.set_class(False, "-updating")
+        self.progress_text = ""
+        if self.session is not None:
+            self.session.updating = False
+        self.app.notify(f"{type(exc).__name__}: {exc}", title="update failed", severity="error", timeout=20)
+        if self.is_attached:
+            self.show()
+
+    def _caller(self) -> Callable[..., None]:
+        """Run a callback on the UI thread from a worker; nothing once the app has gone."""
+        app = self.app
+
+        def call(fn: Callable[..., Any], *args: Any) -> None:
+            try:
+                app.call_from_thread(fn, *args)
+            except RuntimeError:
+                pass  # the app has quit: the update saved its result already
+
+        return call
+
+    def _reporter(self, token: int, updates: Updates, call: Callable[..., None]) -> Callable[[float | None, str], None]:
+        def progress(fraction: float | None, text: str) -> None:
+            updates.progress(token, text)
+            now = time.monotonic()
+            if now - self._progress_at >= self.PROGRESS_EVERY or (fraction is not None and fraction >= 1):
+                self._progress_at = now
+                call(self._progress, fraction, text)
+
+        return progress
+
+    def _progress(self, fraction: float | None, text: str) -> None:
+        self.progress_fraction, self.progress_text = fraction, text
+        if self.is_attached:
+            self.show_progress()
+
+    def show_progress(self) -> None:
+        """Draw ``progress_text`` / ``progress_fraction`` (default: redraw the whole view)."""
+        self.show()
+
+    # -- drawing and leaving ----------------------------------------------------------------------
+
+    def show(self) -> None:
+        raise NotImplementedError
+
+    def on_unmount(self) -> None:
+        if self.session is not None:
+            self.session.close()
