@@ -148,7 +148,8 @@ def main() -> None:
                          ("nearest_centre_accuracy", "cnn_accuracy", "spread_accuracy", "no_class")}
         print(f"k-means on pixels, {k} centre labels: nearest labelled centre "
               f"{100 * base_table[k]['nearest_centre_accuracy']:.1f}%, CNN on the spread labels "
-              f"{100 * base_table[k]['cnn_accuracy']:.1f}% (spread labels {100 * base_table[k]['spread_accuracy']:.1f}% "
+              f"{100 * base_table[k]['cnn_accuracy']:.1f}% "
+              f"(spread labels {100 * base_table[k]['spread_accuracy']:.1f}% "
               f"right)")
     cnn_time = med([p.get("seconds_cnn") for rs in runs.values() for r in rs for p in r["curve"]])
     vae_time = med([p.get("seconds_train") for rs in runs.values() for r in rs for p in r["curve"]])

@@ -11,6 +11,9 @@ from tuilabel.data import Pool
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
+# a clusters mode small enough for tests: 6 clusters, then 8; epochs of 12,000 images; a 3-epoch CNN
+CLUSTERS_TINY = dict(k=6, fine_k=8, per_epoch=4, epoch_samples=12000, pretrain_epochs=2, members_shown=4,
+                     cnn_epochs=3)
 
 
 def make_pool(n: int = 40, n_classes: int = 4, shape: tuple[int, ...] = (8, 8), seed: int = 0) -> Pool:
@@ -48,25 +51,57 @@ def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> Path:
 
 
 @pytest.fixture
-def sample_workspace(tmp_path):
+def sample_workspace(tmp_path, sample_arrays):
     """A workspace on the first 600 pool images of the bundled sample (keeps tests quick)."""
     from tuilabel.workspace import Workspace
 
-    with np.load(SAMPLE / "mnist-pool.npz") as d:
-        np.savez(tmp_path / "pool.npz", images=d["images"][:600], labels=d["labels"][:600])
-    with np.load(SAMPLE / "mnist-test.npz") as d:
-        np.savez(tmp_path / "test.npz", images=d["images"][:300], labels=d["labels"][:300])
-    ws = Workspace.init(tmp_path / "ws", tmp_path / "pool.npz", test=tmp_path / "test.npz")
+    ws = Workspace.init(tmp_path / "ws", sample_arrays[0], test=sample_arrays[1])
     yield ws
     ws.close()
 
 
-@pytest.fixture
-def stream_workspace(sample_workspace):
-    """The sample workspace with a small RBM trained in under a second (100 hidden, CD-5)."""
+@pytest.fixture(scope="session")
+def sample_arrays(tmp_path_factory):
+    """The first 600 pool and 300 test images of the bundled sample, written once per test run."""
+    folder = tmp_path_factory.mktemp("sample")
+    with np.load(SAMPLE / "mnist-pool.npz") as d:
+        np.savez(folder / "pool.npz", images=d["images"][:600], labels=d["labels"][:600])
+    with np.load(SAMPLE / "mnist-test.npz") as d:
+        np.savez(folder / "test.npz", images=d["images"][:300], labels=d["labels"][:300])
+    return folder / "pool.npz", folder / "test.npz"
+
+
+@pytest.fixture(scope="session")
+def rbm_file(sample_arrays, tmp_path_factory):
+    """A small RBM on the sample's 600 images (100 hidden, CD-5), trained once per test run."""
     from tuilabel.models.rbm import RBM
 
-    pool = sample_workspace.pool
-    rbm = RBM(n_hidden=100, cd_k=5, epochs=10, seed=0).fit(pool.as_float().reshape(len(pool), -1), pool.n_classes)
-    rbm.save(sample_workspace.models_dir / "rbm.npz")
+    with np.load(sample_arrays[0]) as d:
+        x = d["images"].reshape(len(d["images"]), -1).astype(np.float32) / 255.0
+    path = tmp_path_factory.mktemp("rbm") / "rbm.npz"
+    RBM(n_hidden=100, cd_k=5, epochs=10, seed=0).fit(x, 10).save(path)
+    return path
+
+
+@pytest.fixture
+def stream_workspace(sample_workspace, rbm_file):
+    """The sample workspace with the shared small RBM in place."""
+    import shutil
+
+    shutil.copy(rbm_file, sample_workspace.model_path("rbm"))
     return sample_workspace
+
+
+@pytest.fixture(scope="session")
+def vae_file(tmp_path_factory, sample_arrays):
+    """The tiny clusters settings' VAE pretrained on the sample's 600 images, once per test run."""
+    from tuilabel.sessions.clusters import ClustersSettings, pretrain
+
+    settings = ClustersSettings(**CLUSTERS_TINY)
+    with np.load(sample_arrays[0]) as d:
+        x = d["images"].astype(np.float32)[:, None] / 255.0
+    model = settings.model()
+    pretrain(model, x, 10, settings)
+    path = tmp_path_factory.mktemp("vae") / "vae.npz"
+    model.save(path)
+    return path

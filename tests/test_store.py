@@ -123,13 +123,12 @@ def test_sigkill_at_random_moment_loses_no_acknowledged_label(tmp_path):
         )
         acked = [int(proc.stdout.readline())]  # the writer is up (start-up time varies with load)
         deadline = time.monotonic() + rng.uniform(0.05, 1.0)
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline or len(acked) < 3:  # killed mid-stream, never before it ran
             line = proc.stdout.readline()
             if line:
                 acked.append(int(line))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        assert acked, "the writer acknowledged nothing before it was killed"
         db = sqlite3.connect(path)
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         stored = {row[0] for row in db.execute("SELECT id FROM events WHERE kind = 'label'")}

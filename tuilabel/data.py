@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from .errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 MAX_DEFAULT_SIDE = 64  # folders of large photos are brought down to this unless --size says otherwise
-IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+IDX_DTYPES: dict[int, Any] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:
@@ -83,7 +84,7 @@ class Pool:
         arrays = {"images": self.images, "ids": self.ids, "class_names": np.array(self.class_names)}
         if self.truth is not None:
             arrays["truth"] = self.truth
-        np.savez(path, **arrays)
+        np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub: allow_pickle
 
     @classmethod
     def load_cache(cls, path: Path) -> Pool:
@@ -377,7 +378,7 @@ def _load_image_folder(
     for _, img, _ in loaded:
         img = img.convert("RGB" if colour else "L")
         if img.size != (w, h):
-            img = img.resize((w, h), Image.BILINEAR)
+            img = img.resize((w, h), Image.Resampling.BILINEAR)
         arrays.append(np.asarray(img, dtype=np.uint8))
     images = np.stack(arrays)
     ids = np.array([item for item, _, _ in loaded])
@@ -509,6 +510,6 @@ def resize_pool(pool: Pool, size: tuple[int, int]) -> Pool:
 
     h, w = size
     resized = np.stack(
-        [np.asarray(Image.fromarray(img).resize((w, h), Image.BILINEAR)) for img in pool.images]
+        [np.asarray(Image.fromarray(img).resize((w, h), Image.Resampling.BILINEAR)) for img in pool.images]
     )
     return Pool(resized, pool.ids, pool.class_names, pool.truth, pool.source)

@@ -84,7 +84,8 @@ def _export_imagefolder(ws: Workspace, records: list[LabelEvent], out: Path) -> 
         if ev.sample is not None:
             pixels, stem = ev.sample, f"sample-{ev.id}"
         else:
-            pixels, stem = pool.images[pool.index_of(ev.item_id)], safe_name(ev.item_id or "")
+            assert ev.item_id is not None  # an event is a pool item or a generated sample
+            pixels, stem = pool.images[pool.index_of(ev.item_id)], safe_name(ev.item_id)
         target = (root / safe_name(names[ev.label]) / f"{Path(stem).stem}.png").resolve()
         if root not in target.parents:  # belt and braces: never write outside --out
             raise TuilabelError(f"refusing to write outside the export folder: {target}", out)

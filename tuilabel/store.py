@@ -318,7 +318,8 @@ class LabelStore:
             if row[9] is not None:
                 shape = tuple(int(s) for s in row[10].split("x"))
                 sample = np.frombuffer(row[9], np.uint8).reshape(shape)
-            yield LabelEvent(*row[:9], sample=sample)
+            ident, item, label, source, confidence, annotator, mode, session, when = row[:9]
+            yield LabelEvent(ident, item, label, source, confidence, annotator, mode, session, when, sample)
 
     def labelled_samples(
         self, shape: tuple[int, ...], session: str | None = None

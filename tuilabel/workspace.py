@@ -114,7 +114,8 @@ class Workspace:
             test = next((p for p in find_idx_images(Path(data)) if p.name.startswith("t10k")), None)
         test_pool = None
         if test is not None:
-            test_pool = load_pool(test, classes=pool.class_names, size=pool.image_shape[:2], warn=warn)
+            size_hw = (pool.image_shape[0], pool.image_shape[1])
+            test_pool = load_pool(test, classes=pool.class_names, size=size_hw, warn=warn)
             if test_pool.truth is None:
                 raise DataError("the test set has no labels", test)
             if test_pool.image_shape != pool.image_shape:
@@ -127,7 +128,7 @@ class Workspace:
         pool.save(path / "pool.npz")
         if test_pool is not None:
             test_pool.save(path / "test.npz")
-        config = {
+        config: dict[str, dict[str, Any]] = {
             "workspace": {"version": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S")},
             "data": {
                 "source": str(Path(data).resolve()),

@@ -13,7 +13,7 @@ from ..errors import TuilabelError
 
 def save_bundle(path: Path, header: dict, arrays: dict[str, np.ndarray]) -> None:
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, header=np.array(json.dumps(header)), **arrays)
+    np.savez(tmp, header=np.array(json.dumps(header)), **arrays)  # type: ignore[arg-type]  # numpy's stub: allow_pickle
     tmp.replace(path)  # a crash mid-write leaves the previous model, never half of one
 
 

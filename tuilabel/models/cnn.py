@@ -51,7 +51,8 @@ def build_network(arch: str, channels: int, height: int, width: int, n_classes: 
     for module in net.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(module.weight)  # Glorot's normalised initialisation
-            nn.init.zeros_(module.bias)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
     return net
 
 
@@ -115,8 +116,9 @@ class CNNClassifier:
         rng = np.random.default_rng(self.seed)
         g = torch.Generator(device="cpu").manual_seed(self.seed)
         self.n_classes_ = n_classes
-        self.input_shape_ = tuple(x.shape[1:])
-        self.net_ = build_network(self.arch, *self.input_shape_, n_classes).to(self.device)
+        c, h, w = (int(d) for d in x.shape[1:])
+        self.input_shape_ = (c, h, w)
+        self.net_ = build_network(self.arch, c, h, w, n_classes).to(self.device)
         y = np.asarray(y, dtype=np.int64)
         weights = np.ones(len(y), np.float32) if sample_weight is None else np.asarray(sample_weight, np.float32)
         n_val = int(len(y) * self.validation_fraction) if len(y) >= self.min_validation and self.patience else 0
@@ -197,7 +199,8 @@ class CNNClassifier:
         state = {k[2:]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("p:")}
         model = cls(arch=header["arch"], device=device)
         model.n_classes_ = header["n_classes"]
-        model.input_shape_ = tuple(header["input_shape"])
-        model.net_ = build_network(model.arch, *model.input_shape_, model.n_classes_).to(model.device)
+        c, h, w = (int(d) for d in header["input_shape"])
+        model.input_shape_ = (c, h, w)
+        model.net_ = build_network(model.arch, c, h, w, model.n_classes_).to(model.device)
         model.net_.load_state_dict(state)
         return model

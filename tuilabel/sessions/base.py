@@ -78,15 +78,16 @@ class SimClock:
 @dataclass(frozen=True)
 class ComputeCosts:
     """Seconds a unit of work takes on the reference machine (this project's 2-core CPU), so that a
-    simulated labeler's clock moves the same on any machine. Measured with
-    ``benchmarks/bench_compute.py``; ``tuilabel simulate --compute measured`` uses the real times."""
+    simulated labeler's clock moves the same on any machine. Measured there with
+    ``benchmarks/bench_compute.py`` (medians of 3, 2026-11-23); ``tuilabel simulate --compute
+    measured`` charges the real time instead."""
 
-    cnn_image_epoch: float = 4.4e-4  # one image through the CNN once in training, with augmentation
-    cnn_view: float = 2.5e-4  # one view of one image scored (forward pass)
-    vae_sample: float = 5.5e-5  # one image through the VAE once in training
-    cluster_item: float = 2.5e-4  # encoding, k-means and decoding, per pool image
+    cnn_image_epoch: float = 5.0e-4  # one image through the small CNN once in training, with augmentation
+    cnn_view: float = 4.0e-4  # one augmented view of one image scored by the small CNN
+    vae_sample: float = 8.0e-5  # one image through the VAE once in training
+    cluster_item: float = 5.5e-5  # encoding, k-means (k=32) and decoding, per pool image
     linear_image: float = 2.0e-5  # softmax regression, per labelled image
-    evaluation_item: float = 5.0e-5  # one test image evaluated
+    evaluation_item: float = 2.2e-4  # one test image through the small CNN
 
 
 COSTS = ComputeCosts()

@@ -287,7 +287,8 @@ class ClustersSession(BaseSession):
 
     def _plan_message(self) -> str:
         how = f"k={self.plan.k}" + (" (elbow)" if self.plan.inertias else "")
-        return f"epoch {self.epoch}: {len(self.plan.centres)} clusters, {how}; label each centre, x if it shows no class"
+        return (f"epoch {self.epoch}: {len(self.plan.centres)} clusters, {how}; "
+                "label each centre, x if it shows no class")
 
     @property
     def current(self) -> Centre | None:
@@ -442,7 +443,8 @@ class ClustersSession(BaseSession):
                 progress(share + (0.95 - share) * epoch / s.cnn_epochs,
                          f"CNN on the spread labels: epoch {epoch}/{s.cnn_epochs}, loss {loss:.3f}")
 
-            cnn = CNNClassifier(arch="small", epochs=s.cnn_epochs, patience=0, augment=Augment(), seed=s.seed + job.epoch)
+            cnn = CNNClassifier(arch="small", epochs=s.cnn_epochs, patience=0, augment=Augment(),
+                                seed=s.seed + job.epoch)
             cnn.fit(self.x[has], job.labels[has], self.pool.n_classes, sample_weight=job.weights[has],
                     progress=cnn_step)
             seconds_cnn = time.perf_counter() - t1
@@ -459,7 +461,8 @@ class ClustersSession(BaseSession):
             clustering = clustering_report(ty, nearest)
         progress(1.0, f"epoch {job.epoch}: done")
         return EpochResult(record, accuracy, reconstruction, clustering, plan, seconds, vae_accuracy, cnn, seconds_cnn,
-                           cnn_images=0 if cnn is None else cnn.images_seen_, tested=0 if test is None else len(test[1]))
+                           cnn_images=0 if cnn is None else cnn.images_seen_,
+                           tested=0 if test is None else len(test[1]))
 
     def compute_seconds(self, job: EpochJob, result: EpochResult) -> float:
         """The epoch on the reference CPU: VAE passes, clustering, the CNN's passes, evaluation."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -131,7 +132,7 @@ class ModeScreen(LabelScreen):
             parts = await self._in_thread(f"opening the {cls.mode} mode",
                                           lambda progress: cls.prepare(self.workspace, self.settings, progress))
             session = cls(self.workspace, self.settings, **parts)  # here: the store belongs to this thread
-        except Exception as exc:  # noqa: BLE001 - shown on screen, not lost on a thread
+        except Exception as exc:
             self._failed(exc)
             return
         self._opened(session)
@@ -179,7 +180,7 @@ class ModeScreen(LabelScreen):
 
         try:
             result = await self._in_thread(f"{session.mode} update", heavy)
-        except Exception as exc:  # noqa: BLE001 - shown on screen, not lost on a thread
+        except Exception as exc:
             self._failed(exc)
             return
         self._updated(session, job, result)
@@ -194,11 +195,16 @@ class ModeScreen(LabelScreen):
 
         def run() -> None:
             try:
-                future.set_result(fn(progress))
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting worker
-                future.set_exception(exc)
+                outcome, failure = fn(progress), None
+            except Exception as exc:
+                outcome, failure = None, exc
             finally:
                 updates.done(token)
+            with contextlib.suppress(concurrent.futures.InvalidStateError):  # the worker was cancelled
+                if failure is None:
+                    future.set_result(outcome)
+                else:
+                    future.set_exception(failure)
 
         threading.Thread(target=run, name=f"tuilabel {what}", daemon=True).start()
         return asyncio.wrap_future(future)
@@ -224,10 +230,10 @@ class ModeScreen(LabelScreen):
         app = self.app
 
         def call(fn: Callable[..., Any], *args: Any) -> None:
-            try:
+            if not app.is_running:
+                return  # the app has quit: the update saves its result itself
+            with contextlib.suppress(RuntimeError):  # it quit just now
                 app.call_from_thread(fn, *args)
-            except RuntimeError:
-                pass  # the app has quit: the update saved its result already
 
         return call
 

@@ -29,7 +29,7 @@ def member_strip(images: list[np.ndarray], width: int, height: int) -> np.ndarra
     shape = (th, count * (tw + GAP) - GAP, *images[0].shape[2:])
     strip = np.full(shape, 40, np.uint8)  # dark grey gaps keep neighbours apart
     for n, image in enumerate(images[:count]):
-        small = image if factor == 1 else np.asarray(Image.fromarray(image).resize((tw, th), Image.BOX))
+        small = image if factor == 1 else np.asarray(Image.fromarray(image).resize((tw, th), Image.Resampling.BOX))
         strip[:, n * (tw + GAP) : n * (tw + GAP) + tw] = small
     return strip
 
@@ -134,7 +134,8 @@ class ClustersScreen(ModeScreen):
             state.append("training the next epoch…\n", style="yellow")
         elif centre is not None:
             state.append(f"cluster {centre.path}", style="bold")
-            state.append(f"  {len(centre.members)} images" + (f", level {centre.depth + 1}" if centre.depth else "") + "\n")
+            level = f", level {centre.depth + 1}" if centre.depth else ""
+            state.append(f"  {len(centre.members)} images{level}\n")
             if centre.guess is not None:
                 state.append(f"model sees {names[centre.guess]} ({centre.guess_confidence:.0%})")
                 if centre.uncertainty is not None:
@@ -146,7 +147,8 @@ class ClustersScreen(ModeScreen):
         state.append(f"centre labels spent {v.spent}\n")
         state.append("confidence ")
         for level in CONFIDENCE:
-            state.append(f" {level[0]}:{CONFIDENCE[level]:g} ", style="bold reverse" if level == v.confidence else "dim")
+            style = "bold reverse" if level == v.confidence else "dim"
+            state.append(f" {level[0]}:{CONFIDENCE[level]:g} ", style=style)
         self.query_one("#state", TextPanel).set_text(state)
         self.query_one("#curve", TextPanel).set_text(Text("test accuracy\n", style="bold") + sparkline(v.history))
         counts = Text("labels spread per class\n", style="bold")

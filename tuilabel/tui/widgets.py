@@ -109,7 +109,7 @@ def class_bars(
     return text
 
 
-def prob_bars(names: Sequence[str], probs: Sequence[float], active: int | None = None) -> Text:
+def prob_bars(names: Sequence[str], probs: Sequence[float] | np.ndarray, active: int | None = None) -> Text:
     """The model's class probabilities as a compact row of vertical bars with class keys under."""
     ticks = " \u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
     text = Text()

@@ -1,0 +1,92 @@
+"""The unit costs behind the simulated clock (`tuilabel.sessions.base.ComputeCosts`), measured.
+
+`tuilabel simulate` charges an update's compute to the simulated clock from a model of the compute
+(so that a command and seed give the same curve on any machine). This script measures the units on
+the machine it runs on, median of 3 repeats, and prints them beside the constants in the code, with
+their ratio: run it on the reference machine to recalibrate, or elsewhere to see how far it is from
+the reference. It then runs one batch round on the sample and compares the model's seconds with the
+measured ones.
+
+    python benchmarks/bench_compute.py [--out benchmarks/out/compute.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tuilabel.cluster import kmeans
+from tuilabel.models.augment import Augment
+from tuilabel.models.cnn import CNNClassifier
+from tuilabel.models.vae import VAEClassifier
+from tuilabel.sessions.base import COSTS
+from tuilabel.sessions.clusters import decode_image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def median_seconds(fn, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "compute.json"))
+    args = parser.parse_args()
+    with np.load(ROOT / "sample_data" / "mnist-pool.npz") as d:
+        images, labels = d["images"], d["labels"]
+    x = images.astype(np.float32)[:, None] / 255.0
+    y = labels.astype(np.int64)
+    measured: dict[str, float] = {}
+
+    labelled = 320
+    cnn = CNNClassifier(arch="small", epochs=5, patience=0, augment=Augment(), seed=0)
+    seconds = median_seconds(lambda: cnn.fit(x[:labelled], y[:labelled], 10))
+    measured["cnn_image_epoch"] = seconds / cnn.images_seen_
+
+    views = torch.as_tensor(x[:2000])
+    g = torch.Generator().manual_seed(0)
+    aug = Augment()
+    seconds = median_seconds(lambda: cnn.predict_proba(aug(views, g)))
+    measured["cnn_view"] = seconds / len(views)
+
+    seconds = median_seconds(lambda: cnn.predict_proba(x[:2000]))
+    measured["evaluation_item"] = seconds / 2000
+
+    vae = VAEClassifier(seed=0).build(x.shape[1:], 10)
+    samples = 12000
+    seconds = median_seconds(lambda: vae.fit_epoch(x, samples=samples))
+    measured["vae_sample"] = seconds / samples
+
+    def cluster() -> None:
+        z = vae.encode(x)
+        km = kmeans(z, 32, seed=0)
+        decode_image(vae, km.centres, images.shape[1:])
+
+    measured["cluster_item"] = median_seconds(cluster) / len(x)
+
+    reference = asdict(COSTS)
+    rows = {k: {"measured": v, "model": reference[k], "ratio": v / reference[k]} for k, v in measured.items()}
+    print(f"{'unit':<18} {'measured s':>12} {'model s':>12} {'measured/model':>15}")
+    for k, r in rows.items():
+        print(f"{k:<18} {r['measured']:>12.3g} {r['model']:>12.3g} {r['ratio']:>15.2f}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"threads": torch.get_num_threads(), "units": rows}, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
