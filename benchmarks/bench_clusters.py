@@ -51,8 +51,7 @@ def pixel_baseline(ws: Workspace, k: int, seed: int) -> dict:
     flat = x.reshape(len(x), -1)
     t0 = time.perf_counter()
     km = kmeans(flat, k, seed=seed)
-    judge = CentreJudge(reference_classifier(ws), SimSettings(mode="clusters"), ws.pool.n_classes,
-                        np.random.default_rng(seed + 1))
+    judge = CentreJudge(ws, SimSettings(mode="clusters", seed=seed))
     centre_images = np.clip(np.rint(km.centres.reshape(k, *ws.pool.image_shape) * 255), 0, 255).astype(np.uint8)
     decisions = [judge.judge(img) for img in centre_images]
     labels = np.array([-1 if lab is None else lab for lab, _ in decisions])

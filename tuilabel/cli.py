@@ -141,15 +141,18 @@ def _wait_for_updates(updates: Any) -> None:
     Ctrl+C leaves it (every label is on disk already)."""
     if updates.wait(0.1):
         return
-    _warn(f"finishing {updates.describe()} so that it is kept; Ctrl+C leaves it (your labels are saved)")
+    _warn("finishing the model update so that it is kept (Ctrl+C leaves it; labels are saved)")
+    tty = sys.stderr.isatty()
     try:
         while not updates.wait(1.0):
-            if sys.stderr.isatty():
-                print(f"\r\x1b[K  {updates.describe()[:100]}", end="", file=sys.stderr, flush=True)
+            if tty:
+                print(f"\r\x1b[K  {updates.describe()[:76]}", end="", file=sys.stderr, flush=True)
     except KeyboardInterrupt:
+        print("\r\x1b[K" if tty else "", end="", file=sys.stderr)
         _warn("left the update unfinished")
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+        return
+    print("\r\x1b[K" if tty else "", end="", file=sys.stderr)
+    _warn("model update finished and saved")
 
 
 def cmd_label(args: argparse.Namespace) -> int:

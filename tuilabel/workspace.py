@@ -202,9 +202,8 @@ class Workspace:
         return model
 
     def models_present(self) -> list[str]:
-        if not self.models_dir.is_dir():
-            return []
-        return sorted(p.stem for p in self.models_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+        """The names (as in `MODEL_FILES`) of the models this workspace has."""
+        return [name for name in MODEL_FILES if self.has_model(name)]
 
     def close(self) -> None:
         if self._store is not None:

@@ -25,7 +25,7 @@ class StreamScreen(ModeScreen):
     StreamScreen #keys { height: 3; }
     StreamScreen #probs { height: 3; }
     StreamScreen #counts { height: 11; }
-    StreamScreen #training { height: 3; display: none; }
+    StreamScreen #training { height: 1; display: none; }
     StreamScreen.-updating #training { display: block; }
     StreamScreen #message { height: 1; padding: 0 1; background: $boost; }
     StreamScreen.-too-small #main, StreamScreen.-too-small #message { display: none; }
@@ -62,11 +62,11 @@ class StreamScreen(ModeScreen):
                 # 32 grey levels: RBM samples' noisy dark background would otherwise cost ~25% more bytes
                 yield PixelView(self.image_colors, max_scale=12, levels=32, id="frame")
             with Vertical(id="side"):
+                yield ProgressBar(id="training", show_eta=False)  # on top: opening shows nothing else
                 yield TextPanel(id="state")
                 yield TextPanel(id="keys")
                 yield TextPanel(id="probs")
                 yield TextPanel(id="counts")
-                yield ProgressBar(id="training", show_eta=False)
         yield TextPanel(id="message")
         yield from self.compose_too_small()
         yield Footer()
