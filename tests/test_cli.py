@@ -68,15 +68,15 @@ def test_init_status_export_round_trip(sample_workspace, tmp_path, capsys):
 
     out_dir = tmp_path / "folder"
     assert main(["export", str(ws.path), "--format", "imagefolder", "--out", str(out_dir)]) == 0
-    back = load_pool(out_dir)
-    assert len(back) == 21
+    back = load_pool(out_dir)  # generated samples sit apart, in _generated/, never in a class folder
+    assert len(back) == 20
     for item, img, label in zip(back.ids, back.images, back.truth):
         name = back.class_names[label]
-        if item.split("/")[1].startswith("sample-"):
-            assert (img == frame).all() and name == str(pool.truth[5])
-            continue
         i = pool.index_of(item.split("/")[1].removesuffix(".png"))
         assert (img == pool.images[i]).all() and name == str(pool.truth[i])
+    (sample_png,) = (out_dir / "_generated" / "browse").rglob("sample-*.png")
+    assert sample_png.parent.name == str(pool.truth[5])
+    assert (load_pool(out_dir / "_generated" / "browse").images[0] == frame).all()
 
 
 def test_imagefolder_never_writes_outside_out(tmp_path):

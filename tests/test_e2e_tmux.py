@@ -132,3 +132,23 @@ def test_clusters_label_split_train_then_eval_in_tmux(sample_workspace, tmp_path
     out = subprocess.run([tuilabel, "eval", str(ws_path)], check=True, capture_output=True, text=True).stdout
     assert re.search(r"vae \(clusters mode, 2 epochs\): test accuracy 0\.\d+", out)
     assert re.search(r"classifier's classes\s+0\.\d+\s+0\.\d+\s+-?0\.\d+", out)
+
+
+@pytest.mark.parametrize("env", [{"NO_COLOR": "1", "TERM": "xterm-256color"}, {"TERM": "dumb"}])
+def test_no_colour_terminals_draw_shades_in_tmux(sample_workspace, env):
+    ws_path = sample_workspace.path
+    sample_workspace.close()
+    exe = Path(sys.executable).with_name("tuilabel")
+    prefix = " ".join(f"{k}={v}" for k, v in env.items())  # in the pane: tmux sets its own TERM there
+    tmux = Tmux(f"tuilabel-mono-{os.getpid()}",
+                f"env {prefix} {exe if exe.exists() else 'tuilabel'} label {ws_path} --mode browse")
+    try:
+        item = tmux.wait_for(r"item (\d+)").group(1)
+        assert set(tmux.capture()) & set("░▒▓"), tmux.capture()  # grey levels as shade characters
+        tmux.keys("4")
+        tmux.wait_for(rf"{item} -> 4")
+        tmux.keys("q")
+        tmux.wait_for(r"EXIT=0")
+    finally:
+        tmux.close()
+    assert LabelStore(ws_path / "labels.sqlite").current() == {item: (4, 1.0)}

@@ -60,14 +60,20 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     ws = Workspace(args.workspace)
     counts = ws.store.counts()
-    sources = sorted({src for src, _ in counts}, key=["human", "propagated", "pseudo", "sample"].index)
+    samples = ws.store.sample_counts()
+    sources = [s for s in ("human", "propagated", "pseudo") if any(src == s for src, _ in counts)] or ["human"]
+    sample_modes = sorted({mode for mode, _ in samples})
+    sample_titles = {"stream": "stream frames", "clusters": "cluster centres"}
     names = ws.class_names
-    table = Table()
+    table = Table(title="pool items by source, and generated samples (not pool items)")
     table.add_column("class")
-    for src in sources or ["human"]:
-        table.add_column(src if src != "sample" else "stream frames", justify="right")
+    for src in sources:
+        table.add_column(f"{src} items", justify="right")
+    for mode in sample_modes:
+        table.add_column(sample_titles.get(mode, f"{mode} samples"), justify="right", style="dim")
     for label, name in [(i, n) for i, n in enumerate(names)] + [(None, "unsure")]:
-        table.add_row(name, *[str(counts.get((src, label), 0)) for src in sources or ["human"]])
+        table.add_row(name, *[str(counts.get((src, label), 0)) for src in sources],
+                      *[str(samples.get((mode, label), 0)) for mode in sample_modes])
     console = Console()
     console.print(f"[bold]{ws.path}[/]: {len(ws.pool)} images, {len(names)} classes")
     console.print(table)
@@ -88,7 +94,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     ws = Workspace(args.workspace)
     sources = [s.strip() for s in args.sources.split(",")]
-    n = export(ws, args.format, args.out, sources=sources)
+    n = export(ws, args.format, args.out, sources=sources, force=args.force)
     print(f"exported {n} labels ({', '.join(sources)}) to {args.out}")
     return 0
 
@@ -311,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["csv", "jsonl", "imagefolder"], required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--sources", default="human", help="comma-separated: human,propagated,pseudo")
+    p.add_argument("--force", action="store_true", help="imagefolder: replace what a non-empty --out holds")
     p.set_defaults(func=cmd_export)
 
     colors: dict[str, Any] = {"choices": ["auto", "truecolor", "256", "none"], "default": "auto",

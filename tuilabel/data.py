@@ -340,6 +340,28 @@ def find_idx_images(folder: Path) -> list[Path]:
 # Folders of images
 
 
+def _to_8bit(img: Any) -> Any:
+    """Grey images of more than 8 bits (16-bit PNG, 32-bit int, float) scaled to 0..255 by their
+    bit depth; PIL's own conversion would clip everything above 255 to white."""
+    from PIL import Image
+
+    if img.mode not in ("I", "I;16", "I;16B", "I;16L", "F"):
+        return img
+    a = np.asarray(img, dtype=np.float64)
+    if img.mode == "F":
+        top = 1.0 if a.max(initial=0) <= 1.0 else 255.0 if a.max(initial=0) <= 255 else float(a.max())
+    else:
+        top = 65535.0 if img.mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
+    return Image.fromarray(np.clip(np.rint(a / top * 255.0), 0, 255).astype(np.uint8), "L")
+
+
+def class_from_folder(folder: str) -> str:
+    """A class name from its folder (export percent-encodes what a file name cannot hold)."""
+    from urllib.parse import unquote
+
+    return "" if folder == "%00" else unquote(folder)
+
+
 def _load_image_folder(
     folder: Path, classes: Sequence[str] | None, size: tuple[int, int] | None, warn: Callable[[str], None]
 ) -> Pool:
@@ -360,14 +382,17 @@ def _load_image_folder(
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
             skipped.append(str(rel))
             continue
-        label = rel.parts[0] if len(rel.parts) > 1 else None
+        if rel.parts[0] == "_generated" and len(rel.parts) > 1:
+            skipped.append(str(rel))  # generated samples an export put beside the pool items
+            continue
+        label = class_from_folder(rel.parts[0]) if len(rel.parts) > 1 else None
         loaded.append((rel.as_posix(), img, label))
     if skipped:
         shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
         warn(f"{folder}: skipped {len(skipped)} file(s) that are not readable images ({shown})")
     if not loaded:
         raise DataError("no readable images in the folder", folder)
-    colour = any(img.mode not in ("1", "L", "LA", "I", "I;16", "F") for _, img, _ in loaded)
+    colour = any(img.mode not in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F") for _, img, _ in loaded)
     if size is None:
         common = Counter(img.size for _, img, _ in loaded).most_common(1)[0][0]  # (w, h)
         w, h = common
@@ -376,6 +401,7 @@ def _load_image_folder(
     h, w = size
     arrays = []
     for _, img, _ in loaded:
+        img = _to_8bit(img)
         img = img.convert("RGB" if colour else "L")
         if img.size != (w, h):
             img = img.resize((w, h), Image.Resampling.BILINEAR)

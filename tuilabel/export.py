@@ -1,25 +1,35 @@
-"""Export current labels as CSV, JSON lines or an image folder (one folder per class)."""
+"""Export current labels as CSV, JSON lines or an image folder (one folder per class).
+
+Pool items and generated samples (stream frames, decoded cluster centres) are kept apart: CSV and
+JSON rows say which ``kind`` each is and carry a sample's pixels; an image folder puts pool items in
+``OUT/<class>/`` and samples in ``OUT/_generated/<mode>/<class>/``. Class folder names are the class
+names with the characters a file name cannot hold percent-encoded (`class_folder`), so every class
+has its own folder and `data.load_pool` reads the names back.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
 import re
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from .errors import TuilabelError
-from .store import LabelEvent
-from .workspace import Workspace
+from .store import SOURCES, LabelEvent
+from .workspace import CONFIG, Workspace
 
 FORMATS = ("csv", "jsonl", "imagefolder")
 UNSURE_NAME = "_unsure"
+GENERATED = "_generated"  # the image folder's folder of generated samples (never a class)
+MAX_NAME_BYTES = 255  # a file name on every common file system
 
 
 def _records(ws: Workspace, sources: Iterable[str]) -> list[LabelEvent]:
-    """Current item labels, then every live generated sample (stream frames)."""
+    """Current item labels, then every live generated sample (stream frames, cluster centres)."""
     sources = tuple(sources)
     items = list(ws.store.events(sources, samples=False, current_only=True))
     samples = list(ws.store.events(sources, samples=True))
@@ -27,8 +37,10 @@ def _records(ws: Workspace, sources: Iterable[str]) -> list[LabelEvent]:
 
 
 def _row(ev: LabelEvent, names: list[str]) -> dict:
+    sample = ev.sample
     return {
         "item_id": ev.item_id if ev.item_id is not None else f"sample-{ev.id}",
+        "kind": "item" if sample is None else "sample",
         "label": ev.label,
         "class_name": names[ev.label] if ev.label is not None else UNSURE_NAME,
         "source": ev.source,
@@ -37,56 +49,110 @@ def _row(ev: LabelEvent, names: list[str]) -> dict:
         "mode": ev.mode,
         "session": ev.session,
         "time": ev.time,
+        "shape": "" if sample is None else "x".join(map(str, sample.shape)),
+        "pixels": "" if sample is None else " ".join(map(str, np.asarray(sample, np.uint8).ravel().tolist())),
     }
 
 
 def safe_name(text: str) -> str:
-    """A single path component that cannot climb out of its folder."""
+    """A single path component that cannot climb out of its folder (for item file names)."""
     name = re.sub(r"[^\w.+=-]+", "_", text.replace("/", "__").replace("\\", "__")).strip(".")
     return name or "_"
 
 
-def export(ws: Workspace, fmt: str, out: str | Path, sources: Iterable[str] = ("human",)) -> int:
+def class_folder(name: str) -> str:
+    """A class name as a folder name: letters, digits, ``-``, ``_`` and inner spaces and dots stay;
+    everything else (and a leading ``.``/``_`` or a trailing ``.``/space) is percent-encoded, so
+    different names never share a folder and `unquote` gives the name back."""
+    out = []
+    for n, ch in enumerate(name):
+        edge = n == 0 or n == len(name) - 1
+        keep = ch.isalnum() or ch == "-" or (ch == "_" and n > 0) or (ch in ". " and not edge)
+        out.append(ch if keep else "".join(f"%{b:02X}" for b in ch.encode("utf-8")))
+    return "".join(out) or "%00"
+
+
+def check_sources(sources: Iterable[str]) -> list[str]:
+    chosen = [s for s in sources if s]
+    unknown = [s for s in chosen if s not in SOURCES]
+    if unknown or not chosen:
+        raise TuilabelError(f"--sources {','.join(chosen)!r}: expected some of {', '.join(SOURCES)}")
+    return chosen
+
+
+def check_target(ws: Workspace, fmt: str, out: Path, force: bool = False) -> Path:
+    """The resolved export target, or a one-line error: never one of the workspace's own files,
+    never a folder for csv/jsonl, never a non-empty folder for imagefolder (unless ``force``)."""
+    target = out.expanduser().resolve()
+    root = ws.path.resolve()
+    store = ws.store_path.resolve()
+    own = {root / CONFIG, root / "pool.npz", root / "test.npz", store,
+           store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")}
+    for folder in (ws.models_dir.resolve(), ws.runs_dir.resolve()):
+        if target == folder or folder in target.parents:
+            raise TuilabelError(f"is inside the workspace's {folder.name}/ folder: export elsewhere", out)
+    if target in own or target == root or target in root.parents:
+        raise TuilabelError("is the workspace or one of its own files: export elsewhere", out)
+    if fmt in ("csv", "jsonl") and target.is_dir():
+        raise TuilabelError(f"is a folder: give a file name for the {fmt} export", out)
+    if fmt == "imagefolder" and target.exists():
+        if not target.is_dir():
+            raise TuilabelError("exists and is not a folder", out)
+        if any(target.iterdir()):
+            if not force:
+                raise TuilabelError("is a folder that is not empty: choose an empty or new one, or add --force "
+                                    "to replace what is in it", out)
+            shutil.rmtree(target)
+    return target
+
+
+def export(ws: Workspace, fmt: str, out: str | Path, sources: Iterable[str] = ("human",), force: bool = False) -> int:
     """Write the labels; returns how many records were written."""
     if fmt not in FORMATS:
         raise TuilabelError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    out = Path(out)
+    sources = check_sources(sources)
+    target = check_target(ws, fmt, Path(out), force)
     records = _records(ws, sources)
     names = ws.class_names
-    if fmt == "csv":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", newline="") as f:
+    if fmt == "imagefolder":
+        _export_imagefolder(ws, records, target, Path(out))
+        return len(records)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    with tmp.open("w", newline="") as f:  # written whole, then renamed: never half an export
+        if fmt == "csv":
             writer = csv.DictWriter(f, fieldnames=list(_row(records[0], names)) if records else ["item_id"])
             writer.writeheader()
             for ev in records:
                 writer.writerow(_row(ev, names))
-    elif fmt == "jsonl":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w") as f:
+        else:
             for ev in records:
                 f.write(json.dumps(_row(ev, names)) + "\n")
-    else:
-        _export_imagefolder(ws, records, out)
+    tmp.replace(target)
     return len(records)
 
 
-def _export_imagefolder(ws: Workspace, records: list[LabelEvent], out: Path) -> None:
+def _export_imagefolder(ws: Workspace, records: list[LabelEvent], root: Path, out: Path) -> None:
     from PIL import Image
 
-    root = out.resolve()
-    if root.exists() and not root.is_dir():
-        raise TuilabelError("exists and is not a folder", out)
-    pool = ws.pool
     names = ws.class_names
+    folders = [class_folder(n) for n in names]
+    too_long = [n for n, f in zip(names, folders) if len(f.encode("utf-8")) > MAX_NAME_BYTES]
+    if too_long:  # checked before anything is written: never half an export
+        raise TuilabelError(f"class name {too_long[0][:40]!r}... is too long for a folder name "
+                            f"(over {MAX_NAME_BYTES} bytes); export as csv or jsonl", out)
+    pool = ws.pool
     for ev in records:
         if ev.label is None:
             continue  # unsure items have no class folder
         if ev.sample is not None:
             pixels, stem = ev.sample, f"sample-{ev.id}"
+            folder = root / GENERATED / safe_name(ev.mode) / folders[ev.label]
         else:
             assert ev.item_id is not None  # an event is a pool item or a generated sample
             pixels, stem = pool.images[pool.index_of(ev.item_id)], safe_name(ev.item_id)
-        target = (root / safe_name(names[ev.label]) / f"{Path(stem).stem}.png").resolve()
+            folder = root / folders[ev.label]
+        target = (folder / f"{Path(stem).stem}.png").resolve()
         if root not in target.parents:  # belt and braces: never write outside --out
             raise TuilabelError(f"refusing to write outside the export folder: {target}", out)
         target.parent.mkdir(parents=True, exist_ok=True)

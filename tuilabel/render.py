@@ -161,7 +161,7 @@ def image_rows(image: np.ndarray, scale: int = 1, mode: str = "truecolor") -> li
     if mode == "none":
         shade = ((top + bottom) * (len(SHADES) - 1) + 255) // 510
         for y, n, level in zip(*_runs(shade)):
-            rows[y].append(Segment(SHADES[level] * n))
+            rows[y].append(Segment(SHADES[level] * n, Style()))
         return rows
     halves, fulls = _HALVES, _FULLS
     for y, n, key in zip(*_runs(top.astype(np.int64) << 24 | bottom)):

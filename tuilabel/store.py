@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from typing_extensions import Self
 
+from .errors import TuilabelError
+
 SOURCES = ("human", "pseudo", "propagated")
 UNSURE = None  # a label of None means "unsure / not any class"
 
@@ -91,15 +93,18 @@ class LabelStore:
 
     def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
         self.path = Path(path)
-        self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         self._counts_cache: tuple[int | None, dict] | None = None
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-        with self._write():
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            with self._write():
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+        except sqlite3.DatabaseError as exc:  # not a database, damaged, read-only, locked past the timeout
+            raise TuilabelError(f"cannot open the label store ({exc})", self.path) from None
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -364,6 +369,13 @@ class LabelStore:
             out[("sample", label)] = n
         self._counts_cache = (version, out)
         return dict(out)
+
+    def sample_counts(self) -> dict[tuple[str, int | None], int]:
+        """(mode, label) to the number of live generated samples (stream frames, cluster centres)."""
+        rows = self._db.execute(
+            "SELECT mode, label, COUNT(*) FROM live_events WHERE item_id IS NULL GROUP BY mode, label"
+        )
+        return {(mode, label): n for mode, label, n in rows}
 
     def time_spent(self) -> float:
         """Seconds between each session's start and its last event, summed over sessions."""

@@ -62,7 +62,9 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(str(value))  # JSON string escapes are valid TOML basic strings
+    # JSON's escapes are valid TOML basic-string escapes; TOML wants DEL escaped too, and non-BMP
+    # characters as themselves (JSON's surrogate pairs are not TOML)
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007F")
 
 
 def dump_toml(config: dict[str, dict[str, Any]]) -> str:
@@ -84,7 +86,7 @@ class Workspace:
         if not config_path.is_file():
             raise TuilabelError("not a tuilabel workspace (run `tuilabel init` first)", self.path)
         try:
-            self.config = tomllib.loads(config_path.read_text())
+            self.config = tomllib.loads(config_path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
             raise TuilabelError(f"broken config ({exc})", config_path) from None
         self._pool: Pool | None = None
@@ -110,6 +112,9 @@ class Workspace:
         if path.exists() and not path.is_dir():
             raise TuilabelError("exists and is not a folder", path)
         pool = load_pool(data, labels=labels, classes=classes, size=size, warn=warn)
+        repeated = sorted({n for n in pool.class_names if pool.class_names.count(n) > 1})
+        if repeated:
+            raise DataError(f"class names must be distinct; repeated: {', '.join(map(repr, repeated))}", data)
         if test is None and Path(data).is_dir():
             test = next((p for p in find_idx_images(Path(data)) if p.name.startswith("t10k")), None)
         test_pool = None
@@ -138,9 +143,18 @@ class Workspace:
             },
             "classes": {"names": pool.class_names},
         }
+        text = dump_toml(config)
+        try:
+            readable = tomllib.loads(text) == {t: {k: v for k, v in vals.items() if v is not None}
+                                               for t, vals in config.items()}
+            text.encode("utf-8")
+        except (tomllib.TOMLDecodeError, UnicodeEncodeError):
+            readable = False
+        if not readable:
+            raise DataError("a class name or path cannot be written to the workspace's config", data)
         LabelStore(path / "labels.sqlite").close()
         tmp = path / (CONFIG + ".tmp")
-        tmp.write_text(dump_toml(config))
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path / CONFIG)  # the config appears last: a half-made workspace is no workspace
         return cls(path)
 
@@ -171,6 +185,13 @@ class Workspace:
     @property
     def store(self) -> LabelStore:
         if self._store is None:
+            if self.store_path == self.path / "labels.sqlite":  # the workspace's own (not a simulation's)
+                if not self.store_path.is_file():
+                    raise TuilabelError("the label store is missing (restore it from a backup; a new empty "
+                                        "one would hide every label)", self.store_path)
+                if self.store_path.stat().st_size == 0:
+                    raise TuilabelError("the label store is empty (0 bytes): restore it from a backup",
+                                        self.store_path)
             self._store = LabelStore(self.store_path)
         return self._store
 

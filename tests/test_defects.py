@@ -1,0 +1,206 @@
+"""Defects found trying tuilabel as new users (issue 11), each through the real entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tuilabel.cli import main
+from tuilabel.data import load_pool
+from tuilabel.store import LabelStore
+from tuilabel.workspace import Workspace
+
+
+def run_cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tuilabel.cli", *argv], capture_output=True, text=True,
+                          check=False, timeout=120)
+
+
+def one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode == 2, proc
+    err = proc.stderr.strip()
+    assert err.count("\n") == 0 and err.startswith("tuilabel: error: ") and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+
+
+def labelled(ws: Workspace, n: int = 5) -> dict:
+    s = ws.store.start_session("browse")
+    for i in range(n):
+        ws.store.add(s, ws.pool.ids[i], int(ws.pool.truth[i]))
+    return ws.store.current()
+
+
+# 1. export never overwrites the workspace's own files; folders and non-empty folders are refused
+
+
+def test_export_refuses_the_workspaces_own_files(sample_workspace, tmp_path):
+    ws = sample_workspace
+    before = labelled(ws)
+    ws.close()
+    for target, fmt in [(ws.path / "labels.sqlite", "csv"), (ws.path / "tuilabel.toml", "jsonl"),
+                        (ws.path / "pool.npz", "csv"), (ws.path / "models" / "x.csv", "csv"),
+                        (ws.path, "imagefolder"), (ws.path.parent, "imagefolder")]:
+        one_line_error(run_cli("export", str(ws.path), "--format", fmt, "--out", str(target)), str(target))
+    (tmp_path / "elsewhere").mkdir()
+    one_line_error(run_cli("export", str(ws.path), "--format", "csv", "--out", str(tmp_path / "elsewhere")),
+                   "is a folder")
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "keep.txt").write_text("mine")
+    one_line_error(run_cli("export", str(ws.path), "--format", "imagefolder", "--out", str(full)), "not empty")
+    assert (full / "keep.txt").exists()
+    assert run_cli("export", str(ws.path), "--format", "imagefolder", "--out", str(full), "--force").returncode == 0
+    assert not (full / "keep.txt").exists() and len(load_pool(full)) == 5
+    assert LabelStore(ws.path / "labels.sqlite").current() == before
+
+
+# 4. any class name writes a config the workspace can read again
+
+
+def test_class_names_outside_the_bmp_make_a_readable_workspace(tmp_path):
+    np.savez(tmp_path / "d.npz", images=np.zeros((3, 4, 4), np.uint8), labels=[0, 1, 2])
+    names = "cat🐱,dog\u007f,\"quoted\" \\ back"
+    assert main(["init", str(tmp_path / "ws"), "--data", str(tmp_path / "d.npz"), "--classes", names]) == 0
+    ws = Workspace(tmp_path / "ws")
+    assert ws.class_names == ["cat🐱", "dog\u007f", "\"quoted\" \\ back"]
+    assert main(["status", str(tmp_path / "ws")]) == 0
+
+
+# 5. 16-bit PNGs keep their grey levels
+
+
+def test_16_bit_pngs_are_scaled_not_binarised(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "pngs" / "a"
+    folder.mkdir(parents=True)
+    ramp = (np.arange(64).reshape(8, 8) * 1040).astype(np.uint16)  # 0 .. 65520
+    Image.fromarray(ramp).save(folder / "ramp.png")
+    assert Image.open(folder / "ramp.png").mode == "I;16"
+    pool = load_pool(tmp_path / "pngs")
+    got = pool.images[0].astype(int)
+    assert np.abs(got - np.rint(ramp / 65535 * 255)).max() <= 1 and len(np.unique(got)) == 64
+
+
+# 6. a missing, empty or damaged label store is refused, never silently replaced
+
+
+@pytest.mark.parametrize("damage", ["missing", "empty", "garbage"])
+def test_a_lost_store_is_a_one_line_error(sample_workspace, damage):
+    ws = sample_workspace
+    ws.close()
+    path = ws.path / "labels.sqlite"
+    if damage == "missing":
+        path.unlink()
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        path.write_bytes(b"this is not a database" * 100)
+    for argv in (["status", str(ws.path)], ["export", str(ws.path), "--format", "csv", "--out",
+                                             str(ws.path.parent / "x.csv")]):
+        one_line_error(run_cli(*argv), str(path))
+    assert damage == "missing" and not path.exists() or path.stat().st_size in (0, 2200)
+
+
+# 7. one folder per class, distinct and reversible; duplicate class names refused at init
+
+
+def test_imagefolder_class_folders_are_distinct_and_reversible(tmp_path):
+    names = [".", "..", "a b", "a?b", "a_b", "_x", "x.", "é/ü"]
+    np.savez(tmp_path / "d.npz", images=np.arange(8 * 16, dtype=np.uint8).reshape(8, 4, 4),
+             labels=np.arange(8), class_names=np.array(names))
+    ws = Workspace.init(tmp_path / "ws", tmp_path / "d.npz")
+    s = ws.store.start_session("browse")
+    for i in range(8):
+        ws.store.add(s, ws.pool.ids[i], i)
+    ws.close()
+    out = tmp_path / "out"
+    assert main(["export", str(ws.path), "--format", "imagefolder", "--out", str(out)]) == 0
+    assert len([p for p in out.iterdir() if p.is_dir()]) == 8
+    back = load_pool(out)
+    assert sorted(back.class_names) == sorted(names)
+    for image, label in zip(back.images, back.truth):
+        assert names.index(back.class_names[label]) == int(image[0, 0]) // 16  # each image in its class
+    np.savez(tmp_path / "dup.npz", images=np.zeros((2, 4, 4), np.uint8), labels=[0, 1],
+             class_names=np.array(["cat", "cat"]))
+    assert main(["init", str(tmp_path / "ws2"), "--data", str(tmp_path / "dup.npz")]) == 2
+
+
+def test_a_class_name_too_long_for_a_folder_exports_nothing(tmp_path, capsys):
+    np.savez(tmp_path / "d.npz", images=np.zeros((2, 4, 4), np.uint8), labels=[0, 1],
+             class_names=np.array(["ok", "x" * 300]))
+    ws = Workspace.init(tmp_path / "ws", tmp_path / "d.npz")
+    labelled(ws, 2)
+    assert main(["export", str(ws.path), "--format", "imagefolder", "--out", str(tmp_path / "out")]) == 2
+    assert "too long for a folder name" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+# 8. pool items and generated samples apart, in status and in every export format
+
+
+def test_status_and_export_keep_generated_samples_apart(sample_workspace, tmp_path, capsys):
+    ws = sample_workspace
+    labelled(ws, 3)
+    stream = ws.store.start_session("stream")
+    clusters = ws.store.start_session("clusters")
+    frame = ws.pool.images[9]
+    ws.store.add(stream, None, 4, sample=frame)
+    ws.store.add_with_spread(clusters, ws.pool.images[8], 2, 1.0, [])
+    assert main(["status", str(ws.path)]) == 0
+    out = capsys.readouterr().out
+    assert "stream frames" in out and "cluster centres" in out and "human items" in out
+    assert main(["export", str(ws.path), "--format", "csv", "--out", str(tmp_path / "l.csv")]) == 0
+    rows = list(csv.DictReader((tmp_path / "l.csv").read_text().splitlines()))
+    assert [r["kind"] for r in rows] == ["item"] * 3 + ["sample"] * 2
+    shape = tuple(int(d) for d in rows[3]["shape"].split("x"))
+    pixels = np.array(rows[3]["pixels"].split(), dtype=np.uint8).reshape(shape)
+    assert np.array_equal(pixels, frame) and rows[0]["pixels"] == ""
+    assert main(["export", str(ws.path), "--format", "jsonl", "--out", str(tmp_path / "l.jsonl")]) == 0
+    records = [json.loads(line) for line in (tmp_path / "l.jsonl").read_text().splitlines()]
+    assert {r["mode"] for r in records if r["kind"] == "sample"} == {"stream", "clusters"}
+    assert main(["export", str(ws.path), "--format", "imagefolder", "--out", str(tmp_path / "img")]) == 0
+    assert len(load_pool(tmp_path / "img")) == 3
+    assert {p.parts[-3] for p in (tmp_path / "img" / "_generated").rglob("*.png")} == {"stream", "clusters"}
+
+
+# 9. no colour: shade characters, in the real app
+
+
+def test_no_color_draws_shades_in_the_app(sample_workspace, monkeypatch):
+    from tuilabel.tui.app import TuilabelApp
+
+    monkeypatch.setenv("NO_COLOR", "1")  # what --colors none sets: Textual then filters to monochrome
+    from tuilabel.tui.widgets import PixelView
+
+    async def go():
+        app = TuilabelApp(sample_workspace, mode="browse", colors="none")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            view = app.screen.query_one(PixelView)
+            text = "".join(seg.text for seg in view.render_line(5))
+            assert set(text) & set("░▒▓█")
+            await pilot.press("3")
+            await pilot.pause()
+        return app.return_code
+
+    assert asyncio.run(go()) in (0, None)
+    assert len(sample_workspace.store.current()) == 1
+
+
+# 15. unknown sources are errors
+
+
+def test_unknown_sources_are_errors(sample_workspace, tmp_path):
+    labelled(sample_workspace)
+    sample_workspace.close()
+    one_line_error(run_cli("export", str(sample_workspace.path), "--format", "csv", "--out",
+                           str(tmp_path / "x.csv"), "--sources", "humann"), "humann")
+    assert not Path(tmp_path / "x.csv").exists()
