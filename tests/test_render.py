@@ -55,7 +55,8 @@ def test_no_colour_fallback_uses_shades():
     image = np.array([[0, 128, 255], [0, 128, 255]], np.uint8)
     (row,) = image_rows(image, 1, "none")
     assert "".join(s.text for s in row) == " \u2592\u2588"
-    assert all(s.style is None for s in row)
+    # no colour, but a style all the same: Textual's monochrome filter reads every segment's style
+    assert all(s.style is not None and s.style.color is None and s.style.bgcolor is None for s in row)
 
 
 def test_rich_renderable_prints_on_a_plain_console_and_fits():

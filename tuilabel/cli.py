@@ -58,7 +58,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     from .workspace import Workspace
 
-    ws = Workspace(args.workspace)
+    ws = Workspace(args.workspace).check()
     counts = ws.store.counts()
     samples = ws.store.sample_counts()
     sources = [s for s in ("human", "propagated", "pseudo") if any(src == s for src, _ in counts)] or ["human"]
@@ -92,7 +92,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export import export
     from .workspace import Workspace
 
-    ws = Workspace(args.workspace)
+    ws = Workspace(args.workspace).check()
     sources = [s.strip() for s in args.sources.split(",")]
     n = export(ws, args.format, args.out, sources=sources, force=args.force)
     print(f"exported {n} labels ({', '.join(sources)}) to {args.out}")
@@ -130,6 +130,7 @@ def _start_settings(mode: str | None, options: Sequence[str]) -> Any:
 
 def _run_app(workspace: Any, mode: str | None, colors: str, options: Sequence[str] = ()) -> int:
     settings = _start_settings(mode, options)  # a wrong setting is one line, not a traceback
+    workspace.check()  # so is a missing or damaged file of the workspace
     colors = _resolve_colors(colors)
     from .tui.app import TuilabelApp
 
@@ -166,7 +167,7 @@ def cmd_label(args: argparse.Namespace) -> int:
 
     if args.help_settings:
         return _print_settings([args.mode] if args.mode else [m.name for m in MODES if m.built])
-    return _run_app(Workspace(args.workspace), args.mode, args.colors, args.set)
+    return _run_app(Workspace(args.workspace).check(), args.mode, args.colors, args.set)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -226,7 +227,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.seed and not any(o.startswith("seed=") for o in options):
         options.append(f"seed={args.seed}")
     owner.make_settings(options)  # checked before the workspace is read
-    ws = Workspace(args.workspace)
+    ws = Workspace(args.workspace).check()
     request = TrainRequest(args.epochs, args.seed, args.device, options, {
         "hidden": args.hidden, "cd_k": args.cd_k, "persistent": args.persistent, "learning_rate": args.learning_rate,
     })
@@ -241,7 +242,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .sessions.registry import load
     from .workspace import Workspace
 
-    ws = Workspace(args.workspace)
+    ws = Workspace(args.workspace).check()
     if ws.test is None:
         raise TuilabelError("the workspace has no test set (give --test to `tuilabel init`)", ws.path)
     print(f"test set: {len(ws.test)} images")

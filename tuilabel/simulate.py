@@ -294,7 +294,7 @@ def run_simulation(workspace: Path, settings: SimSettings, out: Path, report: Re
         raise TuilabelError(f"--error-rate {settings.error_rate} must be between 0 and 1")
     if settings.compute not in ("model", "measured"):
         raise TuilabelError(f"--compute {settings.compute!r}: expected model or measured")
-    probe = Workspace(workspace)
+    probe = Workspace(workspace).check()
     if probe.pool.truth is None or (probe.pool.truth < 0).all():
         raise TuilabelError("the pool has no ground-truth labels to simulate a labeler with", workspace)
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -179,7 +180,7 @@ class Workspace:
     def _load_cached(self, name: str) -> Pool:
         try:
             return Pool.load_cache(self.path / name)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise DataError(f"cannot read the workspace's cached data ({exc})", self.path / name) from None
 
     @property
@@ -202,6 +203,19 @@ class Workspace:
     @property
     def runs_dir(self) -> Path:
         return self.path / "runs"
+
+    def check(self) -> Workspace:
+        """Read every part now (config, pool, test set, label store): what is missing or damaged is a
+        one-line `TuilabelError` here, before an app opens, not a traceback inside it."""
+        if "classes" not in self.config or "names" not in self.config.get("classes", {}):
+            raise TuilabelError("broken config (no [classes] names)", self.path / CONFIG)
+        pool = self.pool
+        if pool.class_names != self.class_names:
+            raise TuilabelError(f"the config names {len(self.class_names)} classes but pool.npz has "
+                                f"{pool.n_classes}: the workspace is inconsistent", self.path / CONFIG)
+        self.test  # noqa: B018 - loads and checks it
+        self.store  # noqa: B018
+        return self
 
     def model_path(self, name: str) -> Path:
         """Where the model (or a mode's resume state, ``NAME-state``) called ``name`` lives."""

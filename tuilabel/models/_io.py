@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ def load_bundle(path: Path, kind: str) -> tuple[dict, dict[str, np.ndarray]]:
         with np.load(path, allow_pickle=False) as d:
             header = json.loads(str(d["header"]))
             arrays = {k: d[k] for k in d.files if k != "header"}
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise TuilabelError(f"cannot read the {kind} model ({exc})", path) from None
     if header.get("kind") != kind:
         raise TuilabelError(f"not a {kind} model file", path)
