@@ -230,3 +230,126 @@ def test_damaged_workspace_files_are_one_line_errors(sample_workspace, tmp_path)
                    "config names 3 classes but pool.npz has 10")
     config.write_text(text.split("[classes]")[0])
     one_line_error(run_cli("status", str(ws.path)), "no [classes]")
+
+
+# 2. an undo that reaches the previous page goes back to that page; a key labels only the focused tile
+
+
+def test_batch_undo_across_pages_and_keys_label_only_the_focused_tile(sample_workspace):
+    from tuilabel.tui.app import TuilabelApp
+
+    truth = sample_workspace.pool.truth
+
+    async def go():
+        app = TuilabelApp(sample_workspace, mode="batch")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            session = screen.session
+            first = [it.item_id for it in session.page]
+            for _ in first:  # answer the whole page: a new one comes
+                await pilot.press(str(int(truth[session.shown_item()])))
+            assert session.page_number == 2
+            await pilot.press("z")  # back to page 1, its last tile focused again
+            assert session.page_number == 1 and [it.item_id for it in session.page] == first
+            assert session.page[session.focus].item_id == first[-1]
+            shown = [tile for tile in screen.tiles if "▶" in str(tile.caption.text)]
+            assert len(shown) == 1 and len(screen.tiles) >= len(session.page)
+            await pilot.resize_terminal(70, 24)  # fewer tiles: the focus stays on a shown one
+            await pilot.pause()
+            assert session.focus < len(screen.tiles)
+            focused = session.page[session.focus].item_id
+            await pilot.press("3")
+            await pilot.pause()
+        return focused
+
+    focused = asyncio.run(go())
+    current = sample_workspace.store.current()
+    assert current[focused] == (3, 1.0)
+
+
+# 3. while the terminal is too small to show the image, label keys do nothing
+
+
+def test_label_keys_do_nothing_while_the_image_is_hidden(sample_workspace):
+    from tuilabel.tui.app import TuilabelApp
+
+    async def go():
+        for mode in ("browse", "batch"):
+            app = TuilabelApp(sample_workspace, mode=mode)
+            async with app.run_test(size=(50, 14)) as pilot:
+                await pilot.pause()
+                assert app.screen.too_small
+                await pilot.press("3", "x", "enter")
+                await pilot.resize_terminal(100, 30)
+                await pilot.pause()
+                await pilot.press("4")
+
+    asyncio.run(go())
+    assert sorted(label for label, _ in sample_workspace.store.current().values()) == [4, 4]
+
+
+# 10. batch on a tiny pool and on 1x1 images
+
+
+def test_batch_on_a_tiny_pool_and_tiny_images(tmp_path):
+    rng = np.random.default_rng(0)
+    for shape in [(40, 8, 8), (30, 1, 1)]:
+        data = tmp_path / f"d{shape[1]}.npz"
+        np.savez(data, images=rng.integers(0, 255, shape, dtype=np.uint8), labels=np.arange(shape[0]) % 2)
+        ws = tmp_path / f"ws{shape[1]}"
+        assert main(["init", str(ws), "--data", str(data), "--test", str(data)]) == 0
+        out = tmp_path / f"c{shape[1]}.json"
+        assert main(["simulate", str(ws), "--mode", "batch", "--labels", str(shape[0]), "--set", "epochs=2",
+                     "--set", "start=10", "--out", str(out)]) == 0
+        curve = json.loads(out.read_text())["curve"]
+        assert curve[-1]["labels"] == shape[0] and all(p["accuracy"] is not None for p in curve)
+    ws1 = Workspace(tmp_path / "ws1")
+    from tuilabel.sessions.batch import BatchSession, BatchSettings
+
+    with pytest.raises(Exception, match="too small for the seed-mnist network"):
+        session = BatchSession(ws1, BatchSettings(arch="seed-mnist", start=2, epochs=1))
+        for _ in range(2):
+            session.handle(__import__("tuilabel.sessions", fromlist=["Action"]).Action("label", 0))
+        session.update()
+
+
+# 13. a model file half-written by a killed save is not a model
+
+
+def test_a_leftover_temporary_model_file_is_not_listed(sample_workspace, capsys):
+    (sample_workspace.models_dir / "cnn.npz.tmp.npz").write_bytes(b"half")
+    assert main(["status", str(sample_workspace.path)]) == 0
+    assert "models: none yet" in capsys.readouterr().out
+    assert main(["eval", str(sample_workspace.path)]) == 0
+    assert "no trained models yet" in capsys.readouterr().out
+
+
+# 20. counts come from the store
+
+
+def test_counts_come_from_the_store(sample_workspace):
+    from tuilabel.sessions import Action
+    from tuilabel.sessions.batch import BatchSession, BatchSettings
+    from tuilabel.sessions.browse import BrowseSession, BrowseSettings
+
+    browse = BrowseSession(sample_workspace, BrowseSettings(seed=1))
+    for action in (Action("label", 1), Action("unsure"), Action("label", 2), Action("undo"), Action("undo")):
+        browse.handle(action)
+    assert browse.view().labels_spent == 1 == browse.store.session_counts(browse.session_id)[0]
+    batch = BatchSession(sample_workspace, BatchSettings(start=20))
+    batch.handle(Action("unsure"))
+    batch.handle(Action("label", 3))
+    view = batch.view()
+    assert view.labels == 2 and view.unsure == 1  # one class from browse, one here; the unsure apart
+
+
+# 21. the stream simulation prints each point once
+
+
+def test_stream_simulation_prints_each_point_once(stream_workspace, tmp_path):
+    proc = run_cli("simulate", str(stream_workspace.path), "--mode", "stream", "--seconds", "70",
+                   "--set", "chain_length=10", "--out", str(tmp_path / "s.json"))
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("labels")]
+    assert len(lines) == len(set(lines)) == len(json.loads((tmp_path / "s.json").read_text())["curve"])

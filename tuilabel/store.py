@@ -370,6 +370,13 @@ class LabelStore:
         self._counts_cache = (version, out)
         return dict(out)
 
+    def session_counts(self, session: str) -> tuple[int, int]:
+        """Live label events of ``session``: (with a class, unsure)."""
+        row = self._db.execute(
+            "SELECT COUNT(label), COUNT(*) - COUNT(label) FROM live_events WHERE session = ?", (session,)
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
     def sample_counts(self) -> dict[tuple[str, int | None], int]:
         """(mode, label) to the number of live generated samples (stream frames, cluster centres)."""
         rows = self._db.execute(

@@ -21,6 +21,8 @@ class Augment:
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """``x``: ``N x C x H x W`` in [0, 1]; returns a new random distortion of each image."""
         n, _, h, w = x.shape
+        if n == 0:
+            return x.clone()
         g = generator
 
         def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
@@ -48,8 +50,11 @@ class Augment:
         kernel = torch.exp(-(xs**2) / (2 * sigma**2))
         kernel = kernel / kernel.sum()
         field = torch.rand(n * 2, 1, h, w, generator=g) * 2 - 1
-        field = F.conv2d(F.pad(field, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
-        field = F.conv2d(F.pad(field, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
+        # reflection needs the image wider than the kernel's radius; tiny images repeat their edge
+        across = "reflect" if radius < w else "replicate"
+        down = "reflect" if radius < h else "replicate"
+        field = F.conv2d(F.pad(field, (radius, radius, 0, 0), mode=across), kernel.view(1, 1, 1, -1))
+        field = F.conv2d(F.pad(field, (0, 0, radius, radius), mode=down), kernel.view(1, 1, -1, 1))
         field = field.view(n, 2, h, w) * self.elastic_alpha * size
         # pixels to grid units ([-1, 1] spans the image)
         return torch.stack([field[:, 0] * 2 / w, field[:, 1] * 2 / h], dim=-1)

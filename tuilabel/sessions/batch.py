@@ -122,6 +122,7 @@ class BatchView:
     accuracy: float | None
     counts: list[int]
     pseudo_count: int
+    unsure: int = 0
     history: list[tuple[int, float | None]] = field(default_factory=list)  # (labels, accuracy) per round
     message: str = ""
 
@@ -154,12 +155,13 @@ class BatchSession(BaseSession):
         self.history: list[tuple[int, float | None]] = []
         self.labelled = self._labelled_indices()
         self.ranking = self.rng.permutation(len(self.pool))  # no model yet: random order
-        self.next_round_at = max(self.settings.start, len(self.labelled) + 1)
+        self.next_round_at = max(self.settings.start, self.classified + 1)
         self.resume()
         self.page: list[PageItem] = []
         self.page_number = 0
         self.focus = 0
-        self._undo: list[tuple[int, int]] = []  # (page number, position) of each label given
+        self._undo: list[tuple[int, int]] = []  # (page number, pool index) of each answer given
+        self._pages: dict[int, list[PageItem]] = {}  # earlier pages, for an undo that reaches back
         self.new_page()
 
     @property
@@ -188,7 +190,7 @@ class BatchSession(BaseSession):
         if self.model is not None:  # items the saved ranking never saw come after it, in random order
             rest = np.setdiff1d(self.ranking, ranked, assume_unique=True)
             self.ranking = np.concatenate([ranked, self.rng.permutation(rest)])
-        self.next_round_at = max(int(state["next_round_at"]), len(self.labelled) + 1)
+        self.next_round_at = max(int(state["next_round_at"]), self.classified + 1)
         self.message = f"resumed after round {self.round}: the saved model's ranking and guesses"
 
     def shown_item(self) -> int | None:
@@ -198,18 +200,36 @@ class BatchSession(BaseSession):
 
     def _labelled_indices(self) -> set[int]:
         """Items a person has answered (a class or unsure): never shown again."""
-        return {self.pool.index_of(i) for i in self.store.current(("human",))}
+        answered = self.store.current(("human",))
+        self.unsure = {self.pool.index_of(i) for i, (label, _) in answered.items() if label is None}
+        return {self.pool.index_of(i) for i in answered}
+
+    @property
+    def classified(self) -> int:
+        """Answers with a class (not unsure): what the schedule and the screen count."""
+        return len(self.labelled) - len(self.unsure)
 
     def resize_page(self, size: int) -> None:
-        """As many images a page as the screen fits: now if nothing on this page is answered yet,
-        from the next page otherwise."""
+        """As many images a page as the screen fits. A page with answers keeps them; its unanswered
+        images past the new size go back to the pool, so the focus is always on a shown image."""
         self.page_size = max(1, size)
-        if not any(item.answered for item in self.page) and len(self.page) != self.page_size:
-            self.page = []
-            self.page_number -= 1
+        if not any(item.answered for item in self.page):
+            if len(self.page) != self.page_size:
+                self.page = []
+                self.page_number -= 1
+                self.new_page()
+            return
+        keep = [it for n, it in enumerate(self.page) if it.answered or n < self.page_size]
+        self.page = keep[: max(self.page_size, sum(it.answered for it in keep))]
+        open_items = [n for n, it in enumerate(self.page) if not it.answered and n < self.page_size]
+        if not open_items:
             self.new_page()
+        elif self.focus not in open_items:
+            self.focus = open_items[0]
 
     def new_page(self) -> None:
+        if self.page:
+            self._pages[self.page_number] = self.page
         shown = {item.index for item in self.page}
         chosen = [int(i) for i in self.ranking if int(i) not in self.labelled and int(i) not in shown]
         self.page = [self._item(i) for i in chosen[: self.page_size]]
@@ -239,7 +259,9 @@ class BatchSession(BaseSession):
         self.store.add(self.session_id, item.item_id, label)
         item.label, item.answered = label, True
         self.labelled.add(item.index)
-        self._undo.append((self.page_number, self.focus))
+        if label is None:
+            self.unsure.add(item.index)
+        self._undo.append((self.page_number, item.index))
         name = "unsure" if label is None else self.pool.class_names[label]
         self.message = f"{item.item_id} -> {name}"
         self._move_on()
@@ -277,18 +299,17 @@ class BatchSession(BaseSession):
         if not self._undo:
             self.message = "nothing to undo"
             return
-        page_number, position = self._undo.pop()
-        undone = self.store.undo(self.session_id)
-        if not undone:
+        page_number, index = self._undo.pop()
+        if not self.store.undo(self.session_id):
             self.message = "nothing to undo"
             return
-        if page_number != self.page_number:  # the answer was on the previous page: bring it back
-            item_id = self.store.item_of(undone[0])
-            assert item_id is not None  # batch labels pool items, never generated samples
-            self.page.insert(0, self._item(self.pool.index_of(item_id)))
-            position = 0
+        if page_number != self.page_number:  # the answer was on an earlier page: go back to it
+            self._pages[self.page_number] = self.page
+            self.page, self.page_number = self._pages.pop(page_number), page_number
+        position = next(n for n, it in enumerate(self.page) if it.index == index)
         item = self.page[position]
         self.labelled.discard(item.index)
+        self.unsure.discard(item.index)
         item.label, item.answered = None, False
         self.focus = position
         self.message = f"undone: {item.item_id}"
@@ -310,7 +331,9 @@ class BatchSession(BaseSession):
     # -- the update cycle: a round ----------------------------------------------------------------
 
     def due_update(self) -> bool:
-        return not self.updating and len(self.labelled) >= self.next_round_at
+        if self.updating or self.classified < self.next_round_at:
+            return False
+        return len(self.labelled) < len(self.pool)  # nothing left to score: no round
 
     def snapshot(self) -> RoundJob:
         idx, y = self.human_labels()
@@ -322,7 +345,7 @@ class BatchSession(BaseSession):
         t = self.round
         threshold = max(0.0, self.settings.pseudo_threshold - self.settings.pseudo_decay * (t - 1))
         self.updating = True
-        n = len(self.labelled)
+        n = self.classified
         if self.settings.schedule == "exponential":
             self.next_round_at = n + strategies.exponential_schedule(n, self.settings.start)
         else:
@@ -475,7 +498,8 @@ class BatchSession(BaseSession):
         counts = self.store.counts()
         return BatchView(
             page=self.page, focus=self.focus, page_number=self.page_number, round=self.round,
-            labels=len(self.labelled), next_round_at=self.next_round_at, training=self.updating,
+            labels=self.classified, next_round_at=self.next_round_at, training=self.updating,
+            unsure=len(self.unsure),
             accuracy=self.accuracy,
             counts=[counts.get(("human", c), 0) for c in range(self.pool.n_classes)],
             pseudo_count=self.pseudo_count, history=list(self.history), message=self.message,

@@ -85,12 +85,16 @@ class BrowseSession(BaseSession):
         self.position = 0
         self.history: list[tuple[int, int | None]] = []  # (position, event id or None for skip)
         self.redo_stack: list[int] = []
-        self.labels_spent = 0
         self.schedule = doubling_schedule(self.settings.first_update, self.settings.every_after)
         self.next_update = 0
         self.model: Any = None  # a SoftmaxRegression once the first update has run
         self.accuracy: float | None = None
         self._guess: tuple[int, float] | None = None
+
+    @property
+    def labels_spent(self) -> int:
+        """Labels with a class this session has given and not taken back (from the store)."""
+        return self.store.session_counts(self.session_id)[0]
 
     @property
     def spent(self) -> int:
@@ -117,7 +121,6 @@ class BrowseSession(BaseSession):
             self.message = f"no class {label}: classes are 0..{self.pool.n_classes - 1}"
             return
         self._record(int(label))
-        self.labels_spent += 1
 
     def do_unsure(self) -> None:
         """Mark the image as not any class / unsure and move on."""
@@ -140,7 +143,6 @@ class BrowseSession(BaseSession):
         if event is not None:
             self.store.undo(self.session_id)
             self.redo_stack.append(event)
-            self.labels_spent -= 1
         self.position = position
         self._guess = None
         self.message = f"undone: back to {self.pool.ids[self.order[position]]}"
@@ -153,7 +155,6 @@ class BrowseSession(BaseSession):
         event = self.redo_stack.pop()
         self.history.append((self.position, event))
         self.position += 1
-        self.labels_spent += 1
         self._guess = None
         self.message = "redone"
 

@@ -128,7 +128,9 @@ class BatchScreen(ModeScreen):
             tile.caption.set_text(caption)
         status = Text()
         status.append("batch", style="bold")
-        status.append(f"  page {v.page_number}  labelled {v.labels}  round {v.round}  next round at {v.next_round_at}")
+        unsure = f" (+{v.unsure} unsure)" if v.unsure else ""
+        status.append(f"  page {v.page_number}  labelled {v.labels}{unsure}  round {v.round}  "
+                      f"next round at {v.next_round_at}")
         acc = "-" if v.accuracy is None else f"{v.accuracy:.1%}"
         status.append(f"\ntest accuracy {acc}")
         if v.history:
