@@ -353,3 +353,42 @@ def test_stream_simulation_prints_each_point_once(stream_workspace, tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if line.startswith("labels")]
     assert len(lines) == len(set(lines)) == len(json.loads((tmp_path / "s.json").read_text())["curve"])
+
+
+# 16. more than ten classes: every class has a way in from the keyboard
+
+
+def test_more_than_ten_classes_are_typed_as_numbers(tmp_path, capsys):
+    from tuilabel.tui.app import HelpScreen, TuilabelApp
+
+    names = [f"c{k}" for k in range(25)]
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", images=rng.integers(0, 255, (60, 8, 8), dtype=np.uint8),
+             labels=np.arange(60) % 25, class_names=np.array(names))
+    assert main(["init", str(tmp_path / "ws"), "--data", str(tmp_path / "d.npz")]) == 0
+    assert "c0, c1, c2, c3, c4, c5, c6, c7, … 15 more …, c23, c24" in capsys.readouterr().out
+    ws = Workspace(tmp_path / "ws")
+
+    async def go():
+        app = TuilabelApp(ws, mode="browse")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            session = app.screen.session
+            shown = []
+            for keys in (["1", "7"], ["3"], ["2", "enter"]):
+                shown.append(session.view().item_id)
+                await pilot.press(*keys)
+            shown.append(session.view().item_id)
+            await pilot.press("1")
+            assert "class 1 (c1): ⏎ labels it, or type on for 10..19" in session.view().message
+            await pilot.press("escape", "4")  # Esc clears the typed number and stays on the screen
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            text = str(app.screen.query_one("Static").render())
+            assert "25 classes: type the number" in text and "24 c24" in text
+            assert "Focus" not in text and "Copy" not in text  # Textual's own keys are not listed
+        return shown
+
+    shown = asyncio.run(go())
+    assert ws.store.current() == {shown[0]: (17, 1.0), shown[1]: (3, 1.0), shown[2]: (2, 1.0), shown[3]: (4, 1.0)}

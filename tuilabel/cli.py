@@ -22,6 +22,13 @@ def _warn(msg: str) -> None:
     print(f"tuilabel: {msg}", file=sys.stderr)
 
 
+def compact(names: Sequence[str], head: int = 8, tail: int = 2) -> str:
+    """A long list of class names in one short line: the first few, a count, the last two."""
+    if len(names) <= head + tail + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:head])}, … {len(names) - head - tail} more …, {', '.join(names[-tail:])}"
+
+
 def _classes(text: str | None) -> list[str] | None:
     if not text:
         return None
@@ -46,7 +53,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     test = ws.test
     print(
         f"workspace {ws.path}: {len(pool)} images {'x'.join(map(str, pool.image_shape))},"
-        f" {pool.n_classes} classes ({', '.join(pool.class_names)})"
+        f" {pool.n_classes} classes ({compact(pool.class_names)})"
         + (f", test set of {len(test)}" if test is not None else "")
     )
     return 0

@@ -28,6 +28,12 @@ MAX_DEFAULT_SIDE = 64  # folders of large photos are brought down to this unless
 IDX_DTYPES: dict[int, Any] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+def shown_id(item_id: str) -> str:
+    """An item id as a labeler sees it: the file name only, since an image folder's ids start with
+    the class folder, which would give the answer away."""
+    return item_id.replace("\\", "/").rsplit("/", 1)[-1]
+
+
 def to_model_input(images: np.ndarray) -> np.ndarray:
     """uint8 ``N x H x W [x C]`` images (pool items or stored samples) as float32 in [0, 1],
     channels first: ``N x C x H x W``, the layout every model here is trained on."""

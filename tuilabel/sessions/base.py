@@ -40,6 +40,12 @@ Clock = Callable[[], float]
 Progress = Callable[[float | None, str], None]  # (fraction done or None, what is happening)
 
 
+def no_class_message(label: object, names: list[str]) -> str:
+    """What a number key with no class says: which keys are which classes."""
+    keys = ", ".join(f"{k} {name}" for k, name in enumerate(names[:10]))
+    return f"no class {label}: keys are {keys}" + (" …" if len(names) > 10 else "")
+
+
 def no_progress(fraction: float | None, text: str) -> None:
     """The progress callback of a driver that shows nothing."""
 

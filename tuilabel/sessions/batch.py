@@ -18,12 +18,12 @@ import numpy as np
 import torch
 
 from .. import strategies
-from ..data import to_model_input
+from ..data import shown_id, to_model_input
 from ..errors import TuilabelError
 from ..models.augment import Augment
 from ..models.cnn import ARCHITECTURES, CNNClassifier
 from ..workspace import Workspace
-from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
+from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_class_message, no_progress
 from .settings import Settings, setting
 
 MODEL = "cnn"  # the model file this mode keeps (see Workspace.model_path)
@@ -263,7 +263,7 @@ class BatchSession(BaseSession):
             self.unsure.add(item.index)
         self._undo.append((self.page_number, item.index))
         name = "unsure" if label is None else self.pool.class_names[label]
-        self.message = f"{item.item_id} -> {name}"
+        self.message = f"{shown_id(item.item_id)} -> {name}"
         self._move_on()
 
     def _move_on(self) -> None:
@@ -279,7 +279,7 @@ class BatchSession(BaseSession):
     def do_label(self, label: int) -> None:
         """Label the focused image and move to the next."""
         if not 0 <= int(label) < self.pool.n_classes:
-            self.message = f"no class {label}: classes are 0..{self.pool.n_classes - 1}"
+            self.message = no_class_message(label, self.pool.class_names)
             return
         self._answer(int(label))
 
@@ -312,7 +312,7 @@ class BatchSession(BaseSession):
         self.unsure.discard(item.index)
         item.label, item.answered = None, False
         self.focus = position
-        self.message = f"undone: {item.item_id}"
+        self.message = f"undone: {shown_id(item.item_id)}"
 
     def do_next(self) -> None:
         """Move the focus to the next image."""

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from ..data import shown_id
 from ..workspace import Workspace
-from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
+from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_class_message, no_progress
 from .settings import Settings, setting
 
 
@@ -113,12 +114,12 @@ class BrowseSession(BaseSession):
         self.position += 1
         self._guess = None
         name = "unsure" if label is None else self.pool.class_names[label]
-        self.message = f"{self.pool.ids[item]} -> {name}"
+        self.message = f"{shown_id(str(self.pool.ids[item]))} -> {name}"
 
     def do_label(self, label: int) -> None:
         """Label the image shown and move on."""
         if not 0 <= int(label) < self.pool.n_classes:
-            self.message = f"no class {label}: classes are 0..{self.pool.n_classes - 1}"
+            self.message = no_class_message(label, self.pool.class_names)
             return
         self._record(int(label))
 
@@ -145,7 +146,7 @@ class BrowseSession(BaseSession):
             self.redo_stack.append(event)
         self.position = position
         self._guess = None
-        self.message = f"undone: back to {self.pool.ids[self.order[position]]}"
+        self.message = f"undone: back to {shown_id(str(self.pool.ids[self.order[position]]))}"
 
     def do_redo(self) -> None:
         """Bring back the label just undone."""

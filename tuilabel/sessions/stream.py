@@ -21,7 +21,7 @@ from ..data import to_model_input
 from ..errors import TuilabelError
 from ..models.rbm import RBM, pick_device
 from ..workspace import Workspace
-from .base import BaseSession, Clock, CurvePoint, Progress, no_progress
+from .base import BaseSession, Clock, CurvePoint, Progress, no_class_message, no_progress
 from .settings import Settings, setting
 
 MODEL = "rbm"  # the model file this mode keeps (see Workspace.model_path)
@@ -243,7 +243,7 @@ class StreamSession(BaseSession):
         """Set the sticky label: every frame from now on is labelled with it."""
         label = int(label)
         if not 0 <= label < self.pool.n_classes:
-            self.message = f"no class {label}: classes are 0..{self.pool.n_classes - 1}"
+            self.message = no_class_message(label, self.pool.class_names)
             return
         if label == self.label:
             return

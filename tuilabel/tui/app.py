@@ -42,10 +42,13 @@ class HelpScreen(ModalScreen[None]):
         text = Text()
         text.append(f"Keys: {self.beneath.__class__.__name__.removesuffix('Screen') or 'start'}\n\n", style="bold")
         seen = set()
+        mine = [c for c in type(self.beneath).__mro__ if c.__module__.startswith("tuilabel.")]
+        ours = {(b.action, b.description) for c in [*mine, TuilabelApp] for b in c.__dict__.get("BINDINGS", [])
+                if isinstance(b, Binding)}
         for active in sorted(self.beneath.active_bindings.values(), key=lambda a: a.binding.description):
             binding = active.binding
-            if binding.system:
-                continue  # Textual's own (focus, copy): not ours to explain
+            if binding.system or (binding.action, binding.description) not in ours:
+                continue  # Textual's own (focus, copy, palette): not ours to explain
             label = binding.description or binding.action
             shown = binding.key_display or self.app.get_key_display(binding)
             if (label, shown) in seen:
@@ -53,6 +56,11 @@ class HelpScreen(ModalScreen[None]):
             seen.add((label, shown))
             text.append(f"{shown:>12}  ", style="bold cyan")
             text.append(f"{label}\n")
+        session = getattr(self.beneath, "session", None)
+        if session is not None and session.pool.n_classes > 10:
+            names = session.pool.class_names
+            text.append(f"\n{len(names)} classes: type the number (⏎ when more digits could follow)\n", style="bold")
+            text.append("  ".join(f"{k} {name}" for k, name in enumerate(names)) + "\n")
         text.append("\nEsc or ? closes this help.", style="dim")
         with VerticalScroll():
             yield Static(text)

@@ -100,7 +100,12 @@ class ModeScreen(LabelScreen):
     """
 
     session_class: ClassVar[type[BaseSession]] = BaseSession
+    ENTER_ACTION: ClassVar[str | None] = None  # what Enter does when no class number is being typed
     PROGRESS_EVERY = 0.1  # seconds between progress repaints from a worker
+    BINDINGS = [
+        Binding("enter", "enter", "Enter a typed class number", show=False),
+        Binding("escape", "back", "Back"),
+    ]
 
     def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None) -> None:
         super().__init__()
@@ -111,6 +116,7 @@ class ModeScreen(LabelScreen):
         self.progress_text = ""
         self.progress_fraction: float | None = None
         self._progress_at = 0.0
+        self.typed = ""  # digits of a class number being typed (more than 10 classes)
 
     # -- opening ----------------------------------------------------------------------------------
 
@@ -151,11 +157,55 @@ class ModeScreen(LabelScreen):
     # -- keys to actions --------------------------------------------------------------------------
 
     def action_session(self, name: str, value: object = None) -> None:
-        """Every session key binds here: ``session('label', 3)``, ``session('undo')``."""
+        """Every session key binds here: ``session('label', 3)``, ``session('undo')``. With more
+        than ten classes, digits are typed into a class number first (`type_digit`)."""
+        if name == "label" and isinstance(value, int) and self.session is not None \
+                and self.session.pool.n_classes > 10:
+            self.type_digit(value)
+            return
+        self.typed = ""
         self.act(Action(name, value))
 
+    def type_digit(self, digit: int) -> None:
+        """Add a digit to the class number: it labels as soon as no further digit could make another
+        class (or on Enter); Esc clears it."""
+        names = self.session.pool.class_names
+        self.typed += str(digit)
+        number = int(self.typed)
+        if number >= len(names):
+            self.typed = ""
+            self.session.message = f"no class {number}: classes are 0..{len(names) - 1} (? lists them)"
+            self.show()
+        elif number * 10 >= len(names):  # no longer number starts with these digits
+            self.typed = ""
+            self.act(Action("label", number))
+        else:
+            more = f"{number * 10}..{min(number * 10 + 9, len(names) - 1)}"
+            self.session.message = f"class {number} ({names[number]}): ⏎ labels it, or type on for {more}; Esc clears"
+            self.show()
+
+    def action_enter(self) -> None:
+        if self.typed:
+            number, self.typed = int(self.typed), ""
+            self.act(Action("label", number))
+        elif self.ENTER_ACTION:
+            self.act(Action(self.ENTER_ACTION))
+
+    def action_back(self) -> None:
+        if self.typed:
+            self.typed = ""
+            if self.session is not None:
+                self.session.message = "class number cleared"
+                self.show()
+            return
+        self.app.pop_screen()
+
     def act(self, action: Action) -> None:
-        if self.session is None or self.too_small:
+        if self.session is None:
+            self.notify(f"The {self.session_class.mode} mode is still opening: keys work once it is ready.",
+                        timeout=3)
+            return
+        if self.too_small:
             return  # nothing is shown: a key must not label what the person cannot see
         self.session.handle(action)  # committed to the store before anything is drawn
         self.maybe_update()

@@ -39,7 +39,7 @@ class BatchScreen(ModeScreen):
     DEFAULT_CSS = """
     BatchScreen #status { height: 2; padding: 0 1; }
     BatchScreen #tiles { height: 1fr; grid-gutter: 0 2; padding: 0 1; }
-    BatchScreen #balance { height: 1; padding: 0 1; }
+    BatchScreen #balance { height: auto; max-height: 2; padding: 0 1; }
     BatchScreen #message { height: 1; padding: 0 1; background: $boost; }
     BatchScreen.-too-small #status, BatchScreen.-too-small #tiles, BatchScreen.-too-small #balance,
     BatchScreen.-too-small #message { display: none; }
@@ -47,16 +47,17 @@ class BatchScreen(ModeScreen):
     """
     BINDINGS = [
         *digit_bindings("label", "Label"),
-        Binding("enter", "session('accept')", "Accept guess", key_display="⏎"),
+        Binding("enter", "enter", "Accept", key_display="⏎"),
         Binding("x", "session('unsure')", "Unsure"),
         Binding("backspace,z", "session('undo')", "Undo", key_display="⌫/z"),
         Binding("right,tab", "session('next')", "Next", show=False),
         Binding("left,shift+tab", "session('previous')", "Previous", show=False),
-        Binding("n", "session('skip_page')", "Next page"),
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding("n", "session('skip_page')", "Page"),
+        Binding("escape", "back", "Back"),
     ]
 
     session_class = BatchSession
+    ENTER_ACTION = "accept"
     session: BatchSession | None
 
     def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None) -> None:
@@ -141,8 +142,10 @@ class BatchScreen(ModeScreen):
         if v.training:
             status.append(f"  {self.progress_text or 'training…'}", style="yellow")
         self.query_one("#status", TextPanel).set_text(status)
-        balance = Text("labels per class  ", style="bold")
-        balance.append_text(Text("  ").join(Text(f"{names[c][:4]}:{n}") for c, n in enumerate(v.counts)))
+        balance = Text("key class:labels ", style="bold")
+        for c, n in enumerate(v.counts):
+            balance.append(f" {c}" if c < 10 else " ", style="bold cyan")
+            balance.append(f"{'' if names[c] == str(c) else ' ' + names[c][:10]}:{n}")
         self.query_one("#balance", TextPanel).set_text(balance)
         self.query_one("#message", TextPanel).set_text(
             v.message or "number keys label the ▶ image, ⏎ accepts the guess, x unsure, ? all keys")

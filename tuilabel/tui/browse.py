@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header
 
+from ..data import shown_id
 from ..sessions.browse import BrowseSession, BrowseSettings
 from ..sessions.settings import Settings
 from ..workspace import Workspace
@@ -33,7 +34,7 @@ class BrowseScreen(ModeScreen):
         Binding("space", "session('skip')", "Skip"),
         Binding("backspace,z", "session('undo')", "Undo", key_display="⌫/z"),
         Binding("y", "session('redo')", "Redo"),
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding("escape", "back", "Back"),
     ]
     session_class = BrowseSession
     session: BrowseSession | None
@@ -65,7 +66,7 @@ class BrowseScreen(ModeScreen):
         info = Text()
         info.append("browse", style="bold")
         info.append(f"  {v.position + 1 if not v.done else v.position}/{v.total}\n")
-        info.append(f"item {v.item_id or '-'}\n")
+        info.append(f"item {shown_id(v.item_id) if v.item_id else '-'}\n")
         if v.guess is not None:
             info.append(f"model guess: {names[v.guess]} ({v.guess_p:.0%})\n")
         else:

@@ -60,20 +60,20 @@ class ClustersScreen(ModeScreen):
     ClustersScreen #counts { height: 1fr; }
     ClustersScreen #training { height: 1; display: none; }
     ClustersScreen.-updating #training { display: block; }
-    ClustersScreen #message { height: 1; padding: 0 1; background: $boost; }
+    ClustersScreen #message { height: auto; max-height: 2; padding: 0 1; background: $boost; }
     ClustersScreen.-too-small #main, ClustersScreen.-too-small #message { display: none; }
     ClustersScreen.-too-small TooSmall { display: block; }
     """
     BINDINGS = [
-        *digit_bindings("label", "Label centre"),
-        Binding("x", "session('no_class')", "No class: split"),
-        Binding("h", "session('confidence', 'high')", "High confidence", show=False),
-        Binding("m", "session('confidence', 'medium')", "Medium confidence", show=False),
-        Binding("l", "session('confidence', 'low')", "Low confidence (next label)", key_display="h/m/l"),
-        Binding("s", "session('skip')", "Skip cluster"),
+        *digit_bindings("label", "Label"),
+        Binding("x", "session('no_class')", "No class"),
+        Binding("h", "session('confidence', 'high')", "High confidence (next label)", show=False),
+        Binding("m", "session('confidence', 'medium')", "Medium confidence (next label)", show=False),
+        Binding("l", "session('confidence', 'low')", "Low confidence (next label)", show=False),
+        Binding("s", "session('skip')", "Skip"),
         Binding("backspace,z", "session('undo')", "Undo", key_display="⌫/z"),
-        Binding("t", "session('train')", "Train now"),
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding("t", "session('train')", "Train"),
+        Binding("escape", "back", "Back"),
     ]
 
     session_class = ClustersSession

@@ -24,7 +24,7 @@ class StreamScreen(ModeScreen):
     StreamScreen #state { height: 5; }
     StreamScreen #keys { height: 3; }
     StreamScreen #probs { height: 3; }
-    StreamScreen #counts { height: 11; }
+    StreamScreen #counts { height: 1fr; }
     StreamScreen #training { height: 1; display: none; }
     StreamScreen.-updating #training { display: block; }
     StreamScreen #message { height: 1; padding: 0 1; background: $boost; }
@@ -45,7 +45,7 @@ class StreamScreen(ModeScreen):
         Binding("w", "session('toggle_fast_weights')", "Fast weights", show=False),
         Binding("c", "session('next_chain')", "New chain", show=False),
         Binding("t", "session('train_offline')", "Train offline", show=False),
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding("escape", "back", "Back"),
     ]
 
     session_class = StreamSession
@@ -111,7 +111,7 @@ class StreamScreen(ModeScreen):
         self.query_one(PixelView).set_image(v.frame)
         state = Text()
         state.append("stream", style="bold")
-        state.append("  paused\n" if v.paused else f"  {v.effective_fps:.1f} fps (base {v.fps:g})\n")
+        state.append("  paused\n" if v.paused else f"  {v.effective_fps:.1f} fps (base {v.fps:.1f})\n")
         flags = [("autospeed", v.autospeed), ("skip-sure", v.skip_sure), ("online", v.online),
                  ("fast", v.fast_weights)]
         for name, on in flags:
