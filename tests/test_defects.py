@@ -392,3 +392,79 @@ def test_more_than_ten_classes_are_typed_as_numbers(tmp_path, capsys):
 
     shown = asyncio.run(go())
     assert ws.store.current() == {shown[0]: (17, 1.0), shown[1]: (3, 1.0), shown[2]: (2, 1.0), shown[3]: (4, 1.0)}
+
+
+# 11. in the app: a model for another pool, a store that stops taking writes; read-only workspaces
+
+
+def test_a_mismatched_model_in_the_app_is_a_message_not_a_traceback(sample_workspace):
+    from tuilabel.models.cnn import CNNClassifier
+    from tuilabel.tui.app import StartScreen, TuilabelApp
+
+    cnn = CNNClassifier(arch="small", epochs=1, patience=0)
+    cnn.fit(np.zeros((6, 1, 28, 28), np.float32), np.arange(6) % 3, 3)
+    cnn.save(sample_workspace.model_path("cnn"))
+
+    async def go():
+        app = TuilabelApp(sample_workspace, mode="batch")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, StartScreen)
+            messages = [str(n.message) for n in app._notifications]
+            assert any("the model is for 3 classes, the pool has 10" in m for m in messages), messages
+
+    asyncio.run(go())
+
+
+def test_a_failed_write_is_not_acknowledged(sample_workspace):
+    from tuilabel.tui.app import TuilabelApp
+
+    async def go():
+        app = TuilabelApp(sample_workspace, mode="browse")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            session = app.screen.session
+            before = session.view().item_id
+            sample_workspace.store._db.execute("PRAGMA query_only = ON")  # as a full or read-only disk does
+            await pilot.press("3")
+            await pilot.pause()
+            assert session.view().item_id == before  # not moved on: nothing was acknowledged
+            assert any("the label was not saved" in str(n.message) for n in app._notifications)
+            sample_workspace.store._db.execute("PRAGMA query_only = OFF")
+            await pilot.press("3")
+        return before
+
+    before = asyncio.run(go())
+    assert sample_workspace.store.current() == {before: (3, 1.0)}
+
+
+def test_a_read_only_workspace_still_shows_status_and_exports(sample_workspace, tmp_path, monkeypatch, capsys):
+    import os
+
+    labelled(sample_workspace, 4)
+    sample_workspace.close()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if mode == os.W_OK and
+                        str(sample_workspace.path) in str(path) else real_access(path, mode))
+    assert main(["status", str(sample_workspace.path)]) == 0
+    assert "human-labelled items: 4 of 600" in capsys.readouterr().out
+    assert main(["export", str(sample_workspace.path), "--format", "csv", "--out", str(tmp_path / "x.csv")]) == 0
+    assert len((tmp_path / "x.csv").read_text().splitlines()) == 5
+    assert main(["label", str(sample_workspace.path)]) == 2
+    assert "read-only" in capsys.readouterr().err
+
+
+# 12. models made for another pool are refused wherever they are used
+
+
+def test_models_for_another_pool_are_refused(stream_workspace, tmp_path):
+    from tuilabel.models.rbm import RBM
+
+    ws = stream_workspace
+    rng = np.random.default_rng(0)
+    RBM(n_hidden=10, epochs=1).fit(rng.random((20, 784)), 3).save(ws.model_path("rbm"))
+    ws.close()
+    one_line_error(run_cli("simulate", str(ws.path), "--mode", "stream", "--seconds", "5", "--out",
+                           str(tmp_path / "s.json")), "the model is for 3 classes, the pool has 10")
+    RBM(n_hidden=10, epochs=1).fit(rng.random((20, 196)), 10).save(ws.model_path("rbm"))
+    one_line_error(run_cli("eval", str(ws.path)), "196 visible units", "784 pixels")

@@ -138,6 +138,9 @@ def _start_settings(mode: str | None, options: Sequence[str]) -> Any:
 def _run_app(workspace: Any, mode: str | None, colors: str, options: Sequence[str] = ()) -> int:
     settings = _start_settings(mode, options)  # a wrong setting is one line, not a traceback
     workspace.check()  # so is a missing or damaged file of the workspace
+    if workspace.store.read_only:
+        raise TuilabelError("the label store is read-only: labels could not be saved (status and export "
+                            "still work)", workspace.store_path)
     colors = _resolve_colors(colors)
     from .tui.app import TuilabelApp
 

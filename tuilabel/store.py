@@ -7,6 +7,7 @@ ever deleted and the full history survives restarts. Every write is its own comm
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sqlite3
@@ -94,6 +95,19 @@ class LabelStore:
     def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
         self.path = Path(path)
         self._counts_cache: tuple[int | None, dict] | None = None
+        # a workspace on a read-only disk still shows its status and exports: open the store to read
+        self.read_only = self.path.exists() and not (os.access(self.path, os.W_OK)
+                                                     and os.access(self.path.parent, os.W_OK))
+        if self.read_only:
+            for flags in ("mode=ro", "immutable=1"):  # immutable: the folder is read-only too (no -shm)
+                try:
+                    self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?{flags}", uri=True,
+                                               isolation_level=None)
+                    self._db.execute("SELECT COUNT(*) FROM events").fetchone()
+                    return
+                except sqlite3.DatabaseError as exc:
+                    failure = exc
+            raise TuilabelError(f"cannot read the label store ({failure})", self.path) from None
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -109,7 +123,9 @@ class LabelStore:
     # -- plumbing -------------------------------------------------------------------------------
 
     def _write(self) -> _Transaction:
-        return _Transaction(self._db)
+        if self.read_only:
+            raise TuilabelError("the label store is read-only here: labels cannot be saved", self.path)
+        return _Transaction(self._db, self.path)
 
     def close(self) -> None:
         self._db.close()
@@ -400,11 +416,28 @@ class LabelStore:
 class _Transaction:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``: takes the write lock up front so writers queue, not fail."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self._db = db
+        self._path = path
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # read-only, locked past the timeout
+            raise TuilabelError(f"cannot write the label store ({exc}); the label was not saved", self._path) from None
 
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+    def __exit__(self, exc_type: object, exc: object, *rest: object) -> None:
+        if exc_type is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):  # disk full, read-only, I/O error
+                raise TuilabelError(f"cannot write the label store ({exc}); the label was not saved",
+                                    self._path) from None
+            return
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            raise TuilabelError(f"cannot write the label store ({exc}); the label was not saved", self._path) from None
+

@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, Static
 
+from ..errors import TuilabelError
 from ..sessions.registry import MODES, mode
 from ..sessions.settings import Settings
 from ..workspace import Workspace
@@ -165,7 +166,12 @@ class TuilabelApp(App):
         elif not spec.built:
             self.notify(f"The {name} mode is not built yet.", severity="warning")
         else:
-            self.push_screen(mode(name).screen_class()(self.workspace, self.image_colors, settings))
+            try:
+                screen = mode(name).screen_class()(self.workspace, self.image_colors, settings)
+            except TuilabelError as exc:  # a model file made for another pool, say
+                self.notify(str(exc), title=f"cannot open the {name} mode", severity="error", timeout=30)
+                return
+            self.push_screen(screen)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

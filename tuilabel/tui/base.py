@@ -19,6 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 
+from ..errors import TuilabelError
 from ..sessions.base import Action, BaseSession
 from ..sessions.settings import Settings
 from ..workspace import Workspace
@@ -117,19 +118,32 @@ class ModeScreen(LabelScreen):
         self.progress_fraction: float | None = None
         self._progress_at = 0.0
         self.typed = ""  # digits of a class number being typed (more than 10 classes)
+        workspace.test  # load the test set here, not on a worker  # noqa: B018
+        self._ready: BaseSession | None = None
+        cls = self.session_class
+        if not cls.needs_preparing(workspace, settings):  # quick: open now, so that a model file for
+            # another pool is a message from `App.open_mode`, before the screen exists
+            self._ready = cls(workspace, settings, **cls.prepare(workspace, settings))
 
     # -- opening ----------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.workspace.test  # load the test set here, not on a worker  # noqa: B018
-        cls = self.session_class
-        if cls.needs_preparing(self.workspace, self.settings):
-            self.set_class(True, "-updating")
-            self.progress_text = f"opening the {cls.mode} mode…"
-            self.show_progress()
-            self._open_in_background()
-        else:
-            self._opened(cls(self.workspace, self.settings, **cls.prepare(self.workspace, self.settings)))
+        if self._ready is not None:
+            self._opened(self._ready)
+            return
+        self.set_class(True, "-updating")
+        self.progress_text = f"opening the {self.session_class.mode} mode…"
+        self.show_progress()
+        self._open_in_background()
+
+    def _cannot_open(self, exc: Exception) -> None:
+        self.app.notify(str(exc), title=f"cannot open the {self.session_class.mode} mode", severity="error",
+                        timeout=30)
+        self.call_after_refresh(self._leave)  # not while mounting: the screen finishes composing first
+
+    def _leave(self) -> None:
+        if self.is_attached and self.app.screen is self:
+            self.app.pop_screen()
 
     @work(exclusive=True, group="open")
     async def _open_in_background(self) -> None:
@@ -138,7 +152,10 @@ class ModeScreen(LabelScreen):
             parts = await self._in_thread(f"opening the {cls.mode} mode",
                                           lambda progress: cls.prepare(self.workspace, self.settings, progress))
             session = cls(self.workspace, self.settings, **parts)  # here: the store belongs to this thread
-        except Exception as exc:
+        except TuilabelError as exc:
+            self._cannot_open(exc)
+            return
+        except Exception as exc:  # shown on screen, not lost on a thread
             self._failed(exc)
             return
         self._opened(session)
@@ -207,7 +224,11 @@ class ModeScreen(LabelScreen):
             return
         if self.too_small:
             return  # nothing is shown: a key must not label what the person cannot see
-        self.session.handle(action)  # committed to the store before anything is drawn
+        try:
+            self.session.handle(action)  # committed to the store before anything is drawn
+        except TuilabelError as exc:  # the disk is full, the store went read-only: nothing was acknowledged
+            self.app.notify(str(exc), title="not saved", severity="error", timeout=30)
+            return
         self.maybe_update()
         self.show()
 
