@@ -4,8 +4,8 @@
 (so that a command and seed give the same curve on any machine). This script measures the units on
 the machine it runs on, median of 3 repeats, and prints them beside the constants in the code, with
 their ratio: run it on the reference machine to recalibrate, or elsewhere to see how far it is from
-the reference. It then runs one batch round on the sample and compares the model's seconds with the
-measured ones.
+the reference. The CNN's units come from real batch rounds on the sample (160 labels, the rest of the
+pool scored under 10 views), timed inside the round as the batch mode runs it.
 
     python benchmarks/bench_compute.py [--out benchmarks/out/compute.json]
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -23,11 +24,12 @@ import numpy as np
 import torch
 
 from tuilabel.cluster import kmeans
-from tuilabel.models.augment import Augment
 from tuilabel.models.cnn import CNNClassifier
 from tuilabel.models.vae import VAEClassifier
 from tuilabel.sessions.base import COSTS
+from tuilabel.sessions.batch import BatchSession, BatchSettings
 from tuilabel.sessions.clusters import decode_image
+from tuilabel.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,16 +53,25 @@ def main() -> None:
     y = labels.astype(np.int64)
     measured: dict[str, float] = {}
 
-    labelled = 320
-    cnn = CNNClassifier(arch="small", epochs=5, patience=0, augment=Augment(), seed=0)
-    seconds = median_seconds(lambda: cnn.fit(x[:labelled], y[:labelled], 10))
-    measured["cnn_image_epoch"] = seconds / cnn.images_seen_
-
-    views = torch.as_tensor(x[:2000])
-    g = torch.Generator().manual_seed(0)
-    aug = Augment()
-    seconds = median_seconds(lambda: cnn.predict_proba(aug(views, g)))
-    measured["cnn_view"] = seconds / len(views)
+    # the CNN units as the batch mode spends them: real rounds (160 labels, 3,840 images x 10 views)
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace.init(Path(tmp) / "ws", ROOT / "sample_data" / "mnist-pool.npz",
+                            test=ROOT / "sample_data" / "mnist-test.npz")
+        store = ws.store
+        s = store.start_session("browse")
+        for i in range(160):
+            store.add(s, ws.pool.ids[i], int(ws.pool.truth[i]))
+        train, score = [], []
+        for _ in range(3):
+            session = BatchSession(ws, BatchSettings(arch="small"), save_models=False)
+            job = session.snapshot()
+            result = session.train(job)
+            train.append(result.seconds_train / result.images_trained)
+            score.append(result.seconds_score / result.views_scored)
+        ws.close()
+    measured["cnn_image_epoch"] = statistics.median(train)
+    measured["cnn_view"] = statistics.median(score)
+    cnn = CNNClassifier(arch="small", epochs=1, patience=0, seed=0).fit(x[:640], y[:640], 10)
 
     seconds = median_seconds(lambda: cnn.predict_proba(x[:2000]))
     measured["evaluation_item"] = seconds / 2000

@@ -348,11 +348,13 @@ def test_counts_come_from_the_store(sample_workspace):
 
 
 def test_stream_simulation_prints_each_point_once(stream_workspace, tmp_path):
-    proc = run_cli("simulate", str(stream_workspace.path), "--mode", "stream", "--seconds", "70",
+    proc = run_cli("simulate", str(stream_workspace.path), "--mode", "stream", "--seconds", "120",
                    "--set", "chain_length=10", "--out", str(tmp_path / "s.json"))
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if line.startswith("labels")]
-    assert len(lines) == len(set(lines)) == len(json.loads((tmp_path / "s.json").read_text())["curve"])
+    curve = json.loads((tmp_path / "s.json").read_text())["curve"]
+    assert len(lines) == len(set(lines)) == len(curve) == 2  # at 60 s and at 120 s, once each
+    assert len({p["seconds"] for p in curve}) == len(curve)
 
 
 # 16. more than ten classes: every class has a way in from the keyboard

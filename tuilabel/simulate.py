@@ -186,7 +186,8 @@ class StreamWatcher(SimulatedLabeler):
         return True
 
     def finish(self, session: BaseSession) -> None:
-        stream_point(session)
+        if not session.curve or session.curve[-1].seconds < session.elapsed:  # not when `act` just did
+            stream_point(session)
 
 
 def stream_point(session: Any) -> CurvePoint:
