@@ -470,3 +470,40 @@ def test_models_for_another_pool_are_refused(stream_workspace, tmp_path):
                            str(tmp_path / "s.json")), "the model is for 3 classes, the pool has 10")
     RBM(n_hidden=10, epochs=1).fit(rng.random((20, 196)), 10).save(ws.model_path("rbm"))
     one_line_error(run_cli("eval", str(ws.path)), "196 visible units", "784 pixels")
+
+
+# 17 / 19. class names beside their keys; ids without the class folder
+
+
+def test_keys_show_their_classes_and_ids_hide_the_class_folder(tmp_path):
+    from PIL import Image
+
+    from tuilabel.tui.app import TuilabelApp
+
+    for k, name in enumerate(["circle", "square", "triangle"]):
+        folder = tmp_path / "shapes" / name
+        folder.mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((8, 8), 60 * k + i, np.uint8)).save(folder / f"{name[0]}{i}.png")
+    assert main(["init", str(tmp_path / "ws"), "--data", str(tmp_path / "shapes")]) == 0
+    ws = Workspace(tmp_path / "ws")
+
+    async def go():
+        app = TuilabelApp(ws, mode="batch")
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            balance = str(app.screen.query_one("#balance").text)
+            assert "0 circle:0" in balance and "2 triangle:0" in balance
+            await pilot.press("5")
+            assert "no class 5: keys are 0 circle, 1 square, 2 triangle" in app.screen.session.view().message
+            await pilot.press("1")
+            message = app.screen.session.view().message
+            assert "/" not in message.split(" -> ")[0]  # "c2.png -> square", never "circle/c2.png"
+        app = TuilabelApp(ws, mode="browse")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            info = str(app.screen.query_one("#info").text)
+            item = info.split("item ")[1].split("\n")[0]
+            assert item.endswith(".png") and "/" not in item
+
+    asyncio.run(go())

@@ -152,3 +152,27 @@ def test_no_colour_terminals_draw_shades_in_tmux(sample_workspace, env):
     finally:
         tmux.close()
     assert LabelStore(ws_path / "labels.sqlite").current() == {item: (4, 1.0)}
+
+
+def test_every_mode_fits_80x24_with_its_footer_in_tmux(stream_workspace, vae_file):
+    import shutil as sh
+
+    ws_path = stream_workspace.path
+    sh.copy(vae_file, stream_workspace.model_path("vae"))
+    stream_workspace.close()
+    exe = Path(sys.executable).with_name("tuilabel")
+    for mode, ready in [("batch", r"next round at"), ("clusters", r"cluster \d+"), ("stream", r"fps \(base 6\.0\)")]:
+        sets = "--set k=6 --set epoch_samples=3000" if mode == "clusters" else ""
+        tmux = Tmux(f"tuilabel-fit-{mode}-{os.getpid()}",
+                    f"{exe if exe.exists() else 'tuilabel'} label {ws_path} --mode {mode} {sets} --colors 256",
+                    env={"TERM": "xterm-256color"})
+        try:
+            tmux.wait_for(ready, timeout=60)
+            lines = tmux.capture().rstrip("\n").split("\n")
+            assert len(lines) == 24 and "? Help" in lines[-1] and "q Quit" in lines[-1], lines[-1]
+            if mode == "stream":
+                assert re.search(r"9 9\s+\d+", tmux.capture())  # the last class row of the side column shows
+            tmux.keys("q")
+            tmux.wait_for(r"EXIT=0")
+        finally:
+            tmux.close()
