@@ -310,7 +310,7 @@ class StreamSession(BaseSession):
     def labelled_frames(self, everywhere: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Every stored stream frame with a class, as the RBM's input vectors, and their labels."""
         frames, labels = self.store.labelled_samples(self.shape, None if everywhere else self.session_id)
-        return to_model_input(frames).reshape(len(frames), -1), labels
+        return to_model_input(frames).reshape(len(frames), int(np.prod(self.shape))), labels
 
     def offline_weights(self, x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Label weights retrained from stored frames with CD-1 passes (W fixed), on a copy: safe to
@@ -325,6 +325,9 @@ class StreamSession(BaseSession):
 
     def do_train_offline(self) -> None:
         """Retrain the label weights from every stored frame (offline learning)."""
+        if not len(self.store.labelled_samples(self.shape)[1]):
+            self.message = "no labelled frames yet: press a number key while the video plays first"
+            return
         self.offline_requested = True
         self.message = "training the label weights offline…"
 
