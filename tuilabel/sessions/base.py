@@ -84,16 +84,16 @@ class SimClock:
 @dataclass(frozen=True)
 class ComputeCosts:
     """Seconds a unit of work takes on the reference machine (this project's 2-core CPU), so that a
-    simulated labeler's clock moves the same on any machine. Measured there with
-    ``benchmarks/bench_compute.py`` (medians of 3, 2026-11-23); ``tuilabel simulate --compute
-    measured`` charges the real time instead."""
+    simulated labeler's clock moves the same on any machine. Measured there, quiet, with
+    ``benchmarks/bench_compute.py`` (medians of 3; the CNN's units inside real batch rounds;
+    2026-11-23). ``tuilabel simulate --compute measured`` charges the real time instead."""
 
-    cnn_image_epoch: float = 5.0e-4  # one image through the small CNN once in training, with augmentation
-    cnn_view: float = 4.0e-4  # one augmented view of one image scored by the small CNN
-    vae_sample: float = 8.0e-5  # one image through the VAE once in training
-    cluster_item: float = 5.5e-5  # encoding, k-means (k=32) and decoding, per pool image
+    cnn_image_epoch: float = 4.2e-4  # one image through the small CNN once in training, with augmentation
+    cnn_view: float = 3.3e-4  # one augmented view of one image scored by the small CNN
+    vae_sample: float = 8.2e-5  # one image through the VAE once in training
+    cluster_item: float = 4.0e-5  # encoding, k-means (k=32) and decoding, per pool image
     linear_image: float = 2.0e-5  # softmax regression, per labelled image
-    evaluation_item: float = 2.2e-4  # one test image through the small CNN
+    evaluation_item: float = 1.6e-4  # one test image through the small CNN
 
 
 COSTS = ComputeCosts()
