@@ -135,9 +135,9 @@ def _start_settings(mode: str | None, options: Sequence[str]) -> Any:
     return mode_spec(mode).make_settings(options)
 
 
-def _run_app(workspace: Any, mode: str | None, colors: str, options: Sequence[str] = ()) -> int:
-    settings = _start_settings(mode, options)  # a wrong setting is one line, not a traceback
-    workspace.check()  # so is a missing or damaged file of the workspace
+def _run_app(workspace: Any, mode: str | None, colors: str, settings: Any) -> int:
+    """The app on ``workspace``; ``settings`` come from `_start_settings`, checked already."""
+    workspace.check()  # a missing or damaged file of the workspace is one line, not a traceback
     if workspace.store.read_only:
         raise TuilabelError("the label store is read-only: labels could not be saved (status and export "
                             "still work)", workspace.store_path)
@@ -177,17 +177,18 @@ def cmd_label(args: argparse.Namespace) -> int:
 
     if args.help_settings:
         return _print_settings([args.mode] if args.mode else [m.name for m in MODES if m.built])
-    return _run_app(Workspace(args.workspace).check(), args.mode, args.colors, args.set)
+    settings = _start_settings(args.mode, args.set)  # a wrong setting is one line, before any reading
+    return _run_app(Workspace(args.workspace), args.mode, args.colors, settings)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .workspace import demo_workspace_path, open_or_create_demo
 
     mode, options = getattr(args, "mode", None), getattr(args, "set", [])
-    _start_settings(mode, options)  # before the demo workspace is made
+    settings = _start_settings(mode, options)  # before the demo workspace is made
     if not (demo_workspace_path() / "tuilabel.toml").exists():
         print(f"tuilabel: creating the demo workspace at {demo_workspace_path()}", file=sys.stderr)
-    return _run_app(open_or_create_demo(), mode, getattr(args, "colors", "auto"), options)
+    return _run_app(open_or_create_demo(), mode, getattr(args, "colors", "auto"), settings)
 
 
 class _Progress:

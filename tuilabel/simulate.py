@@ -295,13 +295,14 @@ def run_simulation(workspace: Path, settings: SimSettings, out: Path, report: Re
         raise TuilabelError(f"--error-rate {settings.error_rate} must be between 0 and 1")
     if settings.compute not in ("model", "measured"):
         raise TuilabelError(f"--compute {settings.compute!r}: expected model or measured")
-    probe = Workspace(workspace).check()
-    if probe.pool.truth is None or (probe.pool.truth < 0).all():
-        raise TuilabelError("the pool has no ground-truth labels to simulate a labeler with", workspace)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    store_path = probe.runs_dir / f"sim-{settings.mode}-{stamp}-{settings.seed}-{time.monotonic_ns() % 10**6}.sqlite"
-    probe.close()
-    ws = Workspace(workspace, store_path=store_path)
+    name = f"sim-{settings.mode}-{stamp}-{settings.seed}-{time.monotonic_ns() % 10**6}.sqlite"
+    ws = Workspace(workspace, store_path=Path(workspace) / "runs" / name)  # a scratch store; the pool read once
+    ws.check()
+    if ws.pool.truth is None or (ws.pool.truth < 0).all():
+        ws.close()
+        ws.store_path.unlink(missing_ok=True)
+        raise TuilabelError("the pool has no ground-truth labels to simulate a labeler with", workspace)
     started = time.perf_counter()
     clock = SimClock()
     labeler = spec.labeler_class()(ws, settings)
@@ -314,7 +315,7 @@ def run_simulation(workspace: Path, settings: SimSettings, out: Path, report: Re
         "mode_settings": asdict(mode_settings),
         "test_items": len(ws.test) if ws.test is not None else 0,
         "wall_seconds": round(time.perf_counter() - started, 3),
-        "label_store": str(store_path),
+        "label_store": str(ws.store_path),
         "curve": [
             {"labels": p.labels, "seconds": round(p.seconds, 3), "accuracy": p.accuracy, **p.extra}
             for p in session.curve

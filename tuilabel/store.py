@@ -95,6 +95,7 @@ class LabelStore:
     def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
         self.path = Path(path)
         self._counts_cache: tuple[int | None, dict] | None = None
+        self._session_counts: dict[str, tuple[int | None, tuple[int, int]]] = {}
         # a workspace on a read-only disk still shows its status and exports: open the store to read
         self.read_only = self.path.exists() and not (os.access(self.path, os.W_OK)
                                                      and os.access(self.path.parent, os.W_OK))
@@ -387,11 +388,18 @@ class LabelStore:
         return dict(out)
 
     def session_counts(self, session: str) -> tuple[int, int]:
-        """Live label events of ``session``: (with a class, unsure)."""
+        """Live label events of ``session``: (with a class, unsure). Versioned by the log's newest id,
+        as `counts` is: a screen asks on every key."""
+        version = self._db.execute("SELECT MAX(id) FROM events").fetchone()[0]
+        cached = self._session_counts.get(session)
+        if cached is not None and cached[0] == version:
+            return cached[1]
         row = self._db.execute(
             "SELECT COUNT(label), COUNT(*) - COUNT(label) FROM live_events WHERE session = ?", (session,)
         ).fetchone()
-        return int(row[0]), int(row[1])
+        result = (int(row[0]), int(row[1]))
+        self._session_counts[session] = (version, result)
+        return result
 
     def sample_counts(self) -> dict[tuple[str, int | None], int]:
         """(mode, label) to the number of live generated samples (stream frames, cluster centres)."""

@@ -325,7 +325,9 @@ class StreamSession(BaseSession):
 
     def do_train_offline(self) -> None:
         """Retrain the label weights from every stored frame (offline learning)."""
-        if not len(self.store.labelled_samples(self.shape)[1]):
+        # counted, not read: the log's counts are cached, the frames' pixels are not
+        counts = self.store.counts()
+        if not any(n for (source, label), n in counts.items() if source == "sample" and label is not None):
             self.message = "no labelled frames yet: press a number key while the video plays first"
             return
         self.offline_requested = True

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from ..errors import TuilabelError
-from ..sessions.base import Action, BaseSession
+from ..sessions.base import Action, BaseSession, Progress
 from ..sessions.settings import Settings
 from ..workspace import Workspace
 from .widgets import MIN_HEIGHT, MIN_WIDTH, TooSmall
@@ -244,7 +244,7 @@ class ModeScreen(LabelScreen):
 
     @work(group="update")
     async def _update(self, session: BaseSession, job: Any) -> None:
-        def heavy(progress: Callable[[float | None, str], None]) -> Any:
+        def heavy(progress: Progress) -> Any:
             result = session.train(job, progress)
             session.persist(job, result)  # kept from here on, whatever happens to the screen
             return result
@@ -256,7 +256,7 @@ class ModeScreen(LabelScreen):
             return
         self._updated(session, job, result)
 
-    def _in_thread(self, what: str, fn: Callable[[Callable[[float | None, str], None]], Any]) -> asyncio.Future:
+    def _in_thread(self, what: str, fn: Callable[[Progress], Any]) -> asyncio.Future:
         """Run ``fn(progress)`` on a daemon thread (quitting never blocks on it: the CLI waits for
         `Updates` instead, and Ctrl+C there drops it) and await its result."""
         updates: Updates = self.app.updates  # type: ignore[attr-defined]
@@ -308,7 +308,7 @@ class ModeScreen(LabelScreen):
 
         return call
 
-    def _reporter(self, token: int, updates: Updates, call: Callable[..., None]) -> Callable[[float | None, str], None]:
+    def _reporter(self, token: int, updates: Updates, call: Callable[..., None]) -> Progress:
         def progress(fraction: float | None, text: str) -> None:
             updates.progress(token, text)
             now = time.monotonic()
