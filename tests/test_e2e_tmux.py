@@ -176,3 +176,21 @@ def test_every_mode_fits_80x24_with_its_footer_in_tmux(stream_workspace, vae_fil
             tmux.wait_for(r"EXIT=0")
         finally:
             tmux.close()
+
+
+def test_quitting_while_a_model_trains_waits_and_ctrl_c_leaves_it_in_tmux(sample_workspace):
+    ws_path = sample_workspace.path
+    sample_workspace.close()
+    exe = Path(sys.executable).with_name("tuilabel")
+    command = f"{exe if exe.exists() else 'tuilabel'} label {ws_path} --mode clusters"
+    tmux = Tmux(f"tuilabel-quit-{os.getpid()}", command, env={"TERM": "xterm-256color"})
+    try:
+        tmux.wait_for(r"VAE without labels: epoch 1/2")  # no VAE in the workspace: it trains one first
+        tmux.keys("q")
+        tmux.wait_for(r"letting the model update finish so it is kept; Ctrl\+C leaves it")
+        tmux.keys("C-c")
+        tmux.wait_for(r"left the update unfinished")
+        tmux.wait_for(r"EXIT=130")
+        assert "Abort" not in tmux.capture() and "Traceback" not in tmux.capture()
+    finally:
+        tmux.close()

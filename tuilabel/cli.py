@@ -147,18 +147,22 @@ def _run_app(workspace: Any, mode: str | None, colors: str, settings: Any) -> in
     app = TuilabelApp(workspace, mode=mode, colors=colors, settings=settings)
     try:
         app.run()
-        _wait_for_updates(app.updates)
+        finished = _wait_for_updates(app.updates)
     finally:
         workspace.close()
+    if not finished:  # an update still runs on its thread: leave without waiting for it (torch
+        sys.stdout.flush()  # aborts if the interpreter shuts down under it); every label is committed
+        sys.stderr.flush()
+        os._exit(130)
     return app.return_code or 0
 
 
-def _wait_for_updates(updates: Any) -> None:
+def _wait_for_updates(updates: Any) -> bool:
     """Quitting during an update: the update saves what it makes, so let it finish (and say so);
-    Ctrl+C leaves it (every label is on disk already)."""
+    Ctrl+C leaves it (every label is on disk already). False when it was left."""
     if updates.wait(0.1):
-        return
-    _warn("finishing the model update so that it is kept (Ctrl+C leaves it; labels are saved)")
+        return True
+    _warn("letting the model update finish so it is kept; Ctrl+C leaves it")
     tty = sys.stderr.isatty()
     try:
         while not updates.wait(1.0):
@@ -167,9 +171,10 @@ def _wait_for_updates(updates: Any) -> None:
     except KeyboardInterrupt:
         print("\r\x1b[K" if tty else "", end="", file=sys.stderr)
         _warn("left the update unfinished")
-        return
+        return False
     print("\r\x1b[K" if tty else "", end="", file=sys.stderr)
     _warn("model update finished and saved")
+    return True
 
 
 def cmd_label(args: argparse.Namespace) -> int:

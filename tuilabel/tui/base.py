@@ -26,11 +26,13 @@ from ..workspace import Workspace
 from .widgets import MIN_HEIGHT, MIN_WIDTH, TooSmall
 
 
-def digit_bindings(action: str, description: str) -> list[Binding]:
-    """0-9 as ten bindings of the session action ``action`` with one footer entry."""
+def digit_bindings(action: str, description: str, enter: str | None = None) -> list[Binding]:
+    """0-9 as ten bindings of the session action ``action`` with one footer entry, and Enter."""
     return [
-        Binding(str(d), f"session('{action}', {d})", description, key_display="0-9", show=d == 0)
-        for d in range(10)
+        *(Binding(str(d), f"session('{action}', {d})", description, key_display="0-9", show=d == 0)
+          for d in range(10)),
+        # Enter ends a typed class number (more than ten classes), else does the screen's ENTER_ACTION
+        Binding("enter", "enter", enter or "Enter a typed class number", key_display="⏎", show=enter is not None),
     ]
 
 
@@ -103,10 +105,6 @@ class ModeScreen(LabelScreen):
     session_class: ClassVar[type[BaseSession]] = BaseSession
     ENTER_ACTION: ClassVar[str | None] = None  # what Enter does when no class number is being typed
     PROGRESS_EVERY = 0.1  # seconds between progress repaints from a worker
-    BINDINGS = [
-        Binding("enter", "enter", "Enter a typed class number", show=False),
-        Binding("escape", "back", "Back"),
-    ]
 
     def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None) -> None:
         super().__init__()

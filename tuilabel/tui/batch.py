@@ -46,8 +46,7 @@ class BatchScreen(ModeScreen):
     BatchScreen.-too-small TooSmall { display: block; }
     """
     BINDINGS = [
-        *digit_bindings("label", "Label"),
-        Binding("enter", "enter", "Accept", key_display="⏎"),
+        *digit_bindings("label", "Label", enter="Accept"),
         Binding("x", "session('unsure')", "Unsure"),
         Binding("backspace,z", "session('undo')", "Undo", key_display="⌫/z"),
         Binding("right,tab", "session('next')", "Next", show=False),
