@@ -388,7 +388,7 @@ class BatchSession(BaseSession):
         scoring = 0.0
         progress(0.8 / fits, f"round {job.round}: scoring {len(job.candidates)} images x {s.augmentations} views")
         t_score = time.perf_counter()
-        probs = self._score(model, job.candidates)
+        probs = self._score(model, job.candidates, progress, 0.8 / fits, f"round {job.round}: scoring")
         scoring += time.perf_counter() - t_score
         views = probs.shape[0] * probs.shape[2]
         pseudo: list[tuple[int, int, float]] = []
@@ -411,7 +411,7 @@ class BatchSession(BaseSession):
                 trained += model.images_seen_
                 progress(0.9, f"round {job.round}: scoring again with {len(pseudo)} pseudo-labels")
                 t_score = time.perf_counter()
-                probs = self._score(model, job.candidates)
+                probs = self._score(model, job.candidates, progress, 0.9, f"round {job.round}: scoring again")
                 scoring += time.perf_counter() - t_score
                 views += probs.shape[0] * probs.shape[2]
         rng = np.random.default_rng(s.seed + 1000 + job.round)
@@ -433,12 +433,15 @@ class BatchSession(BaseSession):
             tested=0 if test is None else len(test[1]),
         )
 
-    def _score(self, model: CNNClassifier, candidates: np.ndarray) -> np.ndarray:
+    def _score(self, model: CNNClassifier, candidates: np.ndarray, progress: Progress = no_progress,
+               start: float = 0.0, what: str = "scoring") -> np.ndarray:
         """Class probabilities of each candidate under k augmentations: ``(n, classes, k)``."""
         x = torch.as_tensor(self.pool.as_float(candidates))
         g = torch.Generator().manual_seed(self.settings.seed)
+        k = self.arch_settings.augmentations
         passes = [model.predict_proba(x)]  # the image itself is one of the k views
-        for _ in range(self.arch_settings.augmentations - 1):
+        for view in range(1, k):
+            progress(start + (1 - start) * 0.9 * view / k, f"{what} {len(candidates)} images: view {view + 1}/{k}")
             passes.append(model.predict_proba(self.augment(x, g)))
         return np.stack(passes, axis=2)
 

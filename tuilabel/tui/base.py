@@ -115,6 +115,7 @@ class ModeScreen(LabelScreen):
         self.progress_text = ""
         self.progress_fraction: float | None = None
         self._progress_at = 0.0
+        self._progress_latest: tuple[float | None, str] | None = None  # held back by the throttle
         self.typed = ""  # digits of a class number being typed (more than 10 classes)
         workspace.test  # load the test set here, not on a worker  # noqa: B018
         self._ready: BaseSession | None = None
@@ -309,15 +310,22 @@ class ModeScreen(LabelScreen):
     def _reporter(self, token: int, updates: Updates, call: Callable[..., None]) -> Progress:
         def progress(fraction: float | None, text: str) -> None:
             updates.progress(token, text)
+            held = self._progress_latest is not None
+            self._progress_latest = (fraction, text)  # the newest always reaches the screen
             now = time.monotonic()
-            if now - self._progress_at >= self.PROGRESS_EVERY or (fraction is not None and fraction >= 1):
+            if now - self._progress_at >= self.PROGRESS_EVERY:
                 self._progress_at = now
-                call(self._progress, fraction, text)
+                call(self._progress)
+            elif not held:  # too soon: show it once the interval has passed, unless a newer one has
+                call(self.set_timer, self.PROGRESS_EVERY, self._progress)
 
         return progress
 
-    def _progress(self, fraction: float | None, text: str) -> None:
-        self.progress_fraction, self.progress_text = fraction, text
+    def _progress(self) -> None:
+        latest, self._progress_latest = self._progress_latest, None
+        if latest is None:
+            return
+        self.progress_fraction, self.progress_text = latest
         if self.is_attached:
             self.show_progress()
 
