@@ -33,7 +33,7 @@ TINY_BATCH = dict(arch="small", epochs=3, patience=0, augmentations=2, score_sub
 
 def test_every_built_mode_has_all_its_parts():
     built = [m for m in MODES if m.built]
-    assert [m.name for m in built] == ["browse", "stream", "batch", "clusters"]
+    assert [m.name for m in built] == ["browse", "stream", "batch", "clusters", "review"]
     assert len({m.key for m in MODES}) == len(MODES)
     for spec in built:
         session = spec.session_class()
@@ -42,9 +42,7 @@ def test_every_built_mode_has_all_its_parts():
         assert spec.screen_class().session_class is session
         assert spec.labeler_class() is not None
     assert set(models()) == {"rbm", "rbm-labels", "cnn", "vae"}
-    with pytest.raises(TuilabelError, match="not built yet"):
-        mode("review")
-    with pytest.raises(TuilabelError, match="no mode 'nosuch'; modes: browse, stream, batch, clusters"):
+    with pytest.raises(TuilabelError, match="no mode 'nosuch'; modes: browse, stream, batch, clusters, review"):
         mode("nosuch")
 
 
@@ -85,14 +83,14 @@ def test_cli_settings_errors_are_one_line_and_exit_2(sample_workspace, capsys):
         ["simulate", ws, "--mode", "browse", "--labels", "5", "--out", "x.json", "--set", "x=1"],
         ["simulate", ws, "--mode", "batch", "--labels", "5", "--out", "x.json", "--set", "pseudo=ture"],
         ["label", ws, "--mode", "nosuch"],
-        ["label", ws, "--mode", "review"],
+        ["label", ws, "--mode", "review", "--set", "folds=1"],
         ["train", ws, "--model", "cnn", "--set", "arch=huge"],
     ]
     for argv in calls:
         assert main(argv) == 2, argv
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == len(calls) and all(line.startswith("tuilabel: error: ") for line in err)
-    assert "chain_length=0 must be at least 1" in err[1] and "the review mode is not built yet" in err[5]
+    assert "chain_length=0 must be at least 1" in err[1] and "folds=1 must be at least 2" in err[5]
     assert not (sample_workspace.path / "runs" / "x.json").exists()
     assert main(["label", ws, "--mode", "batch", "--help-settings"]) == 0
     out = capsys.readouterr().out

@@ -194,3 +194,56 @@ def test_quitting_while_a_model_trains_waits_and_ctrl_c_leaves_it_in_tmux(sample
         assert "Abort" not in tmux.capture() and "Traceback" not in tmux.capture()
     finally:
         tmux.close()
+
+
+def test_review_brings_back_deliberate_mistakes_in_tmux(sample_workspace, tmp_path):
+    """Labels with deliberate mistakes come back in the review gallery; Enter keeps, a number key
+    corrects, and `export` shows the corrected label."""
+    ws, pool = sample_workspace, sample_workspace.pool
+    rng = np.random.default_rng(3)
+    items = rng.choice(len(pool), 120, replace=False)
+    wrong = set(items[:15].tolist())  # the first 15 get a wrong label on purpose
+    given = {int(i): int((pool.truth[i] + (1 if int(i) in wrong else 0)) % 10) for i in items}
+    session = ws.store.start_session("browse", "alice")
+    ws.store.add_many(session, [(str(pool.ids[i]), g, 1.0) for i, g in given.items()])
+    ws_path = ws.path
+    ws.close()
+    exe = Path(sys.executable).with_name("tuilabel")
+    command = (f"{exe if exe.exists() else 'tuilabel'} label {ws_path} --mode review --colors none "
+               "--set folds=2 --set epochs=8 --set budget=3000")
+    tmux = Tmux(f"tuilabel-review-{os.getpid()}", command, width=100, height=32)
+    try:
+        tmux.wait_for(r"review round 1: 120 labels judged", timeout=240)
+        screen = tmux.capture()
+        assert "queue" in screen and "stored" in screen
+        ws = Workspace(ws_path)
+        page = []  # what the gallery shows, left to right: "▶ 3→5 92%" or "3 97%"
+        for caption in re.findall(r"(?:▶ )?(\d)(?:→(\d) \d+%| \d+%)", screen):
+            page.append(int(caption[0]))
+        assert page, screen
+        tmux.keys("Enter")  # keep the first
+        tmux.wait_for(r"reviewed 1 ")
+        shown = re.search(r"▶ (\d)", tmux.capture())
+        assert shown is not None
+        stored = int(shown.group(1))
+        tmux.keys(str((stored + 1) % 10))  # correct the second
+        tmux.wait_for(r"reviewed 2 \(corrected 1")
+        tmux.keys("q")
+        tmux.wait_for(r"EXIT=0", timeout=60)
+        review = [ev for ev in ws.store.events(("human",)) if ev.mode == "review"]
+        assert len(review) == 2 and review[0].label == given[pool.index_of(review[0].item_id)]
+        corrected = review[1]
+        assert corrected.label == (stored + 1) % 10 != given[pool.index_of(corrected.item_id)]
+        # the queue put the deliberate mistakes first: both shown items were among the 15
+        flagged = [pool.index_of(ev.item_id) in wrong for ev in review]
+        assert any(flagged), (review, wrong)
+        out = tmp_path / "labels.csv"
+        tuilabel = exe if exe.exists() else "tuilabel"
+        subprocess.run([str(tuilabel), "export", str(ws_path), "--format", "csv", "--out", str(out)],
+                       check=True, capture_output=True)
+        rows = {line.split(",")[0]: line.split(",") for line in out.read_text().splitlines()[1:]}
+        assert rows[corrected.item_id][2] == str(corrected.label)
+        assert len(rows) == 120
+        ws.close()
+    finally:
+        tmux.close()

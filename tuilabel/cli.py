@@ -92,6 +92,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     console.print(f"test set: {len(ws.test) if ws.test is not None else 'none'}")
     console.print(f"models: {', '.join(ws.models_present()) or 'none yet'}")
+    from .agreement import agreement
+
+    pairs = agreement(list(ws.store.events(("human",), samples=False)))
+    if pairs:
+        rows = Table(title="annotator agreement")
+        for column in ("annotator", "annotator", "items", "Cohen's kappa"):
+            rows.add_column(column, justify="right" if column in ("items", "Cohen's kappa") else "left")
+        for first, second, n, kappa in pairs:
+            rows.add_row(first, second, str(n), "-" if kappa is None else f"{kappa:.3f}")
+        console.print(rows)
     return 0
 
 

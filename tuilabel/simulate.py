@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,10 @@ class SimulatedLabeler:
         """After the budget: train on the labels given since the last update."""
         if not session.curve or session.curve[-1].labels != session.spent:
             session.update()
+
+    def summary(self) -> dict[str, Any]:
+        """What this person knows about the run that the session cannot (it goes in the JSON)."""
+        return {}
 
 
 class TruthLabeler:
@@ -228,6 +232,83 @@ class CentreJudge(SimulatedLabeler):
         return True
 
 
+class Reviewer(SimulatedLabeler):
+    """Review's simulation. First a labeler who errs at ``error_rate`` labels ``labels`` random pool
+    items (errors uniform over the other classes), in a session of their own; then the reviewer,
+    who knows the truth, works down the review queue: Enter where the stored label is right, the
+    true class where it is not. ``summary`` holds the injected errors, how many the queue found
+    after each review, and test accuracy after training on the noisy, reviewed and clean labels."""
+
+    def __init__(self, workspace: Workspace, settings: SimSettings) -> None:
+        super().__init__(workspace, settings)
+        pool = workspace.pool
+        assert pool.truth is not None
+        known = np.flatnonzero(pool.truth >= 0)
+        n = min(settings.labels or len(known), len(known))
+        self.items = np.sort(self.rng.choice(known, n, replace=False))
+        first = TruthLabeler(pool.truth, pool.n_classes, settings.error_rate, self.rng)
+        self.given = np.array([first.answer(int(i)) for i in self.items], np.int64)
+        self.truth = pool.truth
+        self.wrong = {int(i) for i, g in zip(self.items, self.given) if g != pool.truth[i]}
+        store = workspace.store
+        session = store.start_session("browse", "simulated-labeler")
+        store.add_many(session, [(str(pool.ids[i]), int(g), 1.0) for i, g in zip(self.items, self.given)])
+        self.found: list[int] = [0]  # errors found after each review
+        self.reviewed = 0
+        self.settings = replace(settings, labels=None)  # the budget was the first labeler's
+
+    def act(self, session: Any, clock: SimClock) -> bool:
+        index = session.shown_item()
+        if index is None:
+            return False
+        clock.advance(self.settings.seconds_per_label)
+        stored = session.page[session.focus].stored
+        true = int(self.truth[index])
+        if stored == true:
+            session.handle(Action("keep"))
+        else:
+            session.handle(Action("label", true))
+        self.reviewed += 1
+        self.found.append(self.found[-1] + int(index in self.wrong and stored != true))
+        return True
+
+    def finish(self, session: BaseSession) -> None:
+        """Each curve point gets the errors found by then; then the three models to compare."""
+        for point in session.curve:
+            point.extra["errors_found"] = self.found[min(point.extra.get("reviewed", point.labels), self.reviewed)]
+        corrected = dict(zip(self.items.tolist(), self.given.tolist()))
+        for index, ev in getattr(session, "current", {}).items():
+            corrected[index] = ev.label
+        for index in getattr(session, "settled", set()):
+            if index not in session.current:  # type: ignore[attr-defined]
+                corrected.pop(index, None)  # marked unusable
+        final = getattr(session, "final_accuracy", None)
+        self.accuracies: dict[str, float | None] = {}
+        if final is not None:
+            kept = np.array(sorted(corrected), np.int64)
+            self.accuracies = {
+                "noisy": final(self.items, self.given),
+                "reviewed": final(kept, np.array([corrected[i] for i in kept], np.int64)),
+                "clean": final(self.items, self.truth[self.items]),
+            }
+        session.curve.append(CurvePoint(self.reviewed, session.elapsed, self.accuracies.get("reviewed"), {
+            "reviewed": self.reviewed, "errors_found": self.found[-1], "final": True}))
+
+    def summary(self) -> dict[str, Any]:
+        n = len(self.wrong)
+        within = int(np.ceil(1.25 * n))
+        return {
+            "labelled": len(self.items),
+            "injected_errors": n,
+            "errors_found": self.found[-1],
+            "reviewed": self.reviewed,
+            "found_within_1.25x": self.found[min(within, self.reviewed)],
+            "recall_within_1.25x": None if n == 0 else self.found[min(within, self.reviewed)] / n,
+            "found_after": self.found,
+            "accuracy_after_training": getattr(self, "accuracies", {}),
+        }
+
+
 # -- the driver -----------------------------------------------------------------------------------------
 
 
@@ -267,7 +348,7 @@ def drive(session: BaseSession, labeler: SimulatedLabeler, settings: SimSettings
             continue
         if not _budget_left(settings, session, clock):
             break
-        if pending is not None and session.waits_for_update:
+        if pending is not None and session.waiting():
             clock.now = pending[0]  # the person waits for the next centres
             continue
         if not labeler.act(session, clock):
@@ -316,6 +397,7 @@ def run_simulation(workspace: Path, settings: SimSettings, out: Path, report: Re
         "test_items": len(ws.test) if ws.test is not None else 0,
         "wall_seconds": round(time.perf_counter() - started, 3),
         "label_store": str(ws.store_path),
+        **labeler.summary(),
         "curve": [
             {"labels": p.labels, "seconds": round(p.seconds, 3), "accuracy": p.accuracy, **p.extra}
             for p in session.curve

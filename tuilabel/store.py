@@ -154,6 +154,9 @@ class LabelStore:
             raise KeyError(f"unknown session {session!r}")
         return row
 
+    def annotator_of(self, session: str) -> str:
+        return self._session_row(session)[1]
+
     # -- writing --------------------------------------------------------------------------------
 
     def add(

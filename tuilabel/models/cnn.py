@@ -20,6 +20,29 @@ from ._io import load_bundle, save_bundle
 from .rbm import pick_device
 
 ARCHITECTURES = ("seed-mnist", "seed-cifar", "small")
+LOSSES = ("ce", "soft", "hard")  # cross-entropy; Reed et al.'s soft and hard bootstrapping (seed 004)
+BOOTSTRAP_BETA = {"soft": 0.95, "hard": 0.8}  # the betas Reed et al. used on MNIST
+
+
+def bootstrap_loss(logits: torch.Tensor, y: torch.Tensor, kind: str = "ce", beta: float | None = None) -> torch.Tensor:
+    """Per-example loss: cross-entropy, or Reed et al.'s bootstrapping against noisy labels.
+
+    soft: ``-sum_k [beta t_k + (1 - beta) q_k] log q_k`` (the target leans towards the model's own
+    prediction ``q``, which also acts as an entropy penalty); hard: ``-sum_k [beta t_k + (1 - beta)
+    z_k] log q_k`` with ``z`` the one-hot of the model's top class.
+    """
+    log_q = torch.log_softmax(logits, 1)
+    t = nn.functional.one_hot(y, logits.shape[1]).to(log_q.dtype)
+    if kind == "ce":
+        return -(t * log_q).sum(1)
+    b = BOOTSTRAP_BETA[kind] if beta is None else beta
+    if kind == "soft":
+        own = log_q.exp()
+    elif kind == "hard":
+        own = nn.functional.one_hot(log_q.argmax(1), logits.shape[1]).to(log_q.dtype)
+    else:
+        raise TuilabelError(f"unknown loss {kind!r}; expected one of {', '.join(LOSSES)}")
+    return -((b * t + (1 - b) * own) * log_q).sum(1)
 
 
 def build_network(arch: str, channels: int, height: int, width: int, n_classes: int) -> nn.Module:
@@ -86,7 +109,13 @@ class CNNClassifier:
         min_epochs: int = 20,
         seed: int = 0,
         device: str | None = None,
+        loss: str = "ce",
+        beta: float | None = None,
     ) -> None:
+        if loss not in LOSSES:
+            raise TuilabelError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
+        self.loss = loss
+        self.beta = beta  # None: Reed et al.'s beta for the loss
         self.arch = arch
         self.epochs = epochs
         self.batch_size = batch_size
@@ -155,7 +184,7 @@ class CNNClassifier:
                 if self.augment is not None:
                     xb = self.augment(xb, g)
                 xb, yb, wb = xb.to(self.device), Y[idx].to(self.device), Wt[idx].to(self.device)
-                loss = nn.functional.cross_entropy(self.net_(xb), yb, weight=cw_t, reduction="none")
+                loss = bootstrap_loss(self.net_(xb), yb, self.loss, self.beta) * cw_t[yb]
                 loss = (loss * wb).sum() / (cw_t[yb] * wb).sum().clamp_min(1e-8)
                 opt.zero_grad()
                 loss.backward()

@@ -125,10 +125,18 @@ class BaseSession:
         self.clock: Clock = clock or time.monotonic
         self.started = self.clock()
         self.save_models = save_models  # simulations keep their models apart from the workspace's
-        self.session_id = self.store.start_session(self.mode, annotator)
+        self.session_id = self.store.start_session(self.session_mode(), annotator)
         self.curve: list[CurvePoint] = []
         self.message = ""
         self.updating = False
+
+    def session_mode(self) -> str:
+        """The mode name the store records this session's labels under."""
+        return self.mode
+
+    def waiting(self) -> bool:
+        """Whether the person has nothing to do until the running update lands."""
+        return self.updating and self.waits_for_update
 
     @classmethod
     def prepare(cls, workspace: Workspace, settings: Settings | None = None, progress: Progress = no_progress,

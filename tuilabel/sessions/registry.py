@@ -114,8 +114,11 @@ MODES: tuple[ModeSpec, ...] = (
                       train="tuilabel.sessions.clusters:train_vae", evaluate="tuilabel.sessions.clusters:evaluate"),
         ),
     ),
-    ModeSpec("review", "r", "a second look where the model disagrees", session=None, settings=None, screen=None,
-             labeler=None),
+    ModeSpec(
+        "review", "r", "a second look where the model disagrees",
+        session="tuilabel.sessions.review:ReviewSession", settings="tuilabel.sessions.review:ReviewSettings",
+        screen="tuilabel.tui.review:ReviewScreen", labeler="tuilabel.simulate:Reviewer",
+    ),
 )
 
 

@@ -1,0 +1,208 @@
+"""Review mode: the doubt ranking, the keys, corrections as new events, resume, second opinions,
+the simulation and the screen."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+
+from tuilabel.agreement import agreement, cohen_kappa
+from tuilabel.cli import main
+from tuilabel.sessions import Action, SimClock
+from tuilabel.sessions.review import ReviewSession, ReviewSettings, confident_errors, doubt_scores
+
+QUICK = dict(folds=2, epochs=12, budget=4000, rerank_every=10, seed=0)
+
+
+def test_doubt_and_confident_learning_flag_what_the_model_disputes():
+    probs = np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.05, 0.05, 0.9], [0.6, 0.3, 0.1]])
+    labels = np.array([0, 1, 0, 2, 1])  # items 2 and 4 look like other classes
+    doubt = doubt_scores(probs, labels)
+    assert np.argsort(-doubt)[:2].tolist() == [2, 4]
+    margin = doubt_scores(probs, labels, "margin")
+    assert margin[2] > 0.5 > margin[0] and margin.min() >= 0 and margin.max() <= 1
+    assert confident_errors(probs, labels, 3).tolist() == [False, False, True, False, True]
+
+
+def test_cohen_kappa_and_agreement_per_pair():
+    assert cohen_kappa(np.array([0, 1, 0, 1]), np.array([0, 1, 1, 1])) == pytest.approx(0.5)
+    assert cohen_kappa(np.array([2, 2]), np.array([2, 2])) == 1.0
+    assert cohen_kappa(np.array([], np.int64), np.array([], np.int64)) is None
+
+
+def noisy_labels(ws, n: int, rate: float, seed: int = 0) -> tuple[np.ndarray, set[int]]:
+    """``n`` pool items labelled by an annotator who errs at ``rate``: the items and the wrong ones."""
+    pool, store = ws.pool, ws.store
+    rng = np.random.default_rng(seed)
+    items = np.sort(rng.choice(len(pool), n, replace=False))
+    given = pool.truth[items].copy()
+    flip = rng.random(n) < rate
+    given[flip] = (given[flip] + rng.integers(1, pool.n_classes, flip.sum())) % pool.n_classes
+    session = store.start_session("browse", "ann")
+    store.add_many(session, [(str(pool.ids[i]), int(g), 1.0) for i, g in zip(items, given)])
+    return items, {int(i) for i in items[flip]}
+
+
+@pytest.fixture(scope="module")
+def reviewed(tmp_path_factory, sample_arrays):
+    """A workspace with 300 noisy labels and a review session that has ranked them once."""
+    from tuilabel.workspace import Workspace
+
+    ws = Workspace.init(tmp_path_factory.mktemp("review") / "ws", sample_arrays[0], test=sample_arrays[1])
+    items, wrong = noisy_labels(ws, 300, 0.2)
+    session = ReviewSession(ws, ReviewSettings(**QUICK), clock=SimClock(), page_size=6)
+    assert session.due_update() and not session.page
+    session.update()
+    yield ws, session, items, wrong
+    ws.close()
+
+
+def test_the_queue_puts_the_wrong_labels_first(reviewed):
+    ws, session, items, wrong = reviewed
+    top = session.queue[: len(wrong)]
+    precision = len(set(top) & wrong) / len(wrong)
+    assert precision >= 0.6, precision  # a random order would give the error rate, 0.2
+    assert session.curve[0].accuracy is not None and session.curve[0].extra["judged"] == 300
+    # the page is grouped by stored class, and shows the stored label with the model's guess
+    page = session.view().page
+    assert [it.stored for it in page] == sorted(it.stored for it in page)
+    assert all(it.guess is not None and it.stored_p is not None for it in page)
+
+
+def test_keep_correct_unusable_and_undo_are_review_events(reviewed):
+    ws, session, items, wrong = reviewed
+    store = ws.store
+    before = store.n_events()
+    first = session.page[session.focus]
+    session.handle(Action("keep"))
+    assert store.current()[first.item_id] == (first.stored, 1.0)
+    second = session.page[session.focus]
+    new = (second.stored + 1) % ws.pool.n_classes
+    session.handle(Action("label", new))
+    assert store.current()[second.item_id] == (new, 1.0)
+    # the old label is still in the log, the correction is a human event of a review session
+    log = [(ev.label, ev.mode) for ev in store.events(("human",)) if ev.item_id == second.item_id]
+    assert log == [(second.stored, "browse"), (new, "review")]
+    third = session.page[session.focus]
+    session.handle(Action("unusable"))
+    assert store.current()[third.item_id] == (None, 1.0)
+    assert session.view().reviewed == 3 and session.view().corrected == 1 and session.view().unusable == 1
+    assert first.index not in session.queue[:0] and session.shown_item() != first.index
+    session.handle(Action("undo"))  # the unusable mark is taken back: the annotator's label returns
+    assert store.current()[third.item_id] == (third.stored, 1.0)
+    assert session.shown_item() == third.index and session.view().unusable == 0
+    assert store.n_events() == before + 4  # keep, correct, unusable, undo: nothing deleted
+    session.handle(Action("label", 99))
+    assert "no class 99" in session.view().message
+    # export reads the corrected label
+    out = ws.path / "labels.csv"
+    assert main(["export", str(ws.path), "--format", "csv", "--out", str(out)]) == 0
+    import csv
+
+    rows = {r["item_id"]: r for r in csv.DictReader(out.open())}
+    assert rows[second.item_id]["class_name"] == ws.pool.class_names[new]
+    assert rows[second.item_id]["mode"] == "review"
+
+
+def test_corrections_rerank_in_the_background_and_reviewed_items_stay_settled(reviewed):
+    ws, session, items, wrong = reviewed
+    truth = ws.pool.truth
+    while not session.due_update():
+        index = session.shown_item()
+        assert index is not None
+        stored = session.page[session.focus].stored
+        session.handle(Action("keep") if stored == truth[index] else Action("label", int(truth[index])))
+    job = session.snapshot()
+    assert session.updating and session.view().page  # the reviewer keeps going meanwhile
+    index = session.shown_item()
+    session.handle(Action("keep"))
+    result = session.train(job)
+    session.persist(job, result)
+    session.apply(job, result)
+    assert len(session.curve) == 2 and not session.updating
+    assert index not in session.queue and not set(session.queue) & session.settled
+    # a new session resumes the ranking: the settled items stay out, nothing is due
+    again = ReviewSession(ws, ReviewSettings(**QUICK), clock=SimClock(), page_size=6)
+    assert again.round == 2 and not again.due_update()
+    assert set(again.queue) <= set(session.queue) | {index}
+    assert not set(again.queue) & session.settled
+
+
+def test_second_opinions_are_blind_and_agreement_shows_in_status(reviewed, capsys):
+    ws, session, items, wrong = reviewed
+    second = ReviewSession(ws, ReviewSettings(**QUICK, stage="second"), clock=SimClock(), annotator="bob",
+                           page_size=4)
+    second.handle(Action("keep"))
+    assert "hidden" in second.view().message
+    answered = []
+    for _ in range(6):
+        index = second.shown_item()
+        answered.append(index)
+        second.handle(Action("label", int(ws.pool.truth[index])))
+    humans = [ev for ev in ws.store.events(("human",)) if ev.annotator == "bob"]
+    assert len(humans) == 6 and {ev.mode for ev in humans} == {"second-opinion"}
+    pairs = agreement(ws.store.events(("human",), samples=False))
+    assert any({a, b} == {"ann", "bob"} and n == 6 for a, b, n, _ in pairs)
+    assert main(["status", str(ws.path)]) == 0
+    out = capsys.readouterr().out
+    assert "Cohen's kappa" in out and "bob" in out
+    # review ranks the disputes first: where bob disagreed with the annotator
+    review = ReviewSession(ws, ReviewSettings(**QUICK), clock=SimClock(), annotator="carol", page_size=4)
+    disputed = [i for i in answered if review.disagreement(i)[0] > 0]
+    assert disputed and review.queue[: len(disputed)] == sorted(review.queue[: len(disputed)],
+                                                                key=lambda i: -review.disagreement(i)[0])
+    assert set(review.queue[: len(disputed)]) == set(disputed)
+
+
+def test_simulated_review_reports_errors_found_and_accuracy(sample_workspace, tmp_path):
+    out = tmp_path / "review.json"
+    code = main(["simulate", str(sample_workspace.path), "--mode", "review", "--labels", "120",
+                 "--error-rate", "0.25", "--seed", "0", "--out", str(out),
+                 "--set", "folds=2", "--set", "epochs=6", "--set", "budget=2000", "--set", "rerank_every=20"])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert isinstance(result["injected_errors"], int) and result["injected_errors"] > 10
+    assert result["errors_found"] <= result["injected_errors"] and result["errors_found"] > 0
+    assert result["curve"] and all({"reviewed", "errors_found", "accuracy"} <= set(p) for p in result["curve"])
+    found = [p["errors_found"] for p in result["curve"]]
+    assert found == sorted(found) and result["curve"][-1]["reviewed"] == result["reviewed"]
+    assert set(result["accuracy_after_training"]) == {"noisy", "reviewed", "clean"}
+
+
+def test_review_screen_keeps_corrects_and_marks(sample_workspace):
+    from tuilabel.tui.app import TuilabelApp
+
+    ws = sample_workspace
+    noisy_labels(ws, 60, 0.3, seed=1)
+    settings = ReviewSettings(folds=2, epochs=3, budget=1000)
+
+    async def run() -> None:
+        app = TuilabelApp(ws, mode="review", colors="none", settings=settings)
+        async with app.run_test(size=(130, 40)) as pilot:  # a gallery of 4 x 2 tiles
+            for _ in range(200):
+                await pilot.pause(0.1)
+                if app.screen.session is not None and app.screen.session.round and not app.screen.session.updating:
+                    break
+            screen = app.screen
+            session = screen.session
+            assert session.round == 1 and len(session.page) == len(screen.tiles) == 8
+            first = session.page[session.focus]
+            await pilot.press("enter")
+            second = session.page[session.focus]
+            await pilot.press(str((second.stored + 1) % 10))
+            third = session.page[session.focus]
+            await pilot.press("x")
+            current = ws.store.current()
+            assert current[first.item_id][0] == first.stored
+            assert current[second.item_id][0] == (second.stored + 1) % 10
+            assert current[third.item_id][0] is None
+            text = " ".join(t.caption._text.plain for t in screen.tiles)
+            assert "✓ kept" in text and "unusable" in text
+            assert "reviewed 3 (corrected 1, unusable 1)" in screen.query_one("#status")._text.plain
+            await pilot.press("z")
+            assert ws.store.current()[third.item_id][0] == third.stored
+
+    asyncio.run(run())

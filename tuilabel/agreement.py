@@ -1,0 +1,51 @@
+"""Agreement between annotators: who gave which label to which item, and Cohen's kappa per pair.
+
+Numpy only (``tuilabel status`` prints it without loading torch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from .store import LabelEvent
+
+
+def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Cohen's kappa of two annotators over the items both labelled (None when undefined)."""
+    if len(a) == 0:
+        return None
+    classes = np.union1d(a, b)
+    observed = float((a == b).mean())
+    expected = float(sum((a == k).mean() * (b == k).mean() for k in classes))
+    if expected >= 1.0:
+        return 1.0 if observed == 1.0 else None
+    return (observed - expected) / (1.0 - expected)
+
+
+def annotator_labels(events: Iterable[LabelEvent]) -> dict[str, dict[str, int | None]]:
+    """Item id to {annotator: their newest live human label}, from live human events oldest first
+    (review sessions left out)."""
+    out: dict[str, dict[str, int | None]] = {}
+    for ev in events:
+        # a reviewer saw the stored label: a review's answer is a decision, not an independent opinion
+        if ev.item_id is not None and ev.source == "human" and ev.mode != "review":
+            out.setdefault(ev.item_id, {})[ev.annotator] = ev.label
+    return out
+
+
+def agreement(events: Iterable[LabelEvent]) -> list[tuple[str, str, int, float | None]]:
+    """(annotator, annotator, items both gave a class, Cohen's kappa) for each pair."""
+    by_item = annotator_labels(events)
+    names = sorted({a for labels in by_item.values() for a in labels})
+    rows = []
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            pairs = [(v[first], v[second]) for v in by_item.values()
+                     if v.get(first) is not None and v.get(second) is not None]
+            a = np.array([p[0] for p in pairs], np.int64)
+            b = np.array([p[1] for p in pairs], np.int64)
+            if len(pairs):
+                rows.append((first, second, len(pairs), cohen_kappa(a, b)))
+    return rows

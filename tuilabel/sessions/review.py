@@ -1,0 +1,575 @@
+"""Review: labels the model disagrees with come back for a second look (seed 004).
+
+Every current label of a pool item (human, propagated, pseudo) is judged by a model that never saw
+it: the labelled items are split into K folds, a CNN is trained on K-1 of them and gives the held-out
+fold its class probabilities (cross-fitting). Items are ranked by how strongly those out-of-sample
+probabilities disagree with the stored label (confident learning's per-class thresholds flag the
+likely errors; self-confidence orders them), and items on which annotators disagree come first.
+
+The reviewer sees the doubtful items page by page, grouped by their stored class: Enter keeps the
+label, a number key corrects it, ``x`` marks the item unusable. Each answer is a new human label
+event in a "review" session (the old one stays in the log), so exports and every model use it. As
+corrections arrive the folds are retrained in the background and the queue re-ranked.
+
+With ``stage=second`` the session asks for a blind second opinion instead: the doubtful items are
+shown without their stored label or the model's guess, and the answer is this annotator's own label,
+so that review can rank disagreement between annotators (Cohen's kappa in `tuilabel status`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..agreement import annotator_labels
+from ..data import shown_id
+from ..models.augment import Augment
+from ..models.cnn import LOSSES, CNNClassifier
+from ..store import LabelEvent
+from ..workspace import Workspace
+from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_class_message, no_progress
+from .settings import Settings, setting
+
+SECOND = "second-opinion"  # the store's mode name for blind second opinions
+
+
+@dataclass
+class ReviewSettings(Settings):
+    mode = "review"
+    folds: int = setting(4, "cross-fitting folds: each label is judged by a model trained on the others", min=2, max=10)
+    epochs: int = setting(30, "training epochs of each fold's CNN", min=1)
+    budget: int = setting(60000, "at most this many image passes per fold (fewer epochs on many labels)", min=1000)
+    loss: str = setting("ce", "the judging CNN's loss: cross-entropy, or soft/hard bootstrapping (Reed et al.)",
+                        choices=LOSSES)
+    score: str = setting("self_confidence", "how doubt is measured: 1 - p(stored label), or the normalised margin "
+                         "of the best other class over it", choices=("self_confidence", "margin"))
+    min_doubt: float = setting(0.5, "items not flagged by confident learning join the queue above this doubt",
+                               min=0.0, max=1.0)
+    rerank_every: int = setting(50, "re-rank in the background after this many reviews with a correction", min=1)
+    sources: str = setting("all", "which labels come up: every source, or only people's",
+                           choices=("all", "human"))
+    stage: str = setting("review", "review the stored labels, or give a blind second opinion first",
+                         choices=("review", "second"))
+    seed: int = setting(0, "fold assignment and training", min=0)
+
+
+@dataclass
+class ReviewJob:
+    round: int
+    items: np.ndarray  # pool indices of the labelled items
+    labels: np.ndarray  # their stored labels
+    weights: np.ndarray  # their confidences
+    x: np.ndarray  # model input of the items
+    n_classes: int
+    reviewed: int
+    seconds: float
+
+
+@dataclass
+class ReviewResult:
+    probs: np.ndarray  # (n, classes): out-of-sample class probabilities of job.items
+    accuracy: float | None  # the folds' ensemble on the test set
+    images_trained: int
+    scored: int
+    tested: int
+    seconds: float
+
+
+@dataclass
+class ReviewItem:
+    index: int
+    item_id: str
+    image: np.ndarray
+    stored: int
+    source: str
+    annotator: str
+    guess: int | None
+    confidence: float | None  # the model's probability of its guess
+    stored_p: float | None  # the model's probability of the stored label
+    doubt: float
+    others: list[tuple[str, int | None]] = field(default_factory=list)  # other annotators' labels
+    answer: int | None = None
+    answered: bool = False
+    unusable: bool = False
+
+
+@dataclass
+class ReviewView:
+    page: list[ReviewItem]
+    focus: int
+    stage: str
+    reviewed: int
+    corrected: int
+    unusable: int
+    queue: int
+    flagged: int
+    labelled: int
+    accuracy: float | None
+    updating: bool
+    ranked: bool
+    class_filter: int | None
+    message: str = ""
+
+
+def doubt_scores(probs: np.ndarray, labels: np.ndarray, score: str = "self_confidence") -> np.ndarray:
+    """How strongly out-of-sample probabilities disagree with the stored labels, in [0, 1]."""
+    n = np.arange(len(labels))
+    given = probs[n, labels]
+    if score == "self_confidence":
+        return 1.0 - given
+    other = probs.copy()
+    other[n, labels] = -1.0
+    return (other.max(1) - given + 1.0) / 2.0  # the normalised margin, mapped to [0, 1]
+
+
+def confident_errors(probs: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Confident learning's flag (Northcutt et al.): an item is a likely error when some other class
+    reaches that class's threshold (the mean probability the model gives it on items labelled with
+    it) and the most probable such class is not the stored one."""
+    thresholds = np.array([probs[labels == k, k].mean() if (labels == k).any() else 1.0 for k in range(n_classes)])
+    above = probs >= thresholds[None, :] - 1e-12
+    masked = np.where(above, probs, -1.0)
+    best = masked.argmax(1)
+    return above.any(1) & (best != labels)
+
+
+class ReviewSession(BaseSession):
+    mode = "review"
+    settings_class = ReviewSettings
+    settings: ReviewSettings
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        settings: ReviewSettings | None = None,
+        clock: Clock | None = None,
+        annotator: str | None = None,
+        save_models: bool = True,
+        page_size: int = 12,
+    ) -> None:
+        super().__init__(workspace, settings, clock, annotator, save_models)
+        self.page_size = page_size
+        self.augment = Augment()
+        self.round = 0
+        self.accuracy: float | None = None
+        self.probs: dict[int, np.ndarray] = {}  # pool index -> out-of-sample probabilities
+        self.ranked_labels: dict[int, int] = {}  # pool index -> the label the probabilities judged
+        self.queue: list[int] = []
+        self.flagged: set[int] = set()
+        self.class_filter: int | None = None
+        self.reviewed_here = 0
+        self.corrected = 0
+        self.unusable_count = 0
+        self.reviews_since = 0
+        self.corrections_since = 0
+        self.page: list[ReviewItem] = []
+        self.focus = 0
+        self._undo: list[int] = []  # pool indices answered, newest last
+        self.refresh_labels()
+        self.resume()
+        self.rebuild_queue()
+        self.new_page()
+
+    def session_mode(self) -> str:
+        return SECOND if self.settings.stage == "second" else "review"
+
+    @property
+    def spent(self) -> int:
+        return self.reviewed_here
+
+    # -- what is labelled and what was reviewed ----------------------------------------------------
+
+    def refresh_labels(self) -> None:
+        """Read the current labels, who gave them, and what earlier reviews settled."""
+        sources = ("human", "propagated", "pseudo") if self.settings.sources == "all" else ("human",)
+        current = [ev for ev in self.store.events(sources, samples=False, current_only=True)]
+        self.current: dict[int, LabelEvent] = {}
+        self.settled: set[int] = set()  # a reviewer answered it (the current label is a review's)
+        for ev in current:
+            assert ev.item_id is not None
+            try:
+                index = self.pool.index_of(ev.item_id)
+            except KeyError:
+                continue  # a label for an item this pool does not have
+            if ev.mode == "review":
+                self.settled.add(index)
+            if ev.label is not None:
+                self.current[index] = ev
+        humans = list(self.store.events(("human",), samples=False))
+        self.by_annotator = annotator_labels(humans)
+        self.second_done: set[int] = set()
+        if self.settings.stage == "second":
+            me = self.store.annotator_of(self.session_id)
+            self.second_done = {self.pool.index_of(e.item_id) for e in humans
+                                if e.mode == SECOND and e.annotator == me and e.item_id is not None}
+
+    def disagreement(self, index: int) -> tuple[float, list[tuple[str, int | None]]]:
+        """The share of other annotators whose label differs from the current one, and theirs."""
+        ev = self.current.get(index)
+        if ev is None:
+            return 0.0, []
+        labels = self.by_annotator.get(ev.item_id or "", {})
+        others = [(a, lab) for a, lab in labels.items() if a != ev.annotator]
+        if not others:
+            return 0.0, []
+        return sum(lab != ev.label for _, lab in others) / len(others), others
+
+    def rebuild_queue(self) -> None:
+        """Order the unsettled labelled items by doubt: flagged and disputed ones first."""
+        keyed = []
+        self.flagged_now = 0
+        done = self.settled | self.second_done
+        for index, ev in self.current.items():
+            if index in done:
+                continue
+            dispute, _ = self.disagreement(index)
+            p = self.probs.get(index)
+            judged = p is not None and self.ranked_labels.get(index) == ev.label
+            doubt = float(self._doubt(p, ev.label)) if judged and p is not None and ev.label is not None else 0.0
+            flagged = judged and index in self.flagged
+            if not (flagged or dispute > 0 or doubt >= self.settings.min_doubt):
+                continue
+            self.flagged_now += int(flagged)
+            # annotators who disagree first, then confident learning's flags, then the merely doubtful
+            keyed.append((0 if dispute > 0 else 1 if flagged else 2, -(dispute + doubt), index))
+        keyed.sort()
+        self.queue = [index for _, _, index in keyed]
+
+    def _doubt(self, p: np.ndarray, label: int) -> float:
+        return float(doubt_scores(p[None], np.array([label]), self.settings.score)[0])
+
+    def resume(self) -> None:
+        """The out-of-sample probabilities an earlier review left, for the labels they judged."""
+        state = self.load_state()
+        if state is None:
+            return
+        self.round = int(state.get("round", 0))
+        self.accuracy = state.get("accuracy")
+        ids = state.get("item_ids", [])
+        probs = np.array(state.get("probs", []), np.float32).reshape(len(ids), -1)
+        for n, (item, label) in enumerate(zip(ids, state.get("labels", []))):
+            try:
+                index = self.pool.index_of(item)
+            except KeyError:
+                continue
+            self.probs[index] = probs[n]
+            self.ranked_labels[index] = int(label)
+        self.flagged = set()
+        for item in state.get("flagged", []):
+            try:
+                self.flagged.add(self.pool.index_of(item))
+            except KeyError:
+                continue
+        if self.probs:
+            self.message = f"resumed: the ranking of review round {self.round}"
+
+    # -- the page ------------------------------------------------------------------------------------
+
+    def shown_item(self) -> int | None:
+        if not self.page or self.page[self.focus].answered:
+            return None
+        return self.page[self.focus].index
+
+    def resize_page(self, size: int) -> None:
+        self.page_size = max(1, size)
+        if not any(item.answered for item in self.page):
+            self.page = []
+            self.new_page()
+            return
+        keep = [it for n, it in enumerate(self.page) if it.answered or n < self.page_size]
+        self.page = keep[: max(self.page_size, sum(it.answered for it in keep))]
+        open_items = [n for n, it in enumerate(self.page) if not it.answered]
+        if not open_items:
+            self.new_page()
+        elif self.focus not in open_items:
+            self.focus = open_items[0]
+
+    def new_page(self) -> None:
+        """The next items of the queue (of the filtered class), grouped by their stored class."""
+        shown = {item.index for item in self.page if not item.answered}
+        chosen = [i for i in self.queue if i not in shown and not self._answered(i)
+                  and (self.class_filter is None or self.current[i].label == self.class_filter)]
+        items = [self._item(i) for i in chosen[: self.page_size]]
+        rank = {index: n for n, index in enumerate(chosen)}
+        items.sort(key=lambda it: (it.stored, rank[it.index]))
+        self.page = items
+        self.focus = 0
+
+    def _answered(self, index: int) -> bool:
+        return index in self.settled or index in self.second_done
+
+    def _item(self, index: int) -> ReviewItem:
+        ev = self.current[index]
+        assert ev.label is not None and ev.item_id is not None
+        p = self.probs.get(index) if self.ranked_labels.get(index) == ev.label else None
+        _, others = self.disagreement(index)
+        return ReviewItem(
+            index=index, item_id=ev.item_id, image=self.pool.images[index], stored=ev.label,
+            source=ev.source, annotator=ev.annotator,
+            guess=None if p is None else int(p.argmax()), confidence=None if p is None else float(p.max()),
+            stored_p=None if p is None else float(p[ev.label]),
+            doubt=0.0 if p is None else self._doubt(p, ev.label), others=others,
+        )
+
+    # -- actions ---------------------------------------------------------------------------------------
+
+    def _answer(self, label: int | None) -> None:
+        if not self.page or self.page[self.focus].answered:
+            self.message = "nothing to review here" if not self.queue else "this one is answered: ←/→ to move"
+            return
+        item = self.page[self.focus]
+        self.store.add(self.session_id, item.item_id, label)  # a new human event; the old one stays
+        item.answer, item.answered, item.unusable = label, True, label is None
+        if self.settings.stage == "second":
+            self.second_done.add(item.index)
+        else:
+            self.settled.add(item.index)
+        self.reviewed_here += 1
+        self.reviews_since += 1
+        changed = label != item.stored
+        self.corrected += int(changed and label is not None)
+        self.unusable_count += int(label is None)
+        self.corrections_since += int(changed)
+        if label is None:
+            self.current.pop(item.index, None)
+        else:
+            self.current[item.index] = _relabelled(self.current[item.index], label, self.session_id)
+        self._undo.append(item.index)
+        names = self.pool.class_names
+        if self.settings.stage == "second":
+            what = "unusable" if label is None else names[label]
+        elif label is None:
+            what = "marked unusable"
+        elif changed:
+            what = f"{names[item.stored]} -> {names[label]}"
+        else:
+            what = f"kept {names[label]}"
+        self.message = f"{shown_id(item.item_id)}: {what}"
+        self._move_on()
+
+    def _move_on(self) -> None:
+        open_items = [i for i, it in enumerate(self.page) if not it.answered]
+        later = [i for i in open_items if i > self.focus]
+        if later:
+            self.focus = later[0]
+        elif open_items:
+            self.focus = open_items[0]
+        else:
+            self.new_page()
+
+    def do_label(self, label: int) -> None:
+        """Correct the focused item's label (the stored class keeps it)."""
+        if not 0 <= int(label) < self.pool.n_classes:
+            self.message = no_class_message(label, self.pool.class_names)
+            return
+        self._answer(int(label))
+
+    def do_keep(self) -> None:
+        """Keep the stored label of the focused item."""
+        if self.settings.stage == "second":
+            self.message = "a second opinion is a number key: the stored label is hidden"
+            return
+        if self.page and not self.page[self.focus].answered:
+            self._answer(self.page[self.focus].stored)
+        else:
+            self._answer(None if not self.page else self.page[self.focus].stored)
+
+    def do_unusable(self) -> None:
+        """Mark the focused item unusable: no class, left out of training."""
+        self._answer(None)
+
+    def do_undo(self) -> None:
+        """Take back the last review answer; the item comes back with its earlier label."""
+        if not self._undo:
+            self.message = "nothing to undo"
+            return
+        if not self.store.undo(self.session_id):
+            self.message = "nothing to undo"
+            return
+        index = self._undo.pop()
+        self.refresh_labels()
+        self.reviewed_here -= 1
+        self.reviews_since = max(0, self.reviews_since - 1)
+        item = next((it for it in self.page if it.index == index), None)
+        if item is None:  # the answer was on an earlier page: bring the item back first
+            self.rebuild_queue()
+            item = self._item(index) if index in self.current else None
+            if item is None:
+                self.message = "undone"
+                return
+            self.page.insert(0, item)
+        if item.answered and item.answer != item.stored:
+            self.corrections_since = max(0, self.corrections_since - 1)
+            self.corrected -= int(item.answer is not None)
+        self.unusable_count -= int(item.unusable)
+        item.answer, item.answered, item.unusable = None, False, False
+        self.focus = self.page.index(item)
+        self.message = f"undone: {shown_id(item.item_id)}"
+
+    def do_next(self) -> None:
+        """Move the focus to the next item."""
+        if self.page:
+            self.focus = (self.focus + 1) % len(self.page)
+
+    def do_previous(self) -> None:
+        """Move the focus to the previous item."""
+        if self.page:
+            self.focus = (self.focus - 1) % len(self.page)
+
+    def do_skip_page(self) -> None:
+        """Leave this page for now and show the next doubtful items."""
+        skipped = {it.index for it in self.page if not it.answered}
+        self.queue = [i for i in self.queue if i not in skipped] + [i for i in self.queue if i in skipped]
+        self.page = []
+        self.new_page()
+
+    def do_class_filter(self, value: int | None = None) -> None:
+        """Show one stored class at a time (cycles through the classes, then all)."""
+        n = self.pool.n_classes
+        if value is not None:
+            self.class_filter = None if value < 0 else int(value) % n
+        else:
+            self.class_filter = 0 if self.class_filter is None else (self.class_filter + 1 if self.class_filter + 1 < n
+                                                                     else None)
+        self.page = [it for it in self.page if it.answered][:0]
+        self.new_page()
+        which = "every class" if self.class_filter is None else f"stored {self.pool.class_names[self.class_filter]}"
+        self.message = f"showing {which}"
+
+    # -- the update cycle: cross-fitted doubt ----------------------------------------------------------
+
+    def due_update(self) -> bool:
+        """The first ranking; a re-rank after ``rerank_every`` reviews with a correction among them,
+        or when the queue has run dry; labels given elsewhere since the last ranking."""
+        if self.updating or len(self.current) < 2 * self.settings.folds:
+            return False
+        if self.round == 0:
+            return True
+        if self.corrections_since and (self.reviews_since >= self.settings.rerank_every or not self.queue):
+            return True
+        if self.queue:
+            return False
+        return any(self.ranked_labels.get(i) != ev.label for i, ev in self.current.items() if i not in self.settled)
+
+    def waiting(self) -> bool:
+        return self.updating and not self.queue
+
+    def snapshot(self) -> ReviewJob:
+        self.refresh_labels()
+        items = np.array(sorted(self.current), np.int64)
+        labels = np.array([self.current[i].label for i in items], np.int64)
+        weights = np.array([self.current[i].confidence for i in items], np.float32)
+        self.round += 1
+        self.updating = True
+        self.reviews_since = self.corrections_since = 0
+        return ReviewJob(self.round, items, labels, weights, self.pool.as_float(items), self.pool.n_classes,
+                         self.reviewed_here, self.elapsed)
+
+    def fold_model(self, n_train: int, seed: int) -> CNNClassifier:
+        s = self.settings
+        epochs = max(3, min(s.epochs, s.budget // max(n_train, 1)))
+        return CNNClassifier(arch="small", epochs=epochs, patience=0, augment=self.augment, seed=seed, loss=s.loss)
+
+    def train(self, job: ReviewJob, progress: Progress = no_progress) -> ReviewResult:
+        """K models, each trained without one fold, give that fold its probabilities."""
+        t0 = time.perf_counter()
+        s = self.settings
+        n = len(job.items)
+        rng = np.random.default_rng(s.seed + 7919 * job.round)
+        folds = np.empty(n, np.int64)
+        for k in range(job.n_classes):  # stratified: every fold holds each class in proportion
+            members = rng.permutation(np.flatnonzero(job.labels == k))
+            folds[members] = np.arange(len(members)) % s.folds
+        probs = np.zeros((n, job.n_classes), np.float32)
+        test = self.test_arrays()
+        test_probs = None if test is None else np.zeros((len(test[1]), job.n_classes), np.float32)
+        trained = 0
+        for k in range(s.folds):
+            held = folds == k
+            train_idx = np.flatnonzero(~held)
+            progress(k / s.folds, f"review round {job.round}: judging fold {k + 1}/{s.folds} "
+                     f"({held.sum()} labels) with a CNN trained on the other {len(train_idx)}")
+            model = self.fold_model(len(train_idx), s.seed + 100 * job.round + k)
+
+            def step(epoch: int, loss: float, fold: int = k, model: CNNClassifier = model) -> None:
+                progress((fold + epoch / model.epochs) / s.folds,
+                         f"review round {job.round}: fold {fold + 1}/{s.folds}, epoch {epoch}/{model.epochs}")
+
+            model.fit(job.x[train_idx], job.labels[train_idx], job.n_classes,
+                      sample_weight=job.weights[train_idx], progress=step)
+            trained += model.images_seen_
+            if held.any():
+                probs[held] = model.predict_proba(job.x[held])
+            if test is not None and test_probs is not None:
+                test_probs += model.predict_proba(test[0]) / s.folds
+        accuracy = None if test is None or test_probs is None else float((test_probs.argmax(1) == test[1]).mean())
+        progress(1.0, f"review round {job.round}: done")
+        return ReviewResult(probs, accuracy, trained, n, 0 if test is None else len(test[1]) * s.folds,
+                            time.perf_counter() - t0)
+
+    def compute_seconds(self, job: ReviewJob, result: ReviewResult) -> float:
+        return COSTS.cnn_image_epoch * result.images_trained + COSTS.evaluation_item * (result.scored + result.tested)
+
+    def persist(self, job: ReviewJob, result: ReviewResult) -> None:
+        if not self.save_models:
+            return
+        flagged = confident_errors(result.probs, job.labels, job.n_classes)
+        self.save_state({
+            "round": job.round, "accuracy": result.accuracy,
+            "item_ids": [str(self.pool.ids[i]) for i in job.items], "labels": job.labels.tolist(),
+            "probs": np.round(result.probs, 4).ravel().tolist(),
+            "flagged": [str(self.pool.ids[i]) for i in job.items[flagged]],
+            "curve": [*self.curve_records(), {"labels": job.reviewed, "seconds": job.seconds,
+                                              "accuracy": result.accuracy, "extra": {"round": job.round}}],
+        })
+
+    def apply(self, job: ReviewJob, result: ReviewResult) -> None:
+        self.updating = False
+        self.accuracy = result.accuracy
+        flagged = confident_errors(result.probs, job.labels, job.n_classes)
+        for n, index in enumerate(job.items):
+            self.probs[int(index)] = result.probs[n]
+            self.ranked_labels[int(index)] = int(job.labels[n])
+        self.flagged = {int(i) for i in job.items[flagged]}
+        self.refresh_labels()
+        self.rebuild_queue()
+        self.curve.append(CurvePoint(job.reviewed, job.seconds, result.accuracy, {
+            "round": job.round, "reviewed": job.reviewed, "judged": len(job.items),
+            "flagged": int(flagged.sum()), "queue": len(self.queue),
+            "seconds_train": round(result.seconds, 2),
+        }))
+        for item in self.page:  # fresh guesses on the open page; its order stays
+            if not item.answered and item.index in self.current:
+                fresh = self._item(item.index)
+                item.guess, item.confidence, item.stored_p, item.doubt = (fresh.guess, fresh.confidence,
+                                                                          fresh.stored_p, fresh.doubt)
+        if not any(not it.answered for it in self.page):
+            self.new_page()
+        self.message = (f"review round {job.round}: {len(job.items)} labels judged out of sample, "
+                        f"{int(flagged.sum())} flagged, {len(self.queue)} in the queue")
+
+    def final_accuracy(self, items: np.ndarray, labels: np.ndarray) -> float | None:
+        """Test accuracy of one CNN trained on all of ``labels`` (the fold models' settings)."""
+        test = self.test_arrays()
+        if test is None or len(items) == 0:
+            return None
+        model = self.fold_model(len(items), self.settings.seed)
+        model.fit(self.pool.as_float(items), labels, self.pool.n_classes)
+        return model.score(*test)
+
+    # -- the view ------------------------------------------------------------------------------------
+
+    def view(self) -> ReviewView:
+        return ReviewView(
+            page=self.page, focus=self.focus, stage=self.settings.stage, reviewed=self.reviewed_here,
+            corrected=self.corrected, unusable=self.unusable_count,
+            queue=len([i for i in self.queue if not self._answered(i)]), flagged=self.flagged_now,
+            labelled=len(self.current), accuracy=self.accuracy, updating=self.updating, ranked=bool(self.probs),
+            class_filter=self.class_filter, message=self.message,
+        )
+
+
+def _relabelled(ev: LabelEvent, label: int, session: str) -> LabelEvent:
+    return LabelEvent(ev.id, ev.item_id, label, "human", 1.0, ev.annotator, "review", session, ev.time)
