@@ -61,7 +61,7 @@ def reviewed(tmp_path_factory, sample_arrays):
 
 
 def test_the_queue_puts_the_wrong_labels_first(reviewed):
-    ws, session, items, wrong = reviewed
+    _ws, session, _items, wrong = reviewed
     top = session.queue[: len(wrong)]
     precision = len(set(top) & wrong) / len(wrong)
     assert precision >= 0.6, precision  # a random order would give the error rate, 0.2
@@ -73,7 +73,7 @@ def test_the_queue_puts_the_wrong_labels_first(reviewed):
 
 
 def test_keep_correct_unusable_and_undo_are_review_events(reviewed):
-    ws, session, items, wrong = reviewed
+    ws, session, _items, _wrong = reviewed
     store = ws.store
     before = store.n_events()
     first = session.page[session.focus]
@@ -108,7 +108,7 @@ def test_keep_correct_unusable_and_undo_are_review_events(reviewed):
 
 
 def test_corrections_rerank_in_the_background_and_reviewed_items_stay_settled(reviewed):
-    ws, session, items, wrong = reviewed
+    ws, session, _items, _wrong = reviewed
     truth = ws.pool.truth
     while not session.due_update():
         index = session.shown_item()
@@ -132,7 +132,7 @@ def test_corrections_rerank_in_the_background_and_reviewed_items_stay_settled(re
 
 
 def test_second_opinions_are_blind_and_agreement_shows_in_status(reviewed, capsys):
-    ws, session, items, wrong = reviewed
+    ws, _session, _items, _wrong = reviewed
     second = ReviewSession(ws, ReviewSettings(**QUICK, stage="second"), clock=SimClock(), annotator="bob",
                            page_size=4)
     second.handle(Action("keep"))
