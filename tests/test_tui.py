@@ -50,7 +50,7 @@ def test_help_lists_every_key_of_the_screen(sample_workspace):
 
 def test_browse_keys_label_into_the_store_and_q_quits(sample_workspace):
     async def go():
-        app = TuilabelApp(sample_workspace, mode="browse")
+        app = TuilabelApp(sample_workspace, mode="browse", annotator="zoe")  # label --annotator zoe
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
             screen = app.screen
@@ -72,6 +72,7 @@ def test_browse_keys_label_into_the_store_and_q_quits(sample_workspace):
     shown = run(go())
     current = sample_workspace.store.current()
     assert current == {shown[0]: (7, 1.0), shown[1]: (None, 1.0)}
+    assert {ev.annotator for ev in sample_workspace.store.events()} == {"zoe"}
 
 
 def test_too_small_terminal_says_how_big(sample_workspace):

@@ -145,7 +145,7 @@ def _start_settings(mode: str | None, options: Sequence[str]) -> Any:
     return mode_spec(mode).make_settings(options)
 
 
-def _run_app(workspace: Any, mode: str | None, colors: str, settings: Any) -> int:
+def _run_app(workspace: Any, mode: str | None, colors: str, settings: Any, annotator: str | None = None) -> int:
     """The app on ``workspace``; ``settings`` come from `_start_settings`, checked already."""
     workspace.check()  # a missing or damaged file of the workspace is one line, not a traceback
     if workspace.store.read_only:
@@ -154,7 +154,7 @@ def _run_app(workspace: Any, mode: str | None, colors: str, settings: Any) -> in
     colors = _resolve_colors(colors)
     from .tui.app import TuilabelApp
 
-    app = TuilabelApp(workspace, mode=mode, colors=colors, settings=settings)
+    app = TuilabelApp(workspace, mode=mode, colors=colors, settings=settings, annotator=annotator)
     try:
         app.run()
         finished = _wait_for_updates(app.updates)
@@ -193,7 +193,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     if args.help_settings:
         return _print_settings([args.mode] if args.mode else [m.name for m in MODES if m.built])
     settings = _start_settings(args.mode, args.set)  # a wrong setting is one line, before any reading
-    return _run_app(Workspace(args.workspace), args.mode, args.colors, settings)
+    return _run_app(Workspace(args.workspace), args.mode, args.colors, settings, args.annotator)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -357,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--colors", **colors)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=settings_help)
     p.add_argument("--help-settings", action="store_true", help="list the mode's settings and exit")
+    p.add_argument("--annotator", help="who the labels are recorded as (default: user@host)")
     p.set_defaults(func=cmd_label)
 
     p = sub.add_parser("demo", help="open the app on the bundled sample (the default command)")

@@ -21,7 +21,7 @@ from .. import strategies
 from ..data import shown_id, to_model_input
 from ..errors import TuilabelError
 from ..models.augment import Augment
-from ..models.cnn import ARCHITECTURES, CNNClassifier
+from ..models.cnn import ARCHITECTURES, LOSSES, CNNClassifier
 from ..workspace import Workspace
 from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_class_message, no_progress
 from .settings import Settings, setting
@@ -47,6 +47,8 @@ class BatchSettings(Settings):
                         choices=("", *ARCHITECTURES))
     epochs: int = setting(40, "training epochs per round", min=1)
     patience: int = setting(15, "early stopping, on a split of the human labels once there are 1,000", min=0)
+    loss: str = setting("ce", "cross-entropy, or soft/hard bootstrapping against noisy labels (Reed et al.)",
+                        choices=LOSSES)
     pseudo: bool = setting(False, "CEAL pseudo-labels for the surest unlabelled images")
     pseudo_threshold: float = setting(0.05, "pseudo-labels below this entropy (bits), CEAL's delta_0", min=0.0)
     pseudo_decay: float = setting(0.005, "the threshold falls by this times the round number", min=0.0)
@@ -364,7 +366,7 @@ class BatchSession(BaseSession):
     def _new_cnn(self, job: RoundJob) -> CNNClassifier:
         s = self.arch_settings
         return CNNClassifier(arch=s.arch, epochs=s.epochs, patience=s.patience, augment=self.augment,
-                             seed=s.seed + job.round)
+                             seed=s.seed + job.round, loss=s.loss)
 
     def train(self, job: RoundJob, progress: Progress = no_progress) -> RoundResult:
         """The heavy part (any thread): retrain, score under augmentation, pick pseudo-labels."""

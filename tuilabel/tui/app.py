@@ -145,9 +145,10 @@ class TuilabelApp(App):
     ENABLE_COMMAND_PALETTE = False
 
     def __init__(self, workspace: Workspace, mode: str | None = None, colors: str = "truecolor",
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None, annotator: str | None = None) -> None:
         super().__init__()
         self.workspace = workspace
+        self.annotator = annotator
         self.start_mode = mode
         self.start_settings = settings  # the start mode's settings from `--set`, checked already
         self.image_colors = colors
@@ -167,7 +168,7 @@ class TuilabelApp(App):
             self.notify(f"The {name} mode is not built yet.", severity="warning")
         else:
             try:
-                screen = mode(name).screen_class()(self.workspace, self.image_colors, settings)
+                screen = mode(name).screen_class()(self.workspace, self.image_colors, settings, self.annotator)
             except TuilabelError as exc:  # a model file made for another pool, say
                 self.notify(str(exc), title=f"cannot open the {name} mode", severity="error", timeout=30)
                 return

@@ -106,9 +106,11 @@ class ModeScreen(LabelScreen):
     ENTER_ACTION: ClassVar[str | None] = None  # what Enter does when no class number is being typed
     PROGRESS_EVERY = 0.1  # seconds between progress repaints from a worker
 
-    def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None) -> None:
+    def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None,
+                 annotator: str | None = None) -> None:
         super().__init__()
         self.workspace = workspace
+        self.annotator = annotator  # who the store records (None: user@host)
         self.image_colors = colors
         self.settings = settings
         self.session: Any = None
@@ -122,7 +124,7 @@ class ModeScreen(LabelScreen):
         cls = self.session_class
         if not cls.needs_preparing(workspace, settings):  # quick: open now, so that a model file for
             # another pool is a message from `App.open_mode`, before the screen exists
-            self._ready = cls(workspace, settings, **cls.prepare(workspace, settings))
+            self._ready = cls(workspace, settings, annotator=annotator, **cls.prepare(workspace, settings))
 
     # -- opening ----------------------------------------------------------------------------------
 
@@ -150,7 +152,7 @@ class ModeScreen(LabelScreen):
         try:
             parts = await self._in_thread(f"opening the {cls.mode} mode",
                                           lambda progress: cls.prepare(self.workspace, self.settings, progress))
-            session = cls(self.workspace, self.settings, **parts)  # here: the store belongs to this thread
+            session = cls(self.workspace, self.settings, annotator=self.annotator, **parts)  # this thread: the store
         except TuilabelError as exc:
             self._cannot_open(exc)
             return

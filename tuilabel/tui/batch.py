@@ -59,8 +59,9 @@ class BatchScreen(ModeScreen):
     ENTER_ACTION = "accept"
     session: BatchSession | None
 
-    def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None) -> None:
-        super().__init__(workspace, colors, settings)
+    def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None,
+                 annotator: str | None = None) -> None:
+        super().__init__(workspace, colors, settings, annotator)
         h, w = workspace.pool.image_shape[:2]
         self.tile_w, self.tile_h = w, h
         self.tiles: list[Tile] = []

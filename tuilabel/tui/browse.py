@@ -39,11 +39,12 @@ class BrowseScreen(ModeScreen):
     session_class = BrowseSession
     session: BrowseSession | None
 
-    def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None) -> None:
+    def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None,
+                 annotator: str | None = None) -> None:
         if not isinstance(settings, BrowseSettings) or not settings.seed:
             base = settings if isinstance(settings, BrowseSettings) else BrowseSettings()
             settings = base.replace(seed=secrets.randbelow(2**31))  # a fresh order each time unless asked
-        super().__init__(workspace, colors, settings)
+        super().__init__(workspace, colors, settings, annotator)
 
     def compose(self) -> ComposeResult:
         yield Header()

@@ -41,8 +41,9 @@ class ReviewScreen(ModeScreen):
     ENTER_ACTION = "keep"
     session: ReviewSession | None
 
-    def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None) -> None:
-        super().__init__(workspace, colors, settings)
+    def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None,
+                 annotator: str | None = None) -> None:
+        super().__init__(workspace, colors, settings, annotator)
         h, w = workspace.pool.image_shape[:2]
         self.tile_w, self.tile_h = w, h
         self.tiles: list[Tile] = []

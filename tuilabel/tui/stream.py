@@ -51,8 +51,9 @@ class StreamScreen(ModeScreen):
     session_class = StreamSession
     session: StreamSession | None
 
-    def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None) -> None:
-        super().__init__(workspace, colors, settings)
+    def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None,
+                 annotator: str | None = None) -> None:
+        super().__init__(workspace, colors, settings, annotator)
         self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
