@@ -105,6 +105,28 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    import shutil
+
+    from . import report
+    from .workspace import Workspace
+
+    if args.out is not None and args.out.suffix.lower() not in (".png", ".html", ".htm"):
+        raise TuilabelError("the report is written as .png or .html", args.out)
+    ws = Workspace(args.workspace).check()
+    try:
+        gathered = report.gather(ws)
+    finally:
+        ws.close()
+    width = max(40, min(shutil.get_terminal_size((100, 30)).columns, 140))
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+    print(report.terminal(gathered, width=width, color=color))
+    if args.out is not None:
+        report.write(gathered, args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export
     from .workspace import Workspace
@@ -338,6 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="labels per class and source, time spent, models")
     p.add_argument("workspace")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("report", help="learning curves, class balance, confusion, labels over time, agreement")
+    p.add_argument("workspace")
+    p.add_argument("--out", type=Path, help="also write the figures as a .png or a self-contained .html page")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("export", help="write the labels out")
     p.add_argument("workspace")

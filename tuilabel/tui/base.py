@@ -19,6 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 
+from ..curves import stopping_signal
 from ..errors import TuilabelError
 from ..sessions.base import Action, BaseSession, Progress
 from ..sessions.settings import Settings
@@ -161,8 +162,17 @@ class ModeScreen(LabelScreen):
             return
         self._opened(session)
 
+    def show_stopping_signal(self) -> None:
+        """The header's subtitle: the workspace, the latest test accuracy and, from the curve so far,
+        the labels one more point would take (``tuilabel.curves``). After opening and each update."""
+        signal = None
+        if self.session is not None:
+            signal = stopping_signal([(p.labels, p.accuracy) for p in self.session.curve])
+        self.sub_title = str(self.workspace.path) + ("" if signal is None else f" · {signal.text()}")
+
     def _opened(self, session: BaseSession) -> None:
         self.session = session
+        self.show_stopping_signal()
         self.set_class(False, "-updating")
         self.progress_text, self.progress_fraction = "", None
         self.session_ready()
@@ -283,6 +293,7 @@ class ModeScreen(LabelScreen):
 
     def _updated(self, session: BaseSession, job: Any, result: Any) -> None:
         session.apply(job, result)
+        self.show_stopping_signal()
         self.progress_text, self.progress_fraction = "", None
         self.set_class(False, "-updating")
         self.show()

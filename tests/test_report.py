@@ -1,0 +1,82 @@
+"""`tuilabel report` and the stopping signal every labeling screen shows."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tuilabel.cli import main
+from tuilabel.curves import stopping_signal
+from tuilabel.sessions import Action, SimClock
+from tuilabel.sessions.batch import BatchSession, BatchSettings
+
+TINY = dict(arch="small", epochs=3, patience=0, augmentations=2, score_subset=150, start=10, seed=0)
+
+
+def test_stopping_signal_follows_a_power_law_curve():
+    labels = [20, 40, 80, 160]
+    points = [(n, 1 - 0.5 / np.sqrt(n)) for n in labels]
+    signal = stopping_signal(points)
+    assert signal is not None and signal.labels == 160 and signal.accuracy == pytest.approx(points[-1][1])
+    expected = (0.5 / (0.5 / np.sqrt(160) - 0.01)) ** 2 - 160  # where the error is one point lower
+    assert signal.per_point == pytest.approx(expected, abs=2)
+    assert "+1 pt ≈" in signal.text()
+    assert stopping_signal([(20, 0.7), (40, 0.8)]).per_point is None  # too few points to fit
+    assert stopping_signal([(20, 0.9), (40, 0.85), (80, 0.8)]).per_point is None  # falling: no promise
+    assert stopping_signal([(20, None)]) is None
+
+
+@pytest.fixture
+def worked_workspace(sample_workspace):
+    """A workspace with human labels and two batch rounds saved (curve, CNN)."""
+    session = BatchSession(sample_workspace, BatchSettings(**TINY), clock=SimClock(), page_size=5)
+    truth = sample_workspace.pool.truth
+    for _ in range(2):
+        while not session.due_update():
+            session.handle(Action("label", int(truth[session.shown_item()])))
+        session.update()
+    return sample_workspace
+
+
+def test_report_prints_plots_and_writes_png_and_html(worked_workspace, tmp_path, capsys):
+    ws = str(worked_workspace.path)
+    png = tmp_path / "report.png"
+    assert main(["report", ws, "--out", str(png)]) == 0
+    out = capsys.readouterr().out
+    for needle in ("test accuracy (%) by labels spent", "labels per class", "labels by source over time",
+                   "confusion of the batch CNN on the test set", "when to stop (batch): acc"):
+        assert needle in out, needle
+    assert "\x1b[" not in out  # not a terminal: plain characters
+    with Image.open(png) as image:
+        assert image.size == (1600, 950)
+        pixels = np.asarray(image.convert("L"))
+        assert pixels.std() > 10  # something is drawn, not a blank page
+    html = tmp_path / "report.html"
+    assert main(["report", ws, "--out", str(html)]) == 0
+    page = html.read_text()
+    assert "data:image/png;base64," in page and "confusion of the batch CNN" in page
+    capsys.readouterr()
+    assert main(["report", ws, "--out", str(tmp_path / "report.txt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "report.txt" in err[0] and ".png or .html" in err[0]
+
+
+def test_report_on_a_fresh_workspace_says_what_is_missing(sample_workspace, capsys):
+    assert main(["report", str(sample_workspace.path)]) == 0
+    assert "no learning curve yet" in capsys.readouterr().out
+
+
+def test_labeling_screens_show_the_stopping_signal(worked_workspace):
+    from tuilabel.tui.app import TuilabelApp
+
+    async def run() -> str:
+        app = TuilabelApp(worked_workspace, mode="batch", colors="none")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            return str(app.screen.sub_title)
+
+    subtitle = asyncio.run(run())
+    assert str(worked_workspace.path) in subtitle and "acc " in subtitle and "+1 pt" in subtitle
