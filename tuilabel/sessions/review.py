@@ -167,6 +167,7 @@ class ReviewSession(BaseSession):
         self.page: list[ReviewItem] = []
         self.focus = 0
         self._undo: list[int] = []  # pool indices answered, newest last
+        self.reviewer = self.store.annotator_of(self.session_id)
         self.refresh_labels()
         self.resume()
         self.rebuild_queue()
@@ -201,7 +202,7 @@ class ReviewSession(BaseSession):
         self.by_annotator = annotator_labels(humans)
         self.second_done: set[int] = set()
         if self.settings.stage == "second":
-            me = self.store.annotator_of(self.session_id)
+            me = self.reviewer
             self.second_done = {self.pool.index_of(e.item_id) for e in humans
                                 if e.mode == SECOND and e.annotator == me and e.item_id is not None}
 
@@ -335,7 +336,7 @@ class ReviewSession(BaseSession):
         if label is None:
             self.current.pop(item.index, None)
         else:
-            self.current[item.index] = _relabelled(self.current[item.index], label, self.session_id)
+            self.current[item.index] = _relabelled(self.current[item.index], label, self.session_id, self.reviewer)
         self._undo.append(item.index)
         names = self.pool.class_names
         if self.settings.stage == "second":
@@ -371,10 +372,10 @@ class ReviewSession(BaseSession):
         if self.settings.stage == "second":
             self.message = "a second opinion is a number key: the stored label is hidden"
             return
-        if self.page and not self.page[self.focus].answered:
-            self._answer(self.page[self.focus].stored)
-        else:
-            self._answer(None if not self.page else self.page[self.focus].stored)
+        if not self.page:
+            self.message = "nothing to review here"
+            return
+        self._answer(self.page[self.focus].stored)  # an answered item only gets a message
 
     def do_unusable(self) -> None:
         """Mark the focused item unusable: no class, left out of training."""
@@ -571,5 +572,5 @@ class ReviewSession(BaseSession):
         )
 
 
-def _relabelled(ev: LabelEvent, label: int, session: str) -> LabelEvent:
-    return LabelEvent(ev.id, ev.item_id, label, "human", 1.0, ev.annotator, "review", session, ev.time)
+def _relabelled(ev: LabelEvent, label: int, session: str, annotator: str) -> LabelEvent:
+    return LabelEvent(ev.id, ev.item_id, label, "human", 1.0, annotator, "review", session, ev.time)
