@@ -204,5 +204,14 @@ def test_review_screen_keeps_corrects_and_marks(sample_workspace):
             assert "reviewed 3 (corrected 1, unusable 1)" in screen.query_one("#status")._text.plain
             await pilot.press("z")
             assert ws.store.current()[third.item_id][0] == third.stored
+            # 80x24 fits two full-size digits: the gallery turns to ten half-size thumbnails
+            await pilot.resize_terminal(80, 24)
+            await pilot.pause()
+            assert screen.half and len(screen.tiles) == 10
+            shown = [t.view._pixels for t in screen.tiles if t.view._pixels is not None]
+            assert shown and all(px.shape == (14, 14) for px in shown)
+            item = session.page[0]
+            expected = item.image.reshape(14, 2, 14, 2).mean(axis=(1, 3))
+            assert np.abs(shown[0].astype(float) - expected).max() <= 1  # a box filter of the pool image
 
     asyncio.run(run())

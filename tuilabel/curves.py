@@ -34,12 +34,12 @@ def stopping_signal(points: Sequence[tuple[int, float | None]], ceiling: float =
     at least 3) and, from the latest point along that slope, solve for one point less error. A
     rising or flat fit (b >= 0) says nothing.
     """
-    known = [(int(n), float(a)) for n, a in points if a is not None and n > 0]
+    known = [(int(n), float(a)) for n, a in points if a is not None]
     if not known:
         return None
     last_n, last_acc = known[-1]
-    recent = known[-5:]
-    if len(recent) < 3 or len({n for n, _ in recent}) < 3:
+    recent = [p for p in known if p[0] > 0][-5:]  # a log-log fit needs labels
+    if last_n <= 0 or len(recent) < 3 or len({n for n, _ in recent}) < 3:
         return StoppingSignal(last_acc, last_n, None, len(recent))
     n = np.log([p[0] for p in recent])
     err = np.log(np.clip([ceiling - p[1] for p in recent], 1e-4, None))
