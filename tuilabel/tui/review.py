@@ -151,9 +151,9 @@ class ReviewScreen(ModeScreen):
             tile.caption.set_text(caption)
         status = Text()
         status.append("review" if not blind else "second opinion", style="bold")
-        which = "" if v.class_filter is None else f"  stored {names[v.class_filter]} only"
+        which = "" if v.class_filter is None else f" · class {names[v.class_filter][:12]}"
         status.append(f"  reviewed {v.reviewed} (corrected {v.corrected}, unusable {v.unusable})  "
-                      f"queue {v.queue} of {v.labelled} labels{which}")
+                      f"queue {v.queue}/{v.labelled}{which}")
         groups: dict[int, int] = {}
         for item in v.page:
             groups[item.stored] = groups.get(item.stored, 0) + 1
