@@ -172,6 +172,13 @@ class BaseSession:
         idx = self.pool.indices_of([i for i, _ in pairs])
         return idx, np.array([lab for _, lab in pairs], dtype=np.int64)
 
+    def known_class(self, label: object) -> bool:
+        """Whether a number key names a class; if not, the message says which keys are which."""
+        if 0 <= int(label) < self.pool.n_classes:  # type: ignore[call-overload]
+            return True
+        self.message = no_class_message(label, self.pool.class_names)
+        return False
+
     def shown_item(self) -> int | None:
         """The pool index a label key applies to now (None: no pool image is shown)."""
         return None

@@ -23,7 +23,8 @@ from ..errors import TuilabelError
 from ..models.augment import Augment
 from ..models.cnn import ARCHITECTURES, LOSSES, CNNClassifier
 from ..workspace import Workspace
-from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_class_message, no_progress
+from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
+from .paging import Paging
 from .settings import Settings, setting
 
 MODEL = "cnn"  # the model file this mode keeps (see Workspace.model_path)
@@ -129,7 +130,7 @@ class BatchView:
     message: str = ""
 
 
-class BatchSession(BaseSession):
+class BatchSession(Paging, BaseSession):
     mode = "batch"
     settings_class = BatchSettings
     settings: BatchSettings
@@ -211,23 +212,10 @@ class BatchSession(BaseSession):
         """Answers with a class (not unsure): what the schedule and the screen count."""
         return len(self.labelled) - len(self.unsure)
 
-    def resize_page(self, size: int) -> None:
-        """As many images a page as the screen fits. A page with answers keeps them; its unanswered
-        images past the new size go back to the pool, so the focus is always on a shown image."""
-        self.page_size = max(1, size)
-        if not any(item.answered for item in self.page):
-            if len(self.page) != self.page_size:
-                self.page = []
-                self.page_number -= 1
-                self.new_page()
-            return
-        keep = [it for n, it in enumerate(self.page) if it.answered or n < self.page_size]
-        self.page = keep[: max(self.page_size, sum(it.answered for it in keep))]
-        open_items = [n for n, it in enumerate(self.page) if not it.answered and n < self.page_size]
-        if not open_items:
-            self.new_page()
-        elif self.focus not in open_items:
-            self.focus = open_items[0]
+    def _refill_page(self) -> None:
+        self.page = []
+        self.page_number -= 1  # the same page number, drawn again
+        self.new_page()
 
     def new_page(self) -> None:
         if self.page:
@@ -268,22 +256,10 @@ class BatchSession(BaseSession):
         self.message = f"{shown_id(item.item_id)} -> {name}"
         self._move_on()
 
-    def _move_on(self) -> None:
-        open_items = [i for i, it in enumerate(self.page) if not it.answered]
-        later = [i for i in open_items if i > self.focus]
-        if later:
-            self.focus = later[0]
-        elif open_items:
-            self.focus = open_items[0]
-        else:
-            self.new_page()  # the page is done: every answer on it is already committed
-
     def do_label(self, label: int) -> None:
         """Label the focused image and move to the next."""
-        if not 0 <= int(label) < self.pool.n_classes:
-            self.message = no_class_message(label, self.pool.class_names)
-            return
-        self._answer(int(label))
+        if self.known_class(label):
+            self._answer(int(label))
 
     def do_accept(self) -> None:
         """Accept the model's guess for the focused image."""
@@ -315,16 +291,6 @@ class BatchSession(BaseSession):
         item.label, item.answered = None, False
         self.focus = position
         self.message = f"undone: {shown_id(item.item_id)}"
-
-    def do_next(self) -> None:
-        """Move the focus to the next image."""
-        if self.page:
-            self.focus = (self.focus + 1) % len(self.page)
-
-    def do_previous(self) -> None:
-        """Move the focus to the previous image."""
-        if self.page:
-            self.focus = (self.focus - 1) % len(self.page)
 
     def do_skip_page(self) -> None:
         """Leave this page unlabelled and show the next one."""

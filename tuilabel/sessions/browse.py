@@ -13,7 +13,7 @@ import numpy as np
 
 from ..data import shown_id
 from ..workspace import Workspace
-from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_class_message, no_progress
+from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
 from .settings import Settings, setting
 
 
@@ -118,8 +118,7 @@ class BrowseSession(BaseSession):
 
     def do_label(self, label: int) -> None:
         """Label the image shown and move on."""
-        if not 0 <= int(label) < self.pool.n_classes:
-            self.message = no_class_message(label, self.pool.class_names)
+        if not self.known_class(label):
             return
         self._record(int(label))
 

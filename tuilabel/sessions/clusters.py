@@ -34,7 +34,7 @@ from ..models.augment import Augment
 from ..models.cnn import CNNClassifier
 from ..models.vae import VAEClassifier
 from ..workspace import Workspace
-from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_class_message, no_progress
+from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
 from .settings import Settings, setting
 
 VAE = "vae"  # the model files this mode keeps (see Workspace.model_path)
@@ -298,8 +298,7 @@ class ClustersSession(BaseSession):
 
     def do_label(self, label: int) -> None:
         """Give the centre a class; it spreads to the cluster's members."""
-        if not 0 <= int(label) < self.pool.n_classes:
-            self.message = no_class_message(label, self.pool.class_names)
+        if not self.known_class(label):
             return
         self._decide(int(label))
 

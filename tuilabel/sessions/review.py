@@ -29,7 +29,8 @@ from ..models.augment import Augment
 from ..models.cnn import LOSSES, CNNClassifier
 from ..store import LabelEvent
 from ..workspace import Workspace
-from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_class_message, no_progress
+from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
+from .paging import Paging
 from .settings import Settings, setting
 
 SECOND = "second-opinion"  # the store's mode name for blind second opinions
@@ -135,7 +136,7 @@ def confident_errors(probs: np.ndarray, labels: np.ndarray, n_classes: int) -> n
     return above.any(1) & (best != labels)
 
 
-class ReviewSession(BaseSession):
+class ReviewSession(Paging, BaseSession):
     mode = "review"
     settings_class = ReviewSettings
     settings: ReviewSettings
@@ -273,20 +274,6 @@ class ReviewSession(BaseSession):
             return None
         return self.page[self.focus].index
 
-    def resize_page(self, size: int) -> None:
-        self.page_size = max(1, size)
-        if not any(item.answered for item in self.page):
-            self.page = []
-            self.new_page()
-            return
-        keep = [it for n, it in enumerate(self.page) if it.answered or n < self.page_size]
-        self.page = keep[: max(self.page_size, sum(it.answered for it in keep))]
-        open_items = [n for n, it in enumerate(self.page) if not it.answered]
-        if not open_items:
-            self.new_page()
-        elif self.focus not in open_items:
-            self.focus = open_items[0]
-
     def new_page(self) -> None:
         """The next items of the queue (of the filtered class), grouped by their stored class."""
         shown = {item.index for item in self.page if not item.answered}
@@ -350,22 +337,10 @@ class ReviewSession(BaseSession):
         self.message = f"{shown_id(item.item_id)}: {what}"
         self._move_on()
 
-    def _move_on(self) -> None:
-        open_items = [i for i, it in enumerate(self.page) if not it.answered]
-        later = [i for i in open_items if i > self.focus]
-        if later:
-            self.focus = later[0]
-        elif open_items:
-            self.focus = open_items[0]
-        else:
-            self.new_page()
-
     def do_label(self, label: int) -> None:
         """Correct the focused item's label (the stored class keeps it)."""
-        if not 0 <= int(label) < self.pool.n_classes:
-            self.message = no_class_message(label, self.pool.class_names)
-            return
-        self._answer(int(label))
+        if self.known_class(label):
+            self._answer(int(label))
 
     def do_keep(self) -> None:
         """Keep the stored label of the focused item."""
@@ -409,16 +384,6 @@ class ReviewSession(BaseSession):
         self.focus = self.page.index(item)
         self.message = f"undone: {shown_id(item.item_id)}"
 
-    def do_next(self) -> None:
-        """Move the focus to the next item."""
-        if self.page:
-            self.focus = (self.focus + 1) % len(self.page)
-
-    def do_previous(self) -> None:
-        """Move the focus to the previous item."""
-        if self.page:
-            self.focus = (self.focus - 1) % len(self.page)
-
     def do_skip_page(self) -> None:
         """Leave this page for now and show the next doubtful items."""
         skipped = {it.index for it in self.page if not it.answered}
@@ -434,7 +399,7 @@ class ReviewSession(BaseSession):
         else:
             self.class_filter = 0 if self.class_filter is None else (self.class_filter + 1 if self.class_filter + 1 < n
                                                                      else None)
-        self.page = [it for it in self.page if it.answered][:0]
+        self.page = []
         self.new_page()
         which = "every class" if self.class_filter is None else f"stored {self.pool.class_names[self.class_filter]}"
         self.message = f"showing {which}"

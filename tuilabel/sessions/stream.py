@@ -21,7 +21,7 @@ from ..data import to_model_input
 from ..errors import TuilabelError
 from ..models.rbm import RBM, pick_device
 from ..workspace import Workspace
-from .base import BaseSession, Clock, CurvePoint, Progress, no_class_message, no_progress
+from .base import BaseSession, Clock, CurvePoint, Progress, no_progress
 from .settings import Settings, setting
 
 MODEL = "rbm"  # the model file this mode keeps (see Workspace.model_path)
@@ -241,10 +241,9 @@ class StreamSession(BaseSession):
 
     def do_label(self, label: int) -> None:
         """Set the sticky label: every frame from now on is labelled with it."""
-        label = int(label)
-        if not 0 <= label < self.pool.n_classes:
-            self.message = no_class_message(label, self.pool.class_names)
+        if not self.known_class(label):
             return
+        label = int(label)
         if label == self.label:
             return
         taken = self._take_back(self.settings.undo_on_change, self.label) if self.label is not None else 0
