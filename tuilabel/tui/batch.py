@@ -5,37 +5,16 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Vertical
+from textual.containers import Grid
 from textual.widgets import Footer, Header
 
 from ..sessions.batch import BatchSession
-from ..sessions.settings import Settings
-from ..workspace import Workspace
-from .base import ModeScreen, digit_bindings
-from .widgets import PixelView, TextPanel
-
-TILE_GAP = 2
+from .base import digit_bindings
+from .gallery import GalleryScreen
+from .widgets import TextPanel
 
 
-class Tile(Vertical):
-    DEFAULT_CSS = """
-    Tile { width: auto; height: auto; }
-    Tile TextPanel { height: 1; width: 100%; }
-    """
-
-    def __init__(self, colors: str, width: int, height: int) -> None:
-        super().__init__()
-        self.view = PixelView(colors, max_scale=1)
-        self.view.styles.width, self.view.styles.height = width, (height + 1) // 2
-        self.caption = TextPanel()
-        self.caption.styles.width = width
-
-    def compose(self) -> ComposeResult:
-        yield self.view
-        yield self.caption
-
-
-class BatchScreen(ModeScreen):
+class BatchScreen(GalleryScreen):
     DEFAULT_CSS = """
     BatchScreen #status { height: 2; padding: 0 1; }
     BatchScreen #tiles { height: 1fr; grid-gutter: 0 2; padding: 0 1; }
@@ -57,14 +36,8 @@ class BatchScreen(ModeScreen):
 
     session_class = BatchSession
     ENTER_ACTION = "accept"
+    CHROME_ROWS = 6  # the class balance line too
     session: BatchSession | None
-
-    def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None,
-                 annotator: str | None = None) -> None:
-        super().__init__(workspace, colors, settings, annotator)
-        h, w = workspace.pool.image_shape[:2]
-        self.tile_w, self.tile_h = w, h
-        self.tiles: list[Tile] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -75,35 +48,6 @@ class BatchScreen(ModeScreen):
         yield from self.compose_too_small()
         yield Footer()
 
-    def _fits(self) -> tuple[int, int]:
-        width, height = self.app.size
-        cols = max(1, (width - 2 + TILE_GAP) // (self.tile_w + TILE_GAP))
-        rows = max(1, (height - 6) // ((self.tile_h + 1) // 2 + 1))
-        return cols, rows
-
-    def session_ready(self) -> None:
-        cols, rows = self._fits()
-        assert self.session is not None
-        self.session.resize_page(cols * rows)
-        self._layout(cols, rows)
-
-    def on_resize(self) -> None:
-        super().on_resize()
-        if self.session is None:
-            return
-        cols, rows = self._fits()
-        if cols * rows != len(self.tiles):
-            self.session.resize_page(cols * rows)
-            self._layout(cols, rows)
-            self.show()
-
-    def _layout(self, cols: int, rows: int) -> None:
-        grid = self.query_one("#tiles", Grid)
-        grid.styles.grid_size_columns = cols
-        grid.remove_children()
-        self.tiles = [Tile(self.image_colors, self.tile_w, self.tile_h) for _ in range(cols * rows)]
-        grid.mount(*self.tiles)
-
     def show(self) -> None:
         if self.session is None:
             return
@@ -111,7 +55,7 @@ class BatchScreen(ModeScreen):
         names = self.workspace.pool.class_names
         for n, tile in enumerate(self.tiles):
             item = v.page[n] if n < len(v.page) else None
-            tile.view.set_image(None if item is None else item.image)
+            tile.view.set_image(None if item is None else self.picture(item.image))
             caption = Text()
             if item is not None:
                 focused = n == v.focus

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-from PIL import Image as PILImage
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,14 +9,12 @@ from textual.containers import Grid
 from textual.widgets import Footer, Header
 
 from ..sessions.review import ReviewSession
-from ..sessions.settings import Settings
-from ..workspace import Workspace
-from .base import ModeScreen, digit_bindings
-from .batch import TILE_GAP, Tile
+from .base import digit_bindings
+from .gallery import GalleryScreen
 from .widgets import TextPanel
 
 
-class ReviewScreen(ModeScreen):
+class ReviewScreen(GalleryScreen):
     DEFAULT_CSS = """
     ReviewScreen #status { height: 2; padding: 0 1; }
     ReviewScreen #tiles { height: 1fr; grid-gutter: 0 2; padding: 0 1; }
@@ -41,18 +37,9 @@ class ReviewScreen(ModeScreen):
 
     session_class = ReviewSession
     ENTER_ACTION = "keep"
+    THUMBNAILS = True
+    MIN_TILE_WIDTH = 12  # "▶ 3→5 92%" under a 14-column thumbnail
     session: ReviewSession | None
-
-    def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None,
-                 annotator: str | None = None) -> None:
-        super().__init__(workspace, colors, settings, annotator)
-        h, w = workspace.pool.image_shape[:2]
-        self.full = (w, h)
-        self.tile_w, self.tile_h = w, h
-        self._thumbs: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = {}
-        self._laid_out: tuple[int, int, int, int] = (0, 0, 0, 0)
-        self.half = False  # thumbnails at half size, when full-size tiles would leave a gallery of 1-3
-        self.tiles: list[Tile] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -61,60 +48,6 @@ class ReviewScreen(ModeScreen):
         yield TextPanel(id="message")
         yield from self.compose_too_small()
         yield Footer()
-
-    def _grid(self, w: int, h: int) -> tuple[int, int]:
-        width, height = self.app.size
-        cols = max(1, (width - 2 + TILE_GAP) // (max(w, 12) + TILE_GAP))
-        rows = max(1, (height - 5) // ((h + 1) // 2 + 1))
-        return cols, rows
-
-    def _fits(self) -> tuple[int, int]:
-        w, h = self.full
-        cols, rows = self._grid(w, h)
-        self.half = cols * rows < 4 and min(w, h) >= 16  # 80x24 fits 2 digits, or 10 thumbnails
-        if self.half:
-            w, h = w // 2, h // 2
-            cols, rows = self._grid(w, h)
-        self.tile_w, self.tile_h = w, h
-        return cols, rows
-
-    def session_ready(self) -> None:
-        cols, rows = self._fits()
-        assert self.session is not None
-        self.session.resize_page(cols * rows)
-        self._layout(cols, rows)
-
-    def on_resize(self) -> None:
-        super().on_resize()
-        if self.session is None:
-            return
-        cols, rows = self._fits()
-        if (cols, rows, self.tile_w, self.tile_h) != self._laid_out:
-            self.session.resize_page(cols * rows)
-            self._layout(cols, rows)
-            self.show()
-
-    def _layout(self, cols: int, rows: int) -> None:
-        self._laid_out = (cols, rows, self.tile_w, self.tile_h)
-        grid = self.query_one("#tiles", Grid)
-        grid.styles.grid_size_columns = cols
-        grid.remove_children()
-        self.tiles = [Tile(self.image_colors, max(self.tile_w, 12), self.tile_h) for _ in range(cols * rows)]
-        grid.mount(*self.tiles)
-
-    def picture(self, image: np.ndarray) -> np.ndarray:
-        """The tile's picture: the image, or a half-size thumbnail (box filter) on a small terminal."""
-        if not self.half:
-            return image
-        key = (id(image), image.shape)
-        cached = self._thumbs.get(key)
-        if cached is None or cached[0] is not image:
-            small = PILImage.fromarray(image).resize((self.tile_w, self.tile_h), PILImage.Resampling.BOX)
-            cached = (image, np.asarray(small))
-            if len(self._thumbs) > 256:
-                self._thumbs.clear()
-            self._thumbs[key] = cached
-        return cached[1]
 
     def show(self) -> None:
         if self.session is None:

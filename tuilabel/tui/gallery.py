@@ -1,0 +1,112 @@
+"""A grid of image tiles with captions, sized to the terminal: the batch and review screens."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image as PILImage
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical
+
+from ..sessions.settings import Settings
+from ..workspace import Workspace
+from .base import ModeScreen
+from .widgets import PixelView, TextPanel
+
+TILE_GAP = 2
+
+
+class Tile(Vertical):
+    DEFAULT_CSS = """
+    Tile { width: auto; height: auto; }
+    Tile TextPanel { height: 1; width: 100%; }
+    """
+
+    def __init__(self, colors: str, width: int, height: int) -> None:
+        super().__init__()
+        self.view = PixelView(colors, max_scale=1)
+        self.view.styles.width, self.view.styles.height = width, (height + 1) // 2
+        self.caption = TextPanel()
+        self.caption.styles.width = width
+
+    def compose(self) -> ComposeResult:
+        yield self.view
+        yield self.caption
+
+
+class GalleryScreen(ModeScreen):
+    """A `ModeScreen` whose images are tiles in the ``#tiles`` grid, as many as the terminal fits; the
+    session's page is resized to match (`sessions.paging.Paging.resize_page`). A subclass composes
+    the grid with its panels and draws each tile's picture through `picture`."""
+
+    CHROME_ROWS: ClassVar[int] = 5  # rows of header, panels and footer around the grid
+    MIN_TILE_WIDTH: ClassVar[int] = 0  # room for the caption under a narrow picture
+    THUMBNAILS: ClassVar[bool] = False  # half-size pictures when full size would fit fewer than 4
+
+    session: Any
+
+    def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None,
+                 annotator: str | None = None) -> None:
+        super().__init__(workspace, colors, settings, annotator)
+        h, w = workspace.pool.image_shape[:2]
+        self.full = (w, h)
+        self.tile_w, self.tile_h = w, h
+        self.half = False  # thumbnails at half size, when full-size tiles would leave a gallery of 1-3
+        self._thumbs: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = {}
+        self._laid_out: tuple[int, int, int, int] = (0, 0, 0, 0)
+        self.tiles: list[Tile] = []
+
+    def _grid(self, w: int, h: int) -> tuple[int, int]:
+        width, height = self.app.size
+        cols = max(1, (width - 2 + TILE_GAP) // (max(w, self.MIN_TILE_WIDTH) + TILE_GAP))
+        rows = max(1, (height - self.CHROME_ROWS) // ((h + 1) // 2 + 1))
+        return cols, rows
+
+    def _fits(self) -> tuple[int, int]:
+        w, h = self.full
+        cols, rows = self._grid(w, h)
+        self.half = self.THUMBNAILS and cols * rows < 4 and min(w, h) >= 16  # 80x24: 2 digits or 10 thumbnails
+        if self.half:
+            w, h = w // 2, h // 2
+            cols, rows = self._grid(w, h)
+        self.tile_w, self.tile_h = w, h
+        return cols, rows
+
+    def session_ready(self) -> None:
+        cols, rows = self._fits()
+        self.session.resize_page(cols * rows)
+        self._layout(cols, rows)
+
+    def on_resize(self) -> None:
+        super().on_resize()
+        if self.session is None:
+            return
+        cols, rows = self._fits()
+        if (cols, rows, self.tile_w, self.tile_h) != self._laid_out:
+            self.session.resize_page(cols * rows)
+            self._layout(cols, rows)
+            self.show()
+
+    def _layout(self, cols: int, rows: int) -> None:
+        self._laid_out = (cols, rows, self.tile_w, self.tile_h)
+        grid = self.query_one("#tiles", Grid)
+        grid.styles.grid_size_columns = cols
+        grid.remove_children()
+        width = max(self.tile_w, self.MIN_TILE_WIDTH)
+        self.tiles = [Tile(self.image_colors, width, self.tile_h) for _ in range(cols * rows)]
+        grid.mount(*self.tiles)
+
+    def picture(self, image: np.ndarray) -> np.ndarray:
+        """The tile's picture: the image, or a half-size thumbnail (box filter) on a small terminal."""
+        if not self.half:
+            return image
+        key = (id(image), image.shape)
+        cached = self._thumbs.get(key)
+        if cached is None or cached[0] is not image:
+            small = PILImage.fromarray(image).resize((self.tile_w, self.tile_h), PILImage.Resampling.BOX)
+            cached = (image, np.asarray(small))
+            if len(self._thumbs) > 256:
+                self._thumbs.clear()
+            self._thumbs[key] = cached
+        return cached[1]
