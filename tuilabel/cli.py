@@ -111,8 +111,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from . import report
     from .workspace import Workspace
 
-    if args.out is not None and args.out.suffix.lower() not in (".png", ".html", ".htm"):
-        raise TuilabelError("the report is written as .png or .html", args.out)
+    if args.out is not None:
+        report.check_out(args.out)
     ws = Workspace(args.workspace).check()
     try:
         gathered = report.gather(ws)

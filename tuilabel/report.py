@@ -238,11 +238,16 @@ def figure(report: Report) -> Any:
     return fig
 
 
+def check_out(out: Path) -> None:
+    """The report's file must be a .png or .html (checked before any work)."""
+    if out.suffix.lower() not in (".png", ".html", ".htm"):
+        raise TuilabelError("the report is written as .png or .html", out)
+
+
 def write(report: Report, out: Path) -> None:
     """A PNG, or an HTML page with the PNG inside (by the file's suffix)."""
+    check_out(out)
     suffix = out.suffix.lower()
-    if suffix not in (".png", ".html", ".htm"):
-        raise TuilabelError("the report is written as .png or .html", out)
     fig = figure(report)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)

@@ -71,6 +71,7 @@ class ReviewJob:
 @dataclass
 class ReviewResult:
     probs: np.ndarray  # (n, classes): out-of-sample class probabilities of job.items
+    flagged: np.ndarray  # (n,) bool: confident learning's likely errors
     accuracy: float | None  # the folds' ensemble on the test set
     images_trained: int
     scored: int
@@ -157,6 +158,7 @@ class ReviewSession(Paging, BaseSession):
         self.accuracy: float | None = None
         self.probs: dict[int, np.ndarray] = {}  # pool index -> out-of-sample probabilities
         self.ranked_labels: dict[int, int] = {}  # pool index -> the label the probabilities judged
+        self.doubts: dict[int, float] = {}  # pool index -> doubt of that label (`doubt_scores`)
         self.queue: list[int] = []
         self.flagged: set[int] = set()
         self.class_filter: int | None = None
@@ -227,9 +229,8 @@ class ReviewSession(Paging, BaseSession):
             if index in done:
                 continue
             dispute, _ = self.disagreement(index)
-            p = self.probs.get(index)
-            judged = p is not None and self.ranked_labels.get(index) == ev.label
-            doubt = float(self._doubt(p, ev.label)) if judged and p is not None and ev.label is not None else 0.0
+            judged = self.ranked_labels.get(index) == ev.label
+            doubt = self.doubts[index] if judged else 0.0
             flagged = judged and index in self.flagged
             if not (flagged or dispute > 0 or doubt >= self.settings.min_doubt):
                 continue
@@ -239,8 +240,13 @@ class ReviewSession(Paging, BaseSession):
         keyed.sort()
         self.queue = [index for _, _, index in keyed]
 
-    def _doubt(self, p: np.ndarray, label: int) -> float:
-        return float(doubt_scores(p[None], np.array([label]), self.settings.score)[0])
+    def _judged(self, items: np.ndarray, labels: np.ndarray, probs: np.ndarray) -> None:
+        """Take out-of-sample probabilities of ``items`` as judgements of ``labels``."""
+        doubts = doubt_scores(probs, labels, self.settings.score)
+        for n, index in enumerate(items.tolist()):
+            self.probs[index] = probs[n]
+            self.ranked_labels[index] = int(labels[n])
+            self.doubts[index] = float(doubts[n])
 
     def resume(self) -> None:
         """The out-of-sample probabilities an earlier review left, for the labels they judged."""
@@ -251,13 +257,15 @@ class ReviewSession(Paging, BaseSession):
         self.accuracy = state.get("accuracy")
         ids = state.get("item_ids", [])
         probs = np.array(state.get("probs", []), np.float32).reshape(len(ids), -1)
-        for n, (item, label) in enumerate(zip(ids, state.get("labels", []))):
+        labels = np.array(state.get("labels", []), np.int64)
+        rows, items = [], []
+        for n, item in enumerate(ids):
             try:
-                index = self.pool.index_of(item)
+                items.append(self.pool.index_of(item))
+                rows.append(n)
             except KeyError:
-                continue
-            self.probs[index] = probs[n]
-            self.ranked_labels[index] = int(label)
+                continue  # an item this pool does not have
+        self._judged(np.array(items, np.int64), labels[rows], probs[rows])
         self.flagged = set()
         for item in state.get("flagged", []):
             try:
@@ -298,7 +306,7 @@ class ReviewSession(Paging, BaseSession):
             source=ev.source, annotator=ev.annotator,
             guess=None if p is None else int(p.argmax()), confidence=None if p is None else float(p.max()),
             stored_p=None if p is None else float(p[ev.label]),
-            doubt=0.0 if p is None else self._doubt(p, ev.label), others=others,
+            doubt=0.0 if p is None else self.doubts[index], others=others,
         )
 
     # -- actions ---------------------------------------------------------------------------------------
@@ -472,7 +480,8 @@ class ReviewSession(Paging, BaseSession):
                 test_probs += model.predict_proba(test[0]) / s.folds
         accuracy = None if test is None or test_probs is None else float((test_probs.argmax(1) == test[1]).mean())
         progress(1.0, f"review round {job.round}: done")
-        return ReviewResult(probs, accuracy, trained, n, 0 if test is None else len(test[1]) * s.folds,
+        flagged = confident_errors(probs, job.labels, job.n_classes)
+        return ReviewResult(probs, flagged, accuracy, trained, n, 0 if test is None else len(test[1]) * s.folds,
                             time.perf_counter() - t0)
 
     def compute_seconds(self, job: ReviewJob, result: ReviewResult) -> float:
@@ -481,7 +490,7 @@ class ReviewSession(Paging, BaseSession):
     def persist(self, job: ReviewJob, result: ReviewResult) -> None:
         if not self.save_models:
             return
-        flagged = confident_errors(result.probs, job.labels, job.n_classes)
+        flagged = result.flagged
         self.save_state({
             "round": job.round, "accuracy": result.accuracy,
             "item_ids": [str(self.pool.ids[i]) for i in job.items], "labels": job.labels.tolist(),
@@ -494,10 +503,8 @@ class ReviewSession(Paging, BaseSession):
     def apply(self, job: ReviewJob, result: ReviewResult) -> None:
         self.updating = False
         self.accuracy = result.accuracy
-        flagged = confident_errors(result.probs, job.labels, job.n_classes)
-        for n, index in enumerate(job.items):
-            self.probs[int(index)] = result.probs[n]
-            self.ranked_labels[int(index)] = int(job.labels[n])
+        flagged = result.flagged
+        self._judged(job.items, job.labels, result.probs)
         self.flagged = {int(i) for i in job.items[flagged]}
         self.refresh_labels()
         self.rebuild_queue()
