@@ -167,16 +167,54 @@ def _start_settings(mode: str | None, options: Sequence[str]) -> Any:
     return mode_spec(mode).make_settings(options)
 
 
-def _run_app(workspace: Any, mode: str | None, colors: str, settings: Any, annotator: str | None = None) -> int:
+def _graphics_setting(workspace: Any, given: str | None) -> str:
+    """``--graphics``, else ``[display] graphics`` of the workspace's tuilabel.toml, else auto."""
+    from .graphics import GRAPHICS_CHOICES
+
+    if given is not None:
+        return given
+    display = workspace.config.get("display", {})
+    value = display.get("graphics", "auto") if isinstance(display, dict) else "auto"
+    if value not in GRAPHICS_CHOICES:
+        raise TuilabelError(f"[display] graphics = {value!r}: must be one of {', '.join(GRAPHICS_CHOICES)}",
+                            workspace.path / "tuilabel.toml")
+    return str(value)
+
+
+def _resolve_graphics(requested: str, colors: str) -> Any:
+    """Ask the terminal (``auto``) before Textual owns it; say so when an asked-for protocol cannot be."""
+    from .graphics import choose
+
+    try:
+        timeout = float(os.environ.get("TUILABEL_PROBE_TIMEOUT", "3"))
+    except ValueError:
+        timeout = 3.0
+    try:
+        fd_in, fd_out = sys.stdin.fileno(), sys.stdout.fileno()
+    except (OSError, ValueError, AttributeError):
+        fd_in = fd_out = None
+    choice = choose(requested, colors, fd_in=fd_in, fd_out=fd_out, timeout=timeout)
+    if requested not in ("auto", "blocks") and choice.protocol == "blocks":
+        _warn(f"--graphics {requested}: drawing half blocks: {choice.reason}")
+    return choice
+
+
+def _run_app(workspace: Any, mode: str | None, colors: str, settings: Any, annotator: str | None = None,
+             graphics: str | None = None) -> int:
     """The app on ``workspace``; ``settings`` come from `_start_settings`, checked already."""
     workspace.check()  # a missing or damaged file of the workspace is one line, not a traceback
     if workspace.store.read_only:
         raise TuilabelError("the label store is read-only: labels could not be saved (status and export "
                             "still work)", workspace.store_path)
+    requested = _graphics_setting(workspace, graphics)
     colors = _resolve_colors(colors)
+    choice = _resolve_graphics(requested, colors)
+    if choice.protocol == "kitty":  # placeholders carry the image id as a 24-bit colour
+        os.environ["TEXTUAL_COLOR_SYSTEM"] = "truecolor"
     from .tui.app import TuilabelApp
 
-    app = TuilabelApp(workspace, mode=mode, colors=colors, settings=settings, annotator=annotator)
+    app = TuilabelApp(workspace, mode=mode, colors=colors, settings=settings, annotator=annotator,
+                      graphics=choice)
     try:
         app.run()
         finished = _wait_for_updates(app.updates)
@@ -215,7 +253,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     if args.help_settings:
         return _print_settings([args.mode] if args.mode else [m.name for m in MODES if m.built])
     settings = _start_settings(args.mode, args.set)  # a wrong setting is one line, before any reading
-    return _run_app(Workspace(args.workspace), args.mode, args.colors, settings, args.annotator)
+    return _run_app(Workspace(args.workspace), args.mode, args.colors, settings, args.annotator, args.graphics)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -225,7 +263,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = _start_settings(mode, options)  # before the demo workspace is made
     if not (demo_workspace_path() / "tuilabel.toml").exists():
         print(f"tuilabel: creating the demo workspace at {demo_workspace_path()}", file=sys.stderr)
-    return _run_app(open_or_create_demo(), mode, getattr(args, "colors", "auto"), settings)
+    return _run_app(open_or_create_demo(), mode, getattr(args, "colors", "auto"), settings,
+                    graphics=getattr(args, "graphics", None))
 
 
 class _Progress:
@@ -376,12 +415,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     colors: dict[str, Any] = {"choices": ["auto", "truecolor", "256", "none"], "default": "auto",
                               "help": "colours of the half-block images (default: what the terminal says)"}
+    graphics: dict[str, Any] = {
+        "choices": ["auto", "kitty", "iterm2", "blocks"], "default": None,
+        "help": "real pixels: kitty (kitty, Ghostty; tmux with allow-passthrough), iterm2 (iTerm2, "
+                "WezTerm), blocks (half blocks, everywhere); default: [display] graphics of "
+                "tuilabel.toml, else auto (ask the terminal)"}
     built = [m.name for m in MODES if m.built]
     settings_help = "a setting of the mode, e.g. --set strategy=margin (repeatable; --help-settings lists them)"
     p = sub.add_parser("label", help="open the labeling app on a workspace")
     p.add_argument("workspace")
     p.add_argument("--mode", help=f"go straight into a mode ({', '.join(built)})")
     p.add_argument("--colors", **colors)
+    p.add_argument("--graphics", **graphics)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=settings_help)
     p.add_argument("--help-settings", action="store_true", help="list the mode's settings and exit")
     p.add_argument("--annotator", help="who the labels are recorded as (default: user@host)")
@@ -390,6 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="open the app on the bundled sample (the default command)")
     p.add_argument("--mode", help=f"go straight into a mode ({', '.join(built)})")
     p.add_argument("--colors", **colors)
+    p.add_argument("--graphics", **graphics)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=settings_help)
     p.set_defaults(func=cmd_demo)
 

@@ -15,11 +15,12 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, Static
 
 from ..errors import TuilabelError
+from ..graphics import Choice
 from ..sessions.registry import MODES, mode
 from ..sessions.settings import Settings
 from ..workspace import Workspace
 from .base import LabelScreen, Updates
-from .widgets import class_bars
+from .widgets import GraphicsOut, class_bars
 
 
 class HelpScreen(ModalScreen[None]):
@@ -116,7 +117,10 @@ class StartScreen(LabelScreen):
             f"labelled by people: {sum(human)}; unsure: {counts.get(('human', None), 0)}; "
             f"test set: {len(ws.test) if ws.test is not None else 'none'}\n"
         )
-        text.append(f"models: {', '.join(ws.models_present()) or 'none yet'}")
+        text.append(f"models: {', '.join(ws.models_present()) or 'none yet'}; pictures: ")
+        choice = self.app.graphics.choice  # type: ignore[attr-defined]
+        text.append(choice.protocol + (" via tmux" if choice.tmux else "")
+                    + (f" ({choice.reason})" if choice.reason and choice.reason != "asked for" else ""))
         self.query_one("#summary", Static).update(text)
         balance = Text("labels per class\n", style="bold")
         balance.append_text(class_bars(pool.class_names, human, width=16, keys=False))
@@ -145,9 +149,11 @@ class TuilabelApp(App):
     ENABLE_COMMAND_PALETTE = False
 
     def __init__(self, workspace: Workspace, mode: str | None = None, colors: str = "truecolor",
-                 settings: Settings | None = None, annotator: str | None = None) -> None:
+                 settings: Settings | None = None, annotator: str | None = None,
+                 graphics: Choice | None = None) -> None:
         super().__init__()
         self.workspace = workspace
+        self.graphics = GraphicsOut(self, graphics or Choice("blocks"))  # how pictures are drawn
         self.annotator = annotator
         self.start_mode = mode
         self.start_settings = settings  # the start mode's settings from `--set`, checked already

@@ -24,7 +24,7 @@ from ..errors import TuilabelError
 from ..sessions.base import Action, BaseSession, Progress
 from ..sessions.settings import Settings
 from ..workspace import Workspace
-from .widgets import MIN_HEIGHT, MIN_WIDTH, TooSmall
+from .widgets import MIN_HEIGHT, MIN_WIDTH, PixelView, TooSmall
 
 
 def digit_bindings(action: str, description: str, enter: str | None = None) -> list[Binding]:
@@ -126,6 +126,16 @@ class ModeScreen(LabelScreen):
         if not cls.needs_preparing(workspace, settings):  # quick: open now, so that a model file for
             # another pool is a message from `App.open_mode`, before the screen exists
             self._ready = cls(workspace, settings, annotator=annotator, **cls.prepare(workspace, settings))
+
+    @property
+    def graphics_protocol(self) -> str:
+        """kitty, iterm2 or blocks: how this app's `PixelView`s draw (``--graphics``)."""
+        out = getattr(self.app, "graphics", None)
+        return out.protocol if out is not None else "blocks"
+
+    def on_screen_resume(self) -> None:
+        for view in self.query(PixelView):  # a dialog over this screen may have drawn over pictures
+            view.repaint_pixels()
 
     # -- opening ----------------------------------------------------------------------------------
 

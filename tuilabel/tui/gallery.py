@@ -26,7 +26,7 @@ class Tile(Vertical):
     def __init__(self, colors: str, width: int, height: int) -> None:
         super().__init__()
         self.view = PixelView(colors, max_scale=1)
-        self.view.styles.width, self.view.styles.height = width, (height + 1) // 2
+        self.view.fix_cells(width, (height + 1) // 2)
         self.caption = TextPanel()
         self.caption.styles.width = width
 
@@ -98,8 +98,9 @@ class GalleryScreen(ModeScreen):
         grid.mount(*self.tiles)
 
     def picture(self, image: np.ndarray) -> np.ndarray:
-        """The tile's picture: the image, or a half-size thumbnail (box filter) on a small terminal."""
-        if not self.half:
+        """The tile's picture: the image, or a half-size thumbnail (box filter) on a small terminal
+        (under a graphics protocol the terminal scales the full image into the tile's cells)."""
+        if not self.half or self.graphics_protocol != "blocks":
             return image
         key = (id(image), image.shape)
         cached = self._thumbs.get(key)

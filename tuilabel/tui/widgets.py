@@ -2,24 +2,76 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.containers import Container
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
+from ..graphics import (
+    MAX_CELLS,
+    Choice,
+    iterm2_image,
+    kitty_delete,
+    kitty_transmit,
+    placeholder_row,
+    png_bytes,
+)
 from ..render import fit_scale, image_strips, quantize
 
 MIN_WIDTH, MIN_HEIGHT = 60, 18
 BAR = "\u2588"
 
 
+class GraphicsOut:
+    """The app's graphics protocol (`graphics.Choice`) and the terminal's image ids: each
+    `PixelView` holds one id for its life, so a new image replaces the old under the same id."""
+
+    def __init__(self, app: Any, choice: Choice) -> None:
+        self.app = app
+        self.choice = choice
+        # ids from a random base: programs in other tmux panes of the same kitty window share ids
+        self._base = random.randrange(1 << 16, 1 << 23)
+        self._free: list[int] = []
+        self._next = 0
+        self.images_sent = 0  # for tests and benchmarks
+
+    @property
+    def protocol(self) -> str:
+        return self.choice.protocol
+
+    def allocate(self) -> int:
+        if self._free:
+            return self._free.pop()
+        self._next += 1
+        return self._base + self._next
+
+    def release(self, image_id: int) -> None:
+        self.write(kitty_delete(image_id, self.choice.tmux) if self.protocol == "kitty" else "")
+        self._free.append(image_id)
+
+    def write(self, data: str) -> None:
+        """Straight to the terminal, in order with Textual's own output (the same writer)."""
+        driver = getattr(self.app, "_driver", None)
+        if data and driver is not None:
+            driver.write(data)
+
+
 class PixelView(Widget):
     """One image as large as fits its `ImageBox` (integer scale); the widget is exactly the
-    picture's size, so a new frame repaints the picture's cells and nothing else."""
+    picture's size, so a new frame repaints the picture's cells and nothing else.
+
+    Under a graphics protocol (the app's ``graphics``, see `graphics.py`) the same cells show real
+    pixels: kitty placeholders (a new image under the widget's id changes no cell) or an iTerm2
+    image written over blank cells after Textual has drawn them."""
 
     DEFAULT_CSS = """
     PixelView { width: 28; height: 14; }
@@ -34,6 +86,33 @@ class PixelView(Widget):
         self._pixel_strips: list[Strip] = []
         self._box: tuple[int, int] = (28, 14)
         self._scale = 1
+        self._fixed: tuple[int, int] | None = None  # cells set by the owner (gallery tiles)
+        self._out: GraphicsOut | None = None
+        self._image_id = 0
+        self._sent: tuple[int, int, int, int] | None = None  # (image, cols, rows, x/y) last written
+        self._emit_pending = False
+
+    # -- the picture ------------------------------------------------------------------------------
+
+    @property
+    def protocol(self) -> str:
+        return self._out.protocol if self._out is not None else "blocks"
+
+    def on_mount(self) -> None:
+        out = getattr(self.app, "graphics", None)
+        if isinstance(out, GraphicsOut) and out.choice.pixels:
+            self._out = out
+            self._image_id = out.allocate() if out.protocol == "kitty" else 0
+
+    def on_unmount(self) -> None:
+        if self._out is not None and self._image_id:
+            self._out.release(self._image_id)
+            self._image_id = 0
+
+    def fix_cells(self, width: int, height: int) -> None:
+        """Show every picture in exactly ``width`` x ``height`` cells (a gallery tile)."""
+        self._fixed = (width, height)
+        self.styles.width, self.styles.height = width, height
 
     def set_image(self, image: np.ndarray | None) -> None:
         if image is self._pixels or (
@@ -45,6 +124,9 @@ class PixelView(Widget):
         self._pixel_strips = []
         if reshape:
             self._fit()
+        if self._out is not None and not reshape and image is not None:
+            self._send()  # same cells, new pixels: the image alone goes out, no cell is redrawn
+            return
         self.refresh()
 
     def fit_box(self, width: int, height: int) -> None:
@@ -55,24 +137,77 @@ class PixelView(Widget):
         self.refresh()
 
     def _fit(self) -> None:
-        if self._pixels is None:
+        if self._pixels is None or self._fixed is not None:
             return
         width, height = self._box
-        self._scale = min(self.max_scale, fit_scale(self._pixels.shape, width, height))
         h, w = self._pixels.shape[:2]
+        self._scale = min(self.max_scale, fit_scale(self._pixels.shape, width, height))
         size = (w * self._scale, (h * self._scale + 1) // 2)
+        if self._out is not None:  # the terminal scales: any size that keeps the aspect and fits
+            cols = max(1, min(width, 2 * height * w // max(h, 1), w * self.max_scale, MAX_CELLS))
+            size = (cols, max(1, min(MAX_CELLS, (cols * h // max(w, 1) + 1) // 2)))
         if (self.styles.width, self.styles.height) != size:
             self.styles.width, self.styles.height = size
 
+    def _shown(self) -> np.ndarray | None:
+        return None if self._pixels is None else quantize(self._pixels, self.levels)
+
+    def _send(self) -> None:
+        """Write the current image for the protocol, unless exactly this was written last."""
+        out, shown = self._out, self._shown()
+        width, height = self.size
+        if out is None or shown is None or not self.is_mounted or width <= 0 or height <= 0:
+            return
+        region = self.region
+        where = region.x * 10_000 + region.y if out.protocol == "iterm2" else 0  # kitty's cells say where
+        key = (id(self._pixels), width, height, where)
+        if key == self._sent:
+            return
+        if out.protocol == "kitty":
+            out.write(kitty_transmit(self._image_id, png_bytes(shown), width, height, out.choice.tmux))
+        else:  # iterm2: at the widget's cells on screen, the cursor put back where Textual left it
+            if region.width <= 0 or region.height <= 0 or region.width < width or region.height < height:
+                return  # partly hidden: an iTerm2 image cannot be clipped
+            out.write(f"\x1b7\x1b[{region.y + 1};{region.x + 1}H"
+                      + iterm2_image(png_bytes(shown), width, height) + "\x1b8")
+        out.images_sent += 1
+        self._sent = key
+
+    def repaint_pixels(self) -> None:
+        """Textual redrew these cells from its cache (a dialog closed): write the picture again."""
+        self._sent = None
+        if self.protocol == "iterm2":
+            self._send()
+
+    def _after_paint(self) -> None:
+        self._emit_pending = False
+        self._sent = None
+        self._send()
+
     def render_line(self, y: int) -> Strip:
-        if self._pixels is not None and not self._pixel_strips:
-            shown = quantize(self._pixels, self.levels)
-            self._pixel_strips = image_strips(shown, self._scale, self.image_colors)
         width = self.size.width
+        if self._out is not None and self._pixels is not None:
+            if self.protocol == "kitty":
+                if y == 0:
+                    self._send()  # before the cells that show it (a no-op when already sent)
+                if y < MAX_CELLS:
+                    return Strip([Segment(placeholder_row(y, min(width, MAX_CELLS)), self._id_style())],
+                                 min(width, MAX_CELLS)).crop_extend(0, width, self.rich_style)
+            elif not self._emit_pending:  # iterm2: blank cells now, the image once they are out
+                self._emit_pending = True
+                self.call_after_refresh(self._after_paint)
+            return Strip.blank(width, self.rich_style)
+        if self._pixels is not None and not self._pixel_strips:
+            self._pixel_strips = image_strips(quantize(self._pixels, self.levels), self._scale, self.image_colors)
         if not 0 <= y < len(self._pixel_strips):
             return Strip.blank(width, self.rich_style)
         strip = self._pixel_strips[y]
         return strip if strip.cell_length == width else strip.crop_extend(0, width, self.rich_style)
+
+    def _id_style(self) -> Style:
+        """The image id as a 24-bit foreground colour (the app writes truecolor under kitty)."""
+        image_id = self._image_id
+        return Style(color=Color.from_rgb(image_id >> 16 & 255, image_id >> 8 & 255, image_id & 255))
 
 
 class ImageBox(Container):
