@@ -159,7 +159,7 @@ class PtyApp:
 def app_measurements(workspace: Path, runs: int) -> dict:
     exe = Path(sys.executable).with_name("tuilabel")
     argv = [str(exe) if exe.exists() else "tuilabel", "label", str(workspace), "--mode", "browse",
-            "--colors", "truecolor"]
+            "--colors", "truecolor", "--graphics", "blocks"]
     app = PtyApp(argv)
     try:
         app.wait_quiet(1.0, 30)
@@ -200,7 +200,7 @@ def stream_measurements(workspace: Path, presses: int = 7) -> dict:
     """The stream screen playing on its own timer at ~29 fps (6 x 1.25^7), autospeed off."""
     exe = Path(sys.executable).with_name("tuilabel")
     argv = [str(exe) if exe.exists() else "tuilabel", "label", str(workspace), "--mode", "stream",
-            "--colors", "truecolor"]
+            "--colors", "truecolor", "--graphics", "blocks"]
     app = PtyApp(argv)
     try:
         time.sleep(4.0)  # start-up; the video never goes quiet, so wait_quiet cannot tell

@@ -80,3 +80,45 @@ def test_labeling_screens_show_the_stopping_signal(worked_workspace):
 
     subtitle = asyncio.run(run())
     assert str(worked_workspace.path) in subtitle and "acc " in subtitle and "+1 pt" in subtitle
+
+
+def test_cross_validation_holds_every_label_out_once():
+    from tuilabel.sessions.base import cross_validated
+
+    y = np.array([0, 1, 2] * 7 + [0])
+    held_out: list[int] = []
+
+    def oracle(train, held):
+        assert not set(train) & set(held) and set(np.bincount(y[held], minlength=3)) <= {2, 3}  # stratified
+        held_out.extend(held.tolist())
+        return y[held]
+
+    assert cross_validated(y, 3, oracle) == 1.0
+    assert sorted(held_out) == list(range(len(y)))
+    assert cross_validated(y, 3, lambda train, held: np.zeros(len(held), int)) == pytest.approx(8 / 22)
+    assert cross_validated(y[:5], 3, oracle) is None  # fewer than two labels a fold
+
+
+def test_without_a_test_set_the_accuracy_is_cross_validated(tmp_path, sample_arrays):
+    from tuilabel.workspace import Workspace
+
+    ws = Workspace.init(tmp_path / "no-test", sample_arrays[0])
+    try:
+        assert ws.test is None
+        session = BatchSession(ws, clock=SimClock(), settings=BatchSettings(**TINY), page_size=5)
+        truth = ws.pool.truth
+        while not session.due_update():
+            session.handle(Action("label", int(truth[session.page[session.focus].index])))
+        session.update()
+        point = session.curve[-1]
+        assert point.extra["estimate"] == "cv" and 0.2 < point.accuracy <= 1.0
+        signal = stopping_signal([(p.labels, p.accuracy) for p in session.curve], estimate="cv")
+        assert signal is not None and signal.text().startswith("cv acc ")
+        off = BatchSession(ws, clock=SimClock(), settings=BatchSettings(**TINY, cv_folds=0), page_size=5,
+                           save_models=False)
+        while not off.due_update():
+            off.handle(Action("label", int(truth[off.page[off.focus].index])))
+        off.update()
+        assert off.curve[-1].accuracy is None and off.curve[-1].extra["estimate"] == "none"
+    finally:
+        ws.close()

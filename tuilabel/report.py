@@ -53,7 +53,8 @@ def gather(ws: Workspace, confusion: bool = True) -> Report:
         curve = [(int(p["labels"]), float(p["seconds"]), p.get("accuracy")) for p in points]
         if curve:
             report.curves[mode] = curve
-            signal = stopping_signal([(n, a) for n, _, a in curve])
+            estimate = (points[-1].get("extra") or {}).get("estimate", "test")
+            signal = stopping_signal([(n, a) for n, _, a in curve], estimate=estimate)
             if signal is not None:
                 report.signals[mode] = signal
     counts = ws.store.counts()

@@ -68,6 +68,26 @@ class CurvePoint:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def cross_validated(y: np.ndarray, folds: int, fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                    seed: int = 0) -> float | None:
+    """Accuracy estimated on the labels themselves when there is no test set: stratified ``folds``-fold
+    cross-validation. ``fit_predict(train_idx, held_idx)`` trains on one part and returns the classes
+    it predicts for the other. None when there are too few labels (fewer than two per fold)."""
+    y = np.asarray(y)
+    if folds < 2 or len(y) < 2 * folds:
+        return None
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    order = order[np.argsort(y[order], kind="stable")]  # by class, shuffled within: dealt round robin
+    fold = np.empty(len(y), np.int64)
+    fold[order] = np.arange(len(y)) % folds
+    correct = 0
+    for k in range(folds):
+        held, train = np.flatnonzero(fold == k), np.flatnonzero(fold != k)
+        correct += int((np.asarray(fit_predict(train, held)) == y[held]).sum())
+    return correct / len(y)
+
+
 class SimClock:
     """A clock that only moves when told to: simulated labelers spend time explicitly."""
 

@@ -23,7 +23,7 @@ from ..errors import TuilabelError
 from ..models.augment import Augment
 from ..models.cnn import ARCHITECTURES, LOSSES, CNNClassifier
 from ..workspace import Workspace
-from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
+from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, cross_validated, no_progress
 from .paging import Paging
 from .settings import Settings, setting
 
@@ -57,6 +57,8 @@ class BatchSettings(Settings):
     pseudo_max: int = setting(2000, "at most this many pseudo-labels a round", min=0)
     stream_frames: bool = setting(False, "also train on every labelled stream frame")
     stream_weight: float = setting(0.5, "weight of a stream frame in training", min=0.0)
+    cv_folds: int = setting(3, "no test set: the accuracy shown is cross-validated on the human labels "
+                                   "over this many folds (more CNN training a round); 0 = none", min=0, max=10)
     seed: int = setting(0, "random order before the first model, training and augmentation", min=0)
 
     def resolved(self, channels: int) -> BatchSettings:
@@ -391,6 +393,9 @@ class BatchSession(Paging, BaseSession):
         test = self.test_arrays()
         if test is not None:
             accuracy = model.score(*test)
+        elif s.cv_folds:
+            accuracy, cv_trained = self._cross_validate(job, progress)
+            trained += cv_trained
         progress(1.0, f"round {job.round}: done")
         return RoundResult(
             model=model, ranking=ranking,
@@ -400,6 +405,20 @@ class BatchSession(Paging, BaseSession):
             seconds_score=scoring, images_trained=trained, views_scored=views,
             tested=0 if test is None else len(test[1]),
         )
+
+    def _cross_validate(self, job: RoundJob, progress: Progress) -> tuple[float | None, int]:
+        """Without a test set: the round's recipe cross-validated on its human labels."""
+        folds, trained = self.arch_settings.cv_folds, 0
+
+        def fit_predict(train: np.ndarray, held: np.ndarray) -> np.ndarray:
+            nonlocal trained
+            progress(0.95, f"round {job.round}: cross-validating on {len(job.y)} labels")
+            model = self._new_cnn(job)
+            model.fit(job.x[train], job.y[train], job.n_classes)
+            trained += model.images_seen_
+            return model.predict_proba(torch.as_tensor(job.x[held])).argmax(axis=1)
+
+        return cross_validated(job.y, folds, fit_predict, self.arch_settings.seed + job.round), trained
 
     def _score(self, model: CNNClassifier, candidates: np.ndarray, progress: Progress = no_progress,
                start: float = 0.0, what: str = "scoring") -> np.ndarray:
@@ -453,6 +472,7 @@ class BatchSession(Paging, BaseSession):
             "seconds_train": round(result.seconds_train, 2), "seconds_score": round(result.seconds_score, 2),
             "scored": len(job.candidates), "images_trained": result.images_trained,
             "views_scored": result.views_scored,
+            "estimate": "test" if result.tested else ("cv" if result.accuracy is not None else "none"),
         }))
         # refresh guesses on the open page (unscored ones get a direct prediction); order stays
         for item in self.page:

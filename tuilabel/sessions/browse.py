@@ -13,7 +13,7 @@ import numpy as np
 
 from ..data import shown_id
 from ..workspace import Workspace
-from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
+from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, cross_validated, no_progress
 from .settings import Settings, setting
 
 
@@ -25,6 +25,9 @@ def doubling_schedule(first: int = 10, every_after: int = 1280) -> list[int]:
         n *= 2
     points.extend(range(every_after, 1_000_000, every_after))
     return points
+
+
+CV_FOLDS = 5  # without a test set, browse's accuracy is cross-validated over this many folds
 
 
 @dataclass
@@ -178,18 +181,25 @@ class BrowseSession(BaseSession):
         progress(None, f"softmax regression on {len(job.y)} labels")
         model = SoftmaxRegression().fit(job.x, job.y, job.n_classes)
         test = self.test_arrays()
-        accuracy = model.score(*test) if test is not None else None
+        if test is not None:
+            return model, model.score(*test)
+        # no test set: 5-fold cross-validation on the human labels (the model is small)
+        accuracy = cross_validated(job.y, CV_FOLDS, lambda train, held: SoftmaxRegression().fit(
+            job.x[train], job.y[train], job.n_classes).predict_proba(job.x[held]).argmax(axis=1))
         return model, accuracy
 
     def apply(self, job: TrainJob, result: tuple[Any, float | None]) -> None:
         self.model, self.accuracy = result
         self.updating = False
         self._guess = None
-        self.curve.append(CurvePoint(job.labels, job.seconds, self.accuracy))
+        estimate = "none" if self.accuracy is None else ("test" if self.test_arrays() is not None else "cv")
+        self.curve.append(CurvePoint(job.labels, job.seconds, self.accuracy, {"estimate": estimate}))
 
     def compute_seconds(self, job: TrainJob, result: Any) -> float:
         test = self.workspace.test
-        return COSTS.linear_image * len(job.y) + COSTS.evaluation_item * (len(test) if test is not None else 0) / 10
+        fits = 1 if test is not None else 1 + CV_FOLDS
+        tested = len(test) if test is not None else 0
+        return COSTS.linear_image * len(job.y) * fits + COSTS.evaluation_item * tested / 10
 
     # -- the view -------------------------------------------------------------------------------
 

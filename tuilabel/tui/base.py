@@ -177,7 +177,9 @@ class ModeScreen(LabelScreen):
         the labels one more point would take (``tuilabel.curves``). After opening and each update."""
         signal = None
         if self.session is not None:
-            signal = stopping_signal([(p.labels, p.accuracy) for p in self.session.curve])
+            curve = self.session.curve
+            estimate = curve[-1].extra.get("estimate", "test") if curve else "test"
+            signal = stopping_signal([(p.labels, p.accuracy) for p in curve], estimate=estimate)
         self.sub_title = str(self.workspace.path) + ("" if signal is None else f" · {signal.text()}")
 
     def _opened(self, session: BaseSession) -> None:
