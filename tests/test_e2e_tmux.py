@@ -168,6 +168,7 @@ def test_every_mode_fits_80x24_with_its_footer_in_tmux(stream_workspace, vae_fil
                     env={"TERM": "xterm-256color"})
         try:
             tmux.wait_for(ready, timeout=60)
+            tmux.wait_for(r"\? Help.*q Quit")  # a capture can fall between two writes of one frame
             lines = tmux.capture().rstrip("\n").split("\n")
             assert len(lines) == 24 and "? Help" in lines[-1] and "q Quit" in lines[-1], lines[-1]
             if mode == "stream":
