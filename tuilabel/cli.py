@@ -11,6 +11,7 @@ from typing import Any
 
 from . import __version__
 from .errors import TuilabelError
+from .graphics import GRAPHICS_CHOICES
 from .sessions.registry import MODES, models
 from .sessions.registry import mode as mode_spec
 from .sessions.settings import parse_option
@@ -169,8 +170,6 @@ def _start_settings(mode: str | None, options: Sequence[str]) -> Any:
 
 def _graphics_setting(workspace: Any, given: str | None) -> str:
     """``--graphics``, else ``[display] graphics`` of the workspace's tuilabel.toml, else auto."""
-    from .graphics import GRAPHICS_CHOICES
-
     if given is not None:
         return given
     display = workspace.config.get("display", {})
@@ -416,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     colors: dict[str, Any] = {"choices": ["auto", "truecolor", "256", "none"], "default": "auto",
                               "help": "colours of the half-block images (default: what the terminal says)"}
     graphics: dict[str, Any] = {
-        "choices": ["auto", "kitty", "iterm2", "blocks"], "default": None,
+        "choices": GRAPHICS_CHOICES, "default": None,
         "help": "real pixels: kitty (kitty, Ghostty; tmux with allow-passthrough), iterm2 (iTerm2, "
                 "WezTerm), blocks (half blocks, everywhere); default: [display] graphics of "
                 "tuilabel.toml, else auto (ask the terminal)"}

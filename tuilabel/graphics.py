@@ -29,10 +29,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 GRAPHICS_CHOICES = ("auto", "kitty", "iterm2", "blocks")
-PROTOCOLS = ("kitty", "iterm2", "blocks")
 PLACEHOLDER = "\U0010eeee"
 # Row/column numbers of kitty's Unicode placeholders: kitty's rowcolumn-diacritics table (index i
 # encodes i), its first 256 entries, so a picture is at most 256 cells wide and 256 rows high.
@@ -67,6 +65,8 @@ KITTY_CHUNK = 4096  # base64 bytes per escape sequence, the protocol's limit
 
 def png_bytes(image: np.ndarray) -> bytes:
     """A grey or RGB uint8 image as a small PNG (zlib level 9; a 28x28 digit is ~250 bytes)."""
+    from PIL import Image  # here: the CLI imports this module to build its parser
+
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG", compress_level=9)
     return buffer.getvalue()

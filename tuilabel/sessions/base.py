@@ -285,6 +285,14 @@ class BaseSession:
         self.curve = [CurvePoint(**p) for p in state.get("curve", [])]
         return state
 
+    def estimate(self, accuracy: float | None) -> str:
+        """What a curve point's accuracy is: "test" (the test set), "cv" (cross-validated on the
+        labels, without a test set) or "none"; `CurvePoint.extra["estimate"]`, read by the screens."""
+        if accuracy is None:
+            return "none"
+        test = self.workspace.test
+        return "test" if test is not None and test.truth is not None else "cv"
+
     def test_arrays(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The test set as model input and its classes, or None without one."""
         test = self.workspace.test

@@ -472,7 +472,7 @@ class BatchSession(Paging, BaseSession):
             "seconds_train": round(result.seconds_train, 2), "seconds_score": round(result.seconds_score, 2),
             "scored": len(job.candidates), "images_trained": result.images_trained,
             "views_scored": result.views_scored,
-            "estimate": "test" if result.tested else ("cv" if result.accuracy is not None else "none"),
+            "estimate": self.estimate(result.accuracy),
         }))
         # refresh guesses on the open page (unscored ones get a direct prediction); order stays
         for item in self.page:

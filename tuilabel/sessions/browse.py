@@ -192,8 +192,8 @@ class BrowseSession(BaseSession):
         self.model, self.accuracy = result
         self.updating = False
         self._guess = None
-        estimate = "none" if self.accuracy is None else ("test" if self.test_arrays() is not None else "cv")
-        self.curve.append(CurvePoint(job.labels, job.seconds, self.accuracy, {"estimate": estimate}))
+        extra = {"estimate": self.estimate(self.accuracy)}
+        self.curve.append(CurvePoint(job.labels, job.seconds, self.accuracy, extra))
 
     def compute_seconds(self, job: TrainJob, result: Any) -> float:
         test = self.workspace.test

@@ -55,7 +55,7 @@ class GraphicsOut:
         return self._base + self._next
 
     def release(self, image_id: int) -> None:
-        self.write(kitty_delete(image_id, self.choice.tmux) if self.protocol == "kitty" else "")
+        self.write(kitty_delete(image_id, self.choice.tmux))  # only kitty's views hold ids
         self._free.append(image_id)
 
     def write(self, data: str) -> None:
@@ -149,20 +149,18 @@ class PixelView(Widget):
         if (self.styles.width, self.styles.height) != size:
             self.styles.width, self.styles.height = size
 
-    def _shown(self) -> np.ndarray | None:
-        return None if self._pixels is None else quantize(self._pixels, self.levels)
-
     def _send(self) -> None:
         """Write the current image for the protocol, unless exactly this was written last."""
-        out, shown = self._out, self._shown()
+        out, pixels = self._out, self._pixels
         width, height = self.size
-        if out is None or shown is None or not self.is_mounted or width <= 0 or height <= 0:
+        if out is None or pixels is None or not self.is_mounted or width <= 0 or height <= 0:
             return
         region = self.region
         where = region.x * 10_000 + region.y if out.protocol == "iterm2" else 0  # kitty's cells say where
-        key = (id(self._pixels), width, height, where)
+        key = (id(pixels), width, height, where)
         if key == self._sent:
-            return
+            return  # before any encoding: render_line asks on every repaint
+        shown = quantize(pixels, self.levels)
         if out.protocol == "kitty":
             out.write(kitty_transmit(self._image_id, png_bytes(shown), width, height, out.choice.tmux))
         else:  # iterm2: at the widget's cells on screen, the cursor put back where Textual left it
@@ -181,8 +179,7 @@ class PixelView(Widget):
 
     def _after_paint(self) -> None:
         self._emit_pending = False
-        self._sent = None
-        self._send()
+        self.repaint_pixels()
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
