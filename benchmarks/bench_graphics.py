@@ -20,7 +20,6 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_render import PtyApp, time_per_frame  # noqa: E402
+from bench_render import app_measurements, stream_measurements, time_per_frame  # noqa: E402
 
 PROTOCOLS = ("blocks", "kitty", "iterm2")
 
@@ -113,54 +112,11 @@ def encode_times(images: np.ndarray, runs: int) -> dict:
 
 
 def app_run(workspace: Path, protocol: str, runs: int) -> dict:
-    exe = Path(sys.executable).with_name("tuilabel")
-    argv = [str(exe) if exe.exists() else "tuilabel", "label", str(workspace), "--mode", "browse",
-            "--colors", "truecolor", "--graphics", protocol]
-    app = PtyApp(argv)
-    try:
-        app.wait_quiet(1.0, 30)
-        per_image = []
-        for _ in range(max(runs, 5) * 3):
-            before = app.written()
-            app.send(" ")
-            app.wait_quiet(0.3)
-            per_image.append(app.written() - before)
-        fps, seconds = 30, 5.0
-        cpu0, t0, b0 = app.cpu_seconds(), time.perf_counter(), app.written()
-        frames, next_at = 0, t0
-        while time.perf_counter() - t0 < seconds:
-            app.send(" ")
-            frames += 1
-            next_at += 1 / fps
-            time.sleep(max(0.0, next_at - time.perf_counter()))
-        app.wait_quiet(0.3)
-        share = (app.cpu_seconds() - cpu0) / (time.perf_counter() - t0)
-        return {"bytes_per_new_image": statistics.median(per_image), "cpu_share_at_30fps": share,
-                "cpu_ms_per_frame": share / fps * 1000, "bytes_per_frame_at_30fps": (app.written() - b0) / frames}
-    finally:
-        app.close()
-
-
-def stream_run(workspace: Path, protocol: str, presses: int = 7) -> dict:
-    exe = Path(sys.executable).with_name("tuilabel")
-    argv = [str(exe) if exe.exists() else "tuilabel", "label", str(workspace), "--mode", "stream",
-            "--colors", "truecolor", "--graphics", protocol]
-    app = PtyApp(argv)
-    try:
-        time.sleep(4.0)
-        app.send("a")  # autospeed off
-        for _ in range(presses):
-            app.send("+")
-            time.sleep(0.05)
-        time.sleep(1.0)
-        cpu0, b0, t0 = app.cpu_seconds(), app.written(), time.perf_counter()
-        time.sleep(8.0)
-        wall = time.perf_counter() - t0
-        fps = 6 * 1.25**presses
-        return {"stream_fps": round(fps, 1), "stream_cpu_share": (app.cpu_seconds() - cpu0) / wall,
-                "stream_bytes_per_frame": (app.written() - b0) / (fps * wall)}
-    finally:
-        app.close()
+    """bench_render's browse measurement under ``--graphics protocol``, per new image and per frame."""
+    m = app_measurements(workspace, runs, graphics=protocol)
+    return {"bytes_per_new_image": m["bytes_per_new_digit_median"], "cpu_share_at_30fps": m["cpu_share_at_30fps"],
+            "cpu_ms_per_frame": m["cpu_share_at_30fps"] / 30 * 1000,
+            "bytes_per_frame_at_30fps": m["bytes_per_frame_at_30fps"]}
 
 
 def main() -> None:
@@ -194,7 +150,7 @@ def main() -> None:
                 runs = [app_run(path, protocol, args.runs) for _ in range(args.runs)]
                 if name == "28x28 grey":
                     for run in runs:
-                        run.update(stream_run(path, protocol))
+                        run.update(stream_measurements(path, graphics=protocol))
                 results["app"].setdefault(name, {})[protocol] = {
                     key: statistics.median(r[key] for r in runs) for key in runs[0]}
                 print(name, protocol, results["app"][name][protocol], flush=True)

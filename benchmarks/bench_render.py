@@ -156,10 +156,10 @@ class PtyApp:
         os.close(self.master)
 
 
-def app_measurements(workspace: Path, runs: int) -> dict:
+def app_measurements(workspace: Path, runs: int, graphics: str = "blocks") -> dict:
     exe = Path(sys.executable).with_name("tuilabel")
     argv = [str(exe) if exe.exists() else "tuilabel", "label", str(workspace), "--mode", "browse",
-            "--colors", "truecolor", "--graphics", "blocks"]
+            "--colors", "truecolor", "--graphics", graphics]
     app = PtyApp(argv)
     try:
         app.wait_quiet(1.0, 30)
@@ -196,11 +196,11 @@ def app_measurements(workspace: Path, runs: int) -> dict:
         app.close()
 
 
-def stream_measurements(workspace: Path, presses: int = 7) -> dict:
+def stream_measurements(workspace: Path, presses: int = 7, graphics: str = "blocks") -> dict:
     """The stream screen playing on its own timer at ~29 fps (6 x 1.25^7), autospeed off."""
     exe = Path(sys.executable).with_name("tuilabel")
     argv = [str(exe) if exe.exists() else "tuilabel", "label", str(workspace), "--mode", "stream",
-            "--colors", "truecolor", "--graphics", "blocks"]
+            "--colors", "truecolor", "--graphics", graphics]
     app = PtyApp(argv)
     try:
         time.sleep(4.0)  # start-up; the video never goes quiet, so wait_quiet cannot tell

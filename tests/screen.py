@@ -8,6 +8,8 @@ of a screen for a person to look at.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -119,3 +121,14 @@ def screen_png(captured: str, path, cell: int = 8) -> None:
             draw.rectangle([left, 2 * y * cell, right, (2 * y + 1) * cell - 1], fill=tuple(top or (0, 0, 0)))
             draw.rectangle([left, (2 * y + 1) * cell, right, (2 * y + 2) * cell - 1], fill=tuple(bottom))
     img.save(path)
+
+
+def wait_for(read: Callable[[], str], pattern: str, timeout: float = 30.0, every: float = 0.2) -> re.Match:
+    """Poll ``read()`` (a pane's capture, a pty's output) until ``pattern`` is in it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = re.search(pattern, read())
+        if m:
+            return m
+        time.sleep(every)
+    raise AssertionError(f"{pattern!r} never appeared; last seen:\n{read()[-2000:]}")

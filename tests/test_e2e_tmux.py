@@ -16,7 +16,7 @@ import pytest
 from tuilabel.store import LabelStore
 from tuilabel.workspace import Workspace
 
-from .screen import half_block_pixels, screen_png
+from .screen import half_block_pixels, screen_png, wait_for
 
 pytestmark = [
     pytest.mark.tmux,
@@ -45,13 +45,7 @@ class Tmux:
         return subprocess.run(args, capture_output=True, text=True, check=True).stdout
 
     def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = re.search(pattern, self.capture())
-            if m:
-                return m
-            time.sleep(0.2)
-        raise AssertionError(f"{pattern!r} never appeared; screen:\n{self.capture()}")
+        return wait_for(self.capture, pattern, timeout)
 
     def close(self) -> None:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True, check=False)

@@ -38,6 +38,8 @@ from tuilabel.graphics import (
 from tuilabel.store import LabelStore
 from tuilabel.workspace import Workspace
 
+from .screen import wait_for
+
 APC = re.compile(r"\x1b_G([^;\x1b]*);([^\x1b]*)\x1b\\")
 ITERM = re.compile(r"\x1b7\x1b\[(\d+);(\d+)H\x1b\]1337;File=([^:]*):([^\x07]*)\x07\x1b8")
 PLACED = re.compile("\x1b\\[38;2;(\\d+);(\\d+);(\\d+)m((?:" + PLACEHOLDER + "..)+)")
@@ -178,13 +180,7 @@ class Pty:
             return self.data.decode("utf-8", "replace")
 
     def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = re.search(pattern, self.text())
-            if m:
-                return m
-            time.sleep(0.1)
-        raise AssertionError(f"{pattern!r} never written; last output: {self.text()[-500:]!r}")
+        return wait_for(self.text, pattern, timeout, every=0.1)
 
     def send(self, keys: str, pause: float = 0.5) -> None:
         os.write(self.master, keys.encode())
