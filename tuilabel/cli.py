@@ -15,6 +15,7 @@ from .graphics import GRAPHICS_CHOICES
 from .sessions.registry import MODES, models
 from .sessions.registry import mode as mode_spec
 from .sessions.settings import parse_option
+from .store import shown_location
 
 EXIT_USER_ERROR = 2
 
@@ -48,7 +49,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     ws = Workspace.init(
         args.workspace, args.data, test=args.test, classes=_classes(args.classes),
-        labels=args.labels, size=parse_size(args.size), warn=_warn,
+        labels=args.labels, size=parse_size(args.size), warn=_warn, store=args.store,
     )
     pool = ws.pool
     test = ws.test
@@ -56,7 +57,42 @@ def cmd_init(args: argparse.Namespace) -> int:
         f"workspace {ws.path}: {len(pool)} images {'x'.join(map(str, pool.image_shape))},"
         f" {pool.n_classes} classes ({compact(pool.class_names)})"
         + (f", test set of {len(test)}" if test is not None else "")
+        + (f"; labels in {shown_location(ws.store_location)}" if args.store else "")
     )
+    return 0
+
+
+def cmd_store_migrate(args: argparse.Namespace) -> int:
+    from .store import LabelStore, is_url
+    from .workspace import Workspace
+
+    ws = Workspace(args.workspace).check()
+    source = ws.store
+    target_location = args.to if is_url(args.to) else str(Path(args.to).expanduser().resolve())
+    if target_location == ws.store_location or (not is_url(args.to) and ws.store_path is not None
+                                                and Path(target_location) == ws.store_path.resolve()):
+        raise TuilabelError("is the workspace's label store already", shown_location(args.to))
+    if not is_url(args.to) and Path(target_location).exists() and Path(target_location).stat().st_size:
+        with LabelStore(target_location) as existing:
+            if existing.n_events():
+                raise TuilabelError(f"already holds {existing.n_events()} label events: give a new file",
+                                    args.to)
+    target = LabelStore(target_location)
+    try:
+        with _Progress("copy label events") as progress:
+            copied = source.copy_to(target, progress)
+        before, after = source.fingerprint(), target.fingerprint()
+        if before != after:
+            raise TuilabelError(f"the copy differs from the original ({after[0]} events and {len(after[2])} "
+                                f"current labels against {before[0]} and {len(before[2])}); the workspace "
+                                "still uses its old store", shown_location(args.to))
+    finally:
+        target.close()
+    old = shown_location(ws.store_location)
+    ws.set_store(target_location)
+    ws.store  # noqa: B018 - opens it and marks it as this workspace's
+    print(f"copied {copied} events ({before[1]} sessions, {len(before[2])} current labels, identical) from {old} "
+          f"to {shown_location(target_location)}; tuilabel.toml now points there (the old store is left as it was)")
     return 0
 
 
@@ -68,6 +104,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     ws = Workspace(args.workspace).check()
     counts = ws.store.counts()
+    leases = ws.store.leases()
     samples = ws.store.sample_counts()
     sources = [s for s in ("human", "propagated", "pseudo") if any(src == s for src, _ in counts)] or ["human"]
     sample_modes = sorted({mode for mode, _ in samples})
@@ -83,7 +120,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         table.add_row(name, *[str(counts.get((src, label), 0)) for src in sources],
                       *[str(samples.get((mode, label), 0)) for mode in sample_modes])
     console = Console()
-    console.print(f"[bold]{ws.path}[/]: {len(ws.pool)} images, {len(names)} classes")
+    console.print(f"[bold]{ws.path}[/]: {len(ws.pool)} images, {len(names)} classes; labels in "
+                  f"{ws.store.engine_name} ({shown_location(ws.store_location)})")
     console.print(table)
     human = sum(n for (src, _), n in counts.items() if src == "human")
     spent = ws.store.time_spent()
@@ -95,7 +133,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     console.print(f"models: {', '.join(ws.models_present()) or 'none yet'}")
     from .agreement import agreement
 
-    pairs = agreement(list(ws.store.events(("human",), samples=False)))
+    if leases:
+        busy: dict[str, int] = {}
+        for _, _, who, _ in leases:
+            busy[who] = busy.get(who, 0) + 1
+        console.print("labelling now: " + ", ".join(f"{who} ({n} items leased)" for who, n in sorted(busy.items())))
+    pairs = agreement(ws.store.shared_events())
     if pairs:
         rows = Table(title="annotator agreement")
         for column in ("annotator", "annotator", "items", "Cohen's kappa"):
@@ -204,7 +247,7 @@ def _run_app(workspace: Any, mode: str | None, colors: str, settings: Any, annot
     workspace.check()  # a missing or damaged file of the workspace is one line, not a traceback
     if workspace.store.read_only:
         raise TuilabelError("the label store is read-only: labels could not be saved (status and export "
-                            "still work)", workspace.store_path)
+                            "still work)", workspace.store.path)
     requested = _graphics_setting(workspace, graphics)
     colors = _resolve_colors(colors)
     choice = _resolve_graphics(requested, colors)
@@ -393,7 +436,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="labels file for the data (IDX, .npy or text)")
     p.add_argument("--classes", help="class names, comma-separated (default: from the labels)")
     p.add_argument("--size", help="bring images to HxW (default: their own, folders capped at 64)")
+    p.add_argument("--store", help="keep the labels in PostgreSQL (postgresql://user@host/db, an empty "
+                                   "database; needs psycopg) instead of the workspace's labels.sqlite")
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("store", help="the label store: copy it to another engine")
+    store_sub = p.add_subparsers(dest="store_command", metavar="STORE_COMMAND", required=True)
+    p = store_sub.add_parser("migrate", help="copy the label log to another store and use it from now on")
+    p.add_argument("workspace")
+    p.add_argument("--to", required=True, help="a PostgreSQL URL, or a new SQLite file")
+    p.set_defaults(func=cmd_store_migrate)
 
     p = sub.add_parser("status", help="labels per class and source, time spent, models")
     p.add_argument("workspace")

@@ -85,9 +85,10 @@ def check_target(ws: Workspace, fmt: str, out: Path, force: bool = False) -> Pat
     never a folder for csv/jsonl, never a non-empty folder for imagefolder (unless ``force``)."""
     target = out.expanduser().resolve()
     root = ws.path.resolve()
-    store = ws.store_path.resolve()
-    own = {root / CONFIG, root / "pool.npz", root / "test.npz", store,
-           store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")}
+    own = {root / CONFIG, root / "pool.npz", root / "test.npz", root / "pool-images.npy"}
+    if ws.store_path is not None:
+        store = ws.store_path.resolve()
+        own |= {store, store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")}
     for folder in (ws.models_dir.resolve(), ws.runs_dir.resolve()):
         if target == folder or folder in target.parents:
             raise TuilabelError(f"is inside the workspace's {folder.name}/ folder: export elsewhere", out)

@@ -378,11 +378,12 @@ def run_simulation(workspace: Path, settings: SimSettings, out: Path, report: Re
         raise TuilabelError(f"--compute {settings.compute!r}: expected model or measured")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = f"sim-{settings.mode}-{stamp}-{settings.seed}-{time.monotonic_ns() % 10**6}.sqlite"
-    ws = Workspace(workspace, store_path=Path(workspace) / "runs" / name)  # a scratch store; the pool read once
+    scratch = Path(workspace) / "runs" / name
+    ws = Workspace(workspace, store_path=scratch)  # a scratch store; the pool read once
     ws.check()
     if ws.pool.truth is None or (ws.pool.truth < 0).all():
         ws.close()
-        ws.store_path.unlink(missing_ok=True)
+        scratch.unlink(missing_ok=True)
         raise TuilabelError("the pool has no ground-truth labels to simulate a labeler with", workspace)
     started = time.perf_counter()
     clock = SimClock()
@@ -396,7 +397,7 @@ def run_simulation(workspace: Path, settings: SimSettings, out: Path, report: Re
         "mode_settings": asdict(mode_settings),
         "test_items": len(ws.test) if ws.test is not None else 0,
         "wall_seconds": round(time.perf_counter() - started, 3),
-        "label_store": str(ws.store_path),
+        "label_store": str(scratch),
         **labeler.summary(),
         "curve": [
             {"labels": p.labels, "seconds": round(p.seconds, 3), "accuracy": p.accuracy, **p.extra}

@@ -6,7 +6,8 @@ Layout::
         tuilabel.toml    settings: where the data came from, classes, image size
         pool.npz         the pool as loaded (so a folder of JPEGs is decoded once)
         test.npz         optional labelled test set, for evaluation only
-        labels.sqlite    the label store (WAL)
+        labels.sqlite    the label store (WAL), unless [store] location in tuilabel.toml names
+                         another (a PostgreSQL URL, for a team)
         models/          trained models (.npz arrays + a JSON header, never pickles) and each
                          mode's resume state (MODE-state.json)
         runs/            simulated sessions and benchmark outputs
@@ -18,6 +19,7 @@ import json
 import os
 import sys
 import time
+import uuid
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,7 +34,7 @@ import numpy as np
 
 from .data import Pool, find_idx_images, load_pool
 from .errors import DataError, TuilabelError
-from .store import LabelStore
+from .store import LabelStore, is_url, shown_location
 
 CONFIG = "tuilabel.toml"
 
@@ -82,7 +84,6 @@ class Workspace:
 
     def __init__(self, path: str | Path, store_path: str | Path | None = None) -> None:
         self.path = Path(path)
-        self.store_path = Path(store_path) if store_path is not None else self.path / "labels.sqlite"
         config_path = self.path / CONFIG
         if not config_path.is_file():
             raise TuilabelError("not a tuilabel workspace (run `tuilabel init` first)", self.path)
@@ -90,9 +91,22 @@ class Workspace:
             self.config = tomllib.loads(config_path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
             raise TuilabelError(f"broken config ({exc})", config_path) from None
+        self._locate_store(store_path)
         self._pool: Pool | None = None
         self._test: Pool | None = None
         self._store: LabelStore | None = None
+
+    def _locate_store(self, store_path: str | Path | None = None) -> None:
+        """Where the labels are: a simulation's scratch file, else [store] location, else labels.sqlite."""
+        configured = self.config.get("store", {}).get("location")
+        if store_path is not None:
+            self.store_location = str(store_path)
+        elif configured:
+            self.store_location = str(configured) if is_url(configured) else str(self.path / configured)
+        else:
+            self.store_location = str(self.path / "labels.sqlite")
+        # the SQLite file, or None when the store is a PostgreSQL database
+        self.store_path: Path | None = None if is_url(self.store_location) else Path(self.store_location)
 
     # -- creation -------------------------------------------------------------------------------
 
@@ -106,8 +120,17 @@ class Workspace:
         labels: str | Path | None = None,
         size: tuple[int, int] | None = None,
         warn: Callable[[str], None] | None = None,
+        store: str | None = None,
     ) -> Workspace:
         path = Path(path)
+        if store is not None and not is_url(store):
+            raise TuilabelError("--store takes a PostgreSQL URL (postgresql://...); without it the labels "
+                                "go to the workspace's labels.sqlite", store)
+        if store is not None:  # reachable and empty, before any work
+            with LabelStore(store) as remote:
+                if remote.n_events():
+                    raise TuilabelError(f"the label store already holds {remote.n_events()} events (another "
+                                        "workspace's?): give an empty database", shown_location(store))
         if (path / CONFIG).exists():
             raise TuilabelError("already a workspace; open it instead of running init again", path)
         if path.exists() and not path.is_dir():
@@ -135,7 +158,8 @@ class Workspace:
         if test_pool is not None:
             test_pool.save(path / "test.npz")
         config: dict[str, dict[str, Any]] = {
-            "workspace": {"version": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S")},
+            "workspace": {"version": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                          "id": uuid.uuid4().hex},
             "data": {
                 "source": str(Path(data).resolve()),
                 "test": str(Path(test).resolve()) if test is not None else None,
@@ -144,6 +168,8 @@ class Workspace:
             },
             "classes": {"names": pool.class_names},
         }
+        if store is not None:
+            config["store"] = {"location": store}
         text = dump_toml(config)
         try:
             readable = tomllib.loads(text) == {t: {k: v for k, v in vals.items() if v is not None}
@@ -153,7 +179,8 @@ class Workspace:
             readable = False
         if not readable:
             raise DataError("a class name or path cannot be written to the workspace's config", data)
-        LabelStore(path / "labels.sqlite").close()
+        with LabelStore(store if store is not None else path / "labels.sqlite") as created:
+            created.claim_workspace(config["workspace"]["id"])
         tmp = path / (CONFIG + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path / CONFIG)  # the config appears last: a half-made workspace is no workspace
@@ -186,15 +213,39 @@ class Workspace:
     @property
     def store(self) -> LabelStore:
         if self._store is None:
-            if self.store_path == self.path / "labels.sqlite":  # the workspace's own (not a simulation's)
+            own = self.store_path is None or self.store_path.parent == self.path  # not a simulation's
+            if self.store_path is not None and own:
                 if not self.store_path.is_file():
                     raise TuilabelError("the label store is missing (restore it from a backup; a new empty "
                                         "one would hide every label)", self.store_path)
                 if self.store_path.stat().st_size == 0:
                     raise TuilabelError("the label store is empty (0 bytes): restore it from a backup",
                                         self.store_path)
-            self._store = LabelStore(self.store_path)
+            store = LabelStore(self.store_location)
+            if own:
+                try:
+                    store.claim_workspace(self.config.get("workspace", {}).get("id"))
+                except TuilabelError:
+                    store.close()
+                    raise
+            self._store = store
         return self._store
+
+    def set_store(self, location: str) -> None:
+        """Point the workspace at another label store (after `tuilabel store migrate`): rewrites
+        tuilabel.toml's [store] location, atomically."""
+        config = {table: dict(values) for table, values in self.config.items()}
+        default = self.path / "labels.sqlite"
+        if not is_url(location) and Path(location).resolve() == default.resolve():
+            config.pop("store", None)
+        else:
+            config["store"] = {"location": location if is_url(location) else str(Path(location).resolve())}
+        tmp = self.path / (CONFIG + ".tmp")
+        tmp.write_text(dump_toml(config), encoding="utf-8")
+        os.replace(tmp, self.path / CONFIG)
+        self.close()
+        self.config = config
+        self._locate_store()
 
     @property
     def models_dir(self) -> Path:
