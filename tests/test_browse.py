@@ -32,6 +32,7 @@ def test_resumes_past_labelled_items(sample_workspace):
     for _ in range(5):
         seen.append(s1.view().item_id)
         s1.handle(Action("label", 0))
+    s1.close()  # gives back the item it was showing
     s2 = BrowseSession(sample_workspace, BrowseSettings(seed=1))
     assert s2.view().total == len(sample_workspace.pool) - 5
     assert s2.view().item_id not in seen

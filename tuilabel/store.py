@@ -608,23 +608,26 @@ class LabelStore:
                     break
                 self._x("DELETE FROM touched")
                 self.engine.executemany("INSERT INTO touched (item_id) VALUES (?)", [(i,) for i in chunk])
+                # who holds each item: annotators who labelled it, and other sessions' leases (under
+                # their annotator's name, or the session's own when it is this annotator's other session)
                 holders: dict[str, set[str]] = {}
-                for item, who in self._x(
-                    "SELECT l.item_id, l.annotator FROM leases l JOIN touched t ON t.item_id = l.item_id"
+                labellers: dict[str, set[str]] = {}
+                for item, other, who in self._x(
+                    "SELECT l.item_id, l.session, l.annotator FROM leases l JOIN touched t ON t.item_id = l.item_id"
                     " WHERE l.session <> ?", (session,)
                 ).fetchall():
-                    holders.setdefault(item, set()).add(who)
+                    holders.setdefault(item, set()).add(f"session:{other}" if who == annotator else who)
                 if fresh:
                     for item, who in self._x(
                         f"SELECT e.item_id, e.annotator FROM events e JOIN touched t ON t.item_id = e.item_id"
                         f" WHERE e.kind = 'label' AND e.source = 'human' AND e.mode <> 'review' AND {LIVE}"
                     ).fetchall():
-                        holders.setdefault(item, set()).add(who)
+                        labellers.setdefault(item, set()).add(who)
                 for item in chunk:
-                    others = holders.get(item, set())
-                    if fresh and annotator in others:
+                    by = labellers.get(item, set())
+                    if annotator in by:
                         continue
-                    if len(others - {annotator}) >= overlap:
+                    if len(holders.get(item, set()) | by) >= overlap:
                         continue
                     chosen.append(item)
                     if len(chosen) == n:
@@ -669,6 +672,12 @@ class LabelStore:
             f" WHERE c.source IN ({marks})", sources
         )
         return {item: (label, conf) for item, label, conf in rows}
+
+    def labelled_by(self, annotator: str) -> set[str]:
+        """Items ``annotator`` gave a live human label (a class or unsure) outside review."""
+        rows = self._x("SELECT DISTINCT item_id FROM live_events WHERE annotator = ? AND source = 'human'"
+                       " AND mode <> 'review' AND item_id IS NOT NULL", (annotator,))
+        return {r[0] for r in rows}
 
     def answered_by_others(self, annotator: str, at_least: int) -> set[str]:
         """Items that ``at_least`` annotators other than ``annotator`` gave a live human label (for

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import TuilabelError
+from ..store import LEASE_SECONDS
 from ..workspace import Workspace
 from .settings import Settings
 
@@ -149,6 +150,9 @@ class BaseSession:
         self.curve: list[CurvePoint] = []
         self.message = ""
         self.updating = False
+        self.overlap = int(getattr(self.settings, "overlap", 1))  # TeamSettings: items per annotator
+        self._leased = False
+        self._renewed = time.monotonic()
 
     def session_mode(self) -> str:
         """The mode name the store records this session's labels under."""
@@ -204,7 +208,11 @@ class BaseSession:
         return None
 
     def close(self) -> None:
-        """The session ends (the screen leaves, the app quits): save what is not saved yet."""
+        """The session ends (the screen leaves, the app quits): save what is not saved yet, and give
+        back the items it held (a subclass that overrides this calls it too)."""
+        if self._leased:
+            self.store.release(self.session_id)
+            self._leased = False
 
     def handle(self, action: Action) -> None:
         method = getattr(self, f"do_{action.name}", None)
@@ -214,6 +222,28 @@ class BaseSession:
             method()
         else:
             method(action.value)
+        if self._leased and time.monotonic() - self._renewed > LEASE_SECONDS / 4:  # still here
+            self.store.renew(self.session_id)
+            self._renewed = time.monotonic()
+
+    # -- who shows what: leases, so that concurrent annotators get different items ----------------
+
+    def claim(self, indices: Iterable[int], n: int, fresh: bool = True) -> list[int]:
+        """Up to ``n`` of ``indices`` (pool indices, in order, read lazily) that no other annotator
+        holds (fewer than ``overlap`` of them), leased to this session. ``fresh``: items this
+        annotator labelled, or ``overlap`` others did, are passed over as well."""
+        ids = self.pool.ids
+        got = self.store.claim(self.session_id, (str(ids[int(i)]) for i in indices), n,
+                               overlap=self.overlap, fresh=fresh)
+        if got:
+            self._leased = True
+        return [self.pool.index_of(item) for item in got]
+
+    def release(self, indices: Iterable[int]) -> None:
+        """Give these items back (skipped, or left on a page): another annotator may have them."""
+        items = [str(self.pool.ids[int(i)]) for i in indices]
+        if items and self._leased:
+            self.store.release(self.session_id, items)
 
     # -- the update cycle -----------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from ..models.cnn import ARCHITECTURES, LOSSES, CNNClassifier
 from ..workspace import Workspace
 from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, cross_validated, no_progress
 from .paging import Paging
-from .settings import Settings, setting
+from .settings import TeamSettings, setting
 
 MODEL = "cnn"  # the model file this mode keeps (see Workspace.model_path)
 
@@ -35,7 +35,7 @@ def on_gpu() -> bool:
 
 
 @dataclass
-class BatchSettings(Settings):
+class BatchSettings(TeamSettings):
     mode = "batch"
     strategy: str = setting("entropy", "how the unlabelled pool is ranked", choices=strategies.STRATEGIES)
     schedule: str = setting("exponential", "rounds when the labels double, or every batch_size labels",
@@ -204,9 +204,14 @@ class BatchSession(Paging, BaseSession):
     # -- pool bookkeeping -----------------------------------------------------------------------
 
     def _labelled_indices(self) -> set[int]:
-        """Items a person has answered (a class or unsure): never shown again."""
+        """Items answered (a class or unsure) that are never shown here again: any person's, or with
+        overlap, this annotator's and those that ``overlap`` others answered."""
         answered = self.store.current(("human",))
         self.unsure = {self.pool.index_of(i) for i, (label, _) in answered.items() if label is None}
+        if self.overlap > 1:
+            me = self.store.annotator_of(self.session_id)
+            done = self.store.labelled_by(me) | self.store.answered_by_others(me, self.overlap)
+            return {self.pool.index_of(i) for i in done}
         return {self.pool.index_of(i) for i in answered}
 
     @property
@@ -222,9 +227,12 @@ class BatchSession(Paging, BaseSession):
     def new_page(self) -> None:
         if self.page:
             self._pages[self.page_number] = self.page
+            self.release(item.index for item in self.page if not item.answered)
         shown = {item.index for item in self.page}
-        chosen = [int(i) for i in self.ranking if int(i) not in self.labelled and int(i) not in shown]
-        self.page = [self._item(i) for i in chosen[: self.page_size]]
+        # in ranking order, the first items no other annotator holds (read lazily: a million-item
+        # ranking costs what a page takes)
+        candidates = (i for i in self.ranking.tolist() if i not in self.labelled and i not in shown)
+        self.page = [self._item(i) for i in self.claim(candidates, self.page_size)]
         self.page_number += 1
         self.focus = 0
 

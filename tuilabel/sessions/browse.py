@@ -14,7 +14,7 @@ import numpy as np
 from ..data import shown_id
 from ..workspace import Workspace
 from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, cross_validated, no_progress
-from .settings import Settings, setting
+from .settings import TeamSettings, setting
 
 
 def doubling_schedule(first: int = 10, every_after: int = 1280) -> list[int]:
@@ -31,7 +31,7 @@ CV_FOLDS = 5  # without a test set, browse's accuracy is cross-validated over th
 
 
 @dataclass
-class BrowseSettings(Settings):
+class BrowseSettings(TeamSettings):
     mode = "browse"
     seed: int = setting(0, "order of the pool (the app picks a fresh one unless given)", min=0)
     learn: bool = setting(True, "retrain the softmax regression as labels come in")
@@ -84,8 +84,12 @@ class BrowseSession(BaseSession):
         super().__init__(workspace, settings, clock, annotator, save_models)
         rng = np.random.default_rng(self.settings.seed)
         already = set(self.store.current())
-        order = rng.permutation(len(self.pool))
-        self.order = [int(i) for i in order if self.pool.ids[i] not in already]  # resume
+        if self.overlap > 1:  # this annotator's own, and those with enough opinions already
+            me = self.store.annotator_of(self.session_id)
+            already = self.store.labelled_by(me) | self.store.answered_by_others(me, self.overlap)
+        order = rng.permutation(len(self.pool)).tolist()
+        ids = self.pool.ids.tolist()
+        self.order = [i for i in order if ids[i] not in already] if already else order  # resume
         self.position = 0
         self.history: list[tuple[int, int | None]] = []  # (position, event id or None for skip)
         self.redo_stack: list[int] = []
@@ -94,6 +98,18 @@ class BrowseSession(BaseSession):
         self.model: Any = None  # a SoftmaxRegression once the first update has run
         self.accuracy: float | None = None
         self._guess: tuple[int, float] | None = None
+        self._settle()
+
+    def _settle(self) -> None:
+        """Make the item at ``position`` one this session holds: items another annotator holds (or
+        labelled since this session began) leave the order."""
+        while self.position < len(self.order):
+            window = self.order[self.position:self.position + 256]
+            got = self.claim(window, 1)
+            skipped = window.index(got[0]) if got else len(window)
+            del self.order[self.position:self.position + skipped]
+            if got:
+                return
 
     @property
     def labels_spent(self) -> int:
@@ -115,6 +131,7 @@ class BrowseSession(BaseSession):
         self.history.append((self.position, event))
         self.redo_stack.clear()
         self.position += 1
+        self._settle()
         self._guess = None
         name = "unsure" if label is None else self.pool.class_names[label]
         self.message = f"{shown_id(str(self.pool.ids[item]))} -> {name}"
@@ -134,7 +151,9 @@ class BrowseSession(BaseSession):
         if self.current_index is None:
             return
         self.history.append((self.position, None))
+        self.release([self.order[self.position]])
         self.position += 1
+        self._settle()
         self._guess = None
 
     def do_undo(self) -> None:
@@ -158,6 +177,7 @@ class BrowseSession(BaseSession):
         event = self.redo_stack.pop()
         self.history.append((self.position, event))
         self.position += 1
+        self._settle()
         self._guess = None
         self.message = "redone"
 

@@ -31,13 +31,13 @@ from ..store import LabelEvent
 from ..workspace import Workspace
 from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
 from .paging import Paging
-from .settings import Settings, setting
+from .settings import TeamSettings, setting
 
 SECOND = "second-opinion"  # the store's mode name for blind second opinions
 
 
 @dataclass
-class ReviewSettings(Settings):
+class ReviewSettings(TeamSettings):
     mode = "review"
     folds: int = setting(4, "cross-fitting folds: each label is judged by a model trained on the others", min=2, max=10)
     epochs: int = setting(30, "training epochs of each fold's CNN", min=1)
@@ -201,12 +201,11 @@ class ReviewSession(Paging, BaseSession):
                 self.settled.add(index)
             if ev.label is not None:
                 self.current[index] = ev
-        humans = list(self.store.events(("human",), samples=False))
-        self.by_annotator = annotator_labels(humans)
+        self.by_annotator = annotator_labels(self.store.shared_events())  # items with two opinions or more
         self.second_done: set[int] = set()
         if self.settings.stage == "second":
             me = self.reviewer
-            self.second_done = {self.pool.index_of(e.item_id) for e in humans
+            self.second_done = {self.pool.index_of(e.item_id) for e in self.store.events(("human",), samples=False)
                                 if e.mode == SECOND and e.annotator == me and e.item_id is not None}
 
     def disagreement(self, index: int) -> tuple[float, list[tuple[str, int | None]]]:
@@ -285,9 +284,11 @@ class ReviewSession(Paging, BaseSession):
     def new_page(self) -> None:
         """The next items of the queue (of the filtered class), grouped by their stored class."""
         shown = {item.index for item in self.page if not item.answered}
-        chosen = [i for i in self.queue if i not in shown and not self._answered(i)
-                  and (self.class_filter is None or self.current[i].label == self.class_filter)]
-        items = [self._item(i) for i in chosen[: self.page_size]]
+        self.release(shown)
+        candidates = [i for i in self.queue if i not in shown and not self._answered(i)
+                      and (self.class_filter is None or self.current[i].label == self.class_filter)]
+        chosen = self.claim(candidates, self.page_size, fresh=False)  # no other reviewer holds these
+        items = [self._item(i) for i in chosen]
         rank = {index: n for n, index in enumerate(chosen)}
         items.sort(key=lambda it: (it.stored, rank[it.index]))
         self.page = items

@@ -79,11 +79,22 @@ class Settings:
         """One line per setting: name, type, accepted values, default, help."""
         hints = typing.get_type_hints(cls)
         rows = []
-        for f in dataclasses.fields(cls):
+        shared = {f.name for f in dataclasses.fields(TeamSettings)}  # the mode's own settings first
+        for f in sorted(dataclasses.fields(cls), key=lambda f: f.name in shared):
             kind = getattr(hints[f.name], "__name__", str(hints[f.name]))
             rows.append((f.name, f"{kind} {_accepts(f)}".strip(), repr(f.default), f.metadata.get("help", "")))
         width = [max(len(r[i]) for r in rows) for i in range(3)]
         return [f"{n:<{width[0]}}  {k:<{width[1]}}  default {d:<{width[2]}}  {h}" for n, k, d, h in rows]
+
+
+@dataclasses.dataclass
+class TeamSettings(Settings):
+    """Settings of a mode that several annotators may run on one pool at once (batch, browse, review):
+    concurrent sessions are handed different items (leases in the label store) unless overlap is asked."""
+
+    overlap: int = setting(1, "annotators each item goes to (2 or more: independent opinions, for agreement)",
+                           min=1, max=10)
+
 
 
 def parse_option(text: str) -> tuple[str, str]:

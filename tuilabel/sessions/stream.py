@@ -146,6 +146,7 @@ class StreamSession(BaseSession):
         """The RBM with the label weights learned so far, for the next session."""
         if self.save_models:
             self.rbm.save(self.workspace.model_path(MODEL))
+        super().close()
 
     # -- the video ------------------------------------------------------------------------------
 
