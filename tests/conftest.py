@@ -27,6 +27,19 @@ def make_pool(n: int = 40, n_classes: int = 4, shape: tuple[int, ...] = (8, 8), 
     return Pool(images, [str(i) for i in range(n)], [f"c{c}" for c in range(n_classes)], truth, "made")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def loc(request, tmp_path) -> str:
+    """Where a fresh label store goes: an SQLite file, or a new database on a PostgreSQL server the
+    tests start (skipped, with the reason printed, when none can start here)."""
+    from tests import pg
+
+    if request.param == "sqlite":
+        return str(tmp_path / "l.sqlite")
+    if pg.server_url() is None:
+        pytest.skip(f"no PostgreSQL server could start here: {pg.why_not()}")
+    return pg.fresh_database()
+
+
 @pytest.fixture
 def small_pool() -> Pool:
     return make_pool()

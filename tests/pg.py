@@ -23,9 +23,13 @@ def _with_database(url: str, name: str) -> str:
 
 
 def _start_pgserver(folder: Path) -> str:
+    import warnings
+
     import pgserver
 
-    server = pgserver.get_server(folder, cleanup_mode="stop")
+    with warnings.catch_warnings():  # platformdirs: no XDG_RUNTIME_DIR on a bare machine
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(folder, cleanup_mode="stop")
     return server.get_uri()
 
 

@@ -72,7 +72,8 @@ def test_settings_are_checked_where_they_are_made():
     with pytest.raises(TuilabelError, match="learn=1 must be true or false"):
         BrowseSettings(learn=1)  # type: ignore[arg-type]
     lines = BatchSettings.describe()
-    assert len(lines) == 20 and lines[-1].startswith("overlap") and lines[0].startswith("strategy") and "default 'entropy'" in lines[0]
+    assert len(lines) == 20 and lines[-1].startswith("overlap")
+    assert lines[0].startswith("strategy") and "default 'entropy'" in lines[0]
 
 
 def test_cli_settings_errors_are_one_line_and_exit_2(sample_workspace, capsys):

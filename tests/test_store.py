@@ -16,18 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from tests import pg
 from tuilabel.store import LabelStore
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def loc(request, tmp_path):
-    """Where a fresh label store goes: an SQLite file, or a new database on the test server."""
-    if request.param == "sqlite":
-        return str(tmp_path / "l.sqlite")
-    if pg.server_url() is None:
-        pytest.skip(f"no PostgreSQL server could start here: {pg.why_not()}")
-    return pg.fresh_database()
 
 
 def recomputed(store: LabelStore, sources=("human",)) -> dict:

@@ -331,6 +331,10 @@ class LabelStore:
         self._x("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value))
 
+    def owner(self) -> str | None:
+        """The id of the workspace this store belongs to (None: not claimed yet)."""
+        return self._meta("workspace")
+
     def claim_workspace(self, workspace_id: str | None) -> None:
         """Mark the store as this workspace's, or refuse one that belongs to another workspace (two
         workspaces pointed at one database would mix their labels)."""
