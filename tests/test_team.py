@@ -115,7 +115,7 @@ def test_a_store_of_another_workspace_is_refused(tmp_path, sample_arrays, capsys
     other.mkdir()
     (other / "tuilabel.toml").write_text((tmp_path / "ws" / "tuilabel.toml").read_text().replace(
         'id = "', 'id = "0'))
-    for name in ("pool.npz", "test.npz"):
+    for name in ("pool.npz", "pool-images.npy", "test.npz", "test-images.npy"):
         (other / name).write_bytes((tmp_path / "ws" / name).read_bytes())
     assert main(["status", str(other)]) == 2
     assert "belongs to another workspace" in capsys.readouterr().err

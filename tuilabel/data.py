@@ -10,6 +10,7 @@ import contextlib
 import csv
 import gzip
 import io
+import os
 import re
 import sys
 import zipfile
@@ -50,13 +51,14 @@ class Pool:
     class_names: list[str]
     truth: np.ndarray | None = None  # class index per image, -1 unknown; evaluation only
     source: str = ""
+    checked: bool = field(default=False, repr=False, compare=False)  # ids known unique (a workspace's cache)
     _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.ids = np.asarray(self.ids).astype(str)
         if len(self.ids) != len(self.images):
             raise DataError(f"{len(self.images)} images but {len(self.ids)} ids", self.source)
-        if len(set(self.ids.tolist())) != len(self.ids):
+        if not self.checked and len(set(self.ids.tolist())) != len(self.ids):
             raise DataError("item ids are not unique", self.source)
 
     def __len__(self) -> int:
@@ -86,17 +88,35 @@ class Pool:
         """Images as float32 in [0, 1], channels first: ``N x C x H x W``."""
         return to_model_input(self.images if idx is None else self.images[idx])
 
+    @staticmethod
+    def images_path(path: Path) -> Path:
+        """Where the cache at ``path`` (``pool.npz``) keeps its pixels: ``pool-images.npy`` beside it."""
+        return path.with_name(f"{path.stem}-images.npy")
+
     def save(self, path: Path) -> None:
-        arrays = {"images": self.images, "ids": self.ids, "class_names": np.array(self.class_names)}
+        """The pixels as a plain ``.npy`` (memory-mapped when the workspace opens: a pool of a
+        million images is not read into memory), ids, classes and truth in ``path`` (.npz)."""
+        arrays = {"ids": self.ids, "class_names": np.array(self.class_names)}
         if self.truth is not None:
             arrays["truth"] = self.truth
+        pixels = self.images_path(path)
+        tmp = pixels.with_name(pixels.name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, self.images)
+        os.replace(tmp, pixels)
         np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub: allow_pickle
 
     @classmethod
     def load_cache(cls, path: Path) -> Pool:
+        """A workspace's cached pool; its pixels memory-mapped (read-only) from the ``.npy`` beside it
+        (a cache from an older tuilabel keeps them inside the .npz)."""
         with np.load(path, allow_pickle=False) as d:
             truth = d["truth"] if "truth" in d.files else None
-            return cls(d["images"], d["ids"], d["class_names"].tolist(), truth, str(path))
+            if "images" in d.files:
+                images = d["images"]
+            else:
+                images = np.load(cls.images_path(path), mmap_mode="r", allow_pickle=False)
+            return cls(images, d["ids"], d["class_names"].tolist(), truth, str(path), checked=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,7 +253,7 @@ def _load_npz(path: Path, labels: Path | None, classes: Sequence[str] | None) ->
 
 def _load_npy(path: Path, labels: Path | None, classes: Sequence[str] | None) -> Pool:
     try:
-        images = np.load(path, allow_pickle=False)
+        images = np.load(path, mmap_mode="r", allow_pickle=False)  # a million images stream through
     except (EOFError, OSError, ValueError) as exc:
         raise DataError(f"not a readable .npy file ({exc})", path) from None
     raw = _load_labels_file(labels) if labels is not None else None

@@ -85,7 +85,7 @@ def check_target(ws: Workspace, fmt: str, out: Path, force: bool = False) -> Pat
     never a folder for csv/jsonl, never a non-empty folder for imagefolder (unless ``force``)."""
     target = out.expanduser().resolve()
     root = ws.path.resolve()
-    own = {root / CONFIG, root / "pool.npz", root / "test.npz", root / "pool-images.npy"}
+    own = {root / CONFIG, root / "pool.npz", root / "test.npz", root / "pool-images.npy", root / "test-images.npy"}
     if ws.store_path is not None:
         store = ws.store_path.resolve()
         own |= {store, store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")}

@@ -4,8 +4,9 @@ Layout::
 
     WORKSPACE/
         tuilabel.toml    settings: where the data came from, classes, image size
-        pool.npz         the pool as loaded (so a folder of JPEGs is decoded once)
-        test.npz         optional labelled test set, for evaluation only
+        pool.npz         the pool as loaded (so a folder of JPEGs is decoded once): ids, classes,
+        pool-images.npy  and its pixels, memory-mapped when the workspace opens
+        test.npz         optional labelled test set, for evaluation only (pixels in test-images.npy)
         labels.sqlite    the label store (WAL), unless [store] location in tuilabel.toml names
                          another (a PostgreSQL URL, for a team)
         models/          trained models (.npz arrays + a JSON header, never pickles) and each
