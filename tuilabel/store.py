@@ -192,6 +192,9 @@ class _Sqlite:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self.db.executemany(sql, rows)
 
+    def insert_returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        return [int(self.db.execute(sql, row).fetchone()[0]) for row in rows]
+
     def begin(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")  # the write lock up front: writers queue, not fail
 
@@ -241,6 +244,19 @@ class _Postgres:
         with self.db.cursor() as cur:
             cur.executemany(_pg_statement(sql), rows)  # type: ignore[arg-type]
 
+    def insert_returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """Every row's id, the rows sent in one pipeline (a round trip each would be 20k of them)."""
+        if len(rows) == 1:
+            return [int(self.db.execute(_pg_statement(sql), rows[0]).fetchone()[0])]  # type: ignore[index]
+        ids = []
+        with self.db.cursor() as cur:
+            cur.executemany(_pg_statement(sql), rows, returning=True)  # type: ignore[arg-type]
+            while True:
+                ids.append(int(cur.fetchone()[0]))  # type: ignore[index]
+                if not cur.nextset():
+                    break
+        return ids
+
     def begin(self) -> None:
         self.db.execute("BEGIN")
         self.db.execute("SELECT pg_advisory_xact_lock(%s)", (PG_LOCK,))
@@ -253,7 +269,7 @@ class _Postgres:
             self.db.execute("ROLLBACK")
 
     def create_temp(self) -> None:
-        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS touched (item_id TEXT PRIMARY KEY)")
+        """Nothing: PostgreSQL takes a list of items as an array (`LabelStore._among`)."""
 
     def close(self) -> None:
         self.db.close()
@@ -383,26 +399,36 @@ class LabelStore:
                 " ON CONFLICT (what, label) DO UPDATE SET n = tallies.n + excluded.n",
                 (what, -1 if label is None else int(label), delta))
 
+    def _among(self, column: str, items: Sequence[str]) -> tuple[str, tuple]:
+        """A condition ``column`` is one of ``items``, that the planner answers from the index on
+        ``column`` (a join with a table it has no statistics for would scan the whole log)."""
+        if self.engine.name == "postgresql":  # (= ANY of a long array compares every row with each item)
+            return f"{column} IN (SELECT unnest(?::text[]))", (list(items),)
+        self._x("DELETE FROM touched")
+        self.engine.executemany("INSERT INTO touched (item_id) VALUES (?)", [(i,) for i in items])
+        return f"{column} IN (SELECT item_id FROM touched)", ()
+
     def _refresh(self, items: Iterable[str]) -> None:
         """Inside a write: recompute the current label (and tallies) of the pool items touched."""
         items = sorted(set(items))
         if not items:
             return
-        self._x("DELETE FROM touched")
-        self.engine.executemany("INSERT INTO touched (item_id) VALUES (?)", [(i,) for i in items])
+        among_c, params = self._among("c.item_id", items)
+        among_e = among_c.replace("c.item_id", "e.item_id")
+        among_plain = among_c.replace("c.item_id", "item_id")
         grouped = ("SELECT c.source, COALESCE(c.label, -1), {sign}COUNT(*) FROM current_items c"
-                   " JOIN touched t ON t.item_id = c.item_id WHERE 1 = 1 GROUP BY c.source, COALESCE(c.label, -1)"
+                   f" WHERE {among_c} GROUP BY c.source, COALESCE(c.label, -1)"
                    " ON CONFLICT (what, label) DO UPDATE SET n = tallies.n + excluded.n")
-        self._x("INSERT INTO tallies (what, label, n) " + grouped.format(sign="-"))
-        self._x("DELETE FROM current_items WHERE item_id IN (SELECT item_id FROM touched)")
+        self._x("INSERT INTO tallies (what, label, n) " + grouped.format(sign="-"), params)
+        self._x(f"DELETE FROM current_items WHERE {among_plain}", params)
         self._x(f"INSERT INTO current_items (item_id, event, source, label) SELECT item_id, id, source, label FROM ("
                 f" SELECT e.item_id, e.id, e.source, e.label, ROW_NUMBER() OVER (PARTITION BY e.item_id ORDER BY"
-                f" {PRIORITY}) AS rank FROM events e JOIN touched t ON t.item_id = e.item_id"
-                f" WHERE e.kind = 'label' AND {LIVE}) r WHERE rank = 1")
+                f" {PRIORITY}) AS rank FROM events e WHERE {among_e} AND e.kind = 'label' AND {LIVE}) r"
+                f" WHERE rank = 1", params)
         self._x(f"UPDATE current_items SET annotators = (SELECT COUNT(DISTINCT e.annotator) FROM events e"
                 f" WHERE e.item_id = current_items.item_id AND e.kind = 'label' AND e.source = 'human'"
-                f" AND e.mode <> 'review' AND {LIVE}) WHERE item_id IN (SELECT item_id FROM touched)")
-        self._x("INSERT INTO tallies (what, label, n) " + grouped.format(sign=""))
+                f" AND e.mode <> 'review' AND {LIVE}) WHERE {among_plain}", params)
+        self._x("INSERT INTO tallies (what, label, n) " + grouped.format(sign=""), params)
 
     # -- sessions -------------------------------------------------------------------------------
 
@@ -511,7 +537,7 @@ class LabelStore:
             raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
         mode, annotator = self._session_row(session)
         now = time.time() if when is None else when
-        ids = []
+        values = []
         for n, (item_id, label, confidence) in enumerate(rows):
             blob = shape = None
             if samples is not None:
@@ -519,16 +545,19 @@ class LabelStore:
                 blob, shape = arr.tobytes(), "x".join(map(str, arr.shape))
             if item_id is None and blob is None:
                 raise ValueError("a label needs an item id or a sample's pixels")
-            row = self._one(
-                "INSERT INTO events (kind, item_id, sample, sample_shape, label, source,"
-                " confidence, annotator, mode, session, time)"
-                " VALUES ('label', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (item_id, blob, shape, None if label is None else int(label), source,
-                 float(confidence), annotator, mode, session, now),
-            )
-            ids.append(int(row[0]))
+            values.append((item_id, blob, shape, None if label is None else int(label), source,
+                           float(confidence), annotator, mode, session, now))
             if item_id is None:
                 self._tally(f"sample:{mode}", label, 1)
+        ids = self.engine.insert_returning(
+            "INSERT INTO events (kind, item_id, sample, sample_shape, label, source,"
+            " confidence, annotator, mode, session, time)"
+            " VALUES ('label', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id", values)
+        if self.engine.name == "postgresql" and len(rows) >= 1000:
+            # a bulk write (spread labels, pseudo-labels, a migration): fresh statistics, or the
+            # planner, still seeing the tables as they were, walks the log once per row
+            self._x("ANALYZE events")
+            self._x("ANALYZE current_items")
         self._refresh(item for item, _, _ in rows if item is not None)
         return ids
 
@@ -610,21 +639,21 @@ class LabelStore:
                 chunk = list(dict.fromkeys(item for _, item in zip(range(256), pending)))
                 if not chunk:
                     break
-                self._x("DELETE FROM touched")
-                self.engine.executemany("INSERT INTO touched (item_id) VALUES (?)", [(i,) for i in chunk])
+                among_l, params = self._among("l.item_id", chunk)
+                among_e = among_l.replace("l.item_id", "e.item_id")
                 # who holds each item: annotators who labelled it, and other sessions' leases (under
                 # their annotator's name, or the session's own when it is this annotator's other session)
                 holders: dict[str, set[str]] = {}
                 labellers: dict[str, set[str]] = {}
                 for item, other, who in self._x(
-                    "SELECT l.item_id, l.session, l.annotator FROM leases l JOIN touched t ON t.item_id = l.item_id"
-                    " WHERE l.session <> ?", (session,)
+                    f"SELECT l.item_id, l.session, l.annotator FROM leases l WHERE {among_l} AND l.session <> ?",
+                    (*params, session)
                 ).fetchall():
                     holders.setdefault(item, set()).add(f"session:{other}" if who == annotator else who)
                 if fresh:
                     for item, who in self._x(
-                        f"SELECT e.item_id, e.annotator FROM events e JOIN touched t ON t.item_id = e.item_id"
-                        f" WHERE e.kind = 'label' AND e.source = 'human' AND e.mode <> 'review' AND {LIVE}"
+                        f"SELECT e.item_id, e.annotator FROM events e WHERE {among_e} AND e.kind = 'label'"
+                        f" AND e.source = 'human' AND e.mode <> 'review' AND {LIVE}", params
                     ).fetchall():
                         labellers.setdefault(item, set()).add(who)
                 for item in chunk:
