@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 
+from tuilabel.agreement import agreement, store_agreement
 from tuilabel.store import LabelStore
 
 
@@ -133,8 +134,15 @@ def test_current_view_matches_the_log_after_a_random_history(loc):
     for label in set(samples):
         counts[("sample", label)] = samples.count(label)
     assert store.counts() == counts
+    shared = [(a, b, n, round(k, 9)) for a, b, n, k in agreement(store.events(("human",)))]  # from the log
+
+    def kappas():
+        return [(a, b, n, round(k, 9)) for a, b, n, k in store_agreement(store.pair_counts())]
+
+    assert shared and kappas() == shared
     store.rebuild()
     assert store.current(every) == expected and store.counts() == counts
+    assert kappas() == shared
 
 
 def _writer(loc, annotator, n, queue):

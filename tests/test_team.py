@@ -62,14 +62,16 @@ def test_two_browse_annotators_never_see_the_same_item(tmp_path, sample_arrays, 
     path = team_workspace(tmp_path, sample_arrays, loc)
     ann = BrowseSession(Workspace(path), BrowseSettings(seed=3), annotator="ann")
     bob = BrowseSession(Workspace(path), BrowseSettings(seed=3), annotator="bob")  # the same order
-    seen_a, seen_b = [], []
+    labelled: dict[str, set] = {"ann": set(), "bob": set()}
     for step in range(20):
         a, b = ann.view().item_id, bob.view().item_id
-        assert a != b and a not in seen_b and b not in seen_a
-        seen_a.append(a)
-        seen_b.append(b)
-        (ann if step % 3 else bob).handle(Action("label", 1))
-        (bob if step % 3 else ann).handle(Action("skip"))
+        # never the same image at once, never one the other labelled (a skipped one goes back to the pool)
+        assert a != b and a not in labelled["bob"] and b not in labelled["ann"]
+        labeller, skipper = (ann, bob) if step % 3 else (bob, ann)
+        labelled["ann" if labeller is ann else "bob"].add(labeller.view().item_id)
+        labeller.handle(Action("label", 1))
+        skipper.handle(Action("skip"))
+    assert {ev.item_id for ev in ann.store.events(("human",))} == labelled["ann"] | labelled["bob"]
     ann.close()
     assert bob.store.leases() and all(who == "bob" for _, _, who, _ in bob.store.leases())
 

@@ -49,3 +49,25 @@ def agreement(events: Iterable[LabelEvent]) -> list[tuple[str, str, int, float |
             if len(pairs):
                 rows.append((first, second, len(pairs), cohen_kappa(a, b)))
     return rows
+
+
+def kappa_from_counts(counts: dict[tuple[int, int], int]) -> float | None:
+    """Cohen's kappa from a confusion table {(first's class, second's class): items}."""
+    n = sum(counts.values())
+    if n == 0:
+        return None
+    observed = sum(v for (a, b), v in counts.items() if a == b) / n
+    classes = {a for a, _ in counts} | {b for _, b in counts}
+    expected = sum(sum(v for (a, _), v in counts.items() if a == k) / n
+                   * sum(v for (_, b), v in counts.items() if b == k) / n for k in classes)
+    if expected >= 1.0:
+        return 1.0 if observed == 1.0 else None
+    return (observed - expected) / (1.0 - expected)
+
+
+def store_agreement(pair_counts: dict[tuple[str, str], dict[tuple[int, int], int]]
+                    ) -> list[tuple[str, str, int, float | None]]:
+    """(annotator, annotator, items both gave a class, Cohen's kappa) for each pair, from the label
+    store's pair tables (`LabelStore.pair_counts`): the same figures as `agreement`, without the log."""
+    return [(one, other, sum(counts.values()), kappa_from_counts(counts))
+            for (one, other), counts in sorted(pair_counts.items()) if sum(counts.values())]

@@ -131,14 +131,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     console.print(f"test set: {len(ws.test) if ws.test is not None else 'none'}")
     console.print(f"models: {', '.join(ws.models_present()) or 'none yet'}")
-    from .agreement import agreement
+    from .agreement import store_agreement
 
     if leases:
         busy: dict[str, int] = {}
         for _, _, who, _ in leases:
             busy[who] = busy.get(who, 0) + 1
         console.print("labelling now: " + ", ".join(f"{who} ({n} items leased)" for who, n in sorted(busy.items())))
-    pairs = agreement(ws.store.shared_events())
+    pairs = store_agreement(ws.store.pair_counts())
     if pairs:
         rows = Table(title="annotator agreement")
         for column in ("annotator", "annotator", "items", "Cohen's kappa"):

@@ -38,7 +38,7 @@ from .errors import TuilabelError
 
 SOURCES = ("human", "pseudo", "propagated")
 UNSURE = None  # a label of None means "unsure / not any class"
-DERIVED_VERSION = "2"  # of the derived tables; a store without it is rebuilt from its log on opening
+DERIVED_VERSION = "3"  # of the derived tables; a store without it is rebuilt from its log on opening
 LEASE_SECONDS = 300.0  # a lease not renewed for this long is free again (an annotator who left)
 PG_LOCK = 0x7475696C  # the advisory lock every PostgreSQL writer takes: one write at a time
 
@@ -82,6 +82,20 @@ CREATE TABLE IF NOT EXISTS tallies (
     label INTEGER NOT NULL,
     n {bigint} NOT NULL,
     PRIMARY KEY (what, label)
+);
+CREATE TABLE IF NOT EXISTS opinions (
+    item_id TEXT NOT NULL,
+    annotator TEXT NOT NULL,
+    label INTEGER NOT NULL,
+    PRIMARY KEY (item_id, annotator)
+);
+CREATE TABLE IF NOT EXISTS pairs (
+    one TEXT NOT NULL,
+    other TEXT NOT NULL,
+    a INTEGER NOT NULL,
+    b INTEGER NOT NULL,
+    n {bigint} NOT NULL,
+    PRIMARY KEY (one, other, a, b)
 );
 CREATE TABLE IF NOT EXISTS leases (
     item_id TEXT NOT NULL,
@@ -386,8 +400,12 @@ class LabelStore:
         self._x(f"INSERT INTO current_items (item_id, event, source, label) SELECT item_id, id, source, label FROM ("
                 f" SELECT e.item_id, e.id, e.source, e.label, ROW_NUMBER() OVER (PARTITION BY e.item_id ORDER BY"
                 f" {PRIORITY}) AS rank FROM live_events e WHERE e.item_id IS NOT NULL) r WHERE rank = 1")
-        self._x("UPDATE current_items SET annotators = (SELECT COUNT(DISTINCT e.annotator) FROM live_events e"
-                " WHERE e.item_id = current_items.item_id AND e.source = 'human' AND e.mode <> 'review')")
+        self._x("DELETE FROM opinions")
+        self._x("DELETE FROM pairs")
+        self._opinions("1 = 1", ())
+        self._x("UPDATE current_items SET annotators = (SELECT COUNT(*) FROM opinions o"
+                " WHERE o.item_id = current_items.item_id)")
+        self._pairs("1 = 1", (), "")
         self._x("INSERT INTO tallies (what, label, n) SELECT source, COALESCE(label, -1), COUNT(*)"
                 " FROM current_items GROUP BY source, COALESCE(label, -1)")
         self._x("INSERT INTO tallies (what, label, n) SELECT 'sample:' || mode, COALESCE(label, -1), COUNT(*)"
@@ -425,10 +443,30 @@ class LabelStore:
                 f" SELECT e.item_id, e.id, e.source, e.label, ROW_NUMBER() OVER (PARTITION BY e.item_id ORDER BY"
                 f" {PRIORITY}) AS rank FROM events e WHERE {among_e} AND e.kind = 'label' AND {LIVE}) r"
                 f" WHERE rank = 1", params)
-        self._x(f"UPDATE current_items SET annotators = (SELECT COUNT(DISTINCT e.annotator) FROM events e"
-                f" WHERE e.item_id = current_items.item_id AND e.kind = 'label' AND e.source = 'human'"
-                f" AND e.mode <> 'review' AND {LIVE}) WHERE {among_plain}", params)
+        among_x = among_c.replace("c.item_id", "x.item_id")
+        self._pairs(among_x, params, "-")
+        self._x(f"DELETE FROM opinions WHERE {among_plain}", params)
+        self._opinions(among_e, params)
+        self._pairs(among_x, params, "")
+        self._x(f"UPDATE current_items SET annotators = (SELECT COUNT(*) FROM opinions o"
+                f" WHERE o.item_id = current_items.item_id) WHERE {among_plain}", params)
         self._x("INSERT INTO tallies (what, label, n) " + grouped.format(sign=""), params)
+
+    def _opinions(self, among_e: str, params: tuple) -> None:
+        """Each annotator's newest live human label (review left out) of the items ``among_e``."""
+        self._x(f"INSERT INTO opinions (item_id, annotator, label) SELECT item_id, annotator, COALESCE(label, -1)"
+                f" FROM (SELECT e.item_id, e.annotator, e.label, ROW_NUMBER() OVER (PARTITION BY e.item_id,"
+                f" e.annotator ORDER BY e.id DESC) AS rank FROM events e WHERE {among_e} AND e.kind = 'label'"
+                f" AND e.source = 'human' AND e.mode <> 'review' AND e.item_id IS NOT NULL AND {LIVE}) r"
+                f" WHERE rank = 1", params)
+
+    def _pairs(self, among_x: str, params: tuple, sign: str) -> None:
+        """Add (``sign`` "") or take away ("-") the pairs of opinions with a class on the items ``among_x``."""
+        self._x(f"INSERT INTO pairs (one, other, a, b, n) SELECT x.annotator, y.annotator, x.label, y.label,"
+                f" {sign}COUNT(*) FROM opinions x JOIN opinions y"
+                f" ON y.item_id = x.item_id AND x.annotator < y.annotator"
+                f" WHERE {among_x} AND x.label >= 0 AND y.label >= 0 GROUP BY x.annotator, y.annotator, x.label,"
+                f" y.label ON CONFLICT (one, other, a, b) DO UPDATE SET n = pairs.n + excluded.n", params)
 
     # -- sessions -------------------------------------------------------------------------------
 
@@ -721,6 +759,14 @@ class LabelStore:
             f" AND e.annotator <> ? AND {LIVE} GROUP BY e.item_id HAVING COUNT(DISTINCT e.annotator) >= ?",
             (at_least, annotator, at_least))
         return {r[0] for r in rows}
+
+    def pair_counts(self) -> dict[tuple[str, str], dict[tuple[int, int], int]]:
+        """Per pair of annotators (sorted), how many items the first labelled a and the second b
+        (both a class; each annotator's newest live label, review left out)."""
+        out: dict[tuple[str, str], dict[tuple[int, int], int]] = {}
+        for one, other, a, b, n in self._x("SELECT one, other, a, b, n FROM pairs WHERE n > 0").fetchall():
+            out.setdefault((one, other), {})[(int(a), int(b))] = int(n)
+        return out
 
     def shared_events(self) -> Iterator[LabelEvent]:
         """Live human events (review's left out) on items that two or more annotators labelled:

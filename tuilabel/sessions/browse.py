@@ -68,6 +68,9 @@ class BrowseView:
     done: bool
 
 
+LOOKAHEAD = 4  # items leased ahead of the one shown
+
+
 class BrowseSession(BaseSession):
     mode = "browse"
     settings_class = BrowseSettings
@@ -98,18 +101,24 @@ class BrowseSession(BaseSession):
         self.model: Any = None  # a SoftmaxRegression once the first update has run
         self.accuracy: float | None = None
         self._guess: tuple[int, float] | None = None
+        self._held: set[int] = set()  # items leased to this session
         self._settle()
 
     def _settle(self) -> None:
         """Make the item at ``position`` one this session holds: items another annotator holds (or
-        labelled since this session began) leave the order."""
+        labelled since this session began) leave the order. Leases are taken a few items ahead, so
+        that most keys need no claim of their own."""
         while self.position < len(self.order):
-            window = self.order[self.position:self.position + 256]
-            got = self.claim(window, 1)
-            skipped = window.index(got[0]) if got else len(window)
-            del self.order[self.position:self.position + skipped]
-            if got:
+            if self.order[self.position] in self._held:
                 return
+            window = self.order[self.position:self.position + 256]
+            got = self.claim(window, LOOKAHEAD)
+            if not got:
+                del self.order[self.position:self.position + len(window)]
+                continue
+            self._held.update(got)
+            last = window.index(got[-1])  # before it, whatever was not handed out is someone else's
+            self.order[self.position:self.position + last + 1] = [i for i in window[:last + 1] if i in self._held]
 
     @property
     def labels_spent(self) -> int:
@@ -152,6 +161,7 @@ class BrowseSession(BaseSession):
             return
         self.history.append((self.position, None))
         self.release([self.order[self.position]])
+        self._held.discard(self.order[self.position])
         self.position += 1
         self._settle()
         self._guess = None
