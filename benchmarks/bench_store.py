@@ -12,7 +12,8 @@ in a fresh process:
 * open: `Workspace(path).check()` (config, pool memory-mapped, test set, store);
 * a key to a label on disk: a browse session on the workspace, `handle(label)` for 1,000 keys; the
   time of `store.add` inside it (the key's label committed) and of the whole key (with the lease
-  on the next item);
+  on the next item and the view drawn from); then a batch session the same (pages of 12, each
+  page leased);
 * `tuilabel status WS`: the command's wall time (Python start-up included);
 * the largest resident memory of each process.
 PostgreSQL runs on a server started here (pgserver), as the tests do.
@@ -155,7 +156,19 @@ for k in range(int(sys.argv[2])):
     session.view()
     keys.append(time.perf_counter() - t0)
 session.close()
+from tuilabel.sessions.batch import BatchSession, BatchSettings
+t = time.perf_counter()
+batch = BatchSession(ws, BatchSettings(start=10**9), annotator="bench-batch")  # pages of the ranking, no round
+batch_open = time.perf_counter() - t
+batch_keys = []
+for k in range(int(sys.argv[2])):
+    t0 = time.perf_counter()
+    batch.handle(Action("label", k % 10))
+    batch.view()
+    batch_keys.append(time.perf_counter() - t0)
+batch.close()
 print(json.dumps({"open_s": opened, "session_open_s": session_open, "adds": adds, "keys": keys,
+                  "batch_open_s": batch_open, "batch_keys": batch_keys,
                   "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -178,6 +191,9 @@ def scale(ws_path: Path, keys: int) -> dict:
         "label_on_disk_p99_ms": round(percentile(m["adds"], 99) * 1000, 2),
         "key_p50_ms": round(percentile(m["keys"], 50) * 1000, 2),
         "key_p99_ms": round(percentile(m["keys"], 99) * 1000, 2),
+        "batch_session_open_s": round(m["batch_open_s"], 3),
+        "batch_key_p50_ms": round(percentile(m["batch_keys"], 50) * 1000, 2),
+        "batch_key_p99_ms": round(percentile(m["batch_keys"], 99) * 1000, 2),
         "status_s_median": round(statistics.median(status_times), 3),
         "max_rss_mb": round(max(m["max_rss_mb"], before)),
     }

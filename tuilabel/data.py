@@ -76,10 +76,16 @@ class Pool:
     def n_classes(self) -> int:
         return len(self.class_names)
 
-    def index_of(self, item_id: str) -> int:
+    def _ids_index(self) -> dict[str, int]:
         if not self._index:
             self._index = {item: i for i, item in enumerate(self.ids.tolist())}
-        return self._index[item_id]
+        return self._index
+
+    def index_of(self, item_id: str) -> int:
+        return self._ids_index()[item_id]
+
+    def has(self, item_id: str) -> bool:
+        return item_id in self._ids_index()
 
     def indices_of(self, item_ids: Sequence[str]) -> np.ndarray:
         return np.array([self.index_of(i) for i in item_ids], dtype=np.int64)

@@ -744,6 +744,13 @@ class LabelStore:
         )
         return {item: (label, conf) for item, label, conf in rows}
 
+    def labels(self, sources: Iterable[str] = ("human",)) -> dict[str, int | None]:
+        """Item id to its current label from ``sources`` (`current` without the confidence: read
+        from the derived table alone, what a session opening on a large log wants)."""
+        sources = tuple(sources)
+        marks = ",".join("?" * len(sources))
+        return dict(self._x(f"SELECT item_id, label FROM current_items WHERE source IN ({marks})", sources))
+
     def labelled_by(self, annotator: str) -> set[str]:
         """Items ``annotator`` gave a live human label (a class or unsure) outside review."""
         rows = self._x("SELECT DISTINCT item_id FROM live_events WHERE annotator = ? AND source = 'human'"

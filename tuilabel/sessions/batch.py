@@ -10,6 +10,7 @@ through the previous ranking, and the new one replaces it when it is ready.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,10 @@ def on_gpu() -> bool:
     return torch.cuda.is_available()
 
 
+SCORE_CAP_CPU = 20_000  # unlabelled images a round scores at most, by default (a large pool: a random subset)
+SCORE_CAP_GPU = 200_000
+
+
 @dataclass
 class BatchSettings(TeamSettings):
     mode = "batch"
@@ -43,7 +48,9 @@ class BatchSettings(TeamSettings):
     batch_size: int = setting(50, "labels per round with the fixed schedule", min=1)
     start: int = setting(20, "random pool images labelled before the first model", min=2)
     augmentations: int = setting(10, "views per image when scoring (seed 001's k)", min=1, max=100)
-    score_subset: int = setting(0, "score a random subset of this many unlabelled images; 0 = all", min=0)
+    score_subset: int = setting(0, "score a random subset of this many unlabelled images; 0 = decided: all of "
+                                   "a pool up to 20,000 on a CPU (200,000 on a GPU), that many of a larger one",
+                                min=0)
     arch: str = setting("", "the CNN; empty: seed 001's network on a GPU, the small one on a CPU",
                         choices=("", *ARCHITECTURES))
     epochs: int = setting(40, "training epochs per round", min=1)
@@ -61,12 +68,15 @@ class BatchSettings(TeamSettings):
                                    "over this many folds (more CNN training a round); 0 = none", min=0, max=10)
     seed: int = setting(0, "random order before the first model, training and augmentation", min=0)
 
-    def resolved(self, channels: int) -> BatchSettings:
-        """The settings with the architecture (and the subset it implies on a CPU) decided."""
+    def resolved(self, channels: int, pool_size: int = 0) -> BatchSettings:
+        """The settings with the architecture and the scored subset decided for this machine and pool."""
         gpu = on_gpu()
         out = self.replace()
         if out.score_subset == 0 and not gpu and self.arch.startswith("seed"):
             out.score_subset = 2000  # seed 001's networks are ~9x slower on a CPU
+        cap = SCORE_CAP_GPU if gpu else SCORE_CAP_CPU
+        if out.score_subset == 0 and pool_size > cap:  # a round's ranking keeps pace with the labeler
+            out.score_subset = cap
         out.arch = self.arch or (("seed-mnist" if channels == 1 else "seed-cifar") if gpu else "small")
         return out
 
@@ -147,7 +157,7 @@ class BatchSession(Paging, BaseSession):
         page_size: int = 12,
     ) -> None:
         super().__init__(workspace, settings, clock, annotator, save_models)
-        self.arch_settings = self.settings.resolved(self.pool.channels)  # what training runs with
+        self.arch_settings = self.settings.resolved(self.pool.channels, len(self.pool))  # what training runs with
         self.rng = np.random.default_rng(self.settings.seed)
         self.page_size = page_size
         self.augment = Augment()
@@ -168,6 +178,17 @@ class BatchSession(Paging, BaseSession):
         self._undo: list[tuple[int, int]] = []  # (page number, pool index) of each answer given
         self._pages: dict[int, list[PageItem]] = {}  # earlier pages, for an undo that reaches back
         self.new_page()
+
+    @property
+    def ranking(self) -> np.ndarray:
+        """Pool indices, most useful to label first (random before the first model)."""
+        return self._ranking
+
+    @ranking.setter
+    def ranking(self, order: np.ndarray) -> None:
+        self._ranking = order
+        self._ranked: list[int] = order.tolist()  # once per ranking, not once per page
+        self._front = 0  # the leading run of answered items, passed over
 
     @property
     def training(self) -> bool:
@@ -206,8 +227,8 @@ class BatchSession(Paging, BaseSession):
     def _labelled_indices(self) -> set[int]:
         """Items answered (a class or unsure) that are never shown here again: any person's, or with
         overlap, this annotator's and those that ``overlap`` others answered."""
-        answered = self.store.current(("human",))
-        self.unsure = {self.pool.index_of(i) for i, (label, _) in answered.items() if label is None}
+        answered = self.store.labels(("human",))
+        self.unsure = {self.pool.index_of(i) for i, label in answered.items() if label is None}
         if self.overlap > 1:
             me = self.store.annotator_of(self.session_id)
             done = self.store.labelled_by(me) | self.store.answered_by_others(me, self.overlap)
@@ -230,8 +251,12 @@ class BatchSession(Paging, BaseSession):
             self.release(item.index for item in self.page if not item.answered)
         shown = {item.index for item in self.page}
         # in ranking order, the first items no other annotator holds (read lazily: a million-item
-        # ranking costs what a page takes)
-        candidates = (i for i in self.ranking.tolist() if i not in self.labelled and i not in shown)
+        # ranking costs what a page takes); the answered run at its front is passed once
+        ranked = self._ranked
+        while self._front < len(ranked) and ranked[self._front] in self.labelled:
+            self._front += 1
+        candidates = (i for i in itertools.islice(ranked, self._front, None)
+                      if i not in self.labelled and i not in shown)
         self.page = [self._item(i) for i in self.claim(candidates, self.page_size)]
         self.page_number += 1
         self.focus = 0
@@ -315,7 +340,9 @@ class BatchSession(Paging, BaseSession):
 
     def snapshot(self) -> RoundJob:
         idx, y = self.human_labels()
-        unlabelled = np.array(sorted(set(range(len(self.pool))) - self.labelled), dtype=np.int64)
+        open_items = np.ones(len(self.pool), bool)
+        open_items[np.fromiter(self.labelled, np.int64, len(self.labelled))] = False
+        unlabelled = np.flatnonzero(open_items).astype(np.int64)
         subset = self.arch_settings.score_subset
         if subset and len(unlabelled) > subset:
             unlabelled = np.sort(self.rng.choice(unlabelled, subset, replace=False))

@@ -6,6 +6,7 @@ against. Its learner is softmax regression on pixels, retrained on a doubling sc
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,13 +87,17 @@ class BrowseSession(BaseSession):
     ) -> None:
         super().__init__(workspace, settings, clock, annotator, save_models)
         rng = np.random.default_rng(self.settings.seed)
-        already = set(self.store.current())
+        already: Collection[str] = self.store.labels(("human",)).keys()
         if self.overlap > 1:  # this annotator's own, and those with enough opinions already
             me = self.store.annotator_of(self.session_id)
             already = self.store.labelled_by(me) | self.store.answered_by_others(me, self.overlap)
-        order = rng.permutation(len(self.pool)).tolist()
-        ids = self.pool.ids.tolist()
-        self.order = [i for i in order if ids[i] not in already] if already else order  # resume
+        order = rng.permutation(len(self.pool))
+        if already:  # resume: what is labelled leaves the order
+            done = np.zeros(len(self.pool), bool)
+            known = [item for item in already if self.pool.has(item)]
+            done[self.pool.indices_of(known)] = True
+            order = order[~done[order]]
+        self.order = order.tolist()
         self.position = 0
         self.history: list[tuple[int, int | None]] = []  # (position, event id or None for skip)
         self.redo_stack: list[int] = []
