@@ -166,3 +166,26 @@ def test_two_label_processes_on_postgresql_get_different_batch_items(tmp_path, s
     subprocess.run(command, check=True, capture_output=True)
     rows = list(csv.DictReader(out.open()))
     assert {r["annotator"] for r in rows} == {"ann", "bob"} and len(rows) == 16
+
+
+def test_review_puts_the_disputed_label_of_the_least_reliable_annotator_first(sample_workspace):
+    """Equal disputes: the one whose current label comes from the annotator with the lowest kappa
+    (against the others, from the store's pair tables) is reviewed first."""
+    from tuilabel.sessions.review import ReviewSession, ReviewSettings
+
+    ws = sample_workspace
+    store = ws.store
+    ids = [str(i) for i in ws.pool.ids[:32]]
+    truth = [int(t) for t in ws.pool.truth[:32]]
+    ann, bob, cy = (store.start_session("browse", who) for who in ("ann", "bob", "cy"))
+    store.add_many(cy, [(i, (t + 1 + k % 3) % 10, 1.0) for k, (i, t) in enumerate(zip(ids[:30], truth))])
+    store.add_many(ann, [(i, t, 1.0) for i, t in zip(ids[:30], truth)])  # ann and bob agree on everything
+    store.add_many(bob, [(i, t, 1.0) for i, t in zip(ids[:30], truth)])
+    store.add(cy, ids[30], 1)
+    store.add(ann, ids[30], 2)  # the current label of item 30 is ann's, disputed by cy
+    store.add(ann, ids[31], 3)
+    store.add(cy, ids[31], 4)  # the current label of item 31 is cy's, disputed by ann
+    review = ReviewSession(ws, ReviewSettings(), annotator="dee")
+    assert review.reliability["cy"] < 0.1 < 0.3 < review.reliability["ann"]
+    assert review.disagreement(30)[0] == review.disagreement(31)[0] == 1.0
+    assert review.queue[:2] == [31, 30]

@@ -71,3 +71,17 @@ def store_agreement(pair_counts: dict[tuple[str, str], dict[tuple[int, int], int
     store's pair tables (`LabelStore.pair_counts`): the same figures as `agreement`, without the log."""
     return [(one, other, sum(counts.values()), kappa_from_counts(counts))
             for (one, other), counts in sorted(pair_counts.items()) if sum(counts.values())]
+
+
+def reliability(pairs: list[tuple[str, str, int, float | None]]) -> dict[str, float]:
+    """Each annotator's kappa with the others, averaged over their pairs weighted by shared items:
+    how far their labels can be trusted where they are disputed."""
+    total: dict[str, float] = {}
+    weight: dict[str, int] = {}
+    for one, other, n, kappa in pairs:
+        if kappa is None:
+            continue
+        for who in (one, other):
+            total[who] = total.get(who, 0.0) + kappa * n
+            weight[who] = weight.get(who, 0) + n
+    return {who: total[who] / weight[who] for who in total if weight[who]}

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..agreement import annotator_labels
+from ..agreement import annotator_labels, reliability, store_agreement
 from ..data import shown_id
 from ..models.augment import Augment
 from ..models.cnn import LOSSES, CNNClassifier
@@ -202,6 +202,8 @@ class ReviewSession(Paging, BaseSession):
             if ev.label is not None:
                 self.current[index] = ev
         self.by_annotator = annotator_labels(self.store.shared_events())  # items with two opinions or more
+        # Cohen's kappa of each annotator with the others: a disputed label of the least reliable first
+        self.reliability = reliability(store_agreement(self.store.pair_counts()))
         self.second_done: set[int] = set()
         if self.settings.stage == "second":
             me = self.reviewer
@@ -234,10 +236,12 @@ class ReviewSession(Paging, BaseSession):
             if not (flagged or dispute > 0 or doubt >= self.settings.min_doubt):
                 continue
             self.flagged_now += int(flagged)
-            # annotators who disagree first, then confident learning's flags, then the merely doubtful
-            keyed.append((0 if dispute > 0 else 1 if flagged else 2, -(dispute + doubt), index))
+            # annotators who disagree first (the larger the share who disagree, and the lower the kappa of
+            # whoever gave the label, the sooner), then confident learning's flags, then the merely doubtful
+            trust = self.reliability.get(ev.annotator, 1.0) if dispute > 0 else 0.0
+            keyed.append((0 if dispute > 0 else 1 if flagged else 2, -dispute, trust, -doubt, index))
         keyed.sort()
-        self.queue = [index for _, _, index in keyed]
+        self.queue = [key[-1] for key in keyed]
 
     def _judged(self, items: np.ndarray, labels: np.ndarray, probs: np.ndarray) -> None:
         """Take out-of-sample probabilities of ``items`` as judgements of ``labels``."""
