@@ -136,7 +136,7 @@ def is_url(location: str | Path) -> bool:
 
 def shown_location(location: str | Path) -> str:
     """A store location for messages: a URL without its password."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", str(location))
+    return re.sub(r"(://[^:/@]*):[^@/]+@", r"\1:***@", str(location))
 
 
 def _pg_statement(sql: str) -> str:

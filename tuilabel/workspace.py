@@ -130,8 +130,8 @@ class Workspace:
         if store is not None:  # reachable and empty, before any work
             with LabelStore(store) as remote:
                 if remote.n_events() or remote.owner() is not None:
-                    raise TuilabelError(f"the label store already holds {remote.n_events()} events of another "
-                                        "workspace: give an empty database", shown_location(store))
+                    raise TuilabelError(f"the label store belongs to another workspace ({remote.n_events()} label "
+                                        "events): give an empty database", shown_location(store))
         if (path / CONFIG).exists():
             raise TuilabelError("already a workspace; open it instead of running init again", path)
         if path.exists() and not path.is_dir():
