@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tuilabel.agreement import agreement
+from tuilabel.agreement import store_agreement
 from tuilabel.cli import main
 from tuilabel.sessions.base import Action
 from tuilabel.sessions.batch import BatchSession, BatchSettings
@@ -54,7 +54,7 @@ def test_two_batch_annotators_get_different_pages_and_overlap_shares_them(tmp_pa
     assert {it.item_id for it in cy.page} == set(page_b)
     again = BatchSession(Workspace(path), BatchSettings(start=1000, overlap=2), annotator="ann", page_size=6)
     assert not {it.item_id for it in again.page} & set(page_a)  # two opinions already, one of them hers
-    pairs = agreement(ws_a.store.shared_events())
+    pairs = store_agreement(ws_a.store.pair_counts())
     assert [(a, b, n) for a, b, n, _ in pairs] == [("ann", "cy", 6)] and pairs[0][3] == 1.0
 
 

@@ -5,7 +5,8 @@ Numpy only (``tuilabel status`` prints it without loading torch).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -14,14 +15,7 @@ from .store import LabelEvent
 
 def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float | None:
     """Cohen's kappa of two annotators over the items both labelled (None when undefined)."""
-    if len(a) == 0:
-        return None
-    classes = np.union1d(a, b)
-    observed = float((a == b).mean())
-    expected = float(sum((a == k).mean() * (b == k).mean() for k in classes))
-    if expected >= 1.0:
-        return 1.0 if observed == 1.0 else None
-    return (observed - expected) / (1.0 - expected)
+    return kappa_from_counts(Counter(zip(a.tolist(), b.tolist())))
 
 
 def annotator_labels(events: Iterable[LabelEvent]) -> dict[str, dict[str, int | None]]:
@@ -51,7 +45,7 @@ def agreement(events: Iterable[LabelEvent]) -> list[tuple[str, str, int, float |
     return rows
 
 
-def kappa_from_counts(counts: dict[tuple[int, int], int]) -> float | None:
+def kappa_from_counts(counts: Mapping[tuple[int, int], int]) -> float | None:
     """Cohen's kappa from a confusion table {(first's class, second's class): items}."""
     n = sum(counts.values())
     if n == 0:

@@ -7,11 +7,13 @@ the full history survives restarts. Every write is its own committed transaction
 time (SQLite's ``BEGIN IMMEDIATE`` in WAL with ``synchronous=FULL``; PostgreSQL's transaction-level
 advisory lock): when `LabelStore.add` returns, the label is on disk.
 
-Two tables are derived from the log inside the same transactions that write it, so that reading
-the state of a million-event log costs nothing: ``current_items`` (per pool item the event that
-counts now, and how many annotators gave it a live label) and ``tallies`` (current labels per
-source and class, live generated samples per mode and class). `LabelStore.rebuild` makes both
-again from the log (a store from an older tuilabel is upgraded that way when it opens).
+Tables derived from the log inside the same transactions that write it, so that reading the state
+of a million-event log costs nothing: ``current_items`` (per pool item the event that counts now),
+``tallies`` (current labels per source and class, live generated samples per mode and class),
+``opinions`` (each annotator's newest live label of an item, review left out) and ``pairs`` (per pair
+of annotators, how often one said a where the other said b: Cohen's kappa without the log).
+`LabelStore.rebuild` makes them again from the log (a store from an older tuilabel is upgraded that
+way when it opens).
 
 Leases (``leases``) say which session is showing which item, so that concurrent annotators are
 handed different items (`LabelStore.claim`) unless overlap is asked for.
@@ -38,7 +40,7 @@ from .errors import TuilabelError
 
 SOURCES = ("human", "pseudo", "propagated")
 UNSURE = None  # a label of None means "unsure / not any class"
-DERIVED_VERSION = "3"  # of the derived tables; a store without it is rebuilt from its log on opening
+DERIVED_VERSION = "4"  # of the derived tables; a store without it is rebuilt from its log on opening
 LEASE_SECONDS = 300.0  # a lease not renewed for this long is free again (an annotator who left)
 PG_LOCK = 0x7475696C  # the advisory lock every PostgreSQL writer takes: one write at a time
 
@@ -73,10 +75,8 @@ CREATE TABLE IF NOT EXISTS current_items (
     item_id TEXT PRIMARY KEY,
     event {bigint} NOT NULL,
     source TEXT NOT NULL,
-    label INTEGER,
-    annotators INTEGER NOT NULL DEFAULT 0
+    label INTEGER
 );
-CREATE INDEX IF NOT EXISTS current_items_annotators ON current_items(annotators);
 CREATE TABLE IF NOT EXISTS tallies (
     what TEXT NOT NULL,
     label INTEGER NOT NULL,
@@ -310,6 +310,7 @@ class LabelStore:
         self._db = self.engine.db
         self.read_only = self.engine.read_only
         self._sessions: dict[str, tuple[str, str]] = {}
+        self._session_counts: dict[str, tuple[int | None, tuple[int, int]]] = {}
         try:
             if self.read_only:  # an in-memory copy: upgrade it there, no lock to take
                 if self._meta("derived") != DERIVED_VERSION:
@@ -403,8 +404,6 @@ class LabelStore:
         self._x("DELETE FROM opinions")
         self._x("DELETE FROM pairs")
         self._opinions("1 = 1", ())
-        self._x("UPDATE current_items SET annotators = (SELECT COUNT(*) FROM opinions o"
-                " WHERE o.item_id = current_items.item_id)")
         self._pairs("1 = 1", (), "")
         self._x("INSERT INTO tallies (what, label, n) SELECT source, COALESCE(label, -1), COUNT(*)"
                 " FROM current_items GROUP BY source, COALESCE(label, -1)")
@@ -448,8 +447,6 @@ class LabelStore:
         self._x(f"DELETE FROM opinions WHERE {among_plain}", params)
         self._opinions(among_e, params)
         self._pairs(among_x, params, "")
-        self._x(f"UPDATE current_items SET annotators = (SELECT COUNT(*) FROM opinions o"
-                f" WHERE o.item_id = current_items.item_id) WHERE {among_plain}", params)
         self._x("INSERT INTO tallies (what, label, n) " + grouped.format(sign=""), params)
 
     def _opinions(self, among_e: str, params: tuple) -> None:
@@ -753,18 +750,13 @@ class LabelStore:
 
     def labelled_by(self, annotator: str) -> set[str]:
         """Items ``annotator`` gave a live human label (a class or unsure) outside review."""
-        rows = self._x("SELECT DISTINCT item_id FROM live_events WHERE annotator = ? AND source = 'human'"
-                       " AND mode <> 'review' AND item_id IS NOT NULL", (annotator,))
-        return {r[0] for r in rows}
+        return {r[0] for r in self._x("SELECT item_id FROM opinions WHERE annotator = ?", (annotator,))}
 
     def answered_by_others(self, annotator: str, at_least: int) -> set[str]:
         """Items that ``at_least`` annotators other than ``annotator`` gave a live human label (for
         overlap: such an item needs no more opinions)."""
-        rows = self._x(
-            f"SELECT e.item_id FROM events e JOIN current_items c ON c.item_id = e.item_id"
-            f" WHERE c.annotators >= ? AND e.kind = 'label' AND e.source = 'human' AND e.mode <> 'review'"
-            f" AND e.annotator <> ? AND {LIVE} GROUP BY e.item_id HAVING COUNT(DISTINCT e.annotator) >= ?",
-            (at_least, annotator, at_least))
+        rows = self._x("SELECT item_id FROM opinions WHERE annotator <> ? GROUP BY item_id HAVING COUNT(*) >= ?",
+                       (annotator, at_least))
         return {r[0] for r in rows}
 
     def pair_counts(self) -> dict[tuple[str, str], dict[tuple[int, int], int]]:
@@ -775,14 +767,16 @@ class LabelStore:
             out.setdefault((one, other), {})[(int(a), int(b))] = int(n)
         return out
 
-    def shared_events(self) -> Iterator[LabelEvent]:
-        """Live human events (review's left out) on items that two or more annotators labelled:
-        what agreement is computed from, without reading the whole log."""
-        query = ("SELECT e.id, e.item_id, e.label, e.source, e.confidence, e.annotator, e.mode, e.session, e.time"
-                 f" FROM events e JOIN current_items c ON c.item_id = e.item_id WHERE c.annotators >= 2"
-                 f" AND e.kind = 'label' AND e.source = 'human' AND e.mode <> 'review' AND {LIVE} ORDER BY e.id")
-        for row in self._x(query).fetchall():
-            yield LabelEvent(*row)
+    def shared_opinions(self) -> dict[str, dict[str, int | None]]:
+        """Item id to {annotator: their newest live label (None: unsure)} for the items two or more
+        annotators labelled (review left out): what disagreement is judged from."""
+        out: dict[str, dict[str, int | None]] = {}
+        for item, who, label in self._x(
+            "SELECT item_id, annotator, label FROM opinions WHERE item_id IN"
+            " (SELECT item_id FROM opinions GROUP BY item_id HAVING COUNT(*) > 1)"
+        ).fetchall():
+            out.setdefault(item, {})[who] = None if label == -1 else int(label)
+        return out
 
     def events(
         self,
@@ -852,11 +846,18 @@ class LabelStore:
         return out
 
     def session_counts(self, session: str) -> tuple[int, int]:
-        """Live label events of ``session``: (with a class, unsure)."""
+        """Live label events of ``session``: (with a class, unsure). Versioned by the log's newest id:
+        a screen asks on every key, and the count runs again only when something was written."""
+        version = self._one("SELECT MAX(id) FROM events")[0]
+        cached = self._session_counts.get(session)
+        if cached is not None and cached[0] == version:
+            return cached[1]
         row = self._one(
             "SELECT COUNT(label), COUNT(*) - COUNT(label) FROM live_events WHERE session = ?", (session,)
         )
-        return (int(row[0]), int(row[1]))
+        result = (int(row[0]), int(row[1]))
+        self._session_counts[session] = (version, result)
+        return result
 
     def sample_counts(self) -> dict[tuple[str, int | None], int]:
         """(mode, label) to the number of live generated samples (stream frames, cluster centres)."""

@@ -80,6 +80,13 @@ def dump_toml(config: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def write_config(folder: Path, text: str) -> None:
+    """``tuilabel.toml`` in ``folder``, replaced atomically."""
+    tmp = folder / (CONFIG + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, folder / CONFIG)
+
+
 class Workspace:
     """An opened workspace. Loads the pool and the store lazily."""
 
@@ -182,9 +189,7 @@ class Workspace:
             raise DataError("a class name or path cannot be written to the workspace's config", data)
         with LabelStore(store if store is not None else path / "labels.sqlite") as created:
             created.claim_workspace(config["workspace"]["id"])
-        tmp = path / (CONFIG + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path / CONFIG)  # the config appears last: a half-made workspace is no workspace
+        write_config(path, text)  # the config appears last: a half-made workspace is no workspace
         return cls(path)
 
     # -- parts ----------------------------------------------------------------------------------
@@ -241,9 +246,7 @@ class Workspace:
             config.pop("store", None)
         else:
             config["store"] = {"location": location if is_url(location) else str(Path(location).resolve())}
-        tmp = self.path / (CONFIG + ".tmp")
-        tmp.write_text(dump_toml(config), encoding="utf-8")
-        os.replace(tmp, self.path / CONFIG)
+        write_config(self.path, dump_toml(config))
         self.close()
         self.config = config
         self._locate_store()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..agreement import annotator_labels, reliability, store_agreement
+from ..agreement import reliability, store_agreement
 from ..data import shown_id
 from ..models.augment import Augment
 from ..models.cnn import LOSSES, CNNClassifier
@@ -201,7 +201,7 @@ class ReviewSession(Paging, BaseSession):
                 self.settled.add(index)
             if ev.label is not None:
                 self.current[index] = ev
-        self.by_annotator = annotator_labels(self.store.shared_events())  # items with two opinions or more
+        self.by_annotator = self.store.shared_opinions()  # items with two opinions or more
         # Cohen's kappa of each annotator with the others: a disputed label of the least reliable first
         self.reliability = reliability(store_agreement(self.store.pair_counts()))
         self.second_done: set[int] = set()
