@@ -1,5 +1,10 @@
-"""Seed 001's augmentation, batched in torch: rotation, scaling, shear and Simard's elastic
-distortion, applied in one ``grid_sample`` and brought back to the input size."""
+"""Augmentation, batched in torch: seed 001's rotation, scaling, shear and Simard's elastic
+distortion, and shifts, applied in one ``grid_sample`` and brought back to the input size.
+
+`PRESETS` name the kinds a user picks from (``--set augment=...``): ``geometric`` is seed 001's (it
+suits strokes: digits, letters, sketches), ``shift`` only moves and rescales a little (it suits
+almost anything: objects, clothes, textures, colour photographs), ``none`` leaves images alone.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ class Augment:
     shear: float = 0.3  # shear factor on each axis, +-
     elastic_alpha: float = 34.0  # Simard et al. for 28x28, scaled to the image size
     elastic_sigma: float = 4.0
+    translate: float = 0.0  # shift on each axis, +- this fraction of the image size
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """``x``: ``N x C x H x W`` in [0, 1]; returns a new random distortion of each image."""
@@ -36,7 +42,8 @@ class Augment:
         shear = torch.stack([torch.stack([torch.ones(n), shx], 1), torch.stack([shy, torch.ones(n)], 1)], 1)
         # grid maps output to input coordinates: dividing by the scale enlarges the picture
         matrix = rot @ shear / scale[:, None, None]
-        theta = torch.cat([matrix, torch.zeros(n, 2, 1)], 2)
+        shift = uniform(-2 * self.translate, 2 * self.translate, n, 2, 1)  # grid units: [-1, 1] spans the image
+        theta = torch.cat([matrix, shift if self.translate > 0 else torch.zeros(n, 2, 1)], 2)
         grid = F.affine_grid(theta, [n, 1, h, w], align_corners=False)
         if self.elastic_alpha > 0:
             grid = grid + self._elastic(n, h, w, g)
@@ -58,3 +65,10 @@ class Augment:
         field = field.view(n, 2, h, w) * self.elastic_alpha * size
         # pixels to grid units ([-1, 1] spans the image)
         return torch.stack([field[:, 0] * 2 / w, field[:, 1] * 2 / h], dim=-1)
+
+
+PRESETS: dict[str, Augment | None] = {
+    "geometric": Augment(),
+    "shift": Augment(rotation_degrees=0.0, scale=(0.9, 1.1), shear=0.0, elastic_alpha=0.0, translate=0.1),
+    "none": None,
+}

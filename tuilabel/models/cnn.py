@@ -138,13 +138,13 @@ class CNNClassifier:
         sample_weight: np.ndarray | None = None,
         extra_x: np.ndarray | None = None,
         extra_y: np.ndarray | None = None,
-        extra_weight: float = 1.0,
+        extra_weight: float | np.ndarray = 1.0,
         progress: Callable[[int, float], None] | None = None,
     ) -> CNNClassifier:
         """Train on ``x`` (``N x C x H x W`` floats in [0, 1]) and labels ``y``.
 
-        ``extra_x``/``extra_y`` (pseudo-labels) join training with weight ``extra_weight`` but never
-        the validation split, which comes from the labelled data only.
+        ``extra_x``/``extra_y`` (pseudo-labels) join training with weight ``extra_weight`` (one for
+        all, or one each) but never the validation split, which comes from the labelled data only.
         """
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
@@ -162,7 +162,7 @@ class CNNClassifier:
         if extra_x is not None and len(extra_x):
             tx = np.concatenate([tx, extra_x])
             ty = np.concatenate([ty, np.asarray(extra_y, np.int64)])
-            tw = np.concatenate([tw, np.full(len(extra_x), extra_weight, np.float32)])
+            tw = np.concatenate([tw, np.broadcast_to(np.asarray(extra_weight, np.float32), len(extra_x))])
         cw = class_weights(np.bincount(y, minlength=n_classes)) if self.use_class_weights else np.ones(n_classes)
         cw_t = torch.as_tensor(cw, dtype=torch.float32, device=self.device)
         X = torch.as_tensor(tx, dtype=torch.float32)
@@ -215,6 +215,16 @@ class CNNClassifier:
         out = [torch.softmax(self.net_(X[i : i + batch_size].to(self.device)), 1).cpu()
                for i in range(0, len(X), batch_size)]
         return torch.cat(out).numpy() if out else np.zeros((0, self.n_classes_), np.float32)
+
+    @torch.no_grad()
+    def embed(self, x: np.ndarray | torch.Tensor, batch_size: int = 512) -> np.ndarray:
+        """What the network makes of each image before its last layer: a learned representation."""
+        self.net_.eval()
+        assert isinstance(self.net_, nn.Sequential)
+        body = self.net_[:-1]
+        X = torch.as_tensor(x, dtype=torch.float32)
+        out = [body(X[i : i + batch_size].to(self.device)).cpu() for i in range(0, len(X), batch_size)]
+        return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.predict_proba(x).argmax(1)

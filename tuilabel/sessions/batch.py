@@ -21,8 +21,9 @@ import torch
 from .. import strategies
 from ..data import shown_id, to_model_input
 from ..errors import TuilabelError
-from ..models.augment import Augment
+from ..models.augment import PRESETS
 from ..models.cnn import ARCHITECTURES, LOSSES, CNNClassifier
+from ..models.features import pca_features
 from ..workspace import Workspace
 from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, cross_validated, no_progress
 from .paging import Paging
@@ -37,17 +38,34 @@ def on_gpu() -> bool:
 
 SCORE_CAP_CPU = 20_000  # unlabelled images a round scores at most, by default (a large pool: a random subset)
 SCORE_CAP_GPU = 200_000
+VIEW_BUDGET_CPU = 40_000  # augmented views a round scores at most on a CPU: fewer views of a large subset
+TRAIN_PASSES = 60_000  # image passes a round's training aims at once pseudo-labels swell the training set
+COLD_SAMPLE = 20_000  # the cold start picks typical points among at most this many pool images
+DIVERSE_POOL = 10  # uncertainty with diversity: clusters among this many times a round's worth of the most uncertain
 
 
 @dataclass
 class BatchSettings(TeamSettings):
     mode = "batch"
-    strategy: str = setting("entropy", "how the unlabelled pool is ranked", choices=strategies.STRATEGIES)
+    strategy: str = setting("auto", "how the unlabelled pool is ranked; auto: typical points of the pool before "
+                                    "the first model, then the most uncertain (entropy) spread over k-means "
+                                    "clusters of the model's representation", choices=strategies.STRATEGIES)
     schedule: str = setting("exponential", "rounds when the labels double, or every batch_size labels",
                             choices=("exponential", "fixed"))
     batch_size: int = setting(50, "labels per round with the fixed schedule", min=1)
     start: int = setting(20, "random pool images labelled before the first model", min=2)
-    augmentations: int = setting(10, "views per image when scoring (seed 001's k)", min=1, max=100)
+    augmentations: int = setting(10, "views per image when scoring (seed 001's k); a large pool on a CPU gets "
+                                      "fewer, to 40,000 views a round", min=1, max=100)
+    augment: str = setting("auto", "augmentation in training and scoring: geometric (seed 001's: rotation, "
+                                   "shear, elastic; for strokes such as digits), shift (small moves and scaling; "
+                                   "for objects and photographs), none; auto: shift until a round has 4 labels "
+                                   "a class, then whichever of the two cross-validates better on the labels",
+                           choices=("auto", *PRESETS))
+    semi: bool = setting(True, "semi-supervised: after scoring, a second CNN trains on the labels and the pool "
+                               "images the first gives one class under every view; it gives the guesses and "
+                               "the accuracy")
+    semi_confidence: float = setting(0.5, "and above this mean probability", min=0.0, max=1.0)
+    semi_weight: float = setting(1.0, "weight of a guess in training (a human label weighs 1)", min=0.0)
     score_subset: int = setting(0, "score a random subset of this many unlabelled images; 0 = decided: all of "
                                    "a pool up to 20,000 on a CPU (200,000 on a GPU), that many of a larger one",
                                 min=0)
@@ -96,6 +114,9 @@ class RoundJob:
     pseudo_threshold: float
     frames_x: np.ndarray | None = None  # labelled stream frames, when settings.stream_frames
     frames_y: np.ndarray | None = None
+    round_size: int = 0  # labels until the next round: how many the new ranking's front should spread over
+    augment: str = "shift"  # the augmentation so far (auto: the last measured choice)
+    augment_checked: int = 0  # auto: labels a class at the last measurement (0: none yet)
 
 
 @dataclass
@@ -111,6 +132,10 @@ class RoundResult:
     images_trained: int = 0  # image passes in training (every fit of the round)
     views_scored: int = 0
     tested: int = 0
+    guesses: int = 0  # semi: pool images the second CNN trained on with the first one's class
+    augment: str = "shift"  # the augmentation this round chose (or was told)
+    augment_scores: dict[str, float] = field(default_factory=dict)  # auto: cross-validated accuracy of each
+    augment_checked: int = 0
 
 
 @dataclass
@@ -160,7 +185,8 @@ class BatchSession(Paging, BaseSession):
         self.arch_settings = self.settings.resolved(self.pool.channels, len(self.pool))  # what training runs with
         self.rng = np.random.default_rng(self.settings.seed)
         self.page_size = page_size
-        self.augment = Augment()
+        self.augment_choice = self.settings.augment if self.settings.augment != "auto" else "shift"
+        self.augment_checked = 0  # auto: labels a class when the choice was last measured
         self.model: CNNClassifier | None = None
         self.round = 0
         self.accuracy: float | None = None
@@ -172,6 +198,8 @@ class BatchSession(Paging, BaseSession):
         self.ranking = self.rng.permutation(len(self.pool))  # no model yet: random order
         self.next_round_at = max(self.settings.start, self.classified + 1)
         self.resume()
+        if self.model is None and self.settings.strategy == "auto":
+            self.ranking = self._cold_start()
         self.page: list[PageItem] = []
         self.page_number = 0
         self.focus = 0
@@ -213,11 +241,30 @@ class BatchSession(Paging, BaseSession):
         probs = np.array(state["probs"], dtype=np.float32).reshape(len(scored), -1)
         self.probs = {int(i): probs[n] for n, i in enumerate(scored)}
         self.uncertainty = {int(i): float(u) for i, u in zip(scored, state["uncertainty"])}
+        if self.settings.augment == "auto":
+            self.augment_choice = state.get("augment", self.augment_choice)
+            self.augment_checked = int(state.get("augment_checked", 0))
         if self.model is not None:  # items the saved ranking never saw come after it, in random order
             rest = np.setdiff1d(self.ranking, ranked, assume_unique=True)
             self.ranking = np.concatenate([ranked, self.rng.permutation(rest)])
         self.next_round_at = max(int(state["next_round_at"]), self.classified + 1)
         self.message = f"resumed after round {self.round}: the saved model's ranking and guesses"
+
+    def _cold_start(self) -> np.ndarray:
+        """Before the first model: the typical points of the pool (`strategies.typical` on principal
+        components of the pixels) for the labels up to the first round, then random order."""
+        open_items = np.setdiff1d(np.arange(len(self.pool)), np.fromiter(self.labelled, np.int64, len(self.labelled)))
+        k = min(len(open_items), max(0, self.next_round_at - self.classified))
+        if k == 0:
+            return self.ranking
+        sample = open_items
+        if len(sample) > COLD_SAMPLE:
+            sample = np.sort(self.rng.choice(open_items, COLD_SAMPLE, replace=False))
+        taken = np.array(sorted(self.labelled), np.int64)
+        features = pca_features(self.pool.as_float(np.concatenate([sample, taken])), seed=self.settings.seed)
+        picks = sample[strategies.typical(features[: len(sample)], k, features[len(sample):], self.rng)]
+        rest = self.ranking[~np.isin(self.ranking, picks)]
+        return np.concatenate([picks, rest])
 
     def shown_item(self) -> int | None:
         return self.page[self.focus].index if self.page else None
@@ -356,7 +403,8 @@ class BatchSession(Paging, BaseSession):
         else:
             self.next_round_at = n + self.settings.batch_size
         job = RoundJob(t, self.pool.as_float(idx), y, idx, unlabelled, self.pool.n_classes, n,
-                       self.elapsed, threshold)
+                       self.elapsed, threshold, round_size=self.next_round_at - n, augment=self.augment_choice,
+                       augment_checked=self.augment_checked)
         if self.settings.stream_frames:
             job.frames_x, job.frames_y = self._stream_frames()
         return job
@@ -366,36 +414,70 @@ class BatchSession(Paging, BaseSession):
         frames, labels = self.store.labelled_samples(self.pool.image_shape)
         return to_model_input(frames), labels
 
-    def _new_cnn(self, job: RoundJob) -> CNNClassifier:
+    def _new_cnn(self, job: RoundJob, augment: str | None = None, epochs: int | None = None) -> CNNClassifier:
         s = self.arch_settings
-        return CNNClassifier(arch=s.arch, epochs=s.epochs, patience=s.patience, augment=self.augment,
-                             seed=s.seed + job.round, loss=s.loss)
+        return CNNClassifier(arch=s.arch, epochs=epochs or s.epochs, patience=s.patience,
+                             augment=PRESETS[augment or job.augment], seed=s.seed + job.round, loss=s.loss)
+
+    def _choose_augment(self, job: RoundJob, progress: Progress) -> tuple[str, dict[str, float], int, int]:
+        """``augment=auto``: once the labels reach 4 and 16 a class, cross-validate each kind of
+        augmentation on them (same folds, half the epochs) and keep the better; a tie keeps shift,
+        which suits more kinds of images. Returns the choice, the accuracies, the image passes and
+        the labels a class it was measured at."""
+        s = self.arch_settings
+        least = int(np.bincount(job.y, minlength=job.n_classes).min())
+        due = [n for n in (4, 16) if least >= n > job.augment_checked] if s.augment == "auto" else []
+        if not due:
+            return job.augment, {}, 0, job.augment_checked
+        scores: dict[str, float] = {}
+        trained = 0
+        for kind in ("shift", "geometric"):
+            def fit_predict(train: np.ndarray, held: np.ndarray, kind: str = kind) -> np.ndarray:
+                nonlocal trained
+                progress(0.05, f"round {job.round}: measuring {kind} augmentation on {len(job.y)} labels")
+                model = self._new_cnn(job, kind, epochs=max(1, s.epochs // 2))
+                model.fit(job.x[train], job.y[train], job.n_classes)
+                trained += model.images_seen_
+                return model.predict(job.x[held])
+
+            scores[kind] = cross_validated(job.y, 3, fit_predict, s.seed + job.round) or 0.0
+        choice = "geometric" if scores["geometric"] > scores["shift"] else "shift"
+        return choice, scores, trained, due[-1]
 
     def train(self, job: RoundJob, progress: Progress = no_progress) -> RoundResult:
-        """The heavy part (any thread): retrain, score under augmentation, pick pseudo-labels."""
+        """The heavy part (any thread): retrain (on the human labels and, semi-supervised, the last
+        round's confident guesses), score under augmentation, rank, pick pseudo-labels; semi-supervised,
+        a second CNN on the labels and the images the first is sure of."""
         s = self.arch_settings
         t0 = time.perf_counter()
-        fits = 2 if s.pseudo else 1
+        fits = 1 + s.pseudo + s.semi
+        job.augment, augment_scores, trained, checked = self._choose_augment(job, progress)
 
-        def fit_progress(fit: int) -> Any:
+        def fit_progress(fit: int, epochs: int) -> Any:
             def step(epoch: int, loss: float) -> None:
-                done = (fit * s.epochs + epoch) / (fits * s.epochs)
-                progress(0.8 * done, f"round {job.round}: training on {len(job.y)} labels, epoch {epoch}/{s.epochs}")
+                done = (fit * epochs + epoch) / (fits * epochs)
+                progress(0.8 * done, f"round {job.round}: training on {len(job.y)} labels, epoch {epoch}/{epochs}")
             return step
 
+        extra_x, extra_y, extra_w = [], [], []
+        if job.frames_x is not None and len(job.frames_x):
+            assert job.frames_y is not None
+            extra_x.append(job.frames_x)
+            extra_y.append(job.frames_y)
+            extra_w.append(np.full(len(job.frames_y), s.stream_weight, np.float32))
         model = self._new_cnn(job)
-        fx, fy = job.frames_x, job.frames_y
-        with_frames = fx is not None and len(fx) > 0
-        model.fit(job.x, job.y, job.n_classes, progress=fit_progress(0),
-                  extra_x=fx if with_frames else None, extra_y=fy if with_frames else None,
-                  extra_weight=s.stream_weight)
-        trained = model.images_seen_
+        model.fit(job.x, job.y, job.n_classes, progress=fit_progress(0, s.epochs),
+                  extra_x=np.concatenate(extra_x) if extra_x else None,
+                  extra_y=np.concatenate(extra_y) if extra_y else None,
+                  extra_weight=np.concatenate(extra_w) if extra_w else 1.0)
+        trained += model.images_seen_
         scoring = 0.0
-        progress(0.8 / fits, f"round {job.round}: scoring {len(job.candidates)} images x {s.augmentations} views")
+        views = self._views(len(job.candidates))
+        progress(0.8 / fits, f"round {job.round}: scoring {len(job.candidates)} images x {views} views")
         t_score = time.perf_counter()
-        probs = self._score(model, job.candidates, progress, 0.8 / fits, f"round {job.round}: scoring")
+        probs = self._score(model, job.candidates, job.augment, progress, 0.8 / fits, f"round {job.round}: scoring")
         scoring += time.perf_counter() - t_score
-        views = probs.shape[0] * probs.shape[2]
+        scored = probs.shape[0] * probs.shape[2]
         pseudo: list[tuple[int, int, float]] = []
         if s.pseudo and len(job.candidates):
             chosen, classes = strategies.pseudo_labels(probs, job.pseudo_threshold)
@@ -408,22 +490,43 @@ class BatchSession(Paging, BaseSession):
                 model = self._new_cnn(job)
                 px = self.pool.as_float(np.array([i for i, _, _ in pseudo]))
                 py = np.array([k for _, k, _ in pseudo])
-                if with_frames:  # one weight for both kinds of extra data: the pseudo one
-                    assert fx is not None and fy is not None
-                    px, py = np.concatenate([px, fx]), np.concatenate([py, fy])
+                if job.frames_x is not None and len(job.frames_x):  # one weight for both kinds: the pseudo one
+                    assert job.frames_y is not None
+                    px, py = np.concatenate([px, job.frames_x]), np.concatenate([py, job.frames_y])
                 model.fit(job.x, job.y, job.n_classes, extra_x=px, extra_y=py, extra_weight=s.pseudo_weight,
-                          progress=fit_progress(1))
+                          progress=fit_progress(1, s.epochs))
                 trained += model.images_seen_
                 progress(0.9, f"round {job.round}: scoring again with {len(pseudo)} pseudo-labels")
                 t_score = time.perf_counter()
-                probs = self._score(model, job.candidates, progress, 0.9, f"round {job.round}: scoring again")
+                probs = self._score(model, job.candidates, job.augment, progress, 0.9,
+                                    f"round {job.round}: scoring again")
                 scoring += time.perf_counter() - t_score
-                views += probs.shape[0] * probs.shape[2]
+                scored += probs.shape[0] * probs.shape[2]
         rng = np.random.default_rng(s.seed + 1000 + job.round)
-        order = strategies.select(s.strategy, probs, len(job.candidates), rng)
-        ranking = job.candidates[order]
-        mean = probs.mean(axis=2)
         scores = strategies.entropy(probs)
+        if s.strategy == "auto":
+            ranking = self._diverse_ranking(model, job, scores, rng)
+        else:
+            ranking = job.candidates[strategies.select(s.strategy, probs, len(job.candidates), rng)]
+        mean = probs.mean(axis=2)
+        guesses = 0
+        if s.semi and len(job.candidates):
+            agree = (probs.argmax(axis=1) == mean.argmax(axis=1)[:, None]).all(axis=1)
+            sure = np.flatnonzero(agree & (mean.max(axis=1) >= s.semi_confidence))
+            guesses = len(sure)
+            extra_x.append(self.pool.as_float(job.candidates[sure]))
+            extra_y.append(mean[sure].argmax(axis=1))
+            extra_w.append(np.full(len(sure), s.semi_weight, np.float32))
+            n_train = len(job.y) + sum(len(e) for e in extra_y)
+            epochs = min(s.epochs, max(10, -(-TRAIN_PASSES // n_train)))
+            progress(0.8 * (fits - 1) / fits, f"round {job.round}: training on {len(job.y)} labels and "
+                                              f"{guesses} sure guesses")
+            model = self._new_cnn(job, epochs=epochs)
+            model.fit(job.x, job.y, job.n_classes, progress=fit_progress(fits - 1, epochs),
+                      extra_x=np.concatenate(extra_x), extra_y=np.concatenate(extra_y),
+                      extra_weight=np.concatenate(extra_w))
+            trained += model.images_seen_
+            mean = model.predict_proba(self.pool.as_float(job.candidates))  # its guesses on the pages
         accuracy = None
         test = self.test_arrays()
         if test is not None:
@@ -437,9 +540,20 @@ class BatchSession(Paging, BaseSession):
             probs={int(i): mean[n] for n, i in enumerate(job.candidates)},
             uncertainty={int(i): float(scores[n]) for n, i in enumerate(job.candidates)},
             pseudo=pseudo, accuracy=accuracy, seconds_train=time.perf_counter() - t0 - scoring,
-            seconds_score=scoring, images_trained=trained, views_scored=views,
-            tested=0 if test is None else len(test[1]),
+            seconds_score=scoring, images_trained=trained, views_scored=scored,
+            tested=0 if test is None else len(test[1]), guesses=guesses,
+            augment=job.augment, augment_scores=augment_scores, augment_checked=checked,
         )
+
+    def _diverse_ranking(self, model: CNNClassifier, job: RoundJob, scores: np.ndarray,
+                         rng: np.random.Generator) -> np.ndarray:
+        """``strategy=auto``: the round's worth of labels spread over k-means clusters (of the CNN's
+        representation) of the most uncertain candidates, the rest by uncertainty."""
+        order = strategies.top_k(scores, len(scores), rng)
+        top = order[: min(len(order), DIVERSE_POOL * max(1, job.round_size))]
+        features = model.embed(self.pool.as_float(job.candidates[top]))
+        front = top[strategies.diverse(scores[top], features, job.round_size, rng)]
+        return job.candidates[np.concatenate([front, order[len(top):]])]
 
     def _cross_validate(self, job: RoundJob, progress: Progress) -> tuple[float | None, int]:
         """Without a test set: the round's recipe cross-validated on its human labels."""
@@ -455,16 +569,23 @@ class BatchSession(Paging, BaseSession):
 
         return cross_validated(job.y, folds, fit_predict, self.arch_settings.seed + job.round), trained
 
-    def _score(self, model: CNNClassifier, candidates: np.ndarray, progress: Progress = no_progress,
-               start: float = 0.0, what: str = "scoring") -> np.ndarray:
+    def _views(self, n: int) -> int:
+        """Views a round scores each candidate under: the setting, fewer for a large subset on a CPU."""
+        k = self.arch_settings.augmentations
+        return k if on_gpu() else max(1, min(k, VIEW_BUDGET_CPU // max(n, 1)))
+
+    def _score(self, model: CNNClassifier, candidates: np.ndarray, augment: str = "shift",
+               progress: Progress = no_progress, start: float = 0.0, what: str = "scoring") -> np.ndarray:
         """Class probabilities of each candidate under k augmentations: ``(n, classes, k)``."""
         x = torch.as_tensor(self.pool.as_float(candidates))
         g = torch.Generator().manual_seed(self.settings.seed)
-        k = self.arch_settings.augmentations
+        transform = PRESETS[augment]
+        k = self._views(len(candidates)) if transform is not None else 1
         passes = [model.predict_proba(x)]  # the image itself is one of the k views
         for view in range(1, k):
+            assert transform is not None
             progress(start + (1 - start) * 0.9 * view / k, f"{what} {len(candidates)} images: view {view + 1}/{k}")
-            passes.append(model.predict_proba(self.augment(x, g)))
+            passes.append(model.predict_proba(transform(x, g)))
         return np.stack(passes, axis=2)
 
     def compute_seconds(self, job: RoundJob, result: RoundResult) -> float:
@@ -485,6 +606,8 @@ class BatchSession(Paging, BaseSession):
             "ranking": result.ranking.tolist(), "scored": scored,
             "probs": np.round(np.array([result.probs[i] for i in scored]), 5).ravel().tolist(),
             "uncertainty": [round(result.uncertainty[i], 5) for i in scored],
+            "augment": result.augment,
+            "augment_checked": result.augment_checked,
             "curve": [*self.curve_records(), {"labels": job.labels, "seconds": job.seconds,
                                               "accuracy": result.accuracy, "extra": {"round": job.round}}],
         })
@@ -496,6 +619,7 @@ class BatchSession(Paging, BaseSession):
         self.ranking = result.ranking
         self.accuracy = result.accuracy
         self.updating = False
+        self.augment_choice, self.augment_checked = result.augment, result.augment_checked
         if self.settings.pseudo:
             self.store.replace_source(
                 self.session_id, "pseudo", [(str(self.pool.ids[i]), k, c) for i, k, c in result.pseudo]
@@ -506,7 +630,8 @@ class BatchSession(Paging, BaseSession):
             "round": job.round, "pseudo_labels": len(result.pseudo),
             "seconds_train": round(result.seconds_train, 2), "seconds_score": round(result.seconds_score, 2),
             "scored": len(job.candidates), "images_trained": result.images_trained,
-            "views_scored": result.views_scored,
+            "views_scored": result.views_scored, "semi_guesses": result.guesses,
+            "augment": result.augment, **({"augment_cv": result.augment_scores} if result.augment_scores else {}),
             "estimate": self.estimate(result.accuracy),
         }))
         # refresh guesses on the open page (unscored ones get a direct prediction); order stays
