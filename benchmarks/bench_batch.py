@@ -1,14 +1,16 @@
-"""Batch mode: learning curves of the acquisition strategies, with and without pseudo-labels.
+"""Batch mode: learning curves of the acquisition strategies, with and without pseudo-labels, on
+the bundled sample or a data set that is not digits (made by ``scripts/make_datasets.py``).
 
-Each run is `tuilabel simulate WS --mode batch` on the sample data (exponential schedule from 20
-labels: rounds at 20, 40, 80, ...), with the given strategy and pseudo-label setting; test accuracy
+Each run is `tuilabel simulate WS --mode batch` (exponential schedule from 20 labels: rounds at 20,
+40, 80, ..., later when a round's compute outlasts the labels), with the given strategy and CEAL
+pseudo-label setting and every other setting at its default (the same final model); test accuracy
 is read off at each round. Reports the median over seeds at each label count, the full 4,000-label
 accuracy of the same network and training, the smallest label count at which each setting comes
 within 0.5 points of it, and the time of one round and images scored per second.
 
 Usage:
-  python benchmarks/bench_batch.py [--seeds 0 1 2] [--max-labels 1280]
-      [--strategies random,entropy,least_confidence,margin,fusion] [--pseudo both|on|off]
+  python benchmarks/bench_batch.py [--dataset mnist|photos|shapes] [--seeds 0 1 2] [--max-labels 1280]
+      [--strategies random,auto,entropy,least_confidence,margin,fusion] [--pseudo both|on|off]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from tuilabel.models.augment import Augment  # noqa: E402
 from tuilabel.models.cnn import CNNClassifier  # noqa: E402
@@ -46,8 +49,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--max-labels", type=int, default=1280)
-    parser.add_argument("--strategies", default="random,entropy,least_confidence,margin,fusion")
-    parser.add_argument("--pseudo", choices=["both", "on", "off"], default="both")
+    parser.add_argument("--dataset", choices=["mnist", "photos", "shapes"], default="mnist")
+    parser.add_argument("--strategies", default="random,auto")
+    parser.add_argument("--pseudo", choices=["both", "on", "off"], default="off")
     parser.add_argument("--full", action="store_true", help="also train on all 4,000 pool labels")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     args = parser.parse_args()
@@ -58,8 +62,13 @@ def main() -> None:
     counts = [c for c in COUNTS if c <= args.max_labels]
     runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        ws = Workspace.init(Path(tmp) / "ws", ROOT / "sample_data" / "mnist-pool.npz",
-                            test=ROOT / "sample_data" / "mnist-test.npz")
+        if args.dataset == "mnist":
+            pool_file, test_file = ROOT / "sample_data" / "mnist-pool.npz", ROOT / "sample_data" / "mnist-test.npz"
+        else:
+            import make_datasets
+
+            pool_file, test_file = make_datasets.write(Path(tmp), args.dataset)
+        ws = Workspace.init(Path(tmp) / "ws", pool_file, test=test_file)
         full = None
         if args.full:
             full_runs = [full_set_accuracy(ws, s) for s in args.seeds]
@@ -73,7 +82,8 @@ def main() -> None:
                     settings = SimSettings(mode="batch", labels=args.max_labels, seed=seed,
                                            options={"strategy": strategy, "pseudo": str(pseudo)})
                     t0 = time.perf_counter()
-                    result = run_simulation(ws.path, settings, out_dir / f"batch-{strategy}-{pseudo}-{seed}.json")
+                    result = run_simulation(ws.path, settings,
+                                            out_dir / f"batch-{args.dataset}-{strategy}-{pseudo}-{seed}.json")
                     runs[name].append({"curve": result["curve"], "wall": time.perf_counter() - t0})
                     last = result["curve"][-1]
                     print(f"{name:<26} seed {seed}: {last['labels']} labels -> {last['accuracy']:.3f}"
@@ -104,8 +114,9 @@ def main() -> None:
         k = BatchSettings().resolved(1).augmentations
         print(f"\none round (median over all rounds): retrain {train:.1f}s + score {score:.1f}s "
               f"({scored:.0f} images x {k} views: {scored * k / max(score, 1e-9):.0f} views scored per second)")
-    (out_dir / "batch.json").write_text(json.dumps({"counts": counts, "full_accuracy": full, "table": table,
-                                                    "runs": runs}, indent=2))
+    name = "batch" if args.dataset == "mnist" else f"batch-{args.dataset}"
+    (out_dir / f"{name}.json").write_text(json.dumps({"dataset": args.dataset, "seeds": args.seeds, "counts": counts,
+                                                     "full_accuracy": full, "table": table, "runs": runs}, indent=2))
     try:
         import matplotlib
 
@@ -121,14 +132,14 @@ def main() -> None:
         ax.set_xscale("log", base=2)
         ax.set_xlabel("human labels")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title("batch mode on the MNIST sample (median of seeds)")
+        ax.set_title(f"batch mode on {args.dataset} (median of seeds {args.seeds})")
         ax.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(out_dir / "batch.png", dpi=110)
-        print(f"wrote {out_dir / 'batch.png'}")
+        fig.savefig(out_dir / f"{name}.png", dpi=110)
+        print(f"wrote {out_dir / f'{name}.png'}")
     except ImportError:
         pass
-    print(f"wrote {out_dir / 'batch.json'}")
+    print(f"wrote {out_dir / f'{name}.json'}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import numpy as np
 
 from tuilabel.cli import main
 from tuilabel.sessions import Action, SimClock
-from tuilabel.sessions.batch import BatchSession, BatchSettings
+from tuilabel.sessions.batch import BatchSession, BatchSettings, RoundJob
 
 TINY = dict(arch="small", epochs=3, patience=0, augmentations=2, score_subset=150, start=10, seed=0)
 
@@ -103,3 +103,57 @@ def test_batch_screen_labels_the_focused_tile(sample_workspace):
 
     ids = asyncio.run(go())
     assert sample_workspace.store.current() == {ids[0]: (7, 1.0), ids[1]: (None, 1.0)}
+
+
+def test_auto_cold_start_takes_typical_pool_images(sample_workspace):
+    from tuilabel.models.features import pca_features
+
+    pool = sample_workspace.pool
+    auto = BatchSession(sample_workspace, settings=BatchSettings(**TINY), page_size=10, save_models=False)
+    rand = BatchSession(sample_workspace, settings=BatchSettings(**{**TINY, "strategy": "random"}), page_size=10,
+                        save_models=False)
+    features = pca_features(pool.as_float())
+    d = np.sqrt(((features[:, None] - features[None, :1000]) ** 2).sum(-1))  # to a reference sample
+
+    def crowding(page):  # mean distance to the 20 nearest reference images: small = typical
+        return float(np.sort(d[[it.index for it in page]], axis=1)[:, 1:21].mean())
+
+    assert crowding(auto.page) < crowding(rand.page)
+    assert len({int(pool.truth[it.index]) for it in auto.page}) >= 6  # spread over the classes
+    auto.close()
+    rand.close()
+
+
+def test_semi_supervised_round_trains_on_sure_guesses(sample_workspace):
+    session = BatchSession(sample_workspace, clock=SimClock(), settings=BatchSettings(**TINY), page_size=5,
+                           save_models=False)
+    truth = sample_workspace.pool.truth
+    while not session.due_update():
+        session.handle(Action("label", int(truth[session.page[session.focus].index])))
+    session.update()
+    point = session.curve[-1].extra
+    assert point["semi_guesses"] > 0 and point["augment"] == "shift"  # too few labels a class to measure yet
+    assert point["images_trained"] > 2 * 10 * 64  # two fits: the supervised one, then with the guesses
+    off = BatchSession(sample_workspace, clock=SimClock(), settings=BatchSettings(**TINY, semi=False), page_size=5,
+                       save_models=False)
+    job = off.snapshot()
+    result = off.train(job)
+    assert result.guesses == 0 and result.images_trained < point["images_trained"]
+    session.close()
+    off.close()
+
+
+def test_augment_auto_measures_both_kinds_when_the_labels_allow(sample_workspace):
+    session = BatchSession(sample_workspace, settings=BatchSettings(**TINY), save_models=False)
+    pool = sample_workspace.pool
+    idx = np.concatenate([np.flatnonzero(pool.truth == c)[:4] for c in range(10)])
+    job = RoundJob(1, pool.as_float(idx), pool.truth[idx].astype(np.int64), idx, np.arange(0), 10, len(idx), 0.0, 0.0)
+    choice, scores, trained, checked = session._choose_augment(job, lambda *a: None)
+    assert set(scores) == {"shift", "geometric"} and choice in scores and trained > 0 and checked == 4
+    job.augment_checked = 4
+    assert session._choose_augment(job, lambda *a: None)[1:] == ({}, 0, 4)  # measured once a level
+    fixed = BatchSession(sample_workspace, settings=BatchSettings(**TINY, augment="none"), save_models=False)
+    job.augment_checked, job.augment = 0, "none"
+    assert fixed._choose_augment(job, lambda *a: None) == ("none", {}, 0, 0)
+    session.close()
+    fixed.close()

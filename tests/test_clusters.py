@@ -242,3 +242,15 @@ def test_bad_clusters_settings_are_one_line_errors(sample_workspace, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("tuilabel: error: ") for line in err)
     assert "classifier='svm'" in err[0] and "per_epoch=0" in err[1] and "unknown setting 'nope'" in err[2]
+
+
+def test_first_epoch_never_clusters_fewer_than_twice_the_classes(sample_workspace, clusters_model):
+    from tuilabel.sessions.clusters import make_plan
+
+    pool = sample_workspace.pool
+    x = pool.as_float(np.arange(300))
+    s = ClustersSettings(k=0, k_min=2, k_max=4)
+    plan = make_plan(clusters_model, x, pool.image_shape, s, 1, ranked=False, n_classes=10)
+    assert plan.k == 20 and not plan.inertias  # no elbow below twice the classes
+    plan = make_plan(clusters_model, x, pool.image_shape, s, 1, ranked=False, n_classes=1)
+    assert 2 <= plan.k <= 4 and sorted(plan.inertias) == [2, 3, 4]  # the elbow where it has room

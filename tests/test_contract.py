@@ -55,7 +55,7 @@ def test_settings_are_checked_where_they_are_made():
     assert BatchSettings.from_options({"pseudo": "off"}).pseudo is False
     assert s.changed() == {"strategy": "margin", "pseudo": True, "augmentations": 4, "pseudo_threshold": 1.0}
     bad = {
-        "strategy=nosuch": "strategy='nosuch' is not one of: random, entropy",
+        "strategy=nosuch": "strategy='nosuch' is not one of: auto, random, entropy",
         "pseudo=ture": "pseudo='ture' is not a yes/no value",
         "augmentations=0": "augmentations=0 must be at least 1",
         "epochs=2.5": "epochs='2.5' is not an integer",
@@ -72,8 +72,8 @@ def test_settings_are_checked_where_they_are_made():
     with pytest.raises(TuilabelError, match="learn=1 must be true or false"):
         BrowseSettings(learn=1)  # type: ignore[arg-type]
     lines = BatchSettings.describe()
-    assert len(lines) == 20 and lines[-1].startswith("overlap")
-    assert lines[0].startswith("strategy") and "default 'entropy'" in lines[0]
+    assert len(lines) == 24 and lines[-1].startswith("overlap")
+    assert lines[0].startswith("strategy") and "default 'auto'" in lines[0]
 
 
 def test_cli_settings_errors_are_one_line_and_exit_2(sample_workspace, capsys):
@@ -95,7 +95,7 @@ def test_cli_settings_errors_are_one_line_and_exit_2(sample_workspace, capsys):
     assert not (sample_workspace.path / "runs" / "x.json").exists()
     assert main(["label", ws, "--mode", "batch", "--help-settings"]) == 0
     out = capsys.readouterr().out
-    assert "settings of the batch mode" in out and "strategy" in out and "(random | entropy" in out
+    assert "settings of the batch mode" in out and "strategy" in out and "(auto | random | entropy" in out
 
 
 def test_label_passes_settings_to_the_mode(sample_workspace):

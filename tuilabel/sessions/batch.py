@@ -513,6 +513,9 @@ class BatchSession(Paging, BaseSession):
         if s.semi and len(job.candidates):
             agree = (probs.argmax(axis=1) == mean.argmax(axis=1)[:, None]).all(axis=1)
             sure = np.flatnonzero(agree & (mean.max(axis=1) >= s.semi_confidence))
+            most = TRAIN_PASSES // 10  # at least 10 epochs within the budget: a random share of a large pool's
+            if len(sure) > most:
+                sure = np.sort(np.random.default_rng(s.seed + job.round).choice(sure, most, replace=False))
             guesses = len(sure)
             extra_x.append(self.pool.as_float(job.candidates[sure]))
             extra_y.append(mean[sure].argmax(axis=1))

@@ -45,7 +45,8 @@ CONFIDENCE = {"high": 1.0, "medium": 0.7, "low": 0.4}  # p_c a person gives with
 @dataclass
 class ClustersSettings(Settings):
     mode = "clusters"
-    k: int = setting(0, "clusters in the first epoch; 0: the elbow of k-means inertia over [k_min, k_max]", min=0)
+    k: int = setting(0, "clusters in the first epoch; 0: the elbow of k-means inertia over [k_min, k_max], "
+                        "never fewer than twice the classes (so that no cluster has to hold two)", min=0)
     k_min: int = setting(8, "fewest clusters the elbow considers", min=1)
     k_max: int = setting(20, "most clusters the elbow considers", min=1)
     fine_k: int = setting(32, "clusters in later epochs (0: the first epoch's k)", min=0)
@@ -170,7 +171,7 @@ def decode_image(model: VAEClassifier, z: np.ndarray, image_shape: tuple[int, ..
 
 def make_plan(
     model: VAEClassifier, x: np.ndarray, image_shape: tuple[int, ...], settings: ClustersSettings, epoch: int,
-    ranked: bool,
+    ranked: bool, n_classes: int = 0,
 ) -> Plan:
     """Cluster the pool's latent means and decode each centre (any thread: no store, no UI)."""
     t0 = time.perf_counter()
@@ -178,8 +179,12 @@ def make_plan(
     inertias: dict[int, float] = {}
     if not ranked:
         k = settings.k
-        if k <= 0:
-            k, inertias = choose_k(z, settings.k_min, min(settings.k_max, len(z) - 1), seed=settings.seed + epoch)
+        low = min(max(settings.k_min, 2 * n_classes), len(z) - 1)
+        high = min(max(settings.k_max, 2 * n_classes), len(z) - 1)
+        if k <= 0 and low >= high:
+            k = low
+        elif k <= 0:
+            k, inertias = choose_k(z, low, high, seed=settings.seed + epoch)
     else:
         k = settings.fine_k or settings.k or settings.k_max
     k = max(1, min(k, len(z)))
@@ -230,7 +235,7 @@ class ClustersSession(BaseSession):
         self.x = self.pool.as_float()
         self.epoch = model.labelled_epochs_ + 1  # the labelling round
         self.plan = plan or make_plan(model, self.x, self.pool.image_shape, self.settings, self.epoch,
-                                      ranked=model.labelled_epochs_ > 0)
+                                      ranked=model.labelled_epochs_ > 0, n_classes=self.pool.n_classes)
         self.queue: list[Centre] = list(self.plan.centres)
         self.decisions: list[Decision] = []
         self.decided_this_epoch = 0
@@ -263,7 +268,7 @@ class ClustersSession(BaseSession):
                 model.save(workspace.model_path(VAE))
         progress(None, "clustering the latent space…")
         plan = make_plan(model, pool.as_float(), pool.image_shape, s, model.labelled_epochs_ + 1,
-                         ranked=model.labelled_epochs_ > 0)
+                         ranked=model.labelled_epochs_ > 0, n_classes=pool.n_classes)
         return {"model": model, "plan": plan}
 
     @property
@@ -432,7 +437,8 @@ class ClustersSession(BaseSession):
         seconds = time.perf_counter() - t0
         accuracy = reconstruction = clustering = None
         progress(share, "clustering the latent space again…")
-        plan = make_plan(self.model, self.x, self.pool.image_shape, s, job.epoch + 1, ranked=True)
+        plan = make_plan(self.model, self.x, self.pool.image_shape, s, job.epoch + 1, ranked=True,
+                         n_classes=self.pool.n_classes)
         cnn, seconds_cnn = None, 0.0
         has = job.labels >= 0
         if with_cnn:
