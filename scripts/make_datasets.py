@@ -95,7 +95,8 @@ def _polygon(kind: str) -> list[tuple[float, float]]:
         return right if kind == "arrow-right" else [(-x, y) for x, y in right]
     if kind in ("plus", "cross"):
         a, b = 0.32, 1.1
-        plus = [(-a, -b), (a, -b), (a, -a), (b, -a), (b, a), (a, a), (a, b), (-a, b), (-a, a), (-b, a), (-b, -a), (-a, -a)]
+        plus = [(-a, -b), (a, -b), (a, -a), (b, -a), (b, a), (a, a),
+                (a, b), (-a, b), (-a, a), (-b, a), (-b, -a), (-a, -a)]
         if kind == "plus":
             return plus
         c, s = math.cos(math.pi / 4), math.sin(math.pi / 4)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,3 +150,22 @@ def test_every_bad_input_names_file_and_problem(tmp_path, small_pool):
         assert str(path) in message, name
         assert needle in message, (name, message)
         assert "\n" not in message, name
+
+
+def test_benchmark_data_sets_are_reproducible_and_load_as_pools(tmp_path):
+    import importlib.util
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import make_datasets
+
+    which = ["shapes"] + (["photos"] if importlib.util.find_spec("skimage") else [])
+    for name in which:
+        first = make_datasets.write(tmp_path / "a", name, pool=60, test=20, seed=3)
+        again = make_datasets.write(tmp_path / "b", name, pool=60, test=20, seed=3)
+        for p, q in zip(first, again):
+            with np.load(p) as x, np.load(q) as y:
+                assert np.array_equal(x["images"], y["images"]) and np.array_equal(x["labels"], y["labels"])
+        pool = load_pool(first[0])
+        assert len(pool) == 60 and pool.n_classes == 10 and np.bincount(pool.truth).min() == 6
+        assert pool.class_names[6] in ("arrow-left", "coffee")

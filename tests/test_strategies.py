@@ -53,7 +53,7 @@ def _blobs(rng, centres, per, spread=0.3):
     """Points around each centre, plus one far outlier per blob."""
     points = [c + rng.normal(0, spread, (per, len(c))) for c in centres]
     outliers = [c + 8 * spread * np.ones(len(c)) for c in centres]
-    return np.concatenate(points + [np.array(outliers)]).astype(np.float32)
+    return np.concatenate([*points, np.array(outliers)]).astype(np.float32)
 
 
 def test_typical_takes_one_central_point_per_unlabelled_cluster():
