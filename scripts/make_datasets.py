@@ -12,8 +12,9 @@ known copyright restrictions (Brooklyn Museum); text is public domain (Wikipedia
 field is NASA/ESA, public domain. scikit-image itself is BSD-3-Clause.
 
 ``shapes``: 32x32 colour images of ten shapes drawn by Pillow (circle, ring, square, diamond,
-triangles pointing up and down, arrows pointing left and right, plus, cross), in random colours on
-random backgrounds with noise, jittered in place, size and by up to 10 degrees. The classes make
+triangles pointing up and down, arrows pointing left and right, plus, cross), in random colours
+darker than their random light backgrounds, with noise, jittered in place, size and by up to 10
+degrees. The classes make
 flips and large rotations change the label (left/right arrows, up/down triangles, square/diamond,
 plus/cross): augmentation that suits digits does not suit them.
 
@@ -107,10 +108,9 @@ def _polygon(kind: str) -> list[tuple[float, float]]:
 def _shape_image(kind: str, rng: np.random.Generator, size: int = 32) -> np.ndarray:
     scale = 4  # drawn large, then shrunk: smooth edges
     big = size * scale
-    back = rng.integers(0, 256, 3)
-    fore = rng.integers(0, 256, 3)
-    while np.abs(fore.astype(int) - back.astype(int)).sum() < 200:  # a person can see the shape
-        fore = rng.integers(0, 256, 3)
+    # any hue, but the shape darker than its background (as ink on paper): a person sees it at once
+    back = rng.integers(150, 256, 3)
+    fore = (back * rng.uniform(0.0, 0.45, 3)).astype(int)
     image = Image.new("RGB", (big, big), tuple(int(v) for v in back))
     draw = ImageDraw.Draw(image)
     radius = rng.uniform(0.22, 0.36) * big
@@ -130,7 +130,7 @@ def _shape_image(kind: str, rng: np.random.Generator, size: int = 32) -> np.ndar
             points.append((cx + x * radius * 0.85, cy + y * radius * 0.85))
         draw.polygon(points, fill=colour)
     small = np.asarray(image.resize((size, size), Image.Resampling.BOX), np.float32)
-    noise = rng.normal(0, rng.uniform(5, 30), small.shape)
+    noise = rng.normal(0, rng.uniform(3, 20), small.shape)
     return np.clip(small + noise, 0, 255).astype(np.uint8)
 
 

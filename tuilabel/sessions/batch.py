@@ -53,7 +53,8 @@ class BatchSettings(TeamSettings):
     schedule: str = setting("exponential", "rounds when the labels double, or every batch_size labels",
                             choices=("exponential", "fixed"))
     batch_size: int = setting(50, "labels per round with the fixed schedule", min=1)
-    start: int = setting(20, "random pool images labelled before the first model", min=2)
+    start: int = setting(20, "pool images labelled before the first model (strategy auto: typical ones, "
+                             "else random)", min=2)
     augmentations: int = setting(10, "views per image when scoring (seed 001's k); a large pool on a CPU gets "
                                       "fewer, to 40,000 views a round", min=1, max=100)
     augment: str = setting("auto", "augmentation in training and scoring: geometric (seed 001's: rotation, "
