@@ -114,8 +114,8 @@ def main() -> None:
         k = BatchSettings().resolved(1).augmentations
         print(f"\none round (median over all rounds): retrain {train:.1f}s + score {score:.1f}s "
               f"({scored:.0f} images x {k} views: {scored * k / max(score, 1e-9):.0f} views scored per second)")
-    name = "batch" if args.dataset == "mnist" else f"batch-{args.dataset}"
-    (out_dir / f"{name}.json").write_text(json.dumps({"dataset": args.dataset, "seeds": args.seeds, "counts": counts,
+    stem = "batch" if args.dataset == "mnist" else f"batch-{args.dataset}"
+    (out_dir / f"{stem}.json").write_text(json.dumps({"dataset": args.dataset, "seeds": args.seeds, "counts": counts,
                                                      "full_accuracy": full, "table": table, "runs": runs}, indent=2))
     try:
         import matplotlib
@@ -135,11 +135,11 @@ def main() -> None:
         ax.set_title(f"batch mode on {args.dataset} (median of seeds {args.seeds})")
         ax.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(out_dir / f"{name}.png", dpi=110)
-        print(f"wrote {out_dir / f'{name}.png'}")
+        fig.savefig(out_dir / f"{stem}.png", dpi=110)
+        print(f"wrote {out_dir / f'{stem}.png'}")
     except ImportError:
         pass
-    print(f"wrote {out_dir / f'{name}.json'}")
+    print(f"wrote {out_dir / f'{stem}.json'}")
 
 
 if __name__ == "__main__":

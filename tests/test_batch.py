@@ -105,11 +105,12 @@ def test_batch_screen_labels_the_focused_tile(sample_workspace):
     assert sample_workspace.store.current() == {ids[0]: (7, 1.0), ids[1]: (None, 1.0)}
 
 
-def test_auto_cold_start_takes_typical_pool_images(sample_workspace):
+def test_typical_cold_start_takes_typical_pool_images(sample_workspace):
     from tuilabel.models.features import pca_features
 
     pool = sample_workspace.pool
-    auto = BatchSession(sample_workspace, settings=BatchSettings(**TINY), page_size=10, save_models=False)
+    auto = BatchSession(sample_workspace, settings=BatchSettings(**TINY, cold_start="typical"), page_size=10,
+                        save_models=False)
     rand = BatchSession(sample_workspace, settings=BatchSettings(**{**TINY, "strategy": "random"}), page_size=10,
                         save_models=False)
     features = pca_features(pool.as_float())
@@ -157,3 +158,15 @@ def test_augment_auto_measures_both_kinds_when_the_labels_allow(sample_workspace
     assert fixed._choose_augment(job, lambda *a: None) == ("none", {}, 0, 0)
     session.close()
     fixed.close()
+
+
+def test_a_large_subset_is_scored_under_fewer_views_on_a_cpu(sample_workspace):
+    from tuilabel.sessions import batch
+
+    session = BatchSession(sample_workspace, settings=BatchSettings(**{**TINY, "augmentations": 10}),
+                           save_models=False)
+    if batch.on_gpu():
+        assert session._views(20_000) == 10
+    else:
+        assert session._views(100) == 10 and session._views(20_000) == 2 and session._views(10**6) == 1
+    session.close()

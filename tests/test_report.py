@@ -105,7 +105,9 @@ def test_without_a_test_set_the_accuracy_is_cross_validated(tmp_path, sample_arr
     ws = Workspace.init(tmp_path / "no-test", sample_arrays[0])
     try:
         assert ws.test is None
-        session = BatchSession(ws, clock=SimClock(), settings=BatchSettings(**TINY), page_size=5)
+        # enough labels and epochs that a cross-validated estimate can tell a model from chance
+        session = BatchSession(ws, clock=SimClock(), settings=BatchSettings(**{**TINY, "start": 20, "epochs": 10}),
+                               page_size=5)
         truth = ws.pool.truth
         while not session.due_update():
             session.handle(Action("label", int(truth[session.page[session.focus].index])))

@@ -47,14 +47,16 @@ DIVERSE_POOL = 10  # uncertainty with diversity: clusters among this many times 
 @dataclass
 class BatchSettings(TeamSettings):
     mode = "batch"
-    strategy: str = setting("auto", "how the unlabelled pool is ranked; auto: typical points of the pool before "
-                                    "the first model, then the most uncertain (entropy) spread over k-means "
-                                    "clusters of the model's representation", choices=strategies.STRATEGIES)
+    strategy: str = setting("auto", "how the unlabelled pool is ranked once there is a model; auto: the most "
+                                    "uncertain (entropy) spread over k-means clusters of the CNN's representation",
+                            choices=strategies.STRATEGIES)
+    cold_start: str = setting("random", "the first start images: random, or typical (TypiClust on principal "
+                                        "components of the pixels: better on digits, worse on photographs and "
+                                        "colour shapes, see the README)", choices=("random", "typical"))
     schedule: str = setting("exponential", "rounds when the labels double, or every batch_size labels",
                             choices=("exponential", "fixed"))
     batch_size: int = setting(50, "labels per round with the fixed schedule", min=1)
-    start: int = setting(20, "pool images labelled before the first model (strategy auto: typical ones, "
-                             "else random)", min=2)
+    start: int = setting(20, "pool images labelled before the first model (see cold_start)", min=2)
     augmentations: int = setting(10, "views per image when scoring (seed 001's k); a large pool on a CPU gets "
                                       "fewer, to 40,000 views a round", min=1, max=100)
     augment: str = setting("auto", "augmentation in training and scoring: geometric (seed 001's: rotation, "
@@ -199,7 +201,7 @@ class BatchSession(Paging, BaseSession):
         self.ranking = self.rng.permutation(len(self.pool))  # no model yet: random order
         self.next_round_at = max(self.settings.start, self.classified + 1)
         self.resume()
-        if self.model is None and self.settings.strategy == "auto":
+        if self.model is None and self.settings.cold_start == "typical":
             self.ranking = self._cold_start()
         self.page: list[PageItem] = []
         self.page_number = 0
