@@ -170,3 +170,18 @@ def test_a_large_subset_is_scored_under_fewer_views_on_a_cpu(sample_workspace):
     else:
         assert session._views(100) == 10 and session._views(20_000) == 2 and session._views(10**6) == 1
     session.close()
+
+
+def test_auto_keeps_random_order_until_the_model_is_worth_asking(sample_workspace):
+    truth = sample_workspace.pool.truth
+    orders = {}
+    for strategy in ("auto", "entropy"):
+        session = BatchSession(sample_workspace, clock=SimClock(), settings=BatchSettings(**TINY, strategy=strategy),
+                               save_models=False)
+        while not session.due_update():
+            session.handle(Action("label", int(truth[session.page[session.focus].index])))
+        result = session.train(session.snapshot())
+        orders[strategy] = np.array([result.uncertainty[i] for i in result.ranking[:30]])
+        session.close()
+    assert (np.diff(orders["entropy"]) <= 1e-9).all()  # most uncertain first
+    assert not (np.diff(orders["auto"]) <= 1e-9).all()  # 10 labels, fewer than 16 a class: random order

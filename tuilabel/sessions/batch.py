@@ -42,13 +42,15 @@ VIEW_BUDGET_CPU = 40_000  # augmented views a round scores at most on a CPU: few
 TRAIN_PASSES = 60_000  # image passes a round's training aims at once pseudo-labels swell the training set
 COLD_SAMPLE = 20_000  # the cold start picks typical points among at most this many pool images
 DIVERSE_POOL = 10  # uncertainty with diversity: clusters among this many times a round's worth of the most uncertain
+ASK_AFTER = 16  # strategy auto: random order until every class has this many labels (a weak model's doubts mislead)
 
 
 @dataclass
 class BatchSettings(TeamSettings):
     mode = "batch"
-    strategy: str = setting("auto", "how the unlabelled pool is ranked once there is a model; auto: the most "
-                                    "uncertain (entropy) spread over k-means clusters of the CNN's representation",
+    strategy: str = setting("auto", "how the unlabelled pool is ranked once there is a model; auto: random order "
+                                    "until every class has 16 labels, then the most uncertain (entropy) spread "
+                                    "over k-means clusters of the CNN's representation",
                             choices=strategies.STRATEGIES)
     cold_start: str = setting("random", "the first start images: random, or typical (TypiClust on principal "
                                         "components of the pixels: better on digits, worse on photographs and "
@@ -507,7 +509,9 @@ class BatchSession(Paging, BaseSession):
                 scored += probs.shape[0] * probs.shape[2]
         rng = np.random.default_rng(s.seed + 1000 + job.round)
         scores = strategies.entropy(probs)
-        if s.strategy == "auto":
+        if s.strategy == "auto" and np.bincount(job.y, minlength=job.n_classes).min() < ASK_AFTER:
+            ranking = job.candidates[rng.permutation(len(job.candidates))]  # not worth asking yet
+        elif s.strategy == "auto":
             ranking = self._diverse_ranking(model, job, scores, rng)
         else:
             ranking = job.candidates[strategies.select(s.strategy, probs, len(job.candidates), rng)]
