@@ -10,7 +10,8 @@ When the epoch's centres are decided, the next epoch trains with the weighted cl
 (equation 3) and clusters again.
 
 Where this goes beyond the seed, measured on the sample (see benchmarks/bench_clusters.py):
-- the first epoch shows every centre of a k chosen by the elbow method; later epochs cluster more
+- the first epoch shows the centres of a k chosen by the elbow method, never fewer than twice the
+  classes (fewer merged two classes in a cluster on the sample, seed 1); later epochs cluster more
   finely (``fine_k``) and show the centres the classifier is least sure of first (the mean entropy
   of its predictions over the cluster's members), ``per_epoch`` of them; a cluster nobody looks at
   keeps the labels spread earlier;
