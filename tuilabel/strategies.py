@@ -103,12 +103,12 @@ def diverse(scores: np.ndarray, features: np.ndarray, k: int, rng: np.random.Gen
     if k <= 1 or k >= n:
         return top_k(scores, n, rng)
     assign = kmeans(features, k, seed=int(rng.integers(2**31)), n_init=1).assignment
+    order = top_k(scores, n, rng)
     best: dict[int, int] = {}
-    for i in top_k(scores, n, rng):
+    for i in order:
         best.setdefault(int(assign[i]), int(i))
     picked = np.array(sorted(best.values(), key=lambda i: -scores[i]), np.int64)
-    rest = top_k(scores, n, rng)
-    return np.concatenate([picked, rest[~np.isin(rest, picked)]])
+    return np.concatenate([picked, order[~np.isin(order, picked)]])
 
 
 def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:

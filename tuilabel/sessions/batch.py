@@ -450,9 +450,9 @@ class BatchSession(Paging, BaseSession):
         return choice, scores, trained, due[-1]
 
     def train(self, job: RoundJob, progress: Progress = no_progress) -> RoundResult:
-        """The heavy part (any thread): retrain (on the human labels and, semi-supervised, the last
-        round's confident guesses), score under augmentation, rank, pick pseudo-labels; semi-supervised,
-        a second CNN on the labels and the images the first is sure of."""
+        """The heavy part (any thread): retrain on the human labels, score under augmentation, rank,
+        pick pseudo-labels; semi-supervised, a second CNN on the labels and the images the first is
+        sure of. The candidates' pixels are read once for all of it."""
         s = self.arch_settings
         t0 = time.perf_counter()
         fits = 1 + s.pseudo + s.semi
@@ -477,10 +477,11 @@ class BatchSession(Paging, BaseSession):
                   extra_weight=np.concatenate(extra_w) if extra_w else 1.0)
         trained += model.images_seen_
         scoring = 0.0
+        cx = self.pool.as_float(job.candidates)
         views = self._views(len(job.candidates))
         progress(0.8 / fits, f"round {job.round}: scoring {len(job.candidates)} images x {views} views")
         t_score = time.perf_counter()
-        probs = self._score(model, job.candidates, job.augment, progress, 0.8 / fits, f"round {job.round}: scoring")
+        probs = self._score(model, cx, job.augment, progress, 0.8 / fits, f"round {job.round}: scoring")
         scoring += time.perf_counter() - t_score
         scored = probs.shape[0] * probs.shape[2]
         pseudo: list[tuple[int, int, float]] = []
@@ -503,8 +504,7 @@ class BatchSession(Paging, BaseSession):
                 trained += model.images_seen_
                 progress(0.9, f"round {job.round}: scoring again with {len(pseudo)} pseudo-labels")
                 t_score = time.perf_counter()
-                probs = self._score(model, job.candidates, job.augment, progress, 0.9,
-                                    f"round {job.round}: scoring again")
+                probs = self._score(model, cx, job.augment, progress, 0.9, f"round {job.round}: scoring again")
                 scoring += time.perf_counter() - t_score
                 scored += probs.shape[0] * probs.shape[2]
         rng = np.random.default_rng(s.seed + 1000 + job.round)
@@ -512,7 +512,7 @@ class BatchSession(Paging, BaseSession):
         if s.strategy == "auto" and np.bincount(job.y, minlength=job.n_classes).min() < ASK_AFTER:
             ranking = job.candidates[rng.permutation(len(job.candidates))]  # not worth asking yet
         elif s.strategy == "auto":
-            ranking = self._diverse_ranking(model, job, scores, rng)
+            ranking = self._diverse_ranking(model, job, cx, scores, rng)
         else:
             ranking = job.candidates[strategies.select(s.strategy, probs, len(job.candidates), rng)]
         mean = probs.mean(axis=2)
@@ -524,7 +524,7 @@ class BatchSession(Paging, BaseSession):
             if len(sure) > most:
                 sure = np.sort(np.random.default_rng(s.seed + job.round).choice(sure, most, replace=False))
             guesses = len(sure)
-            extra_x.append(self.pool.as_float(job.candidates[sure]))
+            extra_x.append(cx[sure])
             extra_y.append(mean[sure].argmax(axis=1))
             extra_w.append(np.full(len(sure), s.semi_weight, np.float32))
             n_train = len(job.y) + sum(len(e) for e in extra_y)
@@ -536,7 +536,7 @@ class BatchSession(Paging, BaseSession):
                       extra_x=np.concatenate(extra_x), extra_y=np.concatenate(extra_y),
                       extra_weight=np.concatenate(extra_w))
             trained += model.images_seen_
-            mean = model.predict_proba(self.pool.as_float(job.candidates))  # its guesses on the pages
+            mean = model.predict_proba(cx)  # its guesses on the pages
         accuracy = None
         test = self.test_arrays()
         if test is not None:
@@ -555,13 +555,13 @@ class BatchSession(Paging, BaseSession):
             augment=job.augment, augment_scores=augment_scores, augment_checked=checked,
         )
 
-    def _diverse_ranking(self, model: CNNClassifier, job: RoundJob, scores: np.ndarray,
+    def _diverse_ranking(self, model: CNNClassifier, job: RoundJob, cx: np.ndarray, scores: np.ndarray,
                          rng: np.random.Generator) -> np.ndarray:
         """``strategy=auto``: the round's worth of labels spread over k-means clusters (of the CNN's
         representation) of the most uncertain candidates, the rest by uncertainty."""
         order = strategies.top_k(scores, len(scores), rng)
         top = order[: min(len(order), DIVERSE_POOL * max(1, job.round_size))]
-        features = model.embed(self.pool.as_float(job.candidates[top]))
+        features = model.embed(cx[top])
         front = top[strategies.diverse(scores[top], features, job.round_size, rng)]
         return job.candidates[np.concatenate([front, order[len(top):]])]
 
@@ -584,17 +584,18 @@ class BatchSession(Paging, BaseSession):
         k = self.arch_settings.augmentations
         return k if on_gpu() else max(1, min(k, VIEW_BUDGET_CPU // max(n, 1)))
 
-    def _score(self, model: CNNClassifier, candidates: np.ndarray, augment: str = "shift",
+    def _score(self, model: CNNClassifier, cx: np.ndarray, augment: str = "shift",
                progress: Progress = no_progress, start: float = 0.0, what: str = "scoring") -> np.ndarray:
-        """Class probabilities of each candidate under k augmentations: ``(n, classes, k)``."""
-        x = torch.as_tensor(self.pool.as_float(candidates))
+        """Class probabilities of each candidate (``cx``: their pixels as model input) under k
+        augmentations: ``(n, classes, k)``."""
+        x = torch.as_tensor(cx)
         g = torch.Generator().manual_seed(self.settings.seed)
         transform = PRESETS[augment]
-        k = self._views(len(candidates)) if transform is not None else 1
+        k = self._views(len(cx)) if transform is not None else 1
         passes = [model.predict_proba(x)]  # the image itself is one of the k views
         for view in range(1, k):
             assert transform is not None
-            progress(start + (1 - start) * 0.9 * view / k, f"{what} {len(candidates)} images: view {view + 1}/{k}")
+            progress(start + (1 - start) * 0.9 * view / k, f"{what} {len(cx)} images: view {view + 1}/{k}")
             passes.append(model.predict_proba(transform(x, g)))
         return np.stack(passes, axis=2)
 
