@@ -32,8 +32,12 @@ from tuilabel.workspace import Workspace  # noqa: E402
 
 VARIANTS = {
     "default": ({}, {}),
+    "no start labels": ({"label_start": "false"}, {}),
+    "chains of 30": ({"chain_length": "30"}, {}),
+    # seed 000's stream: chains of 30, frames only, offline training only when asked
+    "as seed 000": (
+        {"chain_length": "30", "label_start": "false", "offline_every": "0"}, {}),
     "no skip-if-sure": ({}, {"skip_sure_after": None}),
-    "chains of 10": ({"chain_length": "10"}, {}),
     "fast weights": ({"fast_weights": "true"}, {}),
 }
 REPORT_AT = (600, 1200, 2400, 4200)
@@ -149,7 +153,7 @@ def main() -> None:
     table = {}
     print(f"\ntest error (%) against simulated labeling seconds, median of seeds {args.seeds}")
     header = "".join(f"{t:>9}s" for t in REPORT_AT if t <= args.seconds)
-    print(f"{'':<32}{header}")
+    print(f"{'':<40}{header}")
     for name in variants:
         for key, label in (("accuracy", "online"), ("offline_accuracy", "offline")):
             row = []
@@ -160,11 +164,11 @@ def main() -> None:
                 values = [v for v in values if v is not None]
                 row.append(100 * (1 - statistics.median(values)) if values else float("nan"))
             table[f"{name} {label}"] = row
-            print(f"{name + ' ' + label:<32}" + "".join(f"{e:>10.1f}" for e in row))
+            print(f"{name + ' ' + label:<40}" + "".join(f"{e:>10.1f}" for e in row))
     static_row = [100 * (1 - statistics.median(s[t] for s in results["static"]))
                   for t in REPORT_AT if t <= args.seconds]
     table["static images, 1.75 s each"] = static_row
-    print(f"{'static images, 1.75 s each':<32}" + "".join(f"{e:>10.1f}" for e in static_row))
+    print(f"{'static images, 1.75 s each':<40}" + "".join(f"{e:>10.1f}" for e in static_row))
     print("\ncost of one frame (microseconds):", {k: round(v, 1) for k, v in costs.items()})
     print("RBM training time per epoch on the pool (s):", {k: round(v, 3) for k, v in epochs.items()})
     summary = {"table_error_percent": table, "report_at": [t for t in REPORT_AT if t <= args.seconds],

@@ -145,3 +145,60 @@ def test_stream_screen_keys_label_frames(stream_workspace):
     kept = asyncio.run(go())
     labels = [ev.label for ev in stream_workspace.store.events(samples=True)]
     assert kept >= 1 and len(labels) == kept and set(labels) == {4}
+
+
+def test_a_chains_start_image_takes_the_label_of_its_first_frames(stream_workspace):
+    session, clock = session_for(stream_workspace, autospeed=False, chain_length=6, online=False,
+                                 undo_on_change=0)
+    session.handle(Action("next_chain"))
+    play(session, clock, 1)
+    start = session.start_index
+    session.handle(Action("label", 4))
+    play(session, clock, 5)  # steps 2-6 of this chain labelled 4
+    session.handle(Action("unsure"))
+    play(session, clock, 1)  # the next chain starts: the last one's start image takes 4
+    assert session.start_index != start
+    starts = [ev for ev in stream_workspace.store.events(("propagated",)) if ev.mode == "stream"]
+    assert [(ev.item_id, ev.label) for ev in starts] == [(str(stream_workspace.pool.ids[start]), 4)]
+    assert starts[0].confidence == 5 / 6
+    # a chain whose first frames got two classes gives its start image nothing
+    session.handle(Action("label", 1))
+    play(session, clock, 2)
+    session.handle(Action("label", 2))
+    play(session, clock, 4)
+    assert session.chains == 4 and session.starts_labelled == 1
+    # both kinds are in the offline training set, frames first
+    x, y = session.labelled_frames()
+    assert len(y) == sum(session.per_class) + 1 and y[-1] == 4
+    assert np.allclose(x[-1], stream_workspace.pool.as_float(np.array([start])).reshape(-1))
+
+
+def test_no_start_labels_when_turned_off(stream_workspace):
+    session, clock = session_for(stream_workspace, autospeed=False, chain_length=4, label_start=False)
+    session.handle(Action("label", 5))
+    play(session, clock, 12)
+    assert session.starts_labelled == 0
+    assert not list(stream_workspace.store.events(("propagated",)))
+
+
+def test_offline_retrain_runs_by_itself_and_keeps_later_online_updates(stream_workspace):
+    session, clock = session_for(stream_workspace, autospeed=False, offline_every=8, label_start=False)
+    session.handle(Action("label", 3))
+    play(session, clock, 7)
+    assert not session.due_update()
+    play(session, clock, 1)
+    assert session.due_update()
+    job = session.snapshot()
+    result = session.train(job)
+    assert len(job.y) == 8 and session.compute_seconds(job, result) > 0
+    assert not session.due_update()  # one at a time
+    play(session, clock, 3)  # labelled while the offline fit runs
+    later = [record for _, _, record in session.labelled[-3:]]
+    session.apply(job, result)
+    expected_U = result[0].clone()
+    for h, diff, lr in later:
+        expected_U += lr * torch.outer(diff, h)
+    assert torch.allclose(session.rbm.U_, expected_U, atol=1e-6)
+    assert all(record is None for _, _, record in session.labelled[:-3])  # baked in: undo keeps them
+    session.handle(Action("undo"))
+    assert torch.allclose(session.rbm.U_, result[0], atol=1e-5)  # the three later ones taken back

@@ -500,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when there is one)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a setting of the mode that owns the model (vae: clusters, cnn: batch)")
-    p.add_argument("--hidden", type=int, default=225, help="rbm: hidden units")
+    p.add_argument("--hidden", type=int, default=500, help="rbm: hidden units")
     p.add_argument("--cd-k", type=int, default=None, help="rbm: Gibbs steps per update (default 10; 1 with PCD)")
     p.add_argument("--persistent", action="store_true", help="rbm: persistent contrastive divergence")
     p.add_argument("--learning-rate", type=float, default=None, help="rbm: learning rate")

@@ -37,7 +37,7 @@ def pick_device(device: str | None = None) -> torch.device:
 
 @dataclass
 class RBMConfig:
-    n_hidden: int = 225
+    n_hidden: int = 500
     cd_k: int = 10
     persistent: bool = False
     learning_rate: float = 0.05

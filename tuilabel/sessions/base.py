@@ -115,6 +115,8 @@ class ComputeCosts:
     cluster_item: float = 4.0e-5  # encoding, k-means (k=32) and decoding, per pool image
     linear_image: float = 2.0e-5  # softmax regression, per labelled image
     evaluation_item: float = 1.6e-4  # one test image through the small CNN
+    rbm_label_pass: float = 6.0e-6  # one frame through one CD-1 pass of the label weights (500 hidden)
+    rbm_hidden: float = 5.6e-6  # one frame's hidden probabilities (500 hidden units)
 
 
 COSTS = ComputeCosts()

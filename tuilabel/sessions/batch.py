@@ -70,6 +70,7 @@ class BatchSettings(TeamSettings):
                                "images the first gives one class under every view; it gives the guesses and "
                                "the accuracy")
     semi_confidence: float = setting(0.5, "and above this mean probability", min=0.0, max=1.0)
+    semi_agree: float = setting(1.0, "share of the views that must give the guess's class", min=0.0, max=1.0)
     semi_weight: float = setting(1.0, "weight of a guess in training (a human label weighs 1)", min=0.0)
     score_subset: int = setting(0, "score a random subset of this many unlabelled images; 0 = decided: all of "
                                    "a pool up to 20,000 on a CPU (200,000 on a GPU), that many of a larger one",
@@ -518,7 +519,7 @@ class BatchSession(Paging, BaseSession):
         mean = probs.mean(axis=2)
         guesses = 0
         if s.semi and len(job.candidates):
-            agree = (probs.argmax(axis=1) == mean.argmax(axis=1)[:, None]).all(axis=1)
+            agree = (probs.argmax(axis=1) == mean.argmax(axis=1)[:, None]).mean(axis=1) >= s.semi_agree - 1e-9
             sure = np.flatnonzero(agree & (mean.max(axis=1) >= s.semi_confidence))
             most = TRAIN_PASSES // 10  # at least 10 epochs within the budget: a random share of a large pool's
             if len(sure) > most:

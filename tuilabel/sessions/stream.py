@@ -21,18 +21,20 @@ from ..data import to_model_input
 from ..errors import TuilabelError
 from ..models.rbm import RBM, pick_device
 from ..workspace import Workspace
-from .base import BaseSession, Clock, CurvePoint, Progress, no_progress
+from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
 from .settings import Settings, setting
 
 MODEL = "rbm"  # the model file this mode keeps (see Workspace.model_path)
+MODEL_MODE = "stream"  # the store's mode column of this mode's labels
 MIN_FPS, MAX_FPS = 0.5, 60.0
+START_WINDOW = 10  # a chain's first frames: the ones that still look like its starting pool image
 
 
 @dataclass
 class StreamSettings(Settings):
     mode = "stream"
     fps: float = setting(6.0, "frames a second", min=MIN_FPS, max=MAX_FPS)
-    chain_length: int = setting(30, "Gibbs steps before a chain restarts from a fresh pool image", min=1)
+    chain_length: int = setting(10, "Gibbs steps before a chain restarts from a fresh pool image", min=1)
     autospeed: bool = setting(True, "frames the model is unsure of play slower")
     max_slowdown: float = setting(3.0, "autospeed: a frame the model has no idea about lasts this many times longer",
                                   min=1.0)
@@ -48,7 +50,18 @@ class StreamSettings(Settings):
     evaluate_every: int = setting(25, "labelled frames between test evaluations shown on screen (0: never)", min=0)
     offline_epochs: int = setting(50, "CD-1 passes of offline label-weight training", min=1)
     offline_learning_rate: float = setting(0.2, "learning rate of offline label-weight training", min=0.0)
+    offline_every: int = setting(500, "labelled frames between offline retrains of the label weights, in the "
+                                 "background (0: only when asked)", min=0)
+    label_start: bool = setting(True, "a chain's starting pool image takes the label its first frames were given")
     seed: int = setting(0, "which pool images start the chains", min=0)
+
+
+@dataclass
+class OfflineJob:
+    x: np.ndarray  # the RBM's input vectors of the labelled frames and start images
+    y: np.ndarray
+    seed: int
+    last_event: int  # the newest labelled frame it includes: later ones' online updates are re-applied
 
 
 @dataclass
@@ -66,6 +79,7 @@ class StreamView:
     chain_step: int
     chains: int
     skipped_chains: int
+    starts_labelled: int  # chains whose starting pool image took a label
     frames: int
     labelled_frames: int
     per_class: list[int]
@@ -105,6 +119,10 @@ class StreamSession(BaseSession):
         self.per_class = [0] * self.pool.n_classes
         self.accuracy: float | None = None
         self.offline_requested = False
+        self.since_offline = 0  # labelled frames since the last offline retrain started
+        self.start_index: int | None = None  # the pool image the current chain started from
+        self.chain_events: list[tuple[int, int]] = []  # (event id, chain step) of this chain's labelled frames
+        self.starts_labelled = 0
         self._test_input: np.ndarray | None = None
         # (event id, label, online update record or None), newest last: what undo takes back
         self.labelled: list[tuple[int, int, tuple | None]] = []
@@ -153,8 +171,30 @@ class StreamSession(BaseSession):
     def _pool_vector(self, index: int) -> torch.Tensor:
         return self.rbm._tensor(self.pool.as_float(np.array([index])))
 
+    def _label_start(self) -> None:
+        """The ending chain's starting pool image takes the label of its first frames, when every
+        live labelled frame among the first ``START_WINDOW`` steps has one class and at least a third
+        of them were labelled: stored as a "propagated" label of that pool item (confidence: the
+        labelled fraction), and learned online like a frame. Real images beside the model's samples."""
+        events, self.chain_events = self.chain_events, []
+        if not self.settings.label_start or self.start_index is None or not events:
+            return
+        window = min(START_WINDOW, self.settings.chain_length)
+        live = {event: label for event, label, _ in self.labelled[-len(events):]}
+        labels = [live[event] for event, step in events if step <= window and event in live]
+        if not labels or len(set(labels)) != 1 or 3 * len(labels) < window:
+            return
+        label = labels[0]
+        item = str(self.pool.ids[self.start_index])
+        self.store.add(self.session_id, item, label, source="propagated", confidence=len(labels) / window)
+        if self.settings.online:
+            h = self.rbm.hidden_probs(self._pool_vector(self.start_index))
+            self.rbm.online_update(h, label, self.settings.online_learning_rate)
+        self.starts_labelled += 1
+
     def _restart_chain(self) -> None:
         """A fresh pool image; with "don't show if sure", skip ones the model is sure of."""
+        self._label_start()
         tries = 50 if self.settings.skip_sure else 1
         for _ in range(tries):
             index = int(self.rng.integers(len(self.pool)))
@@ -166,6 +206,7 @@ class StreamSession(BaseSession):
                 break
             self.skipped_chains += 1
         self.v = v
+        self.start_index = index
         self.chain_step = 0
         self.chains += 1
         if self.settings.fast_weights:
@@ -198,6 +239,8 @@ class StreamSession(BaseSession):
             if self.settings.online else None
         )
         self.labelled.append((event, self.label, record))
+        self.chain_events.append((event, self.chain_step))
+        self.since_offline += 1
         self.per_class[self.label] += 1
         if self.settings.evaluate_every and len(self.labelled) % self.settings.evaluate_every == 0:
             self.evaluate()
@@ -308,9 +351,10 @@ class StreamSession(BaseSession):
     # -- offline learning and evaluation ---------------------------------------------------------
 
     def labelled_frames(self, everywhere: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Every stored stream frame with a class, as the RBM's input vectors, and their labels."""
-        frames, labels = self.store.labelled_samples(self.shape, None if everywhere else self.session_id)
-        return to_model_input(frames).reshape(len(frames), int(np.prod(self.shape))), labels
+        """Every stored stream frame with a class, and the chains' starting pool images that took
+        a label (`label_start`), as the RBM's input vectors, and their labels."""
+        x, y, _ = stream_training_set(self.workspace, None if everywhere else self.session_id)
+        return x, y
 
     def offline_weights(self, x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Label weights retrained from stored frames with CD-1 passes (W fixed), on a copy: safe to
@@ -318,10 +362,6 @@ class StreamSession(BaseSession):
         twin = self.rbm.label_copy(seed)
         twin.fit_labels(x, y, epochs=self.settings.offline_epochs, lr=self.settings.offline_learning_rate, seed=seed)
         return twin.U_, twin.d_
-
-    def apply_offline(self, weights: tuple[torch.Tensor, torch.Tensor]) -> None:
-        self.rbm.U_, self.rbm.d_ = weights
-        self.labelled = [(event, label, None) for event, label, _ in self.labelled]  # now baked in
 
     def do_train_offline(self) -> None:
         """Retrain the label weights from every stored frame (offline learning)."""
@@ -336,25 +376,40 @@ class StreamSession(BaseSession):
     # -- the update cycle: offline label weights, when asked ------------------------------------------
 
     def due_update(self) -> bool:
-        return self.offline_requested and not self.updating
+        if self.updating:
+            return False
+        every = self.settings.offline_every
+        return self.offline_requested or bool(every and self.since_offline >= every)
 
-    def snapshot(self) -> tuple[np.ndarray, np.ndarray, int]:
+    def snapshot(self) -> OfflineJob:
         self.offline_requested = False
+        self.since_offline = 0
         self.updating = True
         x, y = self.labelled_frames()
-        return x, y, int(self.rng.integers(2**31))
+        last = self.labelled[-1][0] if self.labelled else -1
+        return OfflineJob(x, y, int(self.rng.integers(2**31)), last)
 
-    def train(self, job: tuple[np.ndarray, np.ndarray, int], progress: Progress = no_progress) -> Any:
-        x, y, seed = job
-        progress(None, f"label weights from {len(y)} stored frames")
-        return self.offline_weights(x, y, seed)
+    def train(self, job: OfflineJob, progress: Progress = no_progress) -> Any:
+        progress(None, f"label weights from {len(job.y)} stored frames")
+        return self.offline_weights(job.x, job.y, job.seed)
 
-    def apply(self, job: tuple[np.ndarray, np.ndarray, int], result: Any) -> None:
-        """The new label weights, evaluated, and the RBM saved (here, on the thread that changes it)."""
+    def compute_seconds(self, job: OfflineJob, result: Any) -> float:
+        return len(job.y) * (self.settings.offline_epochs * COSTS.rbm_label_pass + COSTS.rbm_hidden) * (
+            self.rbm.config.n_hidden / 500)
+
+    def apply(self, job: OfflineJob, result: Any) -> None:
+        """The new label weights, with the online updates of frames labelled while they trained
+        on top; evaluated, and the RBM saved (here, on the thread that changes it)."""
         self.updating = False
-        self.apply_offline(result)
+        later = [record for event, _, record in self.labelled if event > job.last_event and record is not None]
+        self.rbm.U_, self.rbm.d_ = result[0].clone(), result[1].clone()
+        for h, diff, lr in later:
+            self.rbm.U_ += lr * torch.outer(diff, h)
+            self.rbm.d_ += lr * diff
+        self.labelled = [(event, label, None if event <= job.last_event else record)
+                         for event, label, record in self.labelled]  # the earlier ones are baked in
         self.evaluate()
-        self.message = f"label weights retrained offline on {len(job[1])} frames"
+        self.message = f"label weights retrained offline on {len(job.y)} frames"
         self.close()
 
     def evaluate(self) -> float | None:
@@ -393,6 +448,7 @@ class StreamSession(BaseSession):
             chain_step=self.chain_step,
             chains=self.chains,
             skipped_chains=self.skipped_chains,
+            starts_labelled=self.starts_labelled,
             frames=self.frames,
             labelled_frames=sum(self.per_class),
             per_class=list(self.per_class),
@@ -408,7 +464,7 @@ def train_rbm(workspace: Workspace, request: Any, progress: Progress = no_progre
     """The RBM without labels. ``request``: epochs, seed, device and the RBM's own options
     (``hidden``, ``cd_k``, ``persistent``, ``learning_rate``)."""
     options = request.extra
-    overrides: dict[str, Any] = {"epochs": request.epochs or 40, "n_hidden": options.get("hidden") or 225,
+    overrides: dict[str, Any] = {"epochs": request.epochs or 40, "n_hidden": options.get("hidden") or 500,
                                  "seed": request.seed}
     if options.get("persistent"):  # PCD diverges at CD's rate: a smaller one, one step, less momentum
         overrides.update(persistent=True, learning_rate=0.005, cd_k=1, final_momentum=0.5)
@@ -431,22 +487,39 @@ def train_rbm(workspace: Workspace, request: Any, progress: Progress = no_progre
     return f"saved {path}"
 
 
+def stream_training_set(workspace: Workspace, session: str | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """The label weights' training set: stored stream frames with a class, and the starting pool
+    images of chains that took a label (`label_start`), as the RBM's input vectors with labels
+    (frames first), and how many are start images; of one store session, or of all."""
+    pool = workspace.pool
+    shape = pool.image_shape
+    frames, labels = workspace.store.labelled_samples(shape, session)
+    x = to_model_input(frames).reshape(len(frames), int(np.prod(shape)))
+    starts = [(ev.item_id, ev.label) for ev in workspace.store.events(("propagated",), session=session, samples=False)
+              if ev.mode == MODEL_MODE and ev.label is not None and ev.item_id is not None and pool.has(ev.item_id)]
+    if starts:
+        index = pool.indices_of([item for item, _ in starts])
+        x = np.concatenate([x, pool.as_float(index).reshape(len(index), -1)])
+        labels = np.concatenate([labels, np.array([label for _, label in starts], np.int64)])
+    return x, labels, len(starts)
+
+
 def train_label_weights(workspace: Workspace, request: Any, progress: Progress = no_progress) -> str:
     """Offline learning of the label weights from every stored stream frame (CD-1, W fixed)."""
     if not workspace.has_model(MODEL):
         raise TuilabelError("no RBM yet: run `tuilabel train WORKSPACE --model rbm` first", workspace.path)
     rbm = workspace.load_model(MODEL, lambda path: RBM.load(path, device=request.device))
-    frames, labels = workspace.store.labelled_samples(workspace.pool.image_shape)
-    if not len(frames):
+    x, labels, starts = stream_training_set(workspace)
+    if not len(labels):
         raise TuilabelError("no labelled stream frames yet: label some in the stream mode first", workspace.path)
     settings = StreamSettings.from_options([o for o in request.options if not o.startswith("seed=")])
     epochs = request.epochs or settings.offline_epochs
-    progress(None, f"label weights from {len(frames)} stream frames")
-    x = to_model_input(frames).reshape(len(frames), -1)
+    what = f"{len(labels) - starts} stream frames and {starts} chains' start images"
+    progress(None, f"label weights from {what}")
     rbm.fit_labels(x, labels, epochs=epochs, lr=settings.offline_learning_rate, seed=request.seed)
     path = workspace.model_path(MODEL)
     rbm.save(path)
-    return f"label weights retrained offline (CD-1, {epochs} passes) on {len(frames)} stream frames; saved {path}"
+    return f"label weights retrained offline (CD-1, {epochs} passes) on {what}; saved {path}"
 
 
 def evaluate(workspace: Workspace) -> list[str]:
