@@ -140,8 +140,29 @@ def test_semi_supervised_round_trains_on_sure_guesses(sample_workspace):
     job = off.snapshot()
     result = off.train(job)
     assert result.guesses == 0 and result.images_trained < point["images_trained"]
-    session.close()
-    off.close()
+    # once every class has 16 labels, a second semi-supervised fit learns from the first one's guesses
+    pool = sample_workspace.pool
+    idx = np.concatenate([np.flatnonzero(pool.truth == c)[:16] for c in range(10)])
+    others = np.setdiff1d(np.arange(len(pool)), idx)[:120]
+    steps = {}
+    for n in (1, 2):
+        s = BatchSession(sample_workspace, settings=BatchSettings(**TINY, semi_steps=n, augment="shift"),
+                         save_models=False)
+        for few in (False, True):
+            take = idx[::4] if few else idx
+            job = RoundJob(1, pool.as_float(take), pool.truth[take].astype(np.int64), take, others, 10, len(take),
+                           0.0, 0.0)
+            steps[n, few] = s.train(job)
+        s.close()
+    assert steps[2, False].views_scored == 2 * steps[1, False].views_scored  # read again by the second model
+    assert steps[2, False].images_trained > steps[1, False].images_trained and steps[2, False].guesses > 0
+    assert steps[2, True].views_scored == steps[1, True].views_scored  # 4 a class: one step
+    strict = BatchSession(sample_workspace, clock=SimClock(), settings=BatchSettings(**TINY, semi_agree=1.0),
+                          page_size=5, save_models=False)
+    job = strict.snapshot()
+    assert strict.train(job).guesses <= point["semi_guesses"]  # every view must agree: fewer guesses
+    for s in (session, off, strict):
+        s.close()
 
 
 def test_augment_auto_measures_both_kinds_when_the_labels_allow(sample_workspace):

@@ -70,7 +70,9 @@ class BatchSettings(TeamSettings):
                                "images the first gives one class under every view; it gives the guesses and "
                                "the accuracy")
     semi_confidence: float = setting(0.5, "and above this mean probability", min=0.0, max=1.0)
-    semi_agree: float = setting(1.0, "share of the views that must give the guess's class", min=0.0, max=1.0)
+    semi_agree: float = setting(0.7, "share of the views that must give the guess's class", min=0.0, max=1.0)
+    semi_steps: int = setting(2, "semi-supervised fits a round once every class has 16 labels (one before): "
+                                 "each after the first takes its guesses from the last one's model", min=1, max=5)
     semi_weight: float = setting(1.0, "weight of a guess in training (a human label weighs 1)", min=0.0)
     score_subset: int = setting(0, "score a random subset of this many unlabelled images; 0 = decided: all of "
                                    "a pool up to 20,000 on a CPU (200,000 on a GPU), that many of a larger one",
@@ -518,16 +520,27 @@ class BatchSession(Paging, BaseSession):
             ranking = job.candidates[strategies.select(s.strategy, probs, len(job.candidates), rng)]
         mean = probs.mean(axis=2)
         guesses = 0
-        if s.semi and len(job.candidates):
+        base_x, base_y, base_w = list(extra_x), list(extra_y), list(extra_w)
+        # more than one step only once every class has ASK_AFTER labels: a weak model's guesses gain
+        # little from another pass, and early rounds must keep pace with the labeler
+        steps = s.semi_steps if np.bincount(job.y, minlength=job.n_classes).min() >= ASK_AFTER else 1
+        for step in range(steps if s.semi and len(job.candidates) else 0):
+            if step:  # the last step's model reads the pool again, under the same views
+                progress(0.8, f"round {job.round}: scoring with the semi-supervised model")
+                t_score = time.perf_counter()
+                probs = self._score(model, cx, job.augment, progress, 0.8, f"round {job.round}: scoring again")
+                scoring += time.perf_counter() - t_score
+                scored += probs.shape[0] * probs.shape[2]
+                mean = probs.mean(axis=2)
             agree = (probs.argmax(axis=1) == mean.argmax(axis=1)[:, None]).mean(axis=1) >= s.semi_agree - 1e-9
             sure = np.flatnonzero(agree & (mean.max(axis=1) >= s.semi_confidence))
             most = TRAIN_PASSES // 10  # at least 10 epochs within the budget: a random share of a large pool's
             if len(sure) > most:
                 sure = np.sort(np.random.default_rng(s.seed + job.round).choice(sure, most, replace=False))
             guesses = len(sure)
-            extra_x.append(cx[sure])
-            extra_y.append(mean[sure].argmax(axis=1))
-            extra_w.append(np.full(len(sure), s.semi_weight, np.float32))
+            extra_x = [*base_x, cx[sure]]
+            extra_y = [*base_y, mean[sure].argmax(axis=1)]
+            extra_w = [*base_w, np.full(len(sure), s.semi_weight, np.float32)]
             n_train = len(job.y) + sum(len(e) for e in extra_y)
             epochs = min(s.epochs, max(10, -(-TRAIN_PASSES // n_train)))
             progress(0.8 * (fits - 1) / fits, f"round {job.round}: training on {len(job.y)} labels and "

@@ -409,7 +409,7 @@ class StreamSession(BaseSession):
         self.labelled = [(event, label, None if event <= job.last_event else record)
                          for event, label, record in self.labelled]  # the earlier ones are baked in
         self.evaluate()
-        self.message = f"label weights retrained offline on {len(job.y)} frames"
+        self.message = f"label weights retrained offline on {len(job.y)} frames and start images"
         self.close()
 
     def evaluate(self) -> float | None:
@@ -495,7 +495,8 @@ def stream_training_set(workspace: Workspace, session: str | None = None) -> tup
     shape = pool.image_shape
     frames, labels = workspace.store.labelled_samples(shape, session)
     x = to_model_input(frames).reshape(len(frames), int(np.prod(shape)))
-    starts = [(ev.item_id, ev.label) for ev in workspace.store.events(("propagated",), session=session, samples=False)
+    events = workspace.store.events(("propagated",), session=session, samples=False, current_only=True)
+    starts = [(ev.item_id, ev.label) for ev in events  # an image that started two chains counts once
               if ev.mode == MODEL_MODE and ev.label is not None and ev.item_id is not None and pool.has(ev.item_id)]
     if starts:
         index = pool.indices_of([item for item, _ in starts])

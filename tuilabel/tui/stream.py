@@ -117,8 +117,8 @@ class StreamScreen(ModeScreen):
                  ("fast", v.fast_weights)]
         for name, on in flags:
             state.append(f"{name} ", style="bold green" if on else "dim strike")
-        state.append(f"\nchain {v.chains}, step {v.chain_step}; skipped {v.skipped_chains}; "
-                     f"starts labelled {v.starts_labelled}\n")
+        state.append(f"\nchain {v.chains}, step {v.chain_step}; skipped {v.skipped_chains}\n"
+                     f"start images labelled {v.starts_labelled}\n")
         acc = "-" if v.accuracy is None else f"{v.accuracy:.1%}"
         busy = "  training…" if self.session.updating else ""
         state.append(f"frames {v.frames}  labelled {v.labelled_frames}  acc {acc}{busy}")
