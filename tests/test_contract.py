@@ -72,7 +72,7 @@ def test_settings_are_checked_where_they_are_made():
     with pytest.raises(TuilabelError, match="learn=1 must be true or false"):
         BrowseSettings(learn=1)  # type: ignore[arg-type]
     lines = BatchSettings.describe()
-    assert len(lines) == 25 and lines[-1].startswith("overlap")
+    assert len(lines) == 27 and lines[-1].startswith("overlap")
     assert lines[0].startswith("strategy") and "default 'auto'" in lines[0]
 
 
