@@ -210,9 +210,16 @@ class RBM:
         return (h, a - reconstructed, lr)
 
     def undo_update(self, record: tuple) -> None:
+        self._add_update(record, -1.0)
+
+    def redo_update(self, record: tuple) -> None:
+        """Add an online update again (onto label weights retrained without it)."""
+        self._add_update(record, 1.0)
+
+    def _add_update(self, record: tuple, sign: float) -> None:
         h, diff, lr = record
-        self.U_ -= lr * torch.outer(diff, h)
-        self.d_ -= lr * diff
+        self.U_ += sign * lr * torch.outer(diff, h)
+        self.d_ += sign * lr * diff
 
     def label_copy(self, seed: int = 0) -> RBM:
         """A copy sharing ``W`` but with its own label weights and random generator, so label

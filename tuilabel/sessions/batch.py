@@ -67,8 +67,8 @@ class BatchSettings(TeamSettings):
                                    "a class, then whichever of the two cross-validates better on the labels",
                            choices=("auto", *PRESETS))
     semi: bool = setting(True, "semi-supervised: after scoring, a second CNN trains on the labels and the pool "
-                               "images the first gives one class under every view; it gives the guesses and "
-                               "the accuracy")
+                               "images the first gives one class under most views (semi_agree); it gives the "
+                               "guesses and the accuracy")
     semi_confidence: float = setting(0.5, "and above this mean probability", min=0.0, max=1.0)
     semi_agree: float = setting(0.7, "share of the views that must give the guess's class", min=0.0, max=1.0)
     semi_steps: int = setting(2, "semi-supervised fits a round once every class has 16 labels (one before): "
@@ -479,14 +479,21 @@ class BatchSession(Paging, BaseSession):
                   extra_y=np.concatenate(extra_y) if extra_y else None,
                   extra_weight=np.concatenate(extra_w) if extra_w else 1.0)
         trained += model.images_seen_
-        scoring = 0.0
+        scoring, scored = 0.0, 0
         cx = self.pool.as_float(job.candidates)
+
+        def score(model: CNNClassifier, start: float, text: str) -> np.ndarray:
+            """The candidates under the round's views, timed and counted."""
+            nonlocal scoring, scored
+            progress(start, f"round {job.round}: {text}")
+            t_score = time.perf_counter()
+            probs = self._score(model, cx, job.augment, progress, start, f"round {job.round}: {text}")
+            scoring += time.perf_counter() - t_score
+            scored += probs.shape[0] * probs.shape[2]
+            return probs
+
         views = self._views(len(job.candidates))
-        progress(0.8 / fits, f"round {job.round}: scoring {len(job.candidates)} images x {views} views")
-        t_score = time.perf_counter()
-        probs = self._score(model, cx, job.augment, progress, 0.8 / fits, f"round {job.round}: scoring")
-        scoring += time.perf_counter() - t_score
-        scored = probs.shape[0] * probs.shape[2]
+        probs = score(model, 0.8 / fits, f"scoring {len(job.candidates)} images x {views} views")
         pseudo: list[tuple[int, int, float]] = []
         if s.pseudo and len(job.candidates):
             chosen, classes = strategies.pseudo_labels(probs, job.pseudo_threshold)
@@ -505,14 +512,11 @@ class BatchSession(Paging, BaseSession):
                 model.fit(job.x, job.y, job.n_classes, extra_x=px, extra_y=py, extra_weight=s.pseudo_weight,
                           progress=fit_progress(1, s.epochs))
                 trained += model.images_seen_
-                progress(0.9, f"round {job.round}: scoring again with {len(pseudo)} pseudo-labels")
-                t_score = time.perf_counter()
-                probs = self._score(model, cx, job.augment, progress, 0.9, f"round {job.round}: scoring again")
-                scoring += time.perf_counter() - t_score
-                scored += probs.shape[0] * probs.shape[2]
+                probs = score(model, 0.9, f"scoring again with {len(pseudo)} pseudo-labels")
         rng = np.random.default_rng(s.seed + 1000 + job.round)
         scores = strategies.entropy(probs)
-        if s.strategy == "auto" and np.bincount(job.y, minlength=job.n_classes).min() < ASK_AFTER:
+        worth_asking = np.bincount(job.y, minlength=job.n_classes).min() >= ASK_AFTER
+        if s.strategy == "auto" and not worth_asking:
             ranking = job.candidates[rng.permutation(len(job.candidates))]  # not worth asking yet
         elif s.strategy == "auto":
             ranking = self._diverse_ranking(model, job, cx, scores, rng)
@@ -523,14 +527,10 @@ class BatchSession(Paging, BaseSession):
         base_x, base_y, base_w = list(extra_x), list(extra_y), list(extra_w)
         # more than one step only once every class has ASK_AFTER labels: a weak model's guesses gain
         # little from another pass, and early rounds must keep pace with the labeler
-        steps = s.semi_steps if np.bincount(job.y, minlength=job.n_classes).min() >= ASK_AFTER else 1
+        steps = s.semi_steps if worth_asking else 1
         for step in range(steps if s.semi and len(job.candidates) else 0):
             if step:  # the last step's model reads the pool again, under the same views
-                progress(0.8, f"round {job.round}: scoring with the semi-supervised model")
-                t_score = time.perf_counter()
-                probs = self._score(model, cx, job.augment, progress, 0.8, f"round {job.round}: scoring again")
-                scoring += time.perf_counter() - t_score
-                scored += probs.shape[0] * probs.shape[2]
+                probs = score(model, 0.8, "scoring with the semi-supervised model")
                 mean = probs.mean(axis=2)
             agree = (probs.argmax(axis=1) == mean.argmax(axis=1)[:, None]).mean(axis=1) >= s.semi_agree - 1e-9
             sure = np.flatnonzero(agree & (mean.max(axis=1) >= s.semi_confidence))

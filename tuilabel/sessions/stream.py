@@ -25,7 +25,6 @@ from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
 from .settings import Settings, setting
 
 MODEL = "rbm"  # the model file this mode keeps (see Workspace.model_path)
-MODEL_MODE = "stream"  # the store's mode column of this mode's labels
 MIN_FPS, MAX_FPS = 0.5, 60.0
 START_WINDOW = 10  # a chain's first frames: the ones that still look like its starting pool image
 
@@ -121,6 +120,7 @@ class StreamSession(BaseSession):
         self.offline_requested = False
         self.since_offline = 0  # labelled frames since the last offline retrain started
         self.start_index: int | None = None  # the pool image the current chain started from
+        self.start_v: torch.Tensor | None = None  # and its RBM input vector
         self.chain_events: list[tuple[int, int]] = []  # (event id, chain step) of this chain's labelled frames
         self.starts_labelled = 0
         self._test_input: np.ndarray | None = None
@@ -187,9 +187,8 @@ class StreamSession(BaseSession):
         label = labels[0]
         item = str(self.pool.ids[self.start_index])
         self.store.add(self.session_id, item, label, source="propagated", confidence=len(labels) / window)
-        if self.settings.online:
-            h = self.rbm.hidden_probs(self._pool_vector(self.start_index))
-            self.rbm.online_update(h, label, self.settings.online_learning_rate)
+        if self.settings.online and self.start_v is not None:
+            self.rbm.online_update(self.rbm.hidden_probs(self.start_v), label, self.settings.online_learning_rate)
         self.starts_labelled += 1
 
     def _restart_chain(self) -> None:
@@ -205,7 +204,7 @@ class StreamSession(BaseSession):
             if float(p.max()) <= self.settings.sure_threshold:
                 break
             self.skipped_chains += 1
-        self.v = v
+        self.v = self.start_v = v
         self.start_index = index
         self.chain_step = 0
         self.chains += 1
@@ -403,9 +402,8 @@ class StreamSession(BaseSession):
         self.updating = False
         later = [record for event, _, record in self.labelled if event > job.last_event and record is not None]
         self.rbm.U_, self.rbm.d_ = result[0].clone(), result[1].clone()
-        for h, diff, lr in later:
-            self.rbm.U_ += lr * torch.outer(diff, h)
-            self.rbm.d_ += lr * diff
+        for record in later:
+            self.rbm.redo_update(record)
         self.labelled = [(event, label, None if event <= job.last_event else record)
                          for event, label, record in self.labelled]  # the earlier ones are baked in
         self.evaluate()
@@ -497,7 +495,8 @@ def stream_training_set(workspace: Workspace, session: str | None = None) -> tup
     x = to_model_input(frames).reshape(len(frames), int(np.prod(shape)))
     events = workspace.store.events(("propagated",), session=session, samples=False, current_only=True)
     starts = [(ev.item_id, ev.label) for ev in events  # an image that started two chains counts once
-              if ev.mode == MODEL_MODE and ev.label is not None and ev.item_id is not None and pool.has(ev.item_id)]
+              if ev.mode == StreamSession.mode and ev.label is not None and ev.item_id is not None
+              and pool.has(ev.item_id)]
     if starts:
         index = pool.indices_of([item for item, _ in starts])
         x = np.concatenate([x, pool.as_float(index).reshape(len(index), -1)])
