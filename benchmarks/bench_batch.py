@@ -10,7 +10,11 @@ within 0.5 points of it, and the time of one round and images scored per second.
 
 Usage:
   python benchmarks/bench_batch.py [--dataset mnist|photos|shapes] [--seeds 0 1 2] [--max-labels 1280]
-      [--strategies random,auto,entropy,least_confidence,margin,fusion] [--pseudo both|on|off]
+      [--strategies random,auto,entropy,least_confidence,margin,fusion] [--pseudo both|on|off] [--reuse]
+
+Runs are independent: split them over processes (``--strategies random`` in one, ``auto`` in the
+other), then build the table from their per-run files with ``--reuse`` (a run whose file is in the
+output folder is read, not run again).
 """
 
 from __future__ import annotations
@@ -54,12 +58,13 @@ def main() -> None:
     parser.add_argument("--pseudo", choices=["both", "on", "off"], default="off")
     parser.add_argument("--full", action="store_true", help="also train on all 4,000 pool labels")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
+    parser.add_argument("--reuse", action="store_true", help="read runs whose file the output folder holds")
     args = parser.parse_args()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     strategies = [s.strip() for s in args.strategies.split(",")]
     pseudo_modes = {"both": [False, True], "on": [True], "off": [False]}[args.pseudo]
-    counts = [c for c in COUNTS if c <= args.max_labels]
+    counts = [c for c in COUNTS if c < args.max_labels] + [args.max_labels]
     runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         if args.dataset == "mnist":
@@ -82,8 +87,11 @@ def main() -> None:
                     settings = SimSettings(mode="batch", labels=args.max_labels, seed=seed,
                                            options={"strategy": strategy, "pseudo": str(pseudo)})
                     t0 = time.perf_counter()
-                    result = run_simulation(ws.path, settings,
-                                            out_dir / f"batch-{args.dataset}-{strategy}-{pseudo}-{seed}.json")
+                    run_file = out_dir / f"batch-{args.dataset}-{strategy}-{pseudo}-{seed}.json"
+                    if args.reuse and run_file.exists():
+                        result = json.loads(run_file.read_text())
+                    else:
+                        result = run_simulation(ws.path, settings, run_file)
                     runs[name].append({"curve": result["curve"], "wall": time.perf_counter() - t0})
                     last = result["curve"][-1]
                     print(f"{name:<26} seed {seed}: {last['labels']} labels -> {last['accuracy']:.3f}"

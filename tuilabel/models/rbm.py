@@ -45,12 +45,26 @@ class RBMConfig:
     final_momentum: float = 0.9
     weight_decay: float = 2e-4
     batch_size: int = 32
-    epochs: int = 40
+    epochs: int = 0  # 0: decided by the pool's size (`epochs_for`)
     seed: int = 0
     label_learning_rate: float = 0.05
     fast_learning_rate: float = 0.05
     fast_decay: float = 0.95
     extra: dict = field(default_factory=dict)
+
+
+IMAGE_PASSES = 160_000  # what an RBM trains on by default: 40 epochs of a 4,000-image pool
+MAX_EPOCHS = 2000
+
+
+def epochs_for(n_images: int, epochs: int = 0) -> int:
+    """Epochs of unsupervised training: ``epochs``, or, when 0, as many as make about
+    `IMAGE_PASSES` image passes, so that a pool of 170 images gets as many updates as one of 4,000
+    (it would get 24 times fewer at a fixed 40 epochs: near-uniform samples) and a pool of 60,000 no
+    more time; at least one epoch, at most `MAX_EPOCHS`."""
+    if epochs:
+        return epochs
+    return int(min(MAX_EPOCHS, max(1, round(IMAGE_PASSES / max(n_images, 1)))))
 
 
 class RBM:
@@ -122,8 +136,9 @@ class RBM:
         g = torch.Generator().manual_seed(cfg.seed + 2)
         chains = None
         self.history_: list[float] = []
-        for epoch in range(cfg.epochs):
-            momentum = cfg.momentum if epoch < 5 else cfg.final_momentum
+        epochs = epochs_for(len(data), cfg.epochs)
+        for epoch in range(epochs):  # momentum rises after an eighth of the training (5 of 40 epochs)
+            momentum = cfg.momentum if epoch < max(1, epochs // 8) else cfg.final_momentum
             order = torch.randperm(len(data), generator=g).to(self.device)
             err = 0.0
             for start in range(0, len(data), cfg.batch_size):

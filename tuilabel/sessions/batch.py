@@ -528,6 +528,9 @@ class BatchSession(Paging, BaseSession):
         # more than one step only once every class has ASK_AFTER labels: a weak model's guesses gain
         # little from another pass, and early rounds must keep pace with the labeler
         steps = s.semi_steps if worth_asking else 1
+        # ... and each semi-supervised fit trains twice as long then: on the sample at 250 labels
+        # 98.0 and 98.2% against 97.7 and 97.6% (two label sets, same guesses)
+        passes = TRAIN_PASSES * (2 if worth_asking else 1)
         for step in range(steps if s.semi and len(job.candidates) else 0):
             if step:  # the last step's model reads the pool again, under the same views
                 probs = score(model, 0.8, "scoring with the semi-supervised model")
@@ -542,7 +545,7 @@ class BatchSession(Paging, BaseSession):
             extra_y = [*base_y, mean[sure].argmax(axis=1)]
             extra_w = [*base_w, np.full(len(sure), s.semi_weight, np.float32)]
             n_train = len(job.y) + sum(len(e) for e in extra_y)
-            epochs = min(s.epochs, max(10, -(-TRAIN_PASSES // n_train)))
+            epochs = min(s.epochs, max(10, -(-passes // n_train)))
             progress(0.8 * (fits - 1) / fits, f"round {job.round}: training on {len(job.y)} labels and "
                                               f"{guesses} sure guesses")
             model = self._new_cnn(job, epochs=epochs)

@@ -19,7 +19,7 @@ import torch
 
 from ..data import to_model_input
 from ..errors import TuilabelError
-from ..models.rbm import RBM, pick_device
+from ..models.rbm import RBM, epochs_for, pick_device
 from ..workspace import Workspace
 from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
 from .settings import Settings, setting
@@ -144,13 +144,13 @@ class StreamSession(BaseSession):
             rbm = workspace.load_model(MODEL, RBM.load)
         else:
             rbm = RBM()
-            epochs = rbm.config.epochs
+            pool = workspace.pool
+            epochs = epochs_for(len(pool), rbm.config.epochs)
 
             def step(epoch: int, err: float) -> None:
                 progress(epoch / epochs, f"training the RBM without labels: epoch {epoch}/{epochs}, "
                          f"reconstruction error {err:.1f}")
 
-            pool = workspace.pool
             rbm.fit(pool.as_float().reshape(len(pool), -1), pool.n_classes, progress=step)
             if save_models:
                 rbm.save(workspace.model_path(MODEL))
@@ -462,7 +462,7 @@ def train_rbm(workspace: Workspace, request: Any, progress: Progress = no_progre
     """The RBM without labels. ``request``: epochs, seed, device and the RBM's own options
     (``hidden``, ``cd_k``, ``persistent``, ``learning_rate``)."""
     options = request.extra
-    overrides: dict[str, Any] = {"epochs": request.epochs or 40, "n_hidden": options.get("hidden") or 500,
+    overrides: dict[str, Any] = {"epochs": request.epochs or 0, "n_hidden": options.get("hidden") or 500,
                                  "seed": request.seed}
     if options.get("persistent"):  # PCD diverges at CD's rate: a smaller one, one step, less momentum
         overrides.update(persistent=True, learning_rate=0.005, cd_k=1, final_momentum=0.5)
@@ -473,11 +473,12 @@ def train_rbm(workspace: Workspace, request: Any, progress: Progress = no_progre
     rbm = RBM(device=request.device, **overrides)
     pool = workspace.pool
     cfg = rbm.config
+    epochs = epochs_for(len(pool), cfg.epochs)
     progress(0.0, f"training an RBM ({cfg.n_hidden} hidden, {'PCD' if cfg.persistent else 'CD'}-{cfg.cd_k}) on "
              f"{len(pool)} images without labels, on {pick_device(request.device)}")
 
     def step(epoch: int, err: float) -> None:
-        progress(epoch / cfg.epochs, f"epoch {epoch}/{cfg.epochs}, reconstruction error {err:.2f}")
+        progress(epoch / epochs, f"epoch {epoch}/{epochs}, reconstruction error {err:.2f}")
 
     rbm.fit(pool.as_float().reshape(len(pool), -1), pool.n_classes, progress=step)
     path = workspace.model_path(MODEL)
