@@ -30,11 +30,12 @@ def test_a_small_pool_gets_as_many_updates_as_a_large_one():
     (at a fixed 40 they got 24 times fewer updates and the stream showed near-uniform frames)."""
     assert epochs_for(4000) == 40 and epochs_for(170) == 941 and epochs_for(60_000) == 3
     assert epochs_for(3) == MAX_EPOCHS and epochs_for(10**7) == 1 and epochs_for(170, 12) == 12
+    assert epochs_for(170, n_visible=40 * 48 * 3) == 128  # larger images: the same compute
     pool = make_pool(n=60, n_classes=3, shape=(6, 6))
     x = pool.as_float().reshape(len(pool), -1)
     fixed = RBM(n_hidden=16, cd_k=1, epochs=40, seed=0).fit(x, 3)
     decided = RBM(n_hidden=16, cd_k=1, seed=0).fit(x, 3)
-    assert len(fixed.history_) == 40 and len(decided.history_) == epochs_for(60)
+    assert len(fixed.history_) == 40 and len(decided.history_) == epochs_for(60, n_visible=36) == MAX_EPOCHS
     assert decided.reconstruction_error(x) < 0.8 * fixed.reconstruction_error(x)
 
 

@@ -53,18 +53,21 @@ class RBMConfig:
     extra: dict = field(default_factory=dict)
 
 
-IMAGE_PASSES = 160_000  # what an RBM trains on by default: 40 epochs of a 4,000-image pool
+IMAGE_PASSES = 160_000  # what an RBM trains on by default: 40 epochs of a 4,000-image pool of 28x28 ...
+REFERENCE_VISIBLE = 784  # ... and larger images fewer, for the same compute
 MAX_EPOCHS = 2000
 
 
-def epochs_for(n_images: int, epochs: int = 0) -> int:
-    """Epochs of unsupervised training: ``epochs``, or, when 0, as many as make about
-    `IMAGE_PASSES` image passes, so that a pool of 170 images gets as many updates as one of 4,000
-    (it would get 24 times fewer at a fixed 40 epochs: near-uniform samples) and a pool of 60,000 no
-    more time; at least one epoch, at most `MAX_EPOCHS`."""
+def epochs_for(n_images: int, epochs: int = 0, n_visible: int = REFERENCE_VISIBLE) -> int:
+    """Epochs of unsupervised training: ``epochs``, or, when 0, as many as cost what 40 epochs of
+    4,000 28x28 images cost (`IMAGE_PASSES` passes of `REFERENCE_VISIBLE` units), so that a pool of
+    170 images gets as many updates as one of 4,000 (at a fixed 40 epochs it got 24 times fewer: the
+    stream showed near-uniform frames) and neither a pool of 60,000 nor 40x48 colour images take
+    longer; at least one epoch, at most `MAX_EPOCHS`."""
     if epochs:
         return epochs
-    return int(min(MAX_EPOCHS, max(1, round(IMAGE_PASSES / max(n_images, 1)))))
+    passes = IMAGE_PASSES * REFERENCE_VISIBLE / max(n_visible, 1)
+    return int(min(MAX_EPOCHS, max(1, round(passes / max(n_images, 1)))))
 
 
 class RBM:
@@ -136,7 +139,7 @@ class RBM:
         g = torch.Generator().manual_seed(cfg.seed + 2)
         chains = None
         self.history_: list[float] = []
-        epochs = epochs_for(len(data), cfg.epochs)
+        epochs = epochs_for(len(data), cfg.epochs, data.shape[1])
         for epoch in range(epochs):  # momentum rises after an eighth of the training (5 of 40 epochs)
             momentum = cfg.momentum if epoch < max(1, epochs // 8) else cfg.final_momentum
             order = torch.randperm(len(data), generator=g).to(self.device)

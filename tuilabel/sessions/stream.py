@@ -145,7 +145,7 @@ class StreamSession(BaseSession):
         else:
             rbm = RBM()
             pool = workspace.pool
-            epochs = epochs_for(len(pool), rbm.config.epochs)
+            epochs = epochs_for(len(pool), rbm.config.epochs, int(np.prod(pool.image_shape)))
 
             def step(epoch: int, err: float) -> None:
                 progress(epoch / epochs, f"training the RBM without labels: epoch {epoch}/{epochs}, "
@@ -473,7 +473,7 @@ def train_rbm(workspace: Workspace, request: Any, progress: Progress = no_progre
     rbm = RBM(device=request.device, **overrides)
     pool = workspace.pool
     cfg = rbm.config
-    epochs = epochs_for(len(pool), cfg.epochs)
+    epochs = epochs_for(len(pool), cfg.epochs, int(np.prod(pool.image_shape)))
     progress(0.0, f"training an RBM ({cfg.n_hidden} hidden, {'PCD' if cfg.persistent else 'CD'}-{cfg.cd_k}) on "
              f"{len(pool)} images without labels, on {pick_device(request.device)}")
 
