@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 
+import tuilabel.sessions.batch as batch_module
 from tuilabel.cli import main
 from tuilabel.sessions import Action, SimClock
 from tuilabel.sessions.batch import BatchSession, BatchSettings, RoundJob
@@ -163,6 +164,26 @@ def test_semi_supervised_round_trains_on_sure_guesses(sample_workspace):
     assert strict.train(job).guesses <= point["semi_guesses"]  # every view must agree: fewer guesses
     for s in (session, off, strict):
         s.close()
+
+
+def test_semi_supervised_fits_train_longer_once_every_class_has_16_labels(sample_workspace, monkeypatch):
+    """Rounds are far apart by then: each semi-supervised fit gets twice the image passes."""
+    monkeypatch.setattr(batch_module, "TRAIN_PASSES", 3000)  # small enough that 20 epochs do not cap it
+    pool = sample_workspace.pool
+    idx = np.concatenate([np.flatnonzero(pool.truth == c)[:16] for c in range(10)])
+    others = np.setdiff1d(np.arange(len(pool)), idx)[:120]
+    trained = {}
+    for ask_after in (16, 17):  # the same labels, counted as enough or not
+        monkeypatch.setattr(batch_module, "ASK_AFTER", ask_after)
+        s = BatchSession(sample_workspace, settings=BatchSettings(**{**TINY, "epochs": 20}, semi_steps=1,
+                                                                  augment="shift"), save_models=False)
+        job = RoundJob(1, pool.as_float(idx), pool.truth[idx].astype(np.int64), idx, others, 10, len(idx), 0.0, 0.0)
+        result = s.train(job)
+        assert result.guesses > 0
+        trained[ask_after] = result.images_trained
+        s.close()
+    supervised = 20 * 640  # the first fit: 20 epochs of at least 10 batches of 64
+    assert trained[16] - supervised > 1.6 * (trained[17] - supervised)
 
 
 def test_augment_auto_measures_both_kinds_when_the_labels_allow(sample_workspace):
