@@ -37,8 +37,6 @@ from tuilabel.sessions.batch import BatchSettings  # noqa: E402
 from tuilabel.simulate import SimSettings, run_simulation  # noqa: E402
 from tuilabel.workspace import Workspace  # noqa: E402
 
-COUNTS = (20, 40, 80, 160, 320, 640, 1280)
-
 
 def full_set_accuracy(ws: Workspace, seed: int) -> tuple[float, float]:
     settings = BatchSettings(seed=seed).resolved(ws.pool.channels)
@@ -64,7 +62,6 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     strategies = [s.strip() for s in args.strategies.split(",")]
     pseudo_modes = {"both": [False, True], "on": [True], "off": [False]}[args.pseudo]
-    counts = [c for c in COUNTS if c < args.max_labels] + [args.max_labels]
     runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         if args.dataset == "mnist":
@@ -102,6 +99,8 @@ def main() -> None:
         upto = [p["accuracy"] for p in curve if p["labels"] <= n]
         return upto[-1] if upto else None
 
+    # the label counts the rounds came at (the schedule's, later when a round's compute outlasts its labels)
+    counts = sorted({p["labels"] for rs in runs.values() for r in rs for p in r["curve"]})
     print(f"\ntest accuracy (%) by human labels, median of seeds {args.seeds}")
     print(f"{'':<26}" + "".join(f"{n:>7}" for n in counts) + "   reaches full-0.5 at")
     table = {}
