@@ -216,14 +216,19 @@ def test_a_large_subset_is_scored_under_fewer_views_on_a_cpu(sample_workspace):
 
 def test_auto_keeps_random_order_until_the_model_is_worth_asking(sample_workspace):
     truth = sample_workspace.pool.truth
-    orders = {}
+    orders, jobs, rankings = {}, {}, {}
     for strategy in ("auto", "entropy"):
         session = BatchSession(sample_workspace, clock=SimClock(), settings=BatchSettings(**TINY, strategy=strategy),
                                save_models=False)
         while not session.due_update():
             session.handle(Action("label", int(truth[session.page[session.focus].index])))
-        result = session.train(session.snapshot())
+        jobs[strategy] = session.snapshot()
+        result = session.train(jobs[strategy])
         orders[strategy] = np.array([result.uncertainty[i] for i in result.ranking[:30]])
+        rankings[strategy] = result.ranking
         session.close()
     assert (np.diff(orders["entropy"]) <= 1e-9).all()  # most uncertain first
     assert not (np.diff(orders["auto"]) <= 1e-9).all()  # 10 labels, fewer than 16 a class: random order
+    rand = BatchSession(sample_workspace, settings=BatchSettings(**TINY, strategy="random"), save_models=False)
+    assert (rand.train(jobs["auto"]).ranking == rankings["auto"]).all()  # strategy=random's very order: paired
+    rand.close()

@@ -517,7 +517,8 @@ class BatchSession(Paging, BaseSession):
         scores = strategies.entropy(probs)
         worth_asking = np.bincount(job.y, minlength=job.n_classes).min() >= ASK_AFTER
         if s.strategy == "auto" and not worth_asking:
-            ranking = job.candidates[rng.permutation(len(job.candidates))]  # not worth asking yet
+            # not worth asking yet: the very order strategy=random gives, so that the two compare paired
+            ranking = job.candidates[strategies.select("random", probs, len(job.candidates), rng)]
         elif s.strategy == "auto":
             ranking = self._diverse_ranking(model, job, cx, scores, rng)
         else:
