@@ -139,7 +139,7 @@ class RBM:
         g = torch.Generator().manual_seed(cfg.seed + 2)
         chains = None
         self.history_: list[float] = []
-        epochs = epochs_for(len(data), cfg.epochs, data.shape[1])
+        self.epochs_ = epochs = epochs_for(len(data), cfg.epochs, data.shape[1])  # progress reads it
         for epoch in range(epochs):  # momentum rises after an eighth of the training (5 of 40 epochs)
             momentum = cfg.momentum if epoch < max(1, epochs // 8) else cfg.final_momentum
             order = torch.randperm(len(data), generator=g).to(self.device)

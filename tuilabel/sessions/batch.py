@@ -516,13 +516,11 @@ class BatchSession(Paging, BaseSession):
         rng = np.random.default_rng(s.seed + 1000 + job.round)
         scores = strategies.entropy(probs)
         worth_asking = np.bincount(job.y, minlength=job.n_classes).min() >= ASK_AFTER
-        if s.strategy == "auto" and not worth_asking:
-            # not worth asking yet: the very order strategy=random gives, so that the two compare paired
-            ranking = job.candidates[strategies.select("random", probs, len(job.candidates), rng)]
-        elif s.strategy == "auto":
+        if s.strategy == "auto" and worth_asking:
             ranking = self._diverse_ranking(model, job, cx, scores, rng)
-        else:
-            ranking = job.candidates[strategies.select(s.strategy, probs, len(job.candidates), rng)]
+        else:  # auto before the model is worth asking: the very order strategy=random gives (paired runs)
+            order = "random" if s.strategy == "auto" else s.strategy
+            ranking = job.candidates[strategies.select(order, probs, len(job.candidates), rng)]
         mean = probs.mean(axis=2)
         guesses = 0
         base_x, base_y, base_w = list(extra_x), list(extra_y), list(extra_w)

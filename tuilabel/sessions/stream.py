@@ -19,7 +19,7 @@ import torch
 
 from ..data import to_model_input
 from ..errors import TuilabelError
-from ..models.rbm import RBM, epochs_for, pick_device
+from ..models.rbm import RBM, pick_device
 from ..workspace import Workspace
 from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
 from .settings import Settings, setting
@@ -143,15 +143,7 @@ class StreamSession(BaseSession):
         if workspace.has_model(MODEL):
             rbm = workspace.load_model(MODEL, RBM.load)
         else:
-            rbm = RBM()
-            pool = workspace.pool
-            epochs = epochs_for(len(pool), rbm.config.epochs, int(np.prod(pool.image_shape)))
-
-            def step(epoch: int, err: float) -> None:
-                progress(epoch / epochs, f"training the RBM without labels: epoch {epoch}/{epochs}, "
-                         f"reconstruction error {err:.1f}")
-
-            rbm.fit(pool.as_float().reshape(len(pool), -1), pool.n_classes, progress=step)
+            rbm = fit_on_pool(RBM(), workspace, progress, "training the RBM without labels: ")
             if save_models:
                 rbm.save(workspace.model_path(MODEL))
         return {"rbm": rbm}
@@ -458,6 +450,16 @@ class StreamSession(BaseSession):
 # -- `tuilabel train --model rbm | rbm-labels` and `tuilabel eval` -----------------------------------
 
 
+def fit_on_pool(rbm: RBM, workspace: Workspace, progress: Progress, what: str = "") -> RBM:
+    """``rbm`` trained without labels on the workspace's pool, each epoch reported."""
+    pool = workspace.pool
+
+    def step(epoch: int, err: float) -> None:
+        progress(epoch / rbm.epochs_, f"{what}epoch {epoch}/{rbm.epochs_}, reconstruction error {err:.2f}")
+
+    return rbm.fit(pool.as_float().reshape(len(pool), -1), pool.n_classes, progress=step)
+
+
 def train_rbm(workspace: Workspace, request: Any, progress: Progress = no_progress) -> str:
     """The RBM without labels. ``request``: epochs, seed, device and the RBM's own options
     (``hidden``, ``cd_k``, ``persistent``, ``learning_rate``)."""
@@ -473,14 +475,9 @@ def train_rbm(workspace: Workspace, request: Any, progress: Progress = no_progre
     rbm = RBM(device=request.device, **overrides)
     pool = workspace.pool
     cfg = rbm.config
-    epochs = epochs_for(len(pool), cfg.epochs, int(np.prod(pool.image_shape)))
     progress(0.0, f"training an RBM ({cfg.n_hidden} hidden, {'PCD' if cfg.persistent else 'CD'}-{cfg.cd_k}) on "
              f"{len(pool)} images without labels, on {pick_device(request.device)}")
-
-    def step(epoch: int, err: float) -> None:
-        progress(epoch / epochs, f"epoch {epoch}/{epochs}, reconstruction error {err:.2f}")
-
-    rbm.fit(pool.as_float().reshape(len(pool), -1), pool.n_classes, progress=step)
+    fit_on_pool(rbm, workspace, progress)
     path = workspace.model_path(MODEL)
     rbm.save(path)
     return f"saved {path}"
