@@ -218,6 +218,59 @@ def test_quitting_batch_mid_round_keeps_the_round(sample_workspace):
     assert all("no guess" not in c and "%" in c for c in captions), captions
 
 
+def test_leaving_while_an_update_reports_progress_keeps_the_app_and_the_result(sample_workspace):
+    """Found by random keys under load: progress (or the result) reaching a screen whose widgets were
+    being removed raised NoMatches, which failed the update on its thread and then the app."""
+    import threading
+
+    from textual.widget import Widget
+
+    from tuilabel.tui.app import TuilabelApp
+
+    class SlowToGo(Widget):  # holds the screen's removal open after its other widgets have gone
+        async def on_unmount(self) -> None:
+            await asyncio.sleep(0.5)
+
+    truth = sample_workspace.pool.truth
+    settings = BatchSettings(**TINY_BATCH)
+    leaving, stop = threading.Event(), threading.Event()
+    reports = []
+
+    async def go():
+        app = TuilabelApp(sample_workspace, mode="batch", settings=settings)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            screen.PROGRESS_EVERY = 0.0  # every report drawn at once
+            await screen.mount(SlowToGo())
+            session = screen.session
+            train = session.train
+
+            def slow_train(job, progress):
+                leaving.wait(30)
+                while not stop.is_set():  # report all through the screen's removal
+                    progress(0.5, "still training")
+                    reports.append(1)
+                return train(job, progress)
+
+            session.train = slow_train
+            for _ in range(10):
+                await pilot.press(str(int(truth[session.shown_item()])))
+            assert session.updating
+            leaving.set()
+            await pilot.pause(0.2)
+            await pilot.press("escape")
+            await pilot.pause(0.5)
+            stop.set()
+            assert type(app.screen).__name__ == "StartScreen" and app.is_running
+            await pilot.pause(0.2)
+        return app
+
+    app = asyncio.run(go())
+    assert app.return_code in (None, 0) and len(reports) > 10
+    assert app.updates.wait(120) and sample_workspace.has_model("cnn")  # the round was saved all the same
+
+
 def test_clusters_resumes_its_epoch_and_history(sample_workspace, vae_file):
     import shutil
 

@@ -183,6 +183,9 @@ class ModeScreen(LabelScreen):
         self.sub_title = str(self.workspace.path) + ("" if signal is None else f" · {signal.text()}")
 
     def _opened(self, session: BaseSession) -> None:
+        if not self.can_draw:  # left while it opened
+            session.close()
+            return
         self.session = session
         self.show_stopping_signal()
         self.set_class(False, "-updating")
@@ -303,10 +306,18 @@ class ModeScreen(LabelScreen):
         threading.Thread(target=run, name=f"tuilabel {what}", daemon=True).start()
         return asyncio.wrap_future(future)
 
+    @property
+    def can_draw(self) -> bool:
+        """Whether this screen's widgets are there to draw on: not once it is being removed (Esc
+        while an update or the opening runs), when its children go first."""
+        return self.is_attached and not (self._pruning or self._closing or self._closed)
+
     def _updated(self, session: BaseSession, job: Any, result: Any) -> None:
         session.apply(job, result)
-        self.show_stopping_signal()
         self.progress_text, self.progress_fraction = "", None
+        if not self.can_draw:
+            return  # left meanwhile: the result is applied and saved, there is nothing to draw on
+        self.show_stopping_signal()
         self.set_class(False, "-updating")
         self.show()
         self.maybe_update()  # labels may have reached the next update meanwhile
@@ -317,7 +328,7 @@ class ModeScreen(LabelScreen):
         if self.session is not None:
             self.session.updating = False
         self.app.notify(f"{type(exc).__name__}: {exc}", title="update failed", severity="error", timeout=20)
-        if self.is_attached:
+        if self.can_draw:
             self.show()
 
     def _caller(self) -> Callable[..., None]:
@@ -351,7 +362,7 @@ class ModeScreen(LabelScreen):
         if latest is None:
             return
         self.progress_fraction, self.progress_text = latest
-        if self.is_attached:
+        if self.can_draw:
             self.show_progress()
 
     def show_progress(self) -> None:
