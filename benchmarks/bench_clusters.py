@@ -12,10 +12,17 @@ decoded centre, "no class" below 0.7) and training. Runs, median over seeds:
   reports the term improves it);
 - k-means on raw pixels with as many centres as labels, each centre image judged by the same
   simulated person, labels spread to clusters: test items take their nearest centre's label, and a
-  CNN trained on the spread labels with the same weights.
+  CNN trained on the spread labels with the same weights;
+- random order with the same final model: after each epoch of a tuilabel run, as many random pool
+  images as it had spent labels on, with their true labels, train the same CNN (architecture,
+  augmentation) for the same image passes as that epoch's CNN on its spread labels.
+
+On `--dataset photos|shapes` (made by ``scripts/make_datasets.py``) the seed's and gamma's rows and
+the pixel baseline are left out unless asked for with ``--skip ''``.
 
 Usage:
-  python benchmarks/bench_clusters.py [--seeds 0 1 2] [--labels 80] [--skip seed,gamma0,pixels]
+  python benchmarks/bench_clusters.py [--dataset mnist|photos|shapes] [--seeds 0 1 2] [--labels 80]
+      [--skip seed,gamma0,pixels,random] [--reuse]
 """
 
 from __future__ import annotations
@@ -76,6 +83,28 @@ def pixel_baseline(ws: Workspace, k: int, seed: int) -> dict:
             "cnn_accuracy": cnn.score(tx, ws.test.truth), "seconds": time.perf_counter() - t0}
 
 
+def random_baseline(ws: Workspace, curve: list[dict], seed: int) -> list[dict]:
+    """At each epoch of a run: its label count of random pool images (true labels), the same CNN
+    recipe for the same image passes as that epoch's CNN on its spread labels."""
+    settings = ClustersSettings()
+    x, truth = ws.pool.as_float(), ws.pool.truth
+    tx, ty = ws.test.as_float(), ws.test.truth
+    order = np.random.default_rng(1000 + seed).permutation(len(x))
+    points = []
+    for e, point in enumerate(curve):
+        n = int(point["labels"])
+        if n < 2:
+            points.append({"labels": n, "accuracy": None})
+            continue
+        pick = order[:n]
+        passes = settings.cnn_epochs * int(point.get("spread_to") or n)
+        epochs = int(min(4000, max(settings.cnn_epochs, -(-passes // n))))
+        cnn = CNNClassifier(arch="small", epochs=epochs, patience=0, augment=Augment(), seed=seed + e + 1)
+        cnn.fit(x[pick], truth[pick], ws.pool.n_classes)
+        points.append({"labels": n, "accuracy": cnn.score(tx, ty), "epochs": epochs})
+    return points
+
+
 def med(values: list) -> float:
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else float("nan")
@@ -85,9 +114,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--labels", type=int, default=80)
-    parser.add_argument("--skip", default="", help="comma-separated: seed,gamma0,pixels")
+    parser.add_argument("--dataset", choices=["mnist", "photos", "shapes"], default="mnist")
+    parser.add_argument("--skip", default=None, help="comma-separated: seed,gamma0,pixels,random")
+    parser.add_argument("--reuse", action="store_true", help="read runs whose file the output folder holds")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     args = parser.parse_args()
+    if args.skip is None:
+        args.skip = "" if args.dataset == "mnist" else "seed,gamma0,pixels"
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -98,9 +131,17 @@ def main() -> None:
         variants["no class term (gamma 0)"] = {"gamma": "0", "classifier": "vae"}
     runs: dict[str, list[dict]] = {}
     baselines: list[dict] = []
+    randoms: list[list[dict]] = []
+    stem = "clusters" if args.dataset == "mnist" else f"clusters-{args.dataset}"
     with tempfile.TemporaryDirectory() as tmp:
-        ws = Workspace.init(Path(tmp) / "ws", ROOT / "sample_data" / "mnist-pool.npz",
-                            test=ROOT / "sample_data" / "mnist-test.npz")
+        if args.dataset == "mnist":
+            pool_file, test_file = ROOT / "sample_data" / "mnist-pool.npz", ROOT / "sample_data" / "mnist-test.npz"
+        else:
+            sys.path.insert(0, str(ROOT / "scripts"))
+            import make_datasets
+
+            pool_file, test_file = make_datasets.write(Path(tmp), args.dataset)
+        ws = Workspace.init(Path(tmp) / "ws", pool_file, test=test_file)
         reference = reference_classifier(ws)
         print(f"reference classifier (the simulated person's eyes): test accuracy "
               f"{reference.score(ws.test.as_float(), ws.test.truth):.3f}", flush=True)
@@ -110,8 +151,17 @@ def main() -> None:
                 settings = SimSettings(mode="clusters", labels=args.labels, seed=seed, epochs=5, options=dict(options))
                 t0 = time.perf_counter()
                 slug = name.split()[0].replace("(", "")
-                result = run_simulation(ws.path, settings, out_dir / f"clusters-{slug}-{seed}.json")
+                run_file = out_dir / f"{stem}-{slug}-{seed}.json"
+                if args.reuse and run_file.exists():
+                    result = json.loads(run_file.read_text())
+                else:
+                    result = run_simulation(ws.path, settings, run_file)
                 runs[name].append({"curve": result["curve"], "wall": time.perf_counter() - t0})
+                if name == "tuilabel" and "random" not in skip:
+                    randoms.append(random_baseline(ws, result["curve"], seed))
+                    print("random order, same CNN:", ", ".join(
+                        "-" if p["accuracy"] is None else f"{p['labels']}: {p['accuracy']:.3f}" for p in randoms[-1]),
+                        flush=True)
                 last = result["curve"][-1]
                 print(f"{name:<26} seed {seed}: {last['labels']} labels, {len(result['curve'])} epochs -> "
                       f"{last['accuracy']:.3f} (VAE head {last['vae_accuracy']:.3f})  "
@@ -124,7 +174,7 @@ def main() -> None:
                     print(f"k-means on pixels k={k} seed {seed}: nearest centre {b['nearest_centre_accuracy']:.3f}, "
                           f"CNN on spread labels {b['cnn_accuracy']:.3f} ({b['no_class']} no class)", flush=True)
 
-    print(f"\nmedian of seeds {args.seeds}; at most {args.labels} centre labels, 5 labelling epochs")
+    print(f"\n{args.dataset}: median of seeds {args.seeds}; at most {args.labels} centre labels, 5 labelling epochs")
     header = f"{'':<28}{'epoch':>6}{'labels':>8}{'accuracy':>10}{'VAE head':>10}{'test BCE':>10}" \
              f"{'ACC':>7}{'NMI':>7}{'ARI':>7}"
     print(header)
@@ -140,6 +190,14 @@ def main() -> None:
             print(f"{name if e == 0 else '':<28}{e + 1:>6}{row['labels']:>8.0f}{100 * row['accuracy']:>10.1f}"
                   f"{100 * row['vae_accuracy']:>10.1f}{row['test_bce']:>10.1f}{row['test_acc']:>7.3f}"
                   f"{row['test_nmi']:>7.3f}{row['test_ari']:>7.3f}")
+    random_table = []
+    for e in range(max((len(r) for r in randoms), default=0)):
+        points = [r[e] for r in randoms if len(r) > e]
+        row = {"epoch": e + 1, "labels": med([p["labels"] for p in points]),
+               "accuracy": med([p["accuracy"] for p in points])}
+        random_table.append(row)
+        print(f"{'random order, same CNN' if e == 0 else '':<28}{e + 1:>6}{row['labels']:>8.0f}"
+              f"{100 * row['accuracy']:>10.1f}")
     base_table = {}
     for k in sorted({b["k"] for b in baselines}):
         bs = [b for b in baselines if b["k"] == k]
@@ -153,9 +211,10 @@ def main() -> None:
     cnn_time = med([p.get("seconds_cnn") for rs in runs.values() for r in rs for p in r["curve"]])
     vae_time = med([p.get("seconds_train") for rs in runs.values() for r in rs for p in r["curve"]])
     print(f"one epoch (median): VAE epoch + clustering {vae_time:.1f}s, CNN on the spread labels {cnn_time:.1f}s")
-    (out_dir / "clusters.json").write_text(json.dumps(
-        {"seeds": args.seeds, "labels": args.labels, "table": table, "pixels": base_table, "runs": runs,
-         "baselines": baselines}, indent=2, default=float))
+    (out_dir / f"{stem}.json").write_text(json.dumps(
+        {"dataset": args.dataset, "seeds": args.seeds, "labels": args.labels, "table": table, "pixels": base_table,
+         "random": random_table, "random_runs": randoms, "runs": runs, "baselines": baselines},
+        indent=2, default=float))
     try:
         import matplotlib
 
@@ -169,6 +228,9 @@ def main() -> None:
             if name == "tuilabel":
                 ax.plot(xs, [100 * r["vae_accuracy"] for r in rows], "--o", ms=3, label="tuilabel, VAE head")
             bx.plot([r["epoch"] for r in rows], [r["test_bce"] for r in rows], "-o", ms=3, label=name)
+        if random_table:
+            ax.plot([r["labels"] for r in random_table], [100 * r["accuracy"] for r in random_table], ":s", ms=3,
+                    label="random order, same CNN")
         for k, b in base_table.items():
             ax.plot([k], [100 * b["nearest_centre_accuracy"]], "kx")
             ax.plot([k], [100 * b["cnn_accuracy"]], "k+")
@@ -176,18 +238,18 @@ def main() -> None:
         ax.axhline(75, color="grey", lw=0.8, ls="--")
         ax.set_xlabel("centre labels spent")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title("clusters mode (x: k-means on pixels, +: its CNN)")
+        ax.set_title(f"clusters mode on {args.dataset} (x: k-means on pixels, +: its CNN)")
         ax.legend(fontsize=7)
         bx.set_xlabel("labelling epoch")
         bx.set_ylabel("test reconstruction BCE (nats/image)")
         bx.set_title("reconstruction with and without the class term")
         bx.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(out_dir / "clusters.png", dpi=110)
-        print(f"wrote {out_dir / 'clusters.png'}")
+        fig.savefig(out_dir / f"{stem}.png", dpi=110)
+        print(f"wrote {out_dir / f'{stem}.png'}")
     except ImportError:
         pass
-    print(f"wrote {out_dir / 'clusters.json'}")
+    print(f"wrote {out_dir / f'{stem}.json'}")
 
 
 if __name__ == "__main__":

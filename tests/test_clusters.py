@@ -195,6 +195,33 @@ def test_simulated_clusters_run_and_eval_print_the_metrics(sample_workspace, cap
     assert "cnn (clusters mode" not in printed  # simulations keep their models apart
 
 
+def test_the_simulated_person_decides_a_cluster_from_what_the_screen_shows(sample_workspace, monkeypatch):
+    """The decoded centre (read by the reference) and the real members shown under it (told from
+    their truth) vote; a mixed cluster is "no class"; no members shown is the centre alone."""
+    import tuilabel.simulate as sim
+
+    reading = {"p": np.full(10, 0.1)}  # what the reference makes of the decoded centre
+
+    class Reference:
+        def predict_proba(self, x):
+            return reading["p"][None].repeat(len(x), 0)
+
+    monkeypatch.setattr(sim, "reference_classifier", lambda ws: Reference())
+    judge = sim.CentreJudge(sample_workspace, sim.SimSettings(mode="clusters"))
+    truth = sample_workspace.pool.truth
+    threes, fives = np.flatnonzero(truth == 3)[:6], np.flatnonzero(truth == 5)[:6]
+    blur = np.zeros(sample_workspace.pool.image_shape, np.uint8)
+    assert judge.judge(blur) == (None, "medium")  # an unreadable centre alone: no class
+    assert judge.judge(blur, threes) == (3, "medium")  # its members show the class
+    assert judge.judge(blur, [*threes[:3], *fives[:3]])[0] is None  # they disagree: split it
+    assert judge.judge(blur, [*threes[:4], *fives[:2]])[0] is None  # 4 of 6 is below 0.7
+    assert judge.judge(blur, [*threes[:5], fives[0]]) == (3, "medium")  # 5 of 6 is not
+    reading["p"] = np.eye(10)[3] * 0.98 + 0.002
+    assert judge.judge(blur) == (3, "high")
+    assert judge.judge(blur, threes) == (3, "high")
+    assert judge.judge(blur, [*threes[:4], *fives[:2]]) == (3, "medium")  # 5 of 7 votes with the centre
+
+
 # -- the screen -----------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -208,24 +208,41 @@ def stream_point(session: Any) -> CurvePoint:
 
 
 class CentreJudge(SimulatedLabeler):
-    """A person looking at a decoded cluster centre: the reference classifier reads the image; below
-    ``unsure_below`` it shows no class, above ``sure_above`` the label gets high confidence, medium
-    otherwise. It never sees which pool items are in the cluster, let alone their ground truth."""
+    """A person deciding a cluster from what the clusters screen shows: the decoded centre and its
+    nearest real members (``members_shown``). The reference classifier reads the centre (no vote
+    below ``unsure_below``); each member shown is a pool image, which the person tells as in every
+    other mode (its ground truth, wrong at the error rate). The cluster gets the majority class when
+    at least ``unsure_below`` of the votes agree (high confidence when all do and the centre reads
+    above ``sure_above``, medium otherwise), else "no class". With no members shown (seed 003's
+    screen) it is the centre alone. It never sees the members that are not shown."""
 
     def __init__(self, workspace: Workspace, settings: SimSettings) -> None:
         super().__init__(workspace, settings)
-        self.eyes = Eyes(reference_classifier(workspace), settings, workspace.pool.n_classes, self.rng)
+        pool = workspace.pool
+        self.eyes = Eyes(reference_classifier(workspace), settings, pool.n_classes, self.rng)
+        self.truth = TruthLabeler(pool.truth, pool.n_classes, settings.error_rate, self.rng)
+        self.n_classes = pool.n_classes
 
-    def judge(self, image: np.ndarray) -> tuple[int | None, str]:
+    def judge(self, image: np.ndarray, shown: Sequence[int] = ()) -> tuple[int | None, str]:
         p = self.eyes.look(image)
-        return self.eyes.decide(p), ("high" if p.max() >= self.settings.sure_above else "medium")
+        centre = self.eyes.decide(p)
+        votes = ([] if centre is None else [centre]) + [self.truth.answer(int(i)) for i in shown]
+        votes = [v for v in votes if v >= 0]
+        if not votes:
+            return None, "medium"
+        counts = np.bincount(votes, minlength=self.n_classes)
+        label = int(counts.argmax())
+        if counts[label] < self.settings.unsure_below * len(votes):
+            return None, "medium"
+        unanimous = counts[label] == len(votes) and centre is not None and p.max() >= self.settings.sure_above
+        return label, "high" if unanimous else "medium"
 
     def act(self, session: Any, clock: SimClock) -> bool:
         centre = session.current
         if centre is None:
             return False
         clock.advance(self.settings.seconds_per_label)
-        label, level = self.judge(centre.image)
+        label, level = self.judge(centre.image, centre.nearest(session.settings.members_shown))
         if level != session.confidence:
             session.handle(Action("confidence", level))
         session.handle(Action("no_class") if label is None else Action("label", label))
