@@ -158,7 +158,12 @@ def main() -> None:
                     result = run_simulation(ws.path, settings, run_file)
                 runs[name].append({"curve": result["curve"], "wall": time.perf_counter() - t0})
                 if name == "tuilabel" and "random" not in skip:
-                    randoms.append(random_baseline(ws, result["curve"], seed))
+                    random_file = out_dir / f"{stem}-random-{seed}.json"
+                    if args.reuse and random_file.exists():
+                        randoms.append(json.loads(random_file.read_text()))
+                    else:
+                        randoms.append(random_baseline(ws, result["curve"], seed))
+                        random_file.write_text(json.dumps(randoms[-1], default=float))
                     print("random order, same CNN:", ", ".join(
                         "-" if p["accuracy"] is None else f"{p['labels']}: {p['accuracy']:.3f}" for p in randoms[-1]),
                         flush=True)
