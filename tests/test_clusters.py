@@ -195,6 +195,22 @@ def test_simulated_clusters_run_and_eval_print_the_metrics(sample_workspace, cap
     assert "cnn (clusters mode" not in printed  # simulations keep their models apart
 
 
+def test_an_epoch_of_mostly_no_class_says_the_clusters_do_not_follow_the_classes(sample_workspace, clusters_model):
+    session = _session(sample_workspace, clusters_model)
+    session.handle(Action("label", 1))
+    while not session.due_update():
+        session.handle(Action("no_class"))
+    session.update()
+    assert session.curve[-1].extra["no_class"] == TINY.per_epoch - 1
+    assert f"{TINY.per_epoch - 1} of {TINY.per_epoch} centres showed no class" in session.message
+    assert "batch mode" in session.message
+    truth = sample_workspace.pool.truth
+    while not session.due_update():  # an epoch of classes: the usual message again
+        session.handle(Action("label", int(np.bincount(truth[session.current.members]).argmax())))
+    session.update()
+    assert session.curve[-1].extra["no_class"] == 0 and "showed no class" not in session.message
+
+
 def test_the_simulated_person_decides_a_cluster_from_what_the_screen_shows(sample_workspace, monkeypatch):
     """The decoded centre (read by the reference) and the real members shown under it (told from
     their truth) vote; a mixed cluster is "no class"; no members shown is the centre alone."""

@@ -271,6 +271,40 @@ def test_leaving_while_an_update_reports_progress_keeps_the_app_and_the_result(s
     assert app.updates.wait(120) and sample_workspace.has_model("cnn")  # the round was saved all the same
 
 
+def test_a_progress_report_held_back_does_not_outlive_its_update(sample_workspace):
+    """Found in tmux: the clusters screen said "epoch 1: done" instead of the epoch's outcome, since
+    the last report, held back by the throttle, was drawn after the update had been applied."""
+    from tuilabel.tui.app import TuilabelApp
+
+    truth = sample_workspace.pool.truth
+
+    async def go():
+        app = TuilabelApp(sample_workspace, mode="batch", settings=BatchSettings(**TINY_BATCH))
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            screen.PROGRESS_EVERY = 0.3
+            session = screen.session
+            train = session.train
+
+            def train_and_report(job, progress):
+                result = train(job, progress)
+                progress(1.0, "first report")
+                progress(1.0, "held back report")  # within PROGRESS_EVERY: drawn when the interval ends
+                return result
+
+            session.train = train_and_report
+            for _ in range(10):
+                await pilot.press(str(int(truth[session.shown_item()])))
+            while session.updating:
+                await pilot.pause(0.05)
+            await pilot.pause(0.6)  # past the held-back report's timer
+            return screen.progress_text, session.round
+
+    text, rounds = asyncio.run(go())
+    assert rounds == 1 and text == ""
+
+
 def test_clusters_resumes_its_epoch_and_history(sample_workspace, vae_file):
     import shutil
 

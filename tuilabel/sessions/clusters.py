@@ -41,6 +41,7 @@ from .settings import Settings, setting
 VAE = "vae"  # the model files this mode keeps (see Workspace.model_path)
 CNN = "clusters-cnn"  # the classifier trained on the spread labels
 CONFIDENCE = {"high": 1.0, "medium": 0.7, "low": 0.4}  # p_c a person gives with h, m, l
+NO_CLASS_WARN = (4, 0.5)  # an epoch with at least this many decisions, this share of them "no class": say so
 
 
 @dataclass
@@ -505,6 +506,9 @@ class ClustersSession(BaseSession):
             "seconds_train": round(result.seconds_train, 2),
             **{f"train_{k}": round(v, 4) for k, v in result.record.items() if k != "epoch"},
         }
+        decided = [d for d in self.decisions if d.centre.epoch == job.epoch and d.events]  # not skips
+        no_class = sum(d.label is None for d in decided)
+        extra["no_class"] = no_class
         extra["vae_accuracy"] = result.vae_accuracy
         extra["seconds_cnn"] = round(result.seconds_cnn, 2)
         if result.reconstruction:
@@ -516,8 +520,12 @@ class ClustersSession(BaseSession):
         if result.cnn is not None:
             self.cnn = result.cnn
         acc = "-" if result.accuracy is None else f"{result.accuracy:.1%}"
-        self.message = f"epoch {job.epoch} trained on {int((job.labels >= 0).sum())} labelled images; " \
-                       f"test accuracy {acc}. " + self._plan_message()
+        if len(decided) >= NO_CLASS_WARN[0] and no_class >= NO_CLASS_WARN[1] * len(decided):
+            self.message = (f"{no_class} of {len(decided)} centres showed no class: clusters mix your classes, "
+                            f"try batch mode (epoch {job.epoch}, test {acc}; a on the start screen)")
+        else:
+            self.message = f"epoch {job.epoch} trained on {int((job.labels >= 0).sum())} labelled images; " \
+                           f"test accuracy {acc}. " + self._plan_message()
 
     # -- the view -------------------------------------------------------------------------------
 

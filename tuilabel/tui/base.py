@@ -189,7 +189,7 @@ class ModeScreen(LabelScreen):
         self.session = session
         self.show_stopping_signal()
         self.set_class(False, "-updating")
-        self.progress_text, self.progress_fraction = "", None
+        self.progress_text, self.progress_fraction, self._progress_latest = "", None, None
         self.session_ready()
         self.show()
         self.maybe_update()
@@ -315,6 +315,7 @@ class ModeScreen(LabelScreen):
     def _updated(self, session: BaseSession, job: Any, result: Any) -> None:
         session.apply(job, result)
         self.progress_text, self.progress_fraction = "", None
+        self._progress_latest = None  # a report held back by the throttle is over: it must not come back
         if not self.can_draw:
             return  # left meanwhile: the result is applied and saved, there is nothing to draw on
         self.show_stopping_signal()
@@ -324,7 +325,7 @@ class ModeScreen(LabelScreen):
 
     def _failed(self, exc: Exception) -> None:
         self.set_class(False, "-updating")
-        self.progress_text = ""
+        self.progress_text, self._progress_latest = "", None
         if self.session is not None:
             self.session.updating = False
         self.app.notify(f"{type(exc).__name__}: {exc}", title="update failed", severity="error", timeout=20)
