@@ -99,8 +99,7 @@ def random_baseline(ws: Workspace, curve: list[dict], seed: int) -> list[dict]:
         pick = order[:n]
         passes = settings.cnn_epochs * int(point.get("spread_to") or n)
         cnn = CNNClassifier(arch="small", epochs=1, patience=0, augment=Augment(), seed=seed + e + 1)
-        per_epoch = n * -(-cnn.min_batches_per_epoch * cnn.batch_size // n)  # a tiny set is repeated
-        cnn.epochs = epochs = max(1, round(passes / per_epoch))
+        cnn.epochs = epochs = max(1, round(passes / cnn.images_per_epoch(n)))
         cnn.fit(x[pick], truth[pick], ws.pool.n_classes)
         points.append({"labels": n, "accuracy": cnn.score(tx, ty), "epochs": epochs, "passes": cnn.images_seen_,
                        "clusters_passes": passes})

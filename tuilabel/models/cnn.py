@@ -130,6 +130,12 @@ class CNNClassifier:
         self.seed = seed
         self.device = pick_device(device)
 
+    def images_per_epoch(self, n: int) -> int:
+        """Image passes of one epoch over ``n`` training images: a set smaller than
+        ``min_batches_per_epoch`` batches is repeated whole until it fills them."""
+        n = max(n, 1)
+        return n * max(1, -(-self.min_batches_per_epoch * self.batch_size // n))
+
     def fit(
         self,
         x: np.ndarray,
@@ -174,9 +180,8 @@ class CNNClassifier:
         self.images_seen_ = 0  # image passes in training: what a model of the compute counts
         for epoch in range(self.epochs):
             self.net_.train()
-            perm = torch.randperm(len(X), generator=g)
-            while len(perm) < self.min_batches_per_epoch * self.batch_size:
-                perm = torch.cat([perm, torch.randperm(len(X), generator=g)])
+            repeats = self.images_per_epoch(len(X)) // len(X)
+            perm = torch.cat([torch.randperm(len(X), generator=g) for _ in range(repeats)])
             total = 0.0
             for start in range(0, len(perm), self.batch_size):
                 idx = perm[start : start + self.batch_size]

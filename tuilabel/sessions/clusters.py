@@ -41,7 +41,8 @@ from .settings import Settings, setting
 VAE = "vae"  # the model files this mode keeps (see Workspace.model_path)
 CNN = "clusters-cnn"  # the classifier trained on the spread labels
 CONFIDENCE = {"high": 1.0, "medium": 0.7, "low": 0.4}  # p_c a person gives with h, m, l
-NO_CLASS_WARN = (4, 0.5)  # an epoch with at least this many decisions, this share of them "no class": say so
+NO_CLASS_WARN_AFTER = 4  # an epoch with at least this many decisions ...
+NO_CLASS_WARN_SHARE = 0.5  # ... this share of them "no class": the screen says the clusters mix classes
 
 
 @dataclass
@@ -520,7 +521,7 @@ class ClustersSession(BaseSession):
         if result.cnn is not None:
             self.cnn = result.cnn
         acc = "-" if result.accuracy is None else f"{result.accuracy:.1%}"
-        if len(decided) >= NO_CLASS_WARN[0] and no_class >= NO_CLASS_WARN[1] * len(decided):
+        if len(decided) >= NO_CLASS_WARN_AFTER and no_class >= NO_CLASS_WARN_SHARE * len(decided):
             self.message = (f"{no_class} of {len(decided)} centres showed no class: clusters mix your classes, "
                             f"try batch mode (epoch {job.epoch}, test {acc}; a on the start screen)")
         else:

@@ -189,7 +189,7 @@ class ModeScreen(LabelScreen):
         self.session = session
         self.show_stopping_signal()
         self.set_class(False, "-updating")
-        self.progress_text, self.progress_fraction, self._progress_latest = "", None, None
+        self._clear_progress()
         self.session_ready()
         self.show()
         self.maybe_update()
@@ -306,6 +306,11 @@ class ModeScreen(LabelScreen):
         threading.Thread(target=run, name=f"tuilabel {what}", daemon=True).start()
         return asyncio.wrap_future(future)
 
+    def _clear_progress(self) -> None:
+        """The opening or an update is over: its progress goes, and a report the throttle still
+        holds back (`_reporter`) must not come back after it."""
+        self.progress_text, self.progress_fraction, self._progress_latest = "", None, None
+
     @property
     def can_draw(self) -> bool:
         """Whether this screen's widgets are there to draw on: not once it is being removed (Esc
@@ -314,8 +319,7 @@ class ModeScreen(LabelScreen):
 
     def _updated(self, session: BaseSession, job: Any, result: Any) -> None:
         session.apply(job, result)
-        self.progress_text, self.progress_fraction = "", None
-        self._progress_latest = None  # a report held back by the throttle is over: it must not come back
+        self._clear_progress()
         if not self.can_draw:
             return  # left meanwhile: the result is applied and saved, there is nothing to draw on
         self.show_stopping_signal()
@@ -325,7 +329,7 @@ class ModeScreen(LabelScreen):
 
     def _failed(self, exc: Exception) -> None:
         self.set_class(False, "-updating")
-        self.progress_text, self._progress_latest = "", None
+        self._clear_progress()
         if self.session is not None:
             self.session.updating = False
         self.app.notify(f"{type(exc).__name__}: {exc}", title="update failed", severity="error", timeout=20)
