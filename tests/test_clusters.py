@@ -95,7 +95,7 @@ def _session(ws, model, **changes):
 
 def test_a_centre_label_spreads_with_equation_2_and_undo_takes_it_all_back(sample_workspace, clusters_model):
     ws = sample_workspace
-    session = _session(ws, clusters_model, confidence="high")
+    session = _session(ws, clusters_model, confidence="high", show="centre")
     assert session.plan.k == 6 and len(session.queue) == 6
     centre = session.current
     assert centre.image.shape == ws.pool.image_shape and centre.image.dtype == np.uint8
@@ -115,6 +115,63 @@ def test_a_centre_label_spreads_with_equation_2_and_undo_takes_it_all_back(sampl
     session.handle(Action("undo"))
     assert ws.store.current(("propagated",)) == {} and list(ws.store.events(("human",))) == []
     assert session.current is centre and session.spent == 0
+
+
+def test_a_label_on_the_member_shown_is_the_persons_and_spreads_to_the_rest(sample_workspace, clusters_model):
+    ws = sample_workspace
+    session = _session(ws, clusters_model, show="medoid")
+    centre = session.current
+    nearest = centre.members[np.argmin(centre.distances)]
+    assert centre.medoid == nearest and np.array_equal(centre.image, ws.pool.images[nearest])
+    shown = centre.shown_members(TINY.members_shown)
+    assert len(shown) == TINY.members_shown and nearest not in shown  # the strip shows the others
+    assert all(np.array_equal(a, ws.pool.images[i]) for a, i in zip(session.view().members, shown, strict=True))
+    session.handle(Action("confidence", "low"))
+    session.handle(Action("label", 4))
+    (event,) = list(ws.store.events(("human",)))
+    assert event.item_id == str(ws.pool.ids[nearest]) and event.label == 4 and event.confidence == 1.0
+    spread = ws.store.current(("propagated",))
+    others = [i for i in centre.members if i != nearest]
+    assert sorted(spread) == sorted(str(ws.pool.ids[i]) for i in others)
+    expected = CONFIDENCE["low"] * np.exp(-TINY.a * centre.distances[centre.members != nearest])
+    assert np.allclose([spread[str(ws.pool.ids[i])][1] for i in others], expected, atol=1e-6)
+    labels, weights = session.training_labels()  # the person's label trains at full weight
+    assert labels[nearest] == 4 and weights[nearest] == 1.0
+    session.handle(Action("undo"))
+    assert ws.store.current(("human", "propagated")) == {} and session.current is centre
+    session.handle(Action("no_class"))  # a cluster that shows no class labels nothing, not even the image
+    assert ws.store.current(("human", "propagated")) == {}
+    assert all(part.medoid in part.members for part in session.queue[:TINY.split_k])
+
+
+def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, clusters_model):
+    """A person's label on an image that carries a spread label checks it; the spread labels then
+    weigh the share of checks that agreed, above chance (Laplace-smoothed); undo takes a check back."""
+    ws = sample_workspace
+    session = _session(ws, clusters_model, show="medoid")
+    assert session.spread_factor() == 1.0  # nothing checked yet
+    first, second = session.queue[0], session.queue[1]
+    session.known[second.medoid] = 2  # as if an earlier epoch had spread class 2 to it
+    session.known[first.medoid] = 5
+    session.handle(Action("label", 5))  # agrees
+    session.handle(Action("label", 7))  # disagrees
+    assert session.checks == [1, 2]
+    q, chance = (1 + 1) / (2 + 2), 1 / ws.pool.n_classes
+    assert session.spread_factor() == pytest.approx((q - chance) / (1 - chance))
+    labels, weights = session.training_labels()
+    spread = [i for i in second.members if i != second.medoid]
+    expected = session.spread_factor() * np.exp(-TINY.a * second.distances[second.members != second.medoid])
+    assert np.allclose(weights[spread], expected, atol=1e-6) and (labels[spread] == 7).all()
+    assert weights[first.medoid] == weights[second.medoid] == 1.0  # a person's own labels keep theirs
+    session.handle(Action("undo"))
+    assert session.checks == [1, 1]
+    assert _session(ws, clusters_model, spread_weight=0.25).spread_factor() == 0.25  # or set by hand
+    # an image a person has labelled (in any mode) is not shown again: the next nearest member is
+    other = ws.store.start_session("browse", "someone")
+    ws.store.add_many(other, [(str(ws.pool.ids[c.medoid]), 1, 1.0) for c in session.queue])
+    again = _session(ws, clusters_model, show="medoid")
+    taken = again.taken()
+    assert all(c.medoid is None or not taken[c.medoid] for c in again.queue)
 
 
 def test_no_class_splits_top_down_and_undo_removes_the_parts(sample_workspace, clusters_model):
@@ -143,7 +200,8 @@ def test_an_epoch_trains_on_the_spread_labels_and_clusters_again(sample_workspac
         session.handle(Action("label", int(np.bincount(truth[members]).argmax())))
     assert session.decided_this_epoch == TINY.per_epoch
     labels, weights = session.training_labels()
-    assert (labels >= 0).sum() == len(ws.store.current(("propagated",)))
+    assert (labels >= 0).sum() == len(ws.store.current(("propagated", "human")))  # the medoids are people's
+    assert len(ws.store.current(("human",))) == TINY.per_epoch
     assert np.all((weights[labels >= 0] > 0) & (weights[labels >= 0] <= 1))
     session.update()
     point = session.curve[-1]
@@ -236,6 +294,11 @@ def test_the_simulated_person_decides_a_cluster_from_what_the_screen_shows(sampl
     assert judge.judge(blur) == (3, "high")
     assert judge.judge(blur, threes) == (3, "high")
     assert judge.judge(blur, [*threes[:4], *fives[:2]]) == (3, "medium")  # 5 of 7 votes with the centre
+    # a real image shown large: the person gives it its class; the members say how far it holds
+    assert judge.judge_item(fives[0], threes) == (5, "low")
+    assert judge.judge_item(threes[0], threes[1:]) == (3, "high")
+    assert judge.judge_item(threes[0], [*threes[1:5], fives[0]]) == (3, "medium")  # 4 of 5 share it
+    assert judge.judge_item(threes[0], [*threes[1:4], *fives[:2]]) == (3, "low")  # 3 of 5 do not
 
 
 # -- the screen -----------------------------------------------------------------------------------
@@ -262,8 +325,10 @@ def test_clusters_screen_labels_splits_and_trains(sample_workspace, clusters_mod
             shown = screen.query_one("#centre").render_line(0)
             assert shown.cell_length > 0
             first = session.current
+            assert np.array_equal(first.image, ws.pool.images[first.medoid])  # a real image, large
             await pilot.press("4")
-            assert len(ws.store.current(("propagated",))) == len(first.members)
+            assert len(ws.store.current(("propagated",))) == len(first.members) - 1
+            assert ws.store.current(("human",)) == {str(ws.pool.ids[first.medoid]): (4, 1.0)}
             await pilot.press("x")
             assert session.current.path.count(".") == 1
             await pilot.press("t")  # end the epoch: it trains on a worker, then shows epoch 2

@@ -46,3 +46,19 @@ def test_pseudo_labels_never_enter_validation():
     model = CNNClassifier(arch="small", epochs=6, patience=3, min_validation=20, seed=0)
     model.fit(x[:40], pool.truth[:40], 2, extra_x=x[40:], extra_y=wrong[40:], extra_weight=0.1)
     assert all("val_accuracy" in h for h in model.history_)  # validated on labelled data only
+
+
+def test_weights_as_rates_keep_a_few_heavy_labels_from_drowning():
+    """Ten right labels of weight 1 among 3,000 wrong ones of weight 0.001: as loss weights (a
+    batch's weighted mean) the wrong ones train every batch that holds no right one (four in five);
+    drawn as rates, the right ones make up most of every epoch (0.001 x 3,000 = 3 against 10)."""
+    pool = make_pool(n=3010, n_classes=2, shape=(8, 8))
+    x = pool.as_float()
+    y = pool.truth.copy()
+    y[10:] = 1 - y[10:]
+    w = np.where(np.arange(len(y)) < 10, 1.0, 0.001).astype(np.float32)
+    fit = dict(arch="small", epochs=2, patience=0, use_class_weights=False, seed=0)
+    as_loss = CNNClassifier(**fit).fit(x, y, 2, sample_weight=w)
+    as_rate = CNNClassifier(**fit).fit(x, y, 2, sample_weight=w, weights_as="rate")
+    assert as_loss.score(x, pool.truth) < 0.3 < 0.9 < as_rate.score(x, pool.truth)
+    assert as_rate.images_seen_ == as_loss.images_seen_  # the same compute either way

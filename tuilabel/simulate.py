@@ -208,13 +208,19 @@ def stream_point(session: Any) -> CurvePoint:
 
 
 class CentreJudge(SimulatedLabeler):
-    """A person deciding a cluster from what the clusters screen shows: the decoded centre and its
-    nearest real members (``members_shown``). The reference classifier reads the centre (no vote
-    below ``unsure_below``); each member shown is a pool image, which the person tells as in every
-    other mode (its ground truth, wrong at the error rate). The cluster gets the majority class when
-    at least ``unsure_below`` of the votes agree (high confidence when all do and the centre reads
-    above ``sure_above``, medium otherwise), else "no class". With no members shown (seed 003's
-    screen) it is the centre alone. It never sees the members that are not shown."""
+    """A person deciding a cluster from what the clusters screen shows: the image shown large and
+    the nearest real members under it (``members_shown``). Each real image is told as in every other
+    mode (its ground truth, wrong at the error rate); a decoded centre is read by the reference
+    classifier (no vote below ``unsure_below``).
+
+    - A decoded centre (seed 003's screen): the cluster gets the majority class when at least
+      ``unsure_below`` of the votes agree (high confidence when all do and the centre reads above
+      ``sure_above``, medium otherwise), else "no class". With no members shown it is the centre alone.
+    - A real image (the member nearest the centre): the person gives the image its class; the
+      confidence says how far the members shown share it: high when all do, medium when at least
+      ``unsure_below`` of them do, low otherwise.
+
+    It never sees the members that are not shown."""
 
     def __init__(self, workspace: Workspace, settings: SimSettings) -> None:
         super().__init__(workspace, settings)
@@ -224,6 +230,7 @@ class CentreJudge(SimulatedLabeler):
         self.n_classes = pool.n_classes
 
     def judge(self, image: np.ndarray, shown: Sequence[int] = ()) -> tuple[int | None, str]:
+        """A decoded centre ``image`` and the pool items ``shown`` under it."""
         p = self.eyes.look(image)
         centre = self.eyes.decide(p)
         votes = ([] if centre is None else [centre]) + [self.truth.answer(int(i)) for i in shown]
@@ -237,12 +244,25 @@ class CentreJudge(SimulatedLabeler):
         unanimous = counts[label] == len(votes) and centre is not None and p.max() >= self.settings.sure_above
         return label, "high" if unanimous else "medium"
 
+    def judge_item(self, item: int, shown: Sequence[int] = ()) -> tuple[int | None, str]:
+        """The pool item ``item`` shown large and the pool items ``shown`` under it."""
+        label = self.truth.answer(int(item))
+        if label < 0:
+            return None, "medium"
+        votes = [self.truth.answer(int(i)) for i in shown]
+        share = float(np.mean([v == label for v in votes])) if votes else 1.0
+        return label, "high" if share == 1.0 else "medium" if share >= self.settings.unsure_below else "low"
+
     def act(self, session: Any, clock: SimClock) -> bool:
         centre = session.current
         if centre is None:
             return False
         clock.advance(self.settings.seconds_per_label)
-        label, level = self.judge(centre.image, centre.nearest(session.settings.members_shown))
+        shown = centre.shown_members(session.settings.members_shown)
+        if centre.medoid is None:
+            label, level = self.judge(centre.image, shown)
+        else:
+            label, level = self.judge_item(centre.medoid, shown)
         if level != session.confidence:
             session.handle(Action("confidence", level))
         session.handle(Action("no_class") if label is None else Action("label", label))
@@ -396,6 +416,8 @@ def run_simulation(workspace: Path, settings: SimSettings, out: Path, report: Re
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = f"sim-{settings.mode}-{stamp}-{settings.seed}-{time.monotonic_ns() % 10**6}.sqlite"
     scratch = Path(workspace) / "runs" / name
+    if Path(workspace).is_dir():
+        scratch.parent.mkdir(exist_ok=True)  # a workspace whose runs/ was cleared out
     ws = Workspace(workspace, store_path=scratch)  # a scratch store; the pool read once
     ws.check()
     if ws.pool.truth is None or (ws.pool.truth < 0).all():

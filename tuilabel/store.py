@@ -524,11 +524,16 @@ class LabelStore:
         label: int | None,
         confidence: float,
         spread: Sequence[tuple[str, int, float]],
+        item_id: str | None = None,
     ) -> tuple[int, list[int]]:
-        """A person's label for a generated sample (a decoded cluster centre) and the labels it
-        spreads to pool items (source "propagated"), committed together: both or neither."""
+        """A person's label for a generated sample (a decoded cluster centre), or for the pool item
+        ``item_id`` shown in its place (``sample`` is then not stored), and the labels it spreads to
+        pool items (source "propagated"), committed together: both or neither."""
         with self._write():
-            human = self._insert(session, [(None, label, confidence)], [sample], "human", None)[0]
+            if item_id is None:
+                human = self._insert(session, [(None, label, confidence)], [sample], "human", None)[0]
+            else:
+                human = self._insert(session, [(item_id, label, confidence)], None, "human", None)[0]
             return human, self._insert(session, spread, None, "propagated", None)
 
     def retract(self, session: str, event_ids: Sequence[int]) -> None:

@@ -146,11 +146,16 @@ class CNNClassifier:
         extra_y: np.ndarray | None = None,
         extra_weight: float | np.ndarray = 1.0,
         progress: Callable[[int, float], None] | None = None,
+        weights_as: str = "loss",
     ) -> CNNClassifier:
         """Train on ``x`` (``N x C x H x W`` floats in [0, 1]) and labels ``y``.
 
         ``extra_x``/``extra_y`` (pseudo-labels) join training with weight ``extra_weight`` (one for
         all, or one each) but never the validation split, which comes from the labelled data only.
+        ``weights_as``: ``"loss"``, a batch's loss is its weighted mean (the weights say how its items
+        count against each other, whatever the batch); ``"rate"``, an epoch draws its items with
+        probability in proportion to their weights (with replacement) and each counts the same, so
+        that a few heavy labels among many light ones keep their say in every batch.
         """
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
@@ -171,6 +176,11 @@ class CNNClassifier:
             tw = np.concatenate([tw, np.broadcast_to(np.asarray(extra_weight, np.float32), len(extra_x))])
         cw = class_weights(np.bincount(y, minlength=n_classes)) if self.use_class_weights else np.ones(n_classes)
         cw_t = torch.as_tensor(cw, dtype=torch.float32, device=self.device)
+        if weights_as not in ("loss", "rate"):
+            raise ValueError(f"weights_as is 'loss' or 'rate', not {weights_as!r}")
+        rates = torch.as_tensor(tw, dtype=torch.float64) if weights_as == "rate" else None
+        if rates is not None and not float(rates.sum()) > 0:
+            raise ValueError("weights_as='rate' needs a positive weight")
         X = torch.as_tensor(tx, dtype=torch.float32)
         Y = torch.as_tensor(ty)
         Wt = torch.as_tensor(tw)
@@ -180,8 +190,12 @@ class CNNClassifier:
         self.images_seen_ = 0  # image passes in training: what a model of the compute counts
         for epoch in range(self.epochs):
             self.net_.train()
-            repeats = self.images_per_epoch(len(X)) // len(X)
-            perm = torch.cat([torch.randperm(len(X), generator=g) for _ in range(repeats)])
+            if rates is not None:
+                perm = torch.multinomial(rates, self.images_per_epoch(len(X)), replacement=True, generator=g)
+                Wt = torch.ones(len(X))  # the weights were the draw
+            else:
+                repeats = self.images_per_epoch(len(X)) // len(X)
+                perm = torch.cat([torch.randperm(len(X), generator=g) for _ in range(repeats)])
             total = 0.0
             for start in range(0, len(perm), self.batch_size):
                 idx = perm[start : start + self.batch_size]

@@ -1,18 +1,26 @@
-"""Clusters: label a handful of decoded cluster centres per epoch and let the labels spread (seed 003).
+"""Clusters: label a handful of clusters per epoch and let the labels spread (seed 003).
 
 A VAE with a softmax head on its latent code is first trained without labels. After each epoch the
-pool's latent means are clustered with k-means and each centre is decoded into an image. A person
-gives each centre a class and a confidence, or says it shows no class: then that cluster is split
-into sub-clusters whose centres come next (top-down, as deep as needed). A label spreads to every
-member of its cluster with weight ``w_n = p_c * exp(-a * d_n)`` (the seed's equation 2) and is
-stored as source "propagated"; the centre itself is stored as the person's label, with its pixels.
-When the epoch's centres are decided, the next epoch trains with the weighted class term
-(equation 3) and clusters again.
+pool's latent means are clustered with k-means. Each cluster is shown by its member nearest the
+centre (``show="medoid"``, the default) or by its decoded centre (seed 003), with the next nearest
+members under it. A person gives the image a class and a confidence (how far the members share it),
+or says the cluster shows no class: then it is split into sub-clusters which come next (top-down, as
+deep as needed). A label spreads to every member of its cluster with weight ``w_n = p_c * exp(-a *
+d_n)`` (the seed's equation 2) and is stored as source "propagated"; the image itself is stored as
+the person's label (a decoded centre with its pixels). When the epoch's clusters are decided, the
+next epoch trains with the weighted class term (equation 3) and clusters again.
 
-Where this goes beyond the seed, measured on the sample (see benchmarks/bench_clusters.py):
-- the first epoch shows the centres of a k chosen by the elbow method, never fewer than twice the
+Where this goes beyond the seed, measured on three data sets (see benchmarks/bench_clusters.py):
+- a real image rather than the decoded centre: a person can always name it, and their label on it is
+  worth what any label is, whether or not the cluster around it holds one class (on photographs
+  most decoded centres were unreadable blurs and most clusters mixed classes);
+- the spread is weighed by what it has proved worth: a person's label on an image that carried a
+  spread label checks it, and spread labels weigh the share of checks that agreed, above chance;
+  the CNN draws its training images in proportion to the weights, so that where the clusters do
+  not follow the classes the spread fades and the person's own labels carry the model;
+- the first epoch shows the clusters of a k chosen by the elbow method, never fewer than twice the
   classes (fewer merged two classes in a cluster on the sample, seed 1); later epochs cluster more
-  finely (``fine_k``) and show the centres the classifier is least sure of first (the mean entropy
+  finely (``fine_k``) and show the clusters the classifier is least sure of first (the mean entropy
   of its predictions over the cluster's members), ``per_epoch`` of them; a cluster nobody looks at
   keeps the labels spread earlier;
 - distances are measured in units of the clustering's median member distance, so ``a`` means the
@@ -63,7 +71,13 @@ class ClustersSettings(Settings):
     z_dim: int = setting(10, "latent dimensions of the VAE", min=1)
     beta: float = setting(1.0, "weight of the KL term (seed 003: 5; 1 keeps more of the latent in use)", min=0.0)
     gamma: float = setting(150.0, "weight of the class term (equation 3)", min=0.0)
+    show: str = setting("medoid", "the big picture: the member nearest the centre (a real image, which the label "
+                                  "goes to as the person's) or the decoded centre (seed 003)",
+                        choices=("medoid", "centre"))
     members_shown: int = setting(6, "nearest real members shown under a centre", min=0)
+    spread_weight: float = setting(-1.0, "weight of spread labels beside a person's (times w_n); -1: measured, "
+                                         "from how often a person's label agreed with the label spread there "
+                                         "before (the share above chance)", min=-1.0)
     classifier: str = setting("cnn", "what answers for the pool: a CNN on the spread labels, or the VAE's head",
                               choices=("cnn", "vae"))
     cnn_epochs: int = setting(15, "epochs of the CNN on the spread labels", min=1)
@@ -86,8 +100,9 @@ class Centre:
     members: np.ndarray
     distances: np.ndarray
     z: np.ndarray
-    image: np.ndarray  # uint8, the pool's image shape
+    image: np.ndarray  # uint8, the pool's image shape: what the screen shows large
     epoch: int
+    medoid: int | None = None  # the pool item shown large (show=medoid), else the decoded centre is
     guess: int | None = None  # the classifier's class for the decoded centre
     guess_confidence: float | None = None
     uncertainty: float | None = None  # mean entropy of the classifier over the members
@@ -98,6 +113,33 @@ class Centre:
 
     def nearest(self, n: int) -> np.ndarray:
         return self.members[np.argsort(self.distances, kind="stable")[:n]]
+
+    def shown_members(self, n: int) -> np.ndarray:
+        """The ``n`` nearest members other than the one shown large."""
+        near = self.nearest(n + (self.medoid is not None))
+        return near[near != self.medoid][:n]
+
+
+def pick_medoid(members: np.ndarray, distances: np.ndarray, taken: np.ndarray | None) -> int | None:
+    """The member nearest the centre that has no person's label yet (``taken``), if any."""
+    free = np.ones(len(members), bool) if taken is None else ~taken[members]
+    return int(members[free][np.argmin(distances[free])]) if free.any() else None
+
+
+def make_centres(
+    model: VAEClassifier, z: np.ndarray, members: list[np.ndarray], distances: list[np.ndarray], paths: list[str],
+    epoch: int, image_shape: tuple[int, ...], pool_images: np.ndarray | None, taken: np.ndarray | None = None,
+) -> list[Centre]:
+    """Centres for clusters with latent centres ``z``: the decoded centre, or (``pool_images``
+    given) the member nearest the centre that no person has labelled (``taken``) as the image to
+    show; the decoded centre where every member has a person's label."""
+    decoded = decode_image(model, z, image_shape)
+    out = []
+    for c, (m, d, path) in enumerate(zip(members, distances, paths)):
+        medoid = None if pool_images is None else pick_medoid(m, d, taken)
+        image = decoded[c] if medoid is None or pool_images is None else np.asarray(pool_images[medoid])
+        out.append(Centre(path, m, d, z[c], image, epoch, medoid))
+    return out
 
 
 @dataclass
@@ -120,6 +162,7 @@ class Decision:
     confidence: float
     events: list[int]  # the person's event and every propagated one
     children: list[Centre]  # sub-clusters queued by a "no class"
+    checked: bool | None = None  # the person's label agreed with the one spread to the image before
 
 
 @dataclass
@@ -130,6 +173,9 @@ class EpochJob:
     spent: int
     seconds: float
     k: int  # clusters of the plan whose centres were labelled
+    taken: np.ndarray | None = None  # per pool item: a person's label (no medoid shown twice)
+    checks: tuple[int, int] = (0, 0)  # Session.checks when the epoch began
+    spread_factor: float = 1.0
 
 
 @dataclass
@@ -174,7 +220,7 @@ def decode_image(model: VAEClassifier, z: np.ndarray, image_shape: tuple[int, ..
 
 def make_plan(
     model: VAEClassifier, x: np.ndarray, image_shape: tuple[int, ...], settings: ClustersSettings, epoch: int,
-    ranked: bool, n_classes: int = 0,
+    ranked: bool, n_classes: int = 0, pool_images: np.ndarray | None = None, taken: np.ndarray | None = None,
 ) -> Plan:
     """Cluster the pool's latent means and decode each centre (any thread: no store, no UI)."""
     t0 = time.perf_counter()
@@ -193,19 +239,17 @@ def make_plan(
     k = max(1, min(k, len(z)))
     km = kmeans(z, k, seed=settings.seed + epoch)
     scale = float(np.median(km.distances)) or 1.0
-    centres = []
-    images = decode_image(model, km.centres, image_shape)
-    probs = model.proba_from_latent(z) if ranked else None
-    guesses = model.predict_proba(to_model_input(images)) if ranked else None
-    for c in range(k):
-        members = np.flatnonzero(km.assignment == c)
-        if len(members) == 0:
-            continue
-        centre = Centre(str(c + 1), members, km.distances[members] / scale, km.centres[c], images[c], epoch)
-        if probs is not None and guesses is not None:
-            centre.uncertainty = float(strategies.entropy(probs[members]).mean())
-            centre.guess, centre.guess_confidence = int(guesses[c].argmax()), float(guesses[c].max())
-        centres.append(centre)
+    kept = [c for c in range(k) if (km.assignment == c).any()]
+    members = [np.flatnonzero(km.assignment == c) for c in kept]
+    centres = make_centres(model, km.centres[kept], members, [km.distances[m] / scale for m in members],
+                           [str(c + 1) for c in kept], epoch, image_shape,
+                           pool_images if settings.show == "medoid" else None, taken)
+    if ranked:
+        probs = model.proba_from_latent(z)
+        guesses = model.predict_proba(to_model_input(np.stack([c.image for c in centres])))
+        for centre, guess in zip(centres, guesses):
+            centre.uncertainty = float(strategies.entropy(probs[centre.members]).mean())
+            centre.guess, centre.guess_confidence = int(guess.argmax()), float(guess.max())
     if ranked:
         centres.sort(key=lambda ce: -(ce.uncertainty or 0.0))
     else:
@@ -238,7 +282,8 @@ class ClustersSession(BaseSession):
         self.x = self.pool.as_float()
         self.epoch = model.labelled_epochs_ + 1  # the labelling round
         self.plan = plan or make_plan(model, self.x, self.pool.image_shape, self.settings, self.epoch,
-                                      ranked=model.labelled_epochs_ > 0, n_classes=self.pool.n_classes)
+                                      ranked=model.labelled_epochs_ > 0, n_classes=self.pool.n_classes,
+                                      pool_images=self.pool.images)
         self.queue: list[Centre] = list(self.plan.centres)
         self.decisions: list[Decision] = []
         self.decided_this_epoch = 0
@@ -248,7 +293,11 @@ class ClustersSession(BaseSession):
         self.accuracy: float | None = None
         self.cnn: CNNClassifier | None = None
         self.history: list[tuple[int, int, float | None]] = []
+        self.checks = [0, 0]  # a person's label on an image that had a spread label: agreed, of
+        self.known = np.full(len(self.pool), -1, np.int64)  # the labels the last epoch trained on
         self.resume()
+        if self.settings.show == "medoid":
+            self._repick(self.queue)
         self.message = self._plan_message()
 
     @classmethod
@@ -271,7 +320,7 @@ class ClustersSession(BaseSession):
                 model.save(workspace.model_path(VAE))
         progress(None, "clustering the latent space…")
         plan = make_plan(model, pool.as_float(), pool.image_shape, s, model.labelled_epochs_ + 1,
-                         ranked=model.labelled_epochs_ > 0, n_classes=pool.n_classes)
+                         ranked=model.labelled_epochs_ > 0, n_classes=pool.n_classes, pool_images=pool.images)
         return {"model": model, "plan": plan}
 
     @property
@@ -288,15 +337,40 @@ class ClustersSession(BaseSession):
         if state is not None and state.get("labelled_epochs") == self.model.labelled_epochs_:
             self.history = [(int(e), int(n), a) for e, n, a in state["history"]]
             self.accuracy = self.history[-1][2] if self.history else None
+            self.checks = [int(n) for n in state.get("checks", [0, 0])]
+            self.known = self.training_labels()[0]
         elif state is not None:
             self.curve = []  # the state belongs to another VAE: start its history afresh
         if self.save_models and self.settings.classifier == "cnn" and self.workspace.has_model(CNN):
             self.cnn = self.workspace.load_model(CNN, CNNClassifier.load)
 
+    def _repick(self, centres: list[Centre]) -> None:
+        """A centre prepared elsewhere shows a member a person has labelled since: the next nearest."""
+        taken = self.taken()
+        for centre in centres:
+            if centre.medoid is not None and taken[centre.medoid]:
+                centre.medoid = pick_medoid(centre.members, centre.distances, taken)
+                if centre.medoid is not None:
+                    centre.image = np.asarray(self.pool.images[centre.medoid])
+
+    def spread_factor(self) -> float:
+        """What a spread label weighs beside a person's (times its w_n): the setting, or measured:
+        the share of a person's labels that agreed with the label spread to that image before,
+        above chance (1 until there is such a label)."""
+        if self.settings.spread_weight >= 0:
+            return self.settings.spread_weight
+        agreed, checked = self.checks
+        if checked == 0:
+            return 1.0
+        chance = 1.0 / max(2, self.pool.n_classes)
+        q = (agreed + 1) / (checked + 2)
+        return float(np.clip((q - chance) / (1 - chance), 0.0, 1.0))
+
     def _plan_message(self) -> str:
         how = f"k={self.plan.k}" + (" (elbow)" if self.plan.inertias else "")
-        return (f"epoch {self.epoch}: {len(self.plan.centres)} clusters, {how}; "
-                "label each centre, x if it shows no class")
+        return (f"epoch {self.epoch}, {how}: "
+                + ("a number labels the image and its cluster (l/m first: mixed)"
+                   if self.settings.show == "medoid" else "label each centre, x if it shows no class"))
 
     @property
     def current(self) -> Centre | None:
@@ -323,15 +397,25 @@ class ClustersSession(BaseSession):
         p_c = CONFIDENCE[self.confidence]
         spread: list[tuple[str, int, float]] = []
         children: list[Centre] = []
+        item = None  # the person's label goes to the pool item shown, when it is one
+        checked = None  # whether it agreed with the label spread to that image before
         if label is not None:
             weights = p_c * np.exp(-self.settings.a * centre.distances)
-            spread = [(str(self.pool.ids[i]), label, float(w)) for i, w in zip(centre.members, weights)]
-        human, propagated = self.store.add_with_spread(self.session_id, centre.image, label, p_c, spread)
+            spread = [(str(self.pool.ids[i]), label, float(w)) for i, w in zip(centre.members, weights)
+                      if i != centre.medoid]
+            item = None if centre.medoid is None else str(self.pool.ids[centre.medoid])
+            if centre.medoid is not None and self.known[centre.medoid] >= 0:
+                checked = int(self.known[centre.medoid]) == label
+                self.checks[0] += int(checked)
+                self.checks[1] += 1
+        # the image shown is the person's own label (confidence 1); p_c is how far it holds for the cluster
+        human, propagated = self.store.add_with_spread(self.session_id, centre.image, label,
+                                                       p_c if item is None else 1.0, spread, item_id=item)
         self.queue.pop(0)
         if label is None:
             children = self._split(centre)
             self.queue[0:0] = children
-        self.decisions.append(Decision(centre, label, p_c, [human, *propagated], children))
+        self.decisions.append(Decision(centre, label, p_c, [human, *propagated], children, checked))
         self.spent_here += 1
         self.decided_this_epoch += 1
         name = "no class" if label is None else self.pool.class_names[label]
@@ -347,14 +431,11 @@ class ClustersSession(BaseSession):
         if len(centre.members) < max(s.min_split, s.split_k):
             return []
         km = kmeans(self.plan.latent[centre.members], s.split_k, seed=s.seed + len(self.decisions))
-        images = decode_image(self.model, km.centres, self.pool.image_shape)
-        out = []
-        for c in range(len(km.centres)):
-            sel = km.assignment == c
-            if sel.any():
-                out.append(Centre(f"{centre.path}.{c + 1}", centre.members[sel], km.distances[sel] / self.plan.scale,
-                                  km.centres[c], images[c], centre.epoch))
-        return out
+        kept = [c for c in range(len(km.centres)) if (km.assignment == c).any()]
+        return make_centres(self.model, km.centres[kept], [centre.members[km.assignment == c] for c in kept],
+                            [km.distances[km.assignment == c] / self.plan.scale for c in kept],
+                            [f"{centre.path}.{c + 1}" for c in kept], centre.epoch, self.pool.image_shape,
+                            self.pool.images if s.show == "medoid" else None, self.taken())
 
     def do_confidence(self, level: str) -> None:
         """Set the confidence of the next label: high, medium or low."""
@@ -381,6 +462,9 @@ class ClustersSession(BaseSession):
             self.message = "nothing to undo"
             return
         d = self.decisions.pop()
+        if d.checked is not None:
+            self.checks[0] -= int(d.checked)
+            self.checks[1] -= 1
         if d.events:
             self.store.retract(self.session_id, d.events)
             self.spent_here -= 1
@@ -416,12 +500,23 @@ class ClustersSession(BaseSession):
             idx = self.pool.indices_of([i for i, _, _ in known])
             labels[idx] = [lab for _, lab, _ in known]
             weights[idx] = [w for _, _, w in known]
+            spread = (labels >= 0) & ~self.taken()
+            weights[spread] *= self.spread_factor()
         return labels, weights
 
     def snapshot(self) -> EpochJob:
         labels, weights = self.training_labels()
         self.updating = True
-        return EpochJob(self.epoch, labels, weights, self.spent_here, self.elapsed, self.plan.k)
+        return EpochJob(self.epoch, labels, weights, self.spent_here, self.elapsed, self.plan.k, self.taken(),
+                        (self.checks[0], self.checks[1]), self.spread_factor())
+
+    def taken(self) -> np.ndarray:
+        """Per pool item: whether it has a person's label (from any mode)."""
+        mask = np.zeros(len(self.pool), bool)
+        for item in self.store.labels(("human",)):
+            if self.pool.has(item):
+                mask[self.pool.index_of(item)] = True
+        return mask
 
     def train(self, job: EpochJob, progress: Progress = no_progress) -> EpochResult:
         """The heavy part (any thread): one epoch with the class term, evaluation, the next plan."""
@@ -441,9 +536,9 @@ class ClustersSession(BaseSession):
         accuracy = reconstruction = clustering = None
         progress(share, "clustering the latent space again…")
         plan = make_plan(self.model, self.x, self.pool.image_shape, s, job.epoch + 1, ranked=True,
-                         n_classes=self.pool.n_classes)
+                         n_classes=self.pool.n_classes, pool_images=self.pool.images, taken=job.taken)
         cnn, seconds_cnn = None, 0.0
-        has = job.labels >= 0
+        has = (job.labels >= 0) & (job.weights > 0)
         if with_cnn:
             t1 = time.perf_counter()
 
@@ -454,7 +549,7 @@ class ClustersSession(BaseSession):
             cnn = CNNClassifier(arch="small", epochs=s.cnn_epochs, patience=0, augment=Augment(),
                                 seed=s.seed + job.epoch)
             cnn.fit(self.x[has], job.labels[has], self.pool.n_classes, sample_weight=job.weights[has],
-                    progress=cnn_step)
+                    progress=cnn_step, weights_as="rate")
             seconds_cnn = time.perf_counter() - t1
         vae_accuracy = None
         test = self.test_arrays()
@@ -490,7 +585,7 @@ class ClustersSession(BaseSession):
         point = {"labels": job.spent, "seconds": job.seconds, "accuracy": result.accuracy,
                  "extra": {"epoch": job.epoch}}
         self.save_state({"labelled_epochs": self.model.labelled_epochs_, "history": history,
-                         "curve": [*self.curve_records(), point]})
+                         "curve": [*self.curve_records(), point], "checks": job.checks})
 
     def apply(self, job: EpochJob, result: EpochResult) -> None:
         """Back on the session's thread: the next epoch's centres, the curve point."""
@@ -500,16 +595,20 @@ class ClustersSession(BaseSession):
         self.decided_this_epoch = 0
         self.train_now = False
         self.epoch = job.epoch + 1
+        self.known = job.labels
         self.accuracy = result.accuracy
         self.history.append((job.epoch, job.spent, result.accuracy))
         extra: dict[str, Any] = {
-            "epoch": job.epoch, "k": job.k, "k_next": result.plan.k, "spread_to": int((job.labels >= 0).sum()),
+            "epoch": job.epoch, "k": job.k, "k_next": result.plan.k,
+            "spread_to": int(((job.labels >= 0) & (job.weights > 0)).sum()),
             "seconds_train": round(result.seconds_train, 2),
             **{f"train_{k}": round(v, 4) for k, v in result.record.items() if k != "epoch"},
         }
         decided = [d for d in self.decisions if d.centre.epoch == job.epoch and d.events]  # not skips
         no_class = sum(d.label is None for d in decided)
         extra["no_class"] = no_class
+        extra["spread_checked"], extra["spread_agreed"] = job.checks[1], job.checks[0]
+        extra["spread_factor"] = round(job.spread_factor, 4)
         extra["vae_accuracy"] = result.vae_accuracy
         extra["seconds_cnn"] = round(result.seconds_cnn, 2)
         if result.reconstruction:
@@ -532,7 +631,8 @@ class ClustersSession(BaseSession):
 
     def view(self) -> ClustersView:
         centre = self.current
-        members = [] if centre is None else [self.pool.images[i] for i in centre.nearest(self.settings.members_shown)]
+        members = [] if centre is None else [self.pool.images[i]
+                                             for i in centre.shown_members(self.settings.members_shown)]
         counts = self.store.counts()
         return ClustersView(
             centre=centre, members=members, epoch=self.epoch, k=self.plan.k, position=self.decided_this_epoch,

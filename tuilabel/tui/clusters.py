@@ -1,4 +1,5 @@
-"""The clusters screen: one decoded cluster centre at a time, large, with its nearest real members."""
+"""The clusters screen: one cluster at a time, its member nearest the centre (or its decoded centre)
+large, with the next nearest real members under it."""
 
 from __future__ import annotations
 
@@ -125,7 +126,8 @@ class ClustersScreen(ModeScreen):
         self.query_one("#members", PixelView).set_image(strip)
         caption = Text()
         if centre is not None and not v.training:
-            caption.append(f"nearest of its {len(centre.members)} members", style="dim")
+            nearest = "nearest" if centre.medoid is None else "next nearest"  # the image above is the nearest
+            caption.append(f"{nearest} of its {len(centre.members)} members", style="dim")
         self.query_one("#strip-caption", TextPanel).set_text(caption)
         state = Text()
         state.append("clusters", style="bold")
@@ -144,7 +146,7 @@ class ClustersScreen(ModeScreen):
         else:
             state.append("no centres left: t trains the next epoch\n\n", style="yellow")
         state.append(f"decided {v.position}/{v.per_epoch} this epoch, {v.queued} queued\n")
-        state.append(f"centre labels spent {v.spent}\n")
+        state.append(f"labels spent {v.spent}\n")
         state.append("confidence ")
         for level in CONFIDENCE:
             style = "bold reverse" if level == v.confidence else "dim"
@@ -157,4 +159,5 @@ class ClustersScreen(ModeScreen):
         if v.training and self.progress_text:
             self.show_progress()
         else:
-            self.say(v.message or "number keys label the centre, x no class (split), s skip, ? all keys")
+            self.say(v.message or "number keys label it and its cluster (l/m first: the cluster is mixed), "
+                     "x no class (split), s skip, ? all keys")
