@@ -1,8 +1,9 @@
 """Clusters mode: test accuracy per epoch and human labels spent, against seed 003 and k-means on pixels.
 
 Each run is `tuilabel simulate WS --mode clusters --labels 80` on the sample data: a VAE pretrained
-without labels, then epochs of centre decisions by a simulated person (a reference CNN reading the
-decoded centre, "no class" below 0.7) and training. Runs, median over seeds:
+without labels, then epochs of cluster decisions by a simulated person (the image shown large told
+by its truth, the confidence from the members shown; seed 003's decoded centre read by a reference
+CNN, "no class" below 0.7) and training. Runs, median over seeds:
 
 - tuilabel defaults: the classifier is a CNN trained on the spread labels (weights w_n of equation 2);
   the same runs also give the VAE head's accuracy;

@@ -80,6 +80,8 @@ class ClustersSettings(Settings):
                                          "before (the share above chance)", min=-1.0)
     classifier: str = setting("cnn", "what answers for the pool: a CNN on the spread labels, or the VAE's head",
                               choices=("cnn", "vae"))
+    rank_by: str = setting("cnn", "whose uncertainty orders later epochs' clusters: the classifier's (the CNN "
+                                  "scores the pool once an epoch) or the VAE head's", choices=("cnn", "vae"))
     cnn_epochs: int = setting(15, "epochs of the CNN on the spread labels", min=1)
     seed: int = setting(0, "VAE, k-means and CNN seeds", min=0)
 
@@ -221,8 +223,11 @@ def decode_image(model: VAEClassifier, z: np.ndarray, image_shape: tuple[int, ..
 def make_plan(
     model: VAEClassifier, x: np.ndarray, image_shape: tuple[int, ...], settings: ClustersSettings, epoch: int,
     ranked: bool, n_classes: int = 0, pool_images: np.ndarray | None = None, taken: np.ndarray | None = None,
+    classifier: CNNClassifier | None = None, pool_probs: np.ndarray | None = None,
 ) -> Plan:
-    """Cluster the pool's latent means and decode each centre (any thread: no store, no UI)."""
+    """Cluster the pool's latent means and decode each centre (any thread: no store, no UI). A
+    ranked plan orders the clusters by the mean entropy of ``pool_probs`` over their members (the
+    VAE head's when not given) and has ``classifier`` (else the VAE) guess the images shown."""
     t0 = time.perf_counter()
     z = model.encode(x)
     inertias: dict[int, float] = {}
@@ -245,8 +250,9 @@ def make_plan(
                            [str(c + 1) for c in kept], epoch, image_shape,
                            pool_images if settings.show == "medoid" else None, taken)
     if ranked:
-        probs = model.proba_from_latent(z)
-        guesses = model.predict_proba(to_model_input(np.stack([c.image for c in centres])))
+        probs = model.proba_from_latent(z) if pool_probs is None else pool_probs
+        guesser = model if classifier is None else classifier
+        guesses = guesser.predict_proba(to_model_input(np.stack([c.image for c in centres])))
         for centre, guess in zip(centres, guesses):
             centre.uncertainty = float(strategies.entropy(probs[centre.members]).mean())
             centre.guess, centre.guess_confidence = int(guess.argmax()), float(guess.max())
@@ -534,23 +540,27 @@ class ClustersSession(BaseSession):
         record = self.model.fit_epoch(self.x, job.labels, job.weights, samples=s.epoch_samples, progress=vae_step)
         seconds = time.perf_counter() - t0
         accuracy = reconstruction = clustering = None
-        progress(share, "clustering the latent space again…")
-        plan = make_plan(self.model, self.x, self.pool.image_shape, s, job.epoch + 1, ranked=True,
-                         n_classes=self.pool.n_classes, pool_images=self.pool.images, taken=job.taken)
-        cnn, seconds_cnn = None, 0.0
+        cnn, seconds_cnn, pool_probs = None, 0.0, None
         has = (job.labels >= 0) & (job.weights > 0)
         if with_cnn:
             t1 = time.perf_counter()
 
             def cnn_step(epoch: int, loss: float) -> None:
-                progress(share + (0.95 - share) * epoch / s.cnn_epochs,
+                progress(share + (0.9 - share) * epoch / s.cnn_epochs,
                          f"CNN on the spread labels: epoch {epoch}/{s.cnn_epochs}, loss {loss:.3f}")
 
             cnn = CNNClassifier(arch="small", epochs=s.cnn_epochs, patience=0, augment=Augment(),
                                 seed=s.seed + job.epoch)
             cnn.fit(self.x[has], job.labels[has], self.pool.n_classes, sample_weight=job.weights[has],
                     progress=cnn_step, weights_as="rate")
+            if s.rank_by == "cnn":
+                progress(0.9, "the CNN scores the pool…")
+                pool_probs = cnn.predict_proba(self.x)
             seconds_cnn = time.perf_counter() - t1
+        progress(0.93, "clustering the latent space again…")
+        plan = make_plan(self.model, self.x, self.pool.image_shape, s, job.epoch + 1, ranked=True,
+                         n_classes=self.pool.n_classes, pool_images=self.pool.images, taken=job.taken,
+                         classifier=cnn, pool_probs=pool_probs)
         vae_accuracy = None
         test = self.test_arrays()
         if test is not None:
@@ -571,8 +581,9 @@ class ClustersSession(BaseSession):
         """The epoch on the reference CPU: VAE passes, clustering, the CNN's passes, evaluation."""
         n = len(self.pool)
         samples = max(self.settings.epoch_samples, n)
+        scored = n if result.cnn is not None and self.settings.rank_by == "cnn" else 0
         return (COSTS.vae_sample * samples + COSTS.cluster_item * n + COSTS.cnn_image_epoch * result.cnn_images
-                + COSTS.evaluation_item * result.tested)
+                + COSTS.evaluation_item * (result.tested + scored))
 
     def persist(self, job: EpochJob, result: EpochResult) -> None:
         """The VAE, the CNN and the accuracy history, so that a reopened session goes on from here."""
