@@ -635,8 +635,9 @@ class ClustersSession(BaseSession):
             self.message = (f"{no_class} of {len(decided)} centres showed no class: clusters mix your classes, "
                             f"try batch mode (epoch {job.epoch}, test {acc}; a on the start screen)")
         else:
-            self.message = f"epoch {job.epoch} trained on {int((job.labels >= 0).sum())} labelled images; " \
-                           f"test accuracy {acc}. " + self._plan_message()
+            how = f"k={self.plan.k}" + (" (elbow)" if self.plan.inertias else "")
+            self.message = (f"epoch {job.epoch}: test accuracy {acc} ({int(extra['spread_to'])} images trained on); "
+                            f"epoch {self.epoch}: {how}")  # one line at 80 columns
 
     # -- the view -------------------------------------------------------------------------------
 
