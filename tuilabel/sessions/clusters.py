@@ -375,7 +375,7 @@ class ClustersSession(BaseSession):
     def _plan_message(self) -> str:
         how = f"k={self.plan.k}" + (" (elbow)" if self.plan.inertias else "")
         return (f"epoch {self.epoch}, {how}: "
-                + ("a number labels the image and its cluster (l/m first: mixed)"
+                + ("a number labels it and its cluster (l/m first: mixed)"
                    if self.settings.show == "medoid" else "label each centre, x if it shows no class"))
 
     @property
