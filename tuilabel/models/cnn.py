@@ -183,7 +183,7 @@ class CNNClassifier:
             raise ValueError("weights_as='rate' needs a positive weight")
         X = torch.as_tensor(tx, dtype=torch.float32)
         Y = torch.as_tensor(ty)
-        Wt = torch.as_tensor(tw)
+        Wt = torch.as_tensor(tw) if rates is None else torch.ones(len(tw))  # rates: the weights are the draw
         opt = torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate)
         best, best_state, since = -1.0, None, 0
         self.history_: list[dict] = []
@@ -192,7 +192,6 @@ class CNNClassifier:
             self.net_.train()
             if rates is not None:
                 perm = torch.multinomial(rates, self.images_per_epoch(len(X)), replacement=True, generator=g)
-                Wt = torch.ones(len(X))  # the weights were the draw
             else:
                 repeats = self.images_per_epoch(len(X)) // len(X)
                 perm = torch.cat([torch.randperm(len(X), generator=g) for _ in range(repeats)])

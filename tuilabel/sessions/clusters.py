@@ -301,6 +301,7 @@ class ClustersSession(BaseSession):
         self.history: list[tuple[int, int, float | None]] = []
         self.checks = [0, 0]  # a person's label on an image that had a spread label: agreed, of
         self.known = np.full(len(self.pool), -1, np.int64)  # the labels the last epoch trained on
+        self.taken_mask = self.taken()  # kept up to date by decisions, read again from the store each epoch
         self.resume()
         if self.settings.show == "medoid":
             self._repick(self.queue)
@@ -352,7 +353,7 @@ class ClustersSession(BaseSession):
 
     def _repick(self, centres: list[Centre]) -> None:
         """A centre prepared elsewhere shows a member a person has labelled since: the next nearest."""
-        taken = self.taken()
+        taken = self.taken_mask
         for centre in centres:
             if centre.medoid is not None and taken[centre.medoid]:
                 centre.medoid = pick_medoid(centre.members, centre.distances, taken)
@@ -417,6 +418,8 @@ class ClustersSession(BaseSession):
         # the image shown is the person's own label (confidence 1); p_c is how far it holds for the cluster
         human, propagated = self.store.add_with_spread(self.session_id, centre.image, label,
                                                        p_c if item is None else 1.0, spread, item_id=item)
+        if item is not None:
+            self.taken_mask[centre.medoid] = True
         self.queue.pop(0)
         if label is None:
             children = self._split(centre)
@@ -441,7 +444,7 @@ class ClustersSession(BaseSession):
         return make_centres(self.model, km.centres[kept], [centre.members[km.assignment == c] for c in kept],
                             [km.distances[km.assignment == c] / self.plan.scale for c in kept],
                             [f"{centre.path}.{c + 1}" for c in kept], centre.epoch, self.pool.image_shape,
-                            self.pool.images if s.show == "medoid" else None, self.taken())
+                            self.pool.images if s.show == "medoid" else None, self.taken_mask)
 
     def do_confidence(self, level: str) -> None:
         """Set the confidence of the next label: high, medium or low."""
@@ -473,6 +476,7 @@ class ClustersSession(BaseSession):
             self.checks[1] -= 1
         if d.events:
             self.store.retract(self.session_id, d.events)
+            self.taken_mask = self.taken()
             self.spent_here -= 1
             if self.decided_this_epoch:
                 self.decided_this_epoch -= 1
@@ -506,14 +510,15 @@ class ClustersSession(BaseSession):
             idx = self.pool.indices_of([i for i, _, _ in known])
             labels[idx] = [lab for _, lab, _ in known]
             weights[idx] = [w for _, _, w in known]
-            spread = (labels >= 0) & ~self.taken()
+            spread = (labels >= 0) & ~self.taken_mask
             weights[spread] *= self.spread_factor()
         return labels, weights
 
     def snapshot(self) -> EpochJob:
+        self.taken_mask = self.taken()  # people's labels from other sessions too
         labels, weights = self.training_labels()
         self.updating = True
-        return EpochJob(self.epoch, labels, weights, self.spent_here, self.elapsed, self.plan.k, self.taken(),
+        return EpochJob(self.epoch, labels, weights, self.spent_here, self.elapsed, self.plan.k, self.taken_mask.copy(),
                         (self.checks[0], self.checks[1]), self.spread_factor())
 
     def taken(self) -> np.ndarray:
