@@ -10,7 +10,7 @@ from tuilabel.cli import main
 from tuilabel.cluster import ari, choose_k, clustering_accuracy, elbow, kmeans, nmi
 from tuilabel.models.vae import VAEClassifier
 from tuilabel.sessions import Action, SimClock
-from tuilabel.sessions.clusters import CONFIDENCE, ClustersSession, ClustersSettings
+from tuilabel.sessions.clusters import CONFIDENCE, ClustersSession, ClustersSettings, make_plan
 
 from .conftest import CLUSTERS_TINY
 
@@ -149,15 +149,16 @@ def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, cl
     weigh the share of checks that agreed, above chance (Laplace-smoothed); undo takes a check back."""
     ws = sample_workspace
     session = _session(ws, clusters_model, show="medoid")
-    assert session.spread_factor() == 1.0  # nothing checked yet
+    chance = 1 / ws.pool.n_classes
+    assert session.spread_factor() == pytest.approx(((0.5 - chance) / (1 - chance)) ** 2)  # nothing checked yet
     first, second = session.queue[0], session.queue[1]
     session.known[second.medoid] = 2  # as if an earlier epoch had spread class 2 to it
     session.known[first.medoid] = 5
     session.handle(Action("label", 5))  # agrees
     session.handle(Action("label", 7))  # disagrees
     assert session.checks == [1, 2]
-    q, chance = (1 + 1) / (2 + 2), 1 / ws.pool.n_classes
-    assert session.spread_factor() == pytest.approx((q - chance) / (1 - chance))
+    q = (1 + 1) / (2 + 2)
+    assert session.spread_factor() == pytest.approx(((q - chance) / (1 - chance)) ** 2)
     labels, weights = session.training_labels()
     spread = [i for i in second.members if i != second.medoid]
     expected = session.spread_factor() * np.exp(-TINY.a * second.distances[second.members != second.medoid])
@@ -172,6 +173,39 @@ def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, cl
     again = _session(ws, clusters_model, show="medoid")
     taken = again.taken()
     assert all(c.medoid is None or not taken[c.medoid] for c in again.queue)
+
+
+def test_later_epochs_show_random_images_until_the_classifier_is_worth_asking(sample_workspace, clusters_model):
+    """pick=auto: random unlabelled pool images, one per cluster, each with its cluster measured from
+    it, until every class has ask_from of a person's labels; then the least sure clusters' medoids."""
+    ws = sample_workspace
+    x, n_classes = ws.pool.as_float(), ws.pool.n_classes
+    taken = np.zeros(len(ws.pool), bool)
+    taken[::3] = True
+    few = np.full(n_classes, TINY.ask_from - 1)
+    few[0] = TINY.ask_from
+
+    def plan(settings, counts):
+        return make_plan(clusters_model, x, ws.pool.image_shape, settings, 2, ranked=True, n_classes=n_classes,
+                         pool_images=ws.pool.images, taken=taken, people_per_class=counts)
+
+    sampled = plan(TINY, few)
+    shown = [c.medoid for c in sampled.centres]
+    assert len(set(shown)) == len(shown) == sampled.k and not taken[shown].any()
+    assert len({c.path for c in sampled.centres}) == len(shown)  # one image a cluster
+    for c in sampled.centres:
+        assert c.medoid in c.members and np.array_equal(c.image, ws.pool.images[c.medoid])
+        assert c.distances[c.members == c.medoid][0] == 0.0  # its cluster measured from the image
+        assert c.guess is not None
+    # not the medoids: the images drawn are not the members nearest the clusters' centres
+    medoids = plan(ClustersSettings(**{**TINY.__dict__, "pick": "uncertain"}), few)
+    assert {c.medoid for c in medoids.centres} != set(shown)
+    assert plan(TINY, few).centres[0].medoid == shown[0]  # the same draw for the same seed and epoch
+    for asked in (plan(TINY, few + 1), medoids):
+        uncertainties = [c.uncertainty for c in asked.centres]
+        assert uncertainties == sorted(uncertainties, reverse=True)  # least sure first
+        for c in asked.centres:
+            assert c.medoid == c.members[~taken[c.members]][np.argmin(c.distances[~taken[c.members]])]
 
 
 def test_no_class_splits_top_down_and_undo_removes_the_parts(sample_workspace, clusters_model):
@@ -211,8 +245,7 @@ def test_an_epoch_trains_on_the_spread_labels_and_clusters_again(sample_workspac
     assert {"test_acc", "test_nmi", "test_ari", "test_bce", "vae_accuracy"} <= set(point.extra)
     assert session.cnn is not None and (ws.models_dir / "clusters-cnn.npz").exists()
     assert session.epoch == 2 and session.plan.k == TINY.fine_k and session.decided_this_epoch == 0
-    uncertainties = [c.uncertainty for c in session.queue]
-    assert uncertainties == sorted(uncertainties, reverse=True)  # least sure first
+    assert all(c.medoid is not None and not session.taken_mask[c.medoid] for c in session.queue)
     assert (ws.models_dir / "vae.npz").exists()
     # a person's label on a pool item (another mode) outranks what was spread to it
     other = ws.store.start_session("browse")

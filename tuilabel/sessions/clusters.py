@@ -80,6 +80,12 @@ class ClustersSettings(Settings):
                                          "before (the share above chance)", min=-1.0)
     classifier: str = setting("cnn", "what answers for the pool: a CNN on the spread labels, or the VAE's head",
                               choices=("cnn", "vae"))
+    pick: str = setting("auto", "what later epochs show: random pool images, one per cluster of the finer "
+                                "clustering, each with its nearest cluster members (random), the medoids of the "
+                                "clusters the classifier is least sure of (uncertain), or random until every "
+                                "class has ask_from of a person's labels, then uncertain (auto)",
+                        choices=("auto", "random", "uncertain"))
+    ask_from: int = setting(16, "a person's labels per class before pick=auto asks the classifier", min=0)
     rank_by: str = setting("cnn", "whose uncertainty orders later epochs' clusters: the classifier's (the CNN "
                                   "scores the pool once an epoch) or the VAE head's", choices=("cnn", "vae"))
     cnn_epochs: int = setting(15, "epochs of the CNN on the spread labels", min=1)
@@ -178,6 +184,7 @@ class EpochJob:
     taken: np.ndarray | None = None  # per pool item: a person's label (no medoid shown twice)
     checks: tuple[int, int] = (0, 0)  # Session.checks when the epoch began
     spread_factor: float = 1.0
+    people_per_class: np.ndarray | None = None  # a person's labels per class (pick=auto)
 
 
 @dataclass
@@ -220,14 +227,54 @@ def decode_image(model: VAEClassifier, z: np.ndarray, image_shape: tuple[int, ..
     return np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)
 
 
+def sample_centres(z: np.ndarray, centres: np.ndarray, assignment: np.ndarray, scale: float, epoch: int,
+                   pool_images: np.ndarray, taken: np.ndarray | None, rng: np.random.Generator) -> list[Centre]:
+    """Random pool images that no person has labelled, at most one per cluster, in the order drawn:
+    each is shown with its cluster, whose members are measured from the image (its neighbours)."""
+    out = []
+    used: set[int] = set()
+    for i in rng.permutation(len(z)):
+        c = int(assignment[i])
+        if c in used or (taken is not None and taken[i]):
+            continue
+        used.add(c)
+        members = np.flatnonzero(assignment == c)
+        distances = np.linalg.norm(z[members] - z[i], axis=1) / scale
+        out.append(Centre(str(c + 1), members, distances, centres[c], np.asarray(pool_images[i]), epoch, int(i)))
+        if len(used) == len(centres):
+            break
+    return out
+
+
+def asks_classifier(settings: ClustersSettings, people_per_class: np.ndarray | None) -> bool:
+    """Whether a later epoch shows the clusters the classifier is least sure of (else random images)."""
+    if settings.show != "medoid" or settings.pick == "uncertain":
+        return True
+    if settings.pick == "random" or people_per_class is None or not len(people_per_class):
+        return False
+    return int(people_per_class.min()) >= settings.ask_from
+
+
+def people_per_class(workspace: Workspace) -> np.ndarray:
+    """A person's labels on pool items, per class (from any mode)."""
+    counts = np.zeros(workspace.pool.n_classes, np.int64)
+    for item, label in workspace.store.labels(("human",)).items():
+        if label is not None and 0 <= label < len(counts) and workspace.pool.has(item):
+            counts[label] += 1
+    return counts
+
+
 def make_plan(
     model: VAEClassifier, x: np.ndarray, image_shape: tuple[int, ...], settings: ClustersSettings, epoch: int,
     ranked: bool, n_classes: int = 0, pool_images: np.ndarray | None = None, taken: np.ndarray | None = None,
     classifier: CNNClassifier | None = None, pool_probs: np.ndarray | None = None,
+    people_per_class: np.ndarray | None = None,
 ) -> Plan:
     """Cluster the pool's latent means and decode each centre (any thread: no store, no UI). A
     ranked plan orders the clusters by the mean entropy of ``pool_probs`` over their members (the
-    VAE head's when not given) and has ``classifier`` (else the VAE) guess the images shown."""
+    VAE head's when not given) and has ``classifier`` (else the VAE) guess the images shown; until
+    the classifier is worth asking (``asks_classifier``) it shows random pool images instead, one a
+    cluster, still with the classifier's guesses."""
     t0 = time.perf_counter()
     z = model.encode(x)
     inertias: dict[int, float] = {}
@@ -246,17 +293,26 @@ def make_plan(
     scale = float(np.median(km.distances)) or 1.0
     kept = [c for c in range(k) if (km.assignment == c).any()]
     members = [np.flatnonzero(km.assignment == c) for c in kept]
-    centres = make_centres(model, km.centres[kept], members, [km.distances[m] / scale for m in members],
-                           [str(c + 1) for c in kept], epoch, image_shape,
-                           pool_images if settings.show == "medoid" else None, taken)
-    if ranked:
+    sampled = ranked and pool_images is not None and not asks_classifier(settings, people_per_class)
+    if sampled:
+        assert pool_images is not None
+        centres = sample_centres(z, km.centres, km.assignment, scale, epoch, pool_images, taken,
+                                 np.random.default_rng([settings.seed, epoch]))
+        sampled = bool(centres)  # else every image has a person's label: the decoded centres
+    if not sampled:
+        centres = make_centres(model, km.centres[kept], members, [km.distances[m] / scale for m in members],
+                               [str(c + 1) for c in kept], epoch, image_shape,
+                               pool_images if settings.show == "medoid" else None, taken)
+    if ranked and centres:
         probs = model.proba_from_latent(z) if pool_probs is None else pool_probs
         guesser = model if classifier is None else classifier
         guesses = guesser.predict_proba(to_model_input(np.stack([c.image for c in centres])))
         for centre, guess in zip(centres, guesses):
             centre.uncertainty = float(strategies.entropy(probs[centre.members]).mean())
             centre.guess, centre.guess_confidence = int(guess.argmax()), float(guess.max())
-    if ranked:
+    if sampled:
+        pass  # in the order drawn
+    elif ranked:
         centres.sort(key=lambda ce: -(ce.uncertainty or 0.0))
     else:
         centres.sort(key=lambda ce: -len(ce.members))  # the biggest clusters first
@@ -289,7 +345,7 @@ class ClustersSession(BaseSession):
         self.epoch = model.labelled_epochs_ + 1  # the labelling round
         self.plan = plan or make_plan(model, self.x, self.pool.image_shape, self.settings, self.epoch,
                                       ranked=model.labelled_epochs_ > 0, n_classes=self.pool.n_classes,
-                                      pool_images=self.pool.images)
+                                      pool_images=self.pool.images, people_per_class=people_per_class(workspace))
         self.queue: list[Centre] = list(self.plan.centres)
         self.decisions: list[Decision] = []
         self.decided_this_epoch = 0
@@ -327,7 +383,8 @@ class ClustersSession(BaseSession):
                 model.save(workspace.model_path(VAE))
         progress(None, "clustering the latent space…")
         plan = make_plan(model, pool.as_float(), pool.image_shape, s, model.labelled_epochs_ + 1,
-                         ranked=model.labelled_epochs_ > 0, n_classes=pool.n_classes, pool_images=pool.images)
+                         ranked=model.labelled_epochs_ > 0, n_classes=pool.n_classes, pool_images=pool.images,
+                         people_per_class=people_per_class(workspace))
         return {"model": model, "plan": plan}
 
     @property
@@ -363,15 +420,18 @@ class ClustersSession(BaseSession):
     def spread_factor(self) -> float:
         """What a spread label weighs beside a person's (times its w_n): the setting, or measured:
         the share of a person's labels that agreed with the label spread to that image before,
-        above chance (1 until there is such a label)."""
+        above chance, squared; before the first check the Laplace prior's half (0.2 with ten
+        classes: at full weight the first epoch's spread labels outvoted a person's labels on
+        the sample). Squared because a spread label's
+        error is shared by its whole cluster: on shapes and photographs, where about a quarter to
+        a half of the spread labels were right, the share above chance itself let them cost the
+        CNN up to 7 points against a person's labels alone (see benchmarks/bench_clusters.py)."""
         if self.settings.spread_weight >= 0:
             return self.settings.spread_weight
         agreed, checked = self.checks
-        if checked == 0:
-            return 1.0
         chance = 1.0 / max(2, self.pool.n_classes)
         q = (agreed + 1) / (checked + 2)
-        return float(np.clip((q - chance) / (1 - chance), 0.0, 1.0))
+        return float(np.clip((q - chance) / (1 - chance), 0.0, 1.0)) ** 2
 
     def _plan_message(self) -> str:
         how = f"k={self.plan.k}" + (" (elbow)" if self.plan.inertias else "")
@@ -518,8 +578,10 @@ class ClustersSession(BaseSession):
         self.taken_mask = self.taken()  # people's labels from other sessions too
         labels, weights = self.training_labels()
         self.updating = True
+        people = labels[self.taken_mask & (labels >= 0)]
         return EpochJob(self.epoch, labels, weights, self.spent_here, self.elapsed, self.plan.k, self.taken_mask.copy(),
-                        (self.checks[0], self.checks[1]), self.spread_factor())
+                        (self.checks[0], self.checks[1]), self.spread_factor(),
+                        np.bincount(people, minlength=self.pool.n_classes))
 
     def taken(self) -> np.ndarray:
         """Per pool item: whether it has a person's label (from any mode)."""
@@ -558,14 +620,14 @@ class ClustersSession(BaseSession):
                                 seed=s.seed + job.epoch)
             cnn.fit(self.x[has], job.labels[has], self.pool.n_classes, sample_weight=job.weights[has],
                     progress=cnn_step, weights_as="rate")
-            if s.rank_by == "cnn":
+            if s.rank_by == "cnn" and asks_classifier(s, job.people_per_class):
                 progress(0.9, "the CNN scores the pool…")
                 pool_probs = cnn.predict_proba(self.x)
             seconds_cnn = time.perf_counter() - t1
         progress(0.93, "clustering the latent space again…")
         plan = make_plan(self.model, self.x, self.pool.image_shape, s, job.epoch + 1, ranked=True,
                          n_classes=self.pool.n_classes, pool_images=self.pool.images, taken=job.taken,
-                         classifier=cnn, pool_probs=pool_probs)
+                         classifier=cnn, pool_probs=pool_probs, people_per_class=job.people_per_class)
         vae_accuracy = None
         test = self.test_arrays()
         if test is not None:
@@ -586,7 +648,8 @@ class ClustersSession(BaseSession):
         """The epoch on the reference CPU: VAE passes, clustering, the CNN's passes, evaluation."""
         n = len(self.pool)
         samples = max(self.settings.epoch_samples, n)
-        scored = n if result.cnn is not None and self.settings.rank_by == "cnn" else 0
+        scored = n if result.cnn is not None and self.settings.rank_by == "cnn" \
+            and asks_classifier(self.settings, job.people_per_class) else 0
         return (COSTS.vae_sample * samples + COSTS.cluster_item * n + COSTS.cnn_image_epoch * result.cnn_images
                 + COSTS.evaluation_item * (result.tested + scored))
 
