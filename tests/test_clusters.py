@@ -206,6 +206,20 @@ def test_later_epochs_show_random_images_until_the_classifier_is_worth_asking(sa
         assert uncertainties == sorted(uncertainties, reverse=True)  # least sure first
         for c in asked.centres:
             assert c.medoid == c.members[~taken[c.members]][np.argmin(c.distances[~taken[c.members]])]
+    # a reopened session (the VAE past its first epoch) prepares its plan on a worker, without the
+    # store; the session then counts the people's labels and makes the other kind where it must
+    saved = clusters_model.labelled_epochs_
+    clusters_model.labelled_epochs_ = 1
+    try:
+        clusters_model.save(ws.models_dir / "vae.npz")
+    finally:
+        clusters_model.labelled_epochs_ = saved
+    for ask_from, sampled in ((TINY.ask_from, True), (0, False)):
+        settings = ClustersSettings(**{**TINY.__dict__, "ask_from": ask_from})
+        parts = ClustersSession.prepare(ws, settings)
+        assert parts["plan"].ranked and parts["plan"].sampled
+        session = ClustersSession(ws, settings, clock=SimClock(), **parts)
+        assert session.plan.sampled == sampled and session.epoch == 2
 
 
 def test_no_class_splits_top_down_and_undo_removes_the_parts(sample_workspace, clusters_model):
@@ -349,7 +363,7 @@ def test_clusters_screen_labels_splits_and_trains(sample_workspace, clusters_mod
         async with app.run_test(size=(90, 28)) as pilot:
             await app.push_screen(ClustersScreen(ws, "256", settings=TINY))
             screen = app.screen
-            for _ in range(100):
+            for _ in range(1200):  # a minute at most on a busy machine
                 await pilot.pause(0.05)
                 if screen.session is not None:
                     break
