@@ -146,7 +146,8 @@ def test_a_label_on_the_member_shown_is_the_persons_and_spreads_to_the_rest(samp
 
 def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, clusters_model):
     """A person's label on an image that carries a spread label checks it; the spread labels then
-    weigh the share of checks that agreed, above chance (Laplace-smoothed); undo takes a check back."""
+    weigh the share of checks that agreed beyond the classifier's guesses (above chance, squared,
+    before there are guesses; Laplace-smoothed); undo takes a check back."""
     ws = sample_workspace
     session = _session(ws, clusters_model, show="medoid")
     chance = 1 / ws.pool.n_classes
@@ -156,7 +157,7 @@ def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, cl
     session.known[first.medoid] = 5
     session.handle(Action("label", 5))  # agrees
     session.handle(Action("label", 7))  # disagrees
-    assert session.checks == [1, 2]
+    assert session.checks == [1, 2, 0, 0]  # the first epoch's images carry no guess of the classifier
     q = (1 + 1) / (2 + 2)
     assert session.spread_factor() == pytest.approx(((q - chance) / (1 - chance)) ** 2)
     labels, weights = session.training_labels()
@@ -165,7 +166,20 @@ def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, cl
     assert np.allclose(weights[spread], expected, atol=1e-6) and (labels[spread] == 7).all()
     assert weights[first.medoid] == weights[second.medoid] == 1.0  # a person's own labels keep theirs
     session.handle(Action("undo"))
-    assert session.checks == [1, 1]
+    assert session.checks == [1, 1, 0, 0]
+    # once the classifier has guessed checked images, the spread weighs what it knows beyond them
+    session.handle(Action("skip"))
+    third, fourth = session.queue[0], session.queue[1]
+    for centre, spread_label, guess in ((third, 3, 3), (fourth, 6, 0)):
+        session.known[centre.medoid] = spread_label
+        centre.guess = guess
+    session.handle(Action("label", 3))  # the spread label and the guess agree with the person
+    session.handle(Action("label", 6))  # the spread label agrees, the guess does not
+    assert session.checks == [3, 3, 1, 2]
+    q, q_model = (3 + 1) / (3 + 2), (1 + 1) / (2 + 2)
+    assert session.spread_factor() == pytest.approx((q - q_model) / (1 - q_model))
+    session.handle(Action("undo"))
+    assert session.checks == [2, 2, 1, 1]
     assert _session(ws, clusters_model, spread_weight=0.25).spread_factor() == 0.25  # or set by hand
     # an image a person has labelled (in any mode) is not shown again: the next nearest member is
     other = ws.store.start_session("browse", "someone")

@@ -177,6 +177,7 @@ class Decision:
     events: list[int]  # the person's event and every propagated one
     children: list[Centre]  # sub-clusters queued by a "no class"
     checked: bool | None = None  # the person's label agreed with the one spread to the image before
+    model_right: bool | None = None  # ... and with the classifier's guess for it (on a checked image)
 
 
 @dataclass
@@ -188,7 +189,7 @@ class EpochJob:
     seconds: float
     k: int  # clusters of the plan whose centres were labelled
     taken: np.ndarray | None = None  # per pool item: a person's label (no medoid shown twice)
-    checks: tuple[int, int] = (0, 0)  # Session.checks when the epoch began
+    checks: tuple[int, ...] = (0, 0, 0, 0)  # Session.checks when the epoch began
     spread_factor: float = 1.0
     people_per_class: np.ndarray | None = None  # a person's labels per class (pick=auto)
 
@@ -365,7 +366,9 @@ class ClustersSession(BaseSession):
         self.accuracy: float | None = None
         self.cnn: CNNClassifier | None = None
         self.history: list[tuple[int, int, float | None]] = []
-        self.checks = [0, 0]  # a person's label on an image that had a spread label: agreed, of
+        # a person's label on an image that had a spread label: the spread label agreed, checks, and
+        # on the checks where the classifier had guessed the image: its guess agreed, of
+        self.checks = [0, 0, 0, 0]
         self.known = np.full(len(self.pool), -1, np.int64)  # the labels the last epoch trained on
         self.taken_mask = self.taken()  # kept up to date by decisions, read again from the store each epoch
         self.resume()
@@ -410,7 +413,7 @@ class ClustersSession(BaseSession):
         if state is not None and state.get("labelled_epochs") == self.model.labelled_epochs_:
             self.history = [(int(e), int(n), a) for e, n, a in state["history"]]
             self.accuracy = self.history[-1][2] if self.history else None
-            self.checks = [int(n) for n in state.get("checks", [0, 0])]
+            self.checks = ([int(n) for n in state.get("checks", [])] + [0, 0, 0, 0])[:4]
             self.known = self.training_labels(self.taken_mask)[0]
         elif state is not None:
             self.curve = []  # the state belongs to another VAE: start its history afresh
@@ -427,19 +430,23 @@ class ClustersSession(BaseSession):
                     centre.image = np.asarray(self.pool.images[centre.medoid])
 
     def spread_factor(self) -> float:
-        """What a spread label weighs beside a person's (times its w_n): the setting, or measured:
-        the share of a person's labels that agreed with the label spread to that image before,
-        above chance, squared; before the first check the Laplace prior's half (0.2 with ten
-        classes: at full weight the first epoch's spread labels outvoted a person's labels on
-        the sample). Squared because a spread label's
-        error is shared by its whole cluster: on shapes and photographs, where about a quarter to
-        a half of the spread labels were right, the share above chance itself let them cost the
-        CNN up to 7 points against a person's labels alone (see benchmarks/bench_clusters.py)."""
+        """What a spread label weighs beside a person's (times its w_n): the setting, or measured on
+        the checks (a person's label on an image that carried a spread label): how much more often
+        the spread label agreed than the classifier's guess for the image, as a share of what the
+        guess got wrong, (q_s - q_m)/(1 - q_m), each share Laplace-smoothed. A spread label is worth
+        training on only where it knows more than the model it trains; on shapes and photographs,
+        spread labels a quarter to a half right cost the CNN 4 to 7 points against a person's
+        labels alone, while on digits they added 3 points at 32 labels (benchmarks/bench_clusters.py).
+        Before the classifier has guessed a checked image, the share of the spread labels' checks
+        above chance, squared (0.2 with ten classes before any check)."""
         if self.settings.spread_weight >= 0:
             return self.settings.spread_weight
-        agreed, checked = self.checks
-        chance = 1.0 / max(2, self.pool.n_classes)
+        agreed, checked, model_agreed, model_checked = self.checks
         q = (agreed + 1) / (checked + 2)
+        if model_checked:
+            q_model = (model_agreed + 1) / (model_checked + 2)
+            return float(np.clip((q - q_model) / (1 - q_model), 0.0, 1.0))
+        chance = 1.0 / max(2, self.pool.n_classes)
         return float(np.clip((q - chance) / (1 - chance), 0.0, 1.0)) ** 2
 
     def _plan_message(self) -> str:
@@ -475,6 +482,7 @@ class ClustersSession(BaseSession):
         children: list[Centre] = []
         item = None  # the person's label goes to the pool item shown, when it is one
         checked = None  # whether it agreed with the label spread to that image before
+        model_right = None  # and with the classifier's guess
         if label is not None:
             weights = p_c * np.exp(-self.settings.a * centre.distances)
             spread = [(str(self.pool.ids[i]), label, float(w)) for i, w in zip(centre.members, weights)
@@ -484,6 +492,10 @@ class ClustersSession(BaseSession):
                 checked = int(self.known[centre.medoid]) == label
                 self.checks[0] += int(checked)
                 self.checks[1] += 1
+                if centre.guess is not None:
+                    model_right = centre.guess == label
+                    self.checks[2] += int(model_right)
+                    self.checks[3] += 1
         # the image shown is the person's own label (confidence 1); p_c is how far it holds for the cluster
         human, propagated = self.store.add_with_spread(self.session_id, centre.image, label,
                                                        p_c if item is None else 1.0, spread, item_id=item)
@@ -493,7 +505,7 @@ class ClustersSession(BaseSession):
         if label is None:
             children = self._split(centre)
             self.queue[0:0] = children
-        self.decisions.append(Decision(centre, label, p_c, [human, *propagated], children, checked))
+        self.decisions.append(Decision(centre, label, p_c, [human, *propagated], children, checked, model_right))
         self.spent_here += 1
         self.decided_this_epoch += 1
         name = "no class" if label is None else self.pool.class_names[label]
@@ -543,6 +555,9 @@ class ClustersSession(BaseSession):
         if d.checked is not None:
             self.checks[0] -= int(d.checked)
             self.checks[1] -= 1
+        if d.model_right is not None:
+            self.checks[2] -= int(d.model_right)
+            self.checks[3] -= 1
         if d.events:
             self.store.retract(self.session_id, d.events)
             self.taken_mask = self.taken()
@@ -591,7 +606,7 @@ class ClustersSession(BaseSession):
         self.updating = True
         people = labels[self.taken_mask & (labels >= 0)]
         return EpochJob(self.epoch, labels, weights, self.spent_here, self.elapsed, self.plan.k, self.taken_mask.copy(),
-                        (self.checks[0], self.checks[1]), self.spread_factor(),
+                        tuple(self.checks), self.spread_factor(),
                         np.bincount(people, minlength=self.pool.n_classes))
 
     def taken(self) -> np.ndarray:
@@ -698,6 +713,7 @@ class ClustersSession(BaseSession):
         no_class = sum(d.label is None for d in decided)
         extra["no_class"] = no_class
         extra["spread_checked"], extra["spread_agreed"] = job.checks[1], job.checks[0]
+        extra["model_agreed"], extra["model_checked"] = job.checks[2], job.checks[3]
         extra["spread_factor"] = round(job.spread_factor, 4)
         extra["vae_accuracy"] = result.vae_accuracy
         extra["seconds_cnn"] = round(result.seconds_cnn, 2)
