@@ -15,9 +15,10 @@ Where this goes beyond the seed, measured on three data sets (see benchmarks/ben
   worth what any label is, whether or not the cluster around it holds one class (on photographs
   most decoded centres were unreadable blurs and most clusters mixed classes);
 - the spread is weighed by what it has proved worth: a person's label on an image that carried a
-  spread label checks it, and spread labels weigh the share of checks that agreed, above chance;
-  the CNN draws its training images in proportion to the weights, so that where the clusters do
-  not follow the classes the spread fades and the person's own labels carry the model;
+  spread label checks it, and spread labels weigh how much more often they agreed than the
+  classifier's guesses for the same images; the CNN draws its training images in proportion to the
+  weights, so that where the clusters do not follow the classes, or the model has learnt more than
+  they hold, the spread fades and the person's own labels carry the model;
 - the first epoch shows the clusters of a k chosen by the elbow method, never fewer than twice the
   classes (fewer merged two classes in a cluster on the sample, seed 1); later epochs cluster more
   finely (``fine_k``) and show random pool images, one per cluster, each with its cluster measured
@@ -80,8 +81,8 @@ class ClustersSettings(Settings):
                         choices=("medoid", "centre"))
     members_shown: int = setting(6, "nearest real members shown under a centre", min=0)
     spread_weight: float = setting(-1.0, "weight of spread labels beside a person's (times w_n); -1: measured, "
-                                         "from how often a person's label agreed with the label spread there "
-                                         "before (the share above chance)", min=-1.0)
+                                         "from how much more often a person's label agreed with the label spread "
+                                         "there before than with the classifier's guess", min=-1.0)
     classifier: str = setting("cnn", "what answers for the pool: a CNN on the spread labels, or the VAE's head",
                               choices=("cnn", "vae"))
     pick: str = setting("auto", "what later epochs show: random pool images, one per cluster of the finer "
