@@ -98,7 +98,7 @@ def random_baseline(ws: Workspace, curve: list[dict], seed: int) -> list[dict]:
             points.append({"labels": n, "accuracy": None})
             continue
         pick = order[:n]
-        passes = settings.cnn_epochs * int(point.get("spread_to") or n)
+        passes = int(point.get("cnn_images") or settings.cnn_epochs * int(point.get("spread_to") or n))
         cnn = CNNClassifier(arch="small", epochs=1, patience=0, augment=Augment(), seed=seed + e + 1)
         cnn.epochs = epochs = max(1, round(passes / cnn.images_per_epoch(n)))
         cnn.fit(x[pick], truth[pick], ws.pool.n_classes)

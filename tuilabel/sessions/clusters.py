@@ -623,7 +623,8 @@ class ClustersSession(BaseSession):
         t0 = time.perf_counter()
         s = self.settings
         n_labelled = int((job.labels >= 0).sum())
-        with_cnn = s.classifier == "cnn" and n_labelled >= 2
+        has = (job.labels >= 0) & (job.weights > 0)
+        with_cnn = s.classifier == "cnn" and int(has.sum()) >= 2
         share = 0.3 if with_cnn else 0.9  # of the progress bar: the VAE epoch; the CNN takes most of the rest
 
         def vae_step(step: int, steps: int, losses: dict) -> None:
@@ -635,16 +636,19 @@ class ClustersSession(BaseSession):
         seconds = time.perf_counter() - t0
         accuracy = reconstruction = clustering = None
         cnn, seconds_cnn, pool_probs = None, 0.0, None
-        has = (job.labels >= 0) & (job.weights > 0)
         if with_cnn:
             t1 = time.perf_counter()
-
-            def cnn_step(epoch: int, loss: float) -> None:
-                progress(share + (0.9 - share) * epoch / s.cnn_epochs,
-                         f"CNN on the spread labels: epoch {epoch}/{s.cnn_epochs}, loss {loss:.3f}")
-
             cnn = CNNClassifier(arch="small", epochs=s.cnn_epochs, patience=0, augment=Augment(),
                                 seed=s.seed + job.epoch)
+            # as many image passes as cnn_epochs over every labelled image, whatever the spread
+            # weighs: spread labels that weigh nothing leave more epochs over a person's labels
+            epochs = cnn.epochs = max(s.cnn_epochs, round(s.cnn_epochs * cnn.images_per_epoch(n_labelled)
+                                                          / cnn.images_per_epoch(int(has.sum()))))
+
+            def cnn_step(epoch: int, loss: float) -> None:
+                progress(share + (0.9 - share) * epoch / epochs,
+                         f"CNN on the spread labels: epoch {epoch}/{epochs}, loss {loss:.3f}")
+
             cnn.fit(self.x[has], job.labels[has], self.pool.n_classes, sample_weight=job.weights[has],
                     progress=cnn_step, weights_as="rate")
             if s.rank_by == "cnn" and asks_classifier(s, job.people_per_class):
@@ -718,6 +722,7 @@ class ClustersSession(BaseSession):
         extra["spread_factor"] = round(job.spread_factor, 4)
         extra["vae_accuracy"] = result.vae_accuracy
         extra["seconds_cnn"] = round(result.seconds_cnn, 2)
+        extra["cnn_images"] = result.cnn_images  # image passes of the CNN's training
         if result.reconstruction:
             extra["test_bce"] = round(result.reconstruction["bce"], 3)
             extra["test_pixel_accuracy"] = round(result.reconstruction["pixel_accuracy"], 4)
