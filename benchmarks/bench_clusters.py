@@ -23,7 +23,7 @@ the pixel baseline are left out unless asked for with ``--skip ''``.
 
 Usage:
   python benchmarks/bench_clusters.py [--dataset mnist|photos|shapes] [--seeds 0 1 2] [--labels 80]
-      [--skip seed,gamma0,pixels,random] [--reuse]
+      [--skip seed,gamma0,pixels,random] [--reuse] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -119,6 +119,8 @@ def main() -> None:
     parser.add_argument("--dataset", choices=["mnist", "photos", "shapes"], default="mnist")
     parser.add_argument("--skip", default=None, help="comma-separated: seed,gamma0,pixels,random")
     parser.add_argument("--reuse", action="store_true", help="read runs whose file the output folder holds")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a clusters setting for the tuilabel runs (e.g. pick=auto)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     args = parser.parse_args()
     if args.skip is None:
@@ -126,7 +128,7 @@ def main() -> None:
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    variants = {"tuilabel": {}}
+    variants = {"tuilabel": dict(kv.split("=", 1) for kv in args.set)}
     if "seed" not in skip:
         variants["seed 003 settings"] = SEED_003
     if "gamma0" not in skip:

@@ -146,12 +146,15 @@ def test_a_label_on_the_member_shown_is_the_persons_and_spreads_to_the_rest(samp
 
 def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, clusters_model):
     """A person's label on an image that carries a spread label checks it; the spread labels then
-    weigh the share of checks that agreed beyond the classifier's guesses (above chance, squared,
-    before there are guesses; Laplace-smoothed); undo takes a check back."""
+    weigh the share of checks that agreed, above chance (spread_rule=model: beyond the classifier's
+    guesses for the same images; Laplace-smoothed); undo takes a check back."""
     ws = sample_workspace
     session = _session(ws, clusters_model, show="medoid")
     chance = 1 / ws.pool.n_classes
-    assert session.spread_factor() == pytest.approx(((0.5 - chance) / (1 - chance)) ** 2)  # nothing checked yet
+    assert session.spread_factor() == 1.0  # nothing checked yet
+    session.settings.spread_rule = "model"
+    assert session.spread_factor() == pytest.approx(((0.5 - chance) / (1 - chance)) ** 2)
+    session.settings.spread_rule = "chance"
     first, second = session.queue[0], session.queue[1]
     session.known[second.medoid] = 2  # as if an earlier epoch had spread class 2 to it
     session.known[first.medoid] = 5
@@ -159,7 +162,7 @@ def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, cl
     session.handle(Action("label", 7))  # disagrees
     assert session.checks == [1, 2, 0, 0]  # the first epoch's images carry no guess of the classifier
     q = (1 + 1) / (2 + 2)
-    assert session.spread_factor() == pytest.approx(((q - chance) / (1 - chance)) ** 2)
+    assert session.spread_factor() == pytest.approx((q - chance) / (1 - chance))
     labels, weights = session.training_labels()
     spread = [i for i in second.members if i != second.medoid]
     expected = session.spread_factor() * np.exp(-TINY.a * second.distances[second.members != second.medoid])
@@ -177,6 +180,8 @@ def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, cl
     session.handle(Action("label", 6))  # the spread label agrees, the guess does not
     assert session.checks == [3, 3, 1, 2]
     q, q_model = (3 + 1) / (3 + 2), (1 + 1) / (2 + 2)
+    assert session.spread_factor() == pytest.approx((q - chance) / (1 - chance))  # the default ignores guesses
+    session.settings.spread_rule = "model"
     assert session.spread_factor() == pytest.approx((q - q_model) / (1 - q_model))
     session.handle(Action("undo"))
     assert session.checks == [2, 2, 1, 1]
@@ -189,8 +194,8 @@ def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, cl
     assert all(c.medoid is None or not taken[c.medoid] for c in again.queue)
 
 
-def test_later_epochs_show_random_images_until_the_classifier_is_worth_asking(sample_workspace, clusters_model):
-    """pick=auto: random unlabelled pool images, one per cluster, each with its cluster measured from
+def test_pick_auto_shows_random_images_until_the_classifier_is_worth_asking(sample_workspace, clusters_model):
+    """pick=auto (not the default): random unlabelled pool images, one per cluster, each with its cluster measured from
     it, until every class has ask_from of a person's labels; then the least sure clusters' medoids."""
     ws = sample_workspace
     x, n_classes = ws.pool.as_float(), ws.pool.n_classes
@@ -203,7 +208,8 @@ def test_later_epochs_show_random_images_until_the_classifier_is_worth_asking(sa
         return make_plan(clusters_model, x, ws.pool.image_shape, settings, 2, ranked=True, n_classes=n_classes,
                          pool_images=ws.pool.images, taken=taken, people_per_class=counts)
 
-    sampled = plan(TINY, few)
+    auto = ClustersSettings(**{**TINY.__dict__, "pick": "auto"})
+    sampled = plan(auto, few)
     shown = [c.medoid for c in sampled.centres]
     assert len(set(shown)) == len(shown) == sampled.k and not taken[shown].any()
     assert len({c.path for c in sampled.centres}) == len(shown)  # one image a cluster
@@ -212,10 +218,10 @@ def test_later_epochs_show_random_images_until_the_classifier_is_worth_asking(sa
         assert c.distances[c.members == c.medoid][0] == 0.0  # its cluster measured from the image
         assert c.guess is not None
     # not the medoids: the images drawn are not the members nearest the clusters' centres
-    medoids = plan(ClustersSettings(**{**TINY.__dict__, "pick": "uncertain"}), few)
+    medoids = plan(TINY, few)  # pick=uncertain, the default
     assert {c.medoid for c in medoids.centres} != set(shown)
-    assert plan(TINY, few).centres[0].medoid == shown[0]  # the same draw for the same seed and epoch
-    for asked in (plan(TINY, few + 1), medoids):
+    assert plan(auto, few).centres[0].medoid == shown[0]  # the same draw for the same seed and epoch
+    for asked in (plan(auto, few + 1), medoids):
         uncertainties = [c.uncertainty for c in asked.centres]
         assert uncertainties == sorted(uncertainties, reverse=True)  # least sure first
         for c in asked.centres:
@@ -229,7 +235,7 @@ def test_later_epochs_show_random_images_until_the_classifier_is_worth_asking(sa
     finally:
         clusters_model.labelled_epochs_ = saved
     for ask_from, sampled in ((TINY.ask_from, True), (0, False)):
-        settings = ClustersSettings(**{**TINY.__dict__, "ask_from": ask_from})
+        settings = ClustersSettings(**{**TINY.__dict__, "pick": "auto", "ask_from": ask_from})
         parts = ClustersSession.prepare(ws, settings)
         assert parts["plan"].ranked and parts["plan"].sampled
         session = ClustersSession(ws, settings, clock=SimClock(), **parts)

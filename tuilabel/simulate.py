@@ -216,7 +216,7 @@ class CentreJudge(SimulatedLabeler):
     - A decoded centre (seed 003's screen): the cluster gets the majority class when at least
       ``unsure_below`` of the votes agree (high confidence when all do and the centre reads above
       ``sure_above``, medium otherwise), else "no class". With no members shown it is the centre alone.
-    - A real image (the member nearest the centre, or a random pool image in later epochs): the
+    - A real image (the member nearest the centre, or a random pool image with ``pick="auto"``): the
       person gives the image its class; the confidence says how far the members shown share it:
       high when all do, medium when at least ``unsure_below`` of them do, low otherwise.
 

@@ -15,19 +15,18 @@ Where this goes beyond the seed, measured on three data sets (see benchmarks/ben
   worth what any label is, whether or not the cluster around it holds one class (on photographs
   most decoded centres were unreadable blurs and most clusters mixed classes);
 - the spread is weighed by what it has proved worth: a person's label on an image that carried a
-  spread label checks it, and spread labels weigh how much more often they agreed than the
-  classifier's guesses for the same images; the CNN draws its training images in proportion to the
-  weights, so that where the clusters do not follow the classes, or the model has learnt more than
-  they hold, the spread fades and the person's own labels carry the model;
+  spread label checks it, and spread labels weigh the share of checks that agreed, above chance
+  (``spread_rule``); the CNN draws its training images in proportion to the weights, so that where
+  the clusters do not follow the classes the spread fades and the person's own labels carry the
+  model;
 - the first epoch shows the clusters of a k chosen by the elbow method, never fewer than twice the
   classes (fewer merged two classes in a cluster on the sample, seed 1); later epochs cluster more
-  finely (``fine_k``) and show random pool images, one per cluster, each with its cluster measured
-  from it, until every class has ``ask_from`` of a person's labels, then the medoids of the clusters
-  the classifier is least sure of (``pick``). Medoids and the least sure clusters, asked of a model
-  trained on a few dozen labels, gave unbalanced classes (photographs, seed 2: one class 10 of 32
-  labels, another none) and a CNN on those labels alone 8 to 18 points below one on as many random
-  images; random images also check the spread without bias. A cluster nobody looks at keeps the
-  labels spread earlier;
+  finely (``fine_k``) and show the clusters the classifier is least sure of first (the mean entropy
+  of its predictions over the cluster's members), ``per_epoch`` of them. ``pick="auto"`` shows
+  random pool images instead, one per cluster, each with its cluster measured from it, until every
+  class has ``ask_from`` of a person's labels: on photographs (seed 2) the least sure clusters gave
+  one class 10 of 32 labels and another none, but over three data sets it did not beat the default
+  (see the README). A cluster nobody looks at keeps the labels spread earlier;
 - distances are measured in units of the clustering's median member distance, so ``a`` means the
   same on any data set.
 """
@@ -81,14 +80,19 @@ class ClustersSettings(Settings):
                         choices=("medoid", "centre"))
     members_shown: int = setting(6, "nearest real members shown under a centre", min=0)
     spread_weight: float = setting(-1.0, "weight of spread labels beside a person's (times w_n); -1: measured, "
-                                         "from how much more often a person's label agreed with the label spread "
-                                         "there before than with the classifier's guess", min=-1.0)
+                                         "from how often a person's label agreed with the label spread there "
+                                         "before (see spread_rule)", min=-1.0)
+    spread_rule: str = setting("chance", "what a measured spread weight compares the checks with: chance (the "
+                                         "share above chance, 1 before the first check) or the classifier's "
+                                         "guesses for the same images (the share of its errors the spread got "
+                                         "right; before there are guesses, the share above chance squared)",
+                               choices=("chance", "model"))
     classifier: str = setting("cnn", "what answers for the pool: a CNN on the spread labels, or the VAE's head",
                               choices=("cnn", "vae"))
-    pick: str = setting("auto", "what later epochs show: random pool images, one per cluster of the finer "
-                                "clustering, each with its nearest cluster members (random), the medoids of the "
-                                "clusters the classifier is least sure of (uncertain), or random until every "
-                                "class has ask_from of a person's labels, then uncertain (auto)",
+    pick: str = setting("uncertain", "what later epochs show: the medoids of the clusters the classifier is least "
+                                     "sure of (uncertain), random pool images, one per cluster of the finer "
+                                     "clustering, each with its nearest cluster members (random), or random until "
+                                     "every class has ask_from of a person's labels, then uncertain (auto)",
                         choices=("auto", "random", "uncertain"))
     ask_from: int = setting(16, "a person's labels per class before pick=auto asks the classifier", min=0)
     rank_by: str = setting("cnn", "whose uncertainty orders the clusters once the classifier is asked: the CNN's (it "
@@ -432,23 +436,30 @@ class ClustersSession(BaseSession):
 
     def spread_factor(self) -> float:
         """What a spread label weighs beside a person's (times its w_n): the setting, or measured on
-        the checks (a person's label on an image that carried a spread label): how much more often
-        the spread label agreed than the classifier's guess for the image, as a share of what the
-        guess got wrong, (q_s - q_m)/(1 - q_m), each share Laplace-smoothed. A spread label is worth
-        training on only where it knows more than the model it trains; on shapes and photographs,
-        spread labels a quarter to a half right cost the CNN 4 to 7 points against a person's
-        labels alone, while on digits they added 3 points at 32 labels (benchmarks/bench_clusters.py).
-        Before the classifier has guessed a checked image, the share of the spread labels' checks
-        above chance, squared (0.2 with ten classes before any check)."""
+        the checks (a person's label on an image that carried a spread label), each share
+        Laplace-smoothed, q = (agreed + 1)/(checked + 2):
+
+        - ``spread_rule="chance"``: the share of checks that agreed above chance, (q - 1/C)/(1 - 1/C);
+          1 until the first check.
+        - ``"model"``: how much more often the spread labels agreed than the classifier's guesses for
+          the same images, as a share of what the guesses got wrong, (q_s - q_m)/(1 - q_m): a spread
+          label is worth training on only where it knows more than the model it trains. Before
+          there are guesses, the share above chance squared (0.2 with ten classes before any check).
+          Measured against "chance" on three data sets (benchmarks/bench_clusters.py), it zeroed
+          the spread from the second epoch on and fell behind on digits and photographs, so it is
+          not the default."""
         if self.settings.spread_weight >= 0:
             return self.settings.spread_weight
         agreed, checked, model_agreed, model_checked = self.checks
+        chance = 1.0 / max(2, self.pool.n_classes)
         q = (agreed + 1) / (checked + 2)
+        above_chance = float(np.clip((q - chance) / (1 - chance), 0.0, 1.0))
+        if self.settings.spread_rule == "chance":
+            return above_chance if checked else 1.0
         if model_checked:
             q_model = (model_agreed + 1) / (model_checked + 2)
             return float(np.clip((q - q_model) / (1 - q_model), 0.0, 1.0))
-        chance = 1.0 / max(2, self.pool.n_classes)
-        return float(np.clip((q - chance) / (1 - chance), 0.0, 1.0)) ** 2
+        return above_chance ** 2
 
     def _plan_message(self) -> str:
         how = f"k={self.plan.k}" + (" (elbow)" if self.plan.inertias else "")
