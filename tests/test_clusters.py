@@ -152,6 +152,7 @@ def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, cl
     session = _session(ws, clusters_model, show="medoid")
     chance = 1 / ws.pool.n_classes
     assert session.spread_factor() == 1.0  # nothing checked yet
+    assert _session(ws, clusters_model, spread_prior=0.3).spread_factor() == 0.3  # or what the setting says
     session.settings.spread_rule = "model"
     assert session.spread_factor() == pytest.approx(((0.5 - chance) / (1 - chance)) ** 2)
     session.settings.spread_rule = "chance"

@@ -87,6 +87,8 @@ class ClustersSettings(Settings):
                                          "guesses for the same images (the share of its errors the spread got "
                                          "right; before there are guesses, the share above chance squared)",
                                choices=("chance", "model"))
+    spread_prior: float = setting(1.0, "the measured spread weight before the first check (spread_rule=chance)",
+                                  min=0.0, max=1.0)
     classifier: str = setting("cnn", "what answers for the pool: a CNN on the spread labels, or the VAE's head",
                               choices=("cnn", "vae"))
     pick: str = setting("uncertain", "what later epochs show: the medoids of the clusters the classifier is least "
@@ -440,7 +442,7 @@ class ClustersSession(BaseSession):
         Laplace-smoothed, q = (agreed + 1)/(checked + 2):
 
         - ``spread_rule="chance"``: the share of checks that agreed above chance, (q - 1/C)/(1 - 1/C);
-          1 until the first check.
+          ``spread_prior`` (1) until the first check.
         - ``"model"``: how much more often the spread labels agreed than the classifier's guesses for
           the same images, as a share of what the guesses got wrong, (q_s - q_m)/(1 - q_m): a spread
           label is worth training on only where it knows more than the model it trains. Before
@@ -455,7 +457,7 @@ class ClustersSession(BaseSession):
         q = (agreed + 1) / (checked + 2)
         above_chance = float(np.clip((q - chance) / (1 - chance), 0.0, 1.0))
         if self.settings.spread_rule == "chance":
-            return above_chance if checked else 1.0
+            return above_chance if checked else self.settings.spread_prior
         if model_checked:
             q_model = (model_agreed + 1) / (model_checked + 2)
             return float(np.clip((q - q_model) / (1 - q_model), 0.0, 1.0))
