@@ -241,10 +241,11 @@ def decode_image(model: VAEClassifier, z: np.ndarray, image_shape: tuple[int, ..
     return np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)
 
 
-def sample_centres(z: np.ndarray, centres: np.ndarray, assignment: np.ndarray, scale: float, epoch: int,
-                   pool_images: np.ndarray, taken: np.ndarray | None, rng: np.random.Generator) -> list[Centre]:
+def sample_centres(z: np.ndarray, centres: np.ndarray, assignment: np.ndarray, members_of: dict[int, np.ndarray],
+                   scale: float, epoch: int, pool_images: np.ndarray, taken: np.ndarray | None,
+                   rng: np.random.Generator) -> list[Centre]:
     """Random pool images that no person has labelled, at most one per cluster, in the order drawn:
-    each is shown with its cluster, whose members are measured from the image (its neighbours)."""
+    each is shown with its cluster (``members_of``), whose members are measured from the image."""
     out = []
     used: set[int] = set()
     for i in rng.permutation(len(z)):
@@ -252,10 +253,10 @@ def sample_centres(z: np.ndarray, centres: np.ndarray, assignment: np.ndarray, s
         if c in used or (taken is not None and taken[i]):
             continue
         used.add(c)
-        members = np.flatnonzero(assignment == c)
+        members = members_of[c]
         distances = np.linalg.norm(z[members] - z[i], axis=1) / scale
         out.append(Centre(str(c + 1), members, distances, centres[c], np.asarray(pool_images[i]), epoch, int(i)))
-        if len(used) == len(centres):
+        if len(used) == len(members_of):
             break
     return out
 
@@ -269,13 +270,18 @@ def asks_classifier(settings: ClustersSettings, people_per_class: np.ndarray | N
     return int(people_per_class.min()) >= settings.ask_from
 
 
-def people_per_class(workspace: Workspace) -> np.ndarray:
-    """A person's labels on pool items, per class (from any mode)."""
-    counts = np.zeros(workspace.pool.n_classes, np.int64)
+def people(workspace: Workspace) -> tuple[np.ndarray, np.ndarray]:
+    """Per pool item, whether a person has labelled it (in any mode), and a person's labels per
+    class: one read of the store."""
+    pool = workspace.pool
+    mask = np.zeros(len(pool), bool)
+    counts = np.zeros(pool.n_classes, np.int64)
     for item, label in workspace.store.labels(("human",)).items():
-        if label is not None and 0 <= label < len(counts) and workspace.pool.has(item):
-            counts[label] += 1
-    return counts
+        if pool.has(item):
+            mask[pool.index_of(item)] = True
+            if label is not None and 0 <= label < len(counts):
+                counts[label] += 1
+    return mask, counts
 
 
 def make_plan(
@@ -310,8 +316,8 @@ def make_plan(
     sampled = ranked and pool_images is not None and not asks_classifier(settings, people_per_class)
     if sampled:
         assert pool_images is not None
-        centres = sample_centres(z, km.centres, km.assignment, scale, epoch, pool_images, taken,
-                                 np.random.default_rng([settings.seed, epoch]))
+        centres = sample_centres(z, km.centres, km.assignment, dict(zip(kept, members)), scale, epoch, pool_images,
+                                 taken, np.random.default_rng([settings.seed, epoch]))
         sampled = bool(centres)  # else every image has a person's label: the decoded centres
     if not sampled:
         centres = make_centres(model, km.centres[kept], members, [km.distances[m] / scale for m in members],
@@ -325,11 +331,9 @@ def make_plan(
             if probs is not None:  # what orders them
                 centre.uncertainty = float(strategies.entropy(probs[centre.members]).mean())
             centre.guess, centre.guess_confidence = int(guess.argmax()), float(guess.max())
-    if sampled:
-        pass  # in the order drawn
-    elif ranked:
+    if ranked and not sampled:  # sampled: in the order drawn
         centres.sort(key=lambda ce: -(ce.uncertainty or 0.0))
-    else:
+    elif not ranked:
         centres.sort(key=lambda ce: -len(ce.members))  # the biggest clusters first
     return Plan(epoch, k, centres, scale, z, inertias, time.perf_counter() - t0, ranked, sampled)
 
@@ -358,7 +362,7 @@ class ClustersSession(BaseSession):
         self.model = model
         self.x = self.pool.as_float()
         self.epoch = model.labelled_epochs_ + 1  # the labelling round
-        counts = people_per_class(workspace)
+        taken, counts = people(workspace)
         if plan is not None and plan.ranked and plan.sampled == asks_classifier(self.settings, counts):
             plan = None  # prepared off the store's thread, without the people's labels per class: the other kind
         self.plan = plan or make_plan(model, self.x, self.pool.image_shape, self.settings, self.epoch,
@@ -377,7 +381,7 @@ class ClustersSession(BaseSession):
         # on the checks where the classifier had guessed the image: its guess agreed, of
         self.checks = [0, 0, 0, 0]
         self.known = np.full(len(self.pool), -1, np.int64)  # the labels the last epoch trained on
-        self.taken_mask = self.taken()  # kept up to date by decisions, read again from the store each epoch
+        self.taken_mask = taken  # kept up to date by decisions, read again from the store each epoch
         self.resume()
         if self.settings.show == "medoid":
             self._repick(self.queue)
@@ -625,11 +629,7 @@ class ClustersSession(BaseSession):
 
     def taken(self) -> np.ndarray:
         """Per pool item: whether it has a person's label (from any mode)."""
-        mask = np.zeros(len(self.pool), bool)
-        for item in self.store.labels(("human",)):
-            if self.pool.has(item):
-                mask[self.pool.index_of(item)] = True
-        return mask
+        return people(self.workspace)[0]
 
     def train(self, job: EpochJob, progress: Progress = no_progress) -> EpochResult:
         """The heavy part (any thread): one epoch with the class term, evaluation, the next plan."""
