@@ -15,8 +15,9 @@ CNN, "no class" below 0.7) and training. Runs, median over seeds:
   simulated person, labels spread to clusters: test items take their nearest centre's label, and a
   CNN trained on the spread labels with the same weights;
 - random order with the same final model: after each epoch of a tuilabel run, as many random pool
-  images as it had spent labels on, with their true labels, train the same CNN (architecture,
-  augmentation) for the same image passes as that epoch's CNN on its spread labels.
+  images as it had spent labels on, with their true labels, train the same CNN (architecture, the
+  augmentation that epoch's CNN trained with) for the same image passes as that epoch's CNN on its
+  spread labels.
 
 On `--dataset photos|shapes` (made by ``scripts/make_datasets.py``) the seed's and gamma's rows and
 the pixel baseline are left out unless asked for with ``--skip ''``.
@@ -42,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tuilabel.cluster import kmeans  # noqa: E402
-from tuilabel.models.augment import Augment  # noqa: E402
+from tuilabel.models.augment import PRESETS, Augment  # noqa: E402
 from tuilabel.models.cnn import CNNClassifier  # noqa: E402
 from tuilabel.sessions.clusters import CONFIDENCE, ClustersSettings  # noqa: E402
 from tuilabel.simulate import CentreJudge, SimSettings, reference_classifier, run_simulation  # noqa: E402
@@ -99,11 +100,12 @@ def random_baseline(ws: Workspace, curve: list[dict], seed: int) -> list[dict]:
             continue
         pick = order[:n]
         passes = int(point.get("cnn_images") or settings.cnn_epochs * int(point.get("spread_to") or n))
-        cnn = CNNClassifier(arch="small", epochs=1, patience=0, augment=Augment(), seed=seed + e + 1)
+        augment = PRESETS[point.get("augment", "geometric")]  # what that epoch's CNN trained with
+        cnn = CNNClassifier(arch="small", epochs=1, patience=0, augment=augment, seed=seed + e + 1)
         cnn.epochs = epochs = max(1, round(passes / cnn.images_per_epoch(n)))
         cnn.fit(x[pick], truth[pick], ws.pool.n_classes)
         points.append({"labels": n, "accuracy": cnn.score(tx, ty), "epochs": epochs, "passes": cnn.images_seen_,
-                       "clusters_passes": passes})
+                       "clusters_passes": passes, "augment": point.get("augment", "geometric")})
     return points
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import tuilabel.sessions.batch as batch_module
 from tuilabel.cli import main
 from tuilabel.sessions import Action, SimClock
+from tuilabel.sessions.base import choose_augment
 from tuilabel.sessions.batch import BatchSession, BatchSettings, RoundJob
 
 TINY = dict(arch="small", epochs=3, patience=0, augmentations=2, score_subset=150, start=10, seed=0)
@@ -200,6 +201,27 @@ def test_augment_auto_measures_both_kinds_when_the_labels_allow(sample_workspace
     assert fixed._choose_augment(job, lambda *a: None) == ("none", {}, 0, 0)
     session.close()
     fixed.close()
+
+
+def test_choose_augment_keeps_what_cross_validates_better_and_measures_once_a_level():
+    labels = {"y": np.repeat(np.arange(3), 4)}
+    calls = []
+
+    def fit_predict(kind, train, held):
+        calls.append((kind, len(train), len(held)))
+        y = labels["y"]
+        return y[held] if kind == "geometric" else (y[held] + 1) % 3  # geometric right, shift wrong
+
+    assert choose_augment(labels["y"], 3, "shift", 0, fit_predict) == ("geometric", {"shift": 0.0, "geometric": 1.0},
+                                                                        4)
+    assert [k for k, _, _ in calls] == ["shift"] * 3 + ["geometric"] * 3  # three folds each
+    assert all(t + h == 12 for _, t, h in calls)
+    calls.clear()
+    assert choose_augment(labels["y"], 3, "geometric", 4, fit_predict) == ("geometric", {}, 4)  # measured at 4
+    assert not calls
+    labels["y"] = np.repeat(np.arange(3), 16)
+    assert choose_augment(labels["y"], 3, "geometric", 4, fit_predict)[2] == 16 and calls  # 16 a class: again
+    assert choose_augment(labels["y"][:20], 3, "shift", 0, fit_predict) == ("shift", {}, 0)  # a class has none
 
 
 def test_a_large_subset_is_scored_under_fewer_views_on_a_cpu(sample_workspace):

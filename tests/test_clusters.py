@@ -10,7 +10,14 @@ from tuilabel.cli import main
 from tuilabel.cluster import ari, choose_k, clustering_accuracy, elbow, kmeans, nmi
 from tuilabel.models.vae import VAEClassifier
 from tuilabel.sessions import Action, SimClock
-from tuilabel.sessions.clusters import CONFIDENCE, ClustersSession, ClustersSettings, make_plan
+from tuilabel.sessions.clusters import (
+    CONFIDENCE,
+    Centre,
+    ClustersSession,
+    ClustersSettings,
+    make_plan,
+    order_balanced,
+)
 
 from .conftest import CLUSTERS_TINY
 
@@ -241,6 +248,100 @@ def test_pick_auto_shows_random_images_until_the_classifier_is_worth_asking(samp
         assert parts["plan"].ranked and parts["plan"].sampled
         session = ClustersSession(ws, settings, clock=SimClock(), **parts)
         assert session.plan.sampled == sampled and session.epoch == 2
+
+
+def test_pick_balanced_takes_the_guessed_classes_in_turn(sample_workspace, clusters_model):
+    """pick=balanced: the least sure first, but a class the classifier guesses comes round again only
+    when every other guessed class has as many labels (a person's so far plus those queued)."""
+    def centre(guess, uncertainty):
+        return Centre("1", np.arange(3), np.zeros(3), np.zeros(2), np.zeros((2, 2), np.uint8), 2,
+                      guess=guess, uncertainty=uncertainty)
+
+    centres = [centre(g, u) for g, u in ((0, 0.9), (0, 0.8), (1, 0.7), (0, 0.6), (2, 0.5), (1, 0.4))]
+    order = order_balanced(centres, np.array([0, 0, 0]), 3)
+    assert [(c.guess, c.uncertainty) for c in order] == [(0, 0.9), (1, 0.7), (2, 0.5), (0, 0.8), (1, 0.4),
+                                                          (0, 0.6)]
+    # a person's labels so far count: class 0 already has two, so it waits for the others
+    order = order_balanced(centres, np.array([2, 0, 0]), 3)
+    assert [c.guess for c in order[:3]] == [1, 2, 1]
+    # on the pool: the plan asks the classifier, and its first centres spread over the guessed classes
+    ws = sample_workspace
+    settings = ClustersSettings(**{**TINY.__dict__, "pick": "balanced"})
+    plan = make_plan(clusters_model, ws.pool.as_float(), ws.pool.image_shape, settings, 2, ranked=True,
+                     n_classes=ws.pool.n_classes, pool_images=ws.pool.images,
+                     people_per_class=np.zeros(ws.pool.n_classes, np.int64))
+    guesses = [c.guess for c in plan.centres]
+    assert all(c.uncertainty is not None and c.guess is not None for c in plan.centres)
+    first = guesses[: len(set(guesses))]
+    assert len(set(first)) == len(first)  # every guessed class once before any twice
+
+
+def test_pick_typical_shows_the_biggest_clusters_nobody_has_labelled(sample_workspace, clusters_model):
+    """pick=typical: a later epoch clusters the pool into as many clusters as a person's labels so far
+    plus the epoch's decisions, and shows the medoids of the clusters without a person's label, the
+    biggest first (TypiClust's order)."""
+    ws = sample_workspace
+    x, n_classes = ws.pool.as_float(), ws.pool.n_classes
+    settings = ClustersSettings(**{**TINY.__dict__, "pick": "typical"})
+    for n_taken in (0, 30):
+        taken = np.zeros(len(ws.pool), bool)
+        taken[np.random.default_rng(n_taken).choice(len(ws.pool), n_taken, replace=False)] = True
+        plan = make_plan(clusters_model, x, ws.pool.image_shape, settings, 2, ranked=True, n_classes=n_classes,
+                         pool_images=ws.pool.images, taken=taken)
+        assert plan.k == max(TINY.fine_k, n_taken + TINY.per_epoch) and not plan.sampled
+        covered = [bool(taken[c.members].any()) for c in plan.centres]
+        assert covered == sorted(covered) and (n_taken == 0 or any(covered))  # the uncovered first
+        sizes = [len(c.members) for c in plan.centres if not taken[c.members].any()]
+        assert sizes == sorted(sizes, reverse=True) and len(sizes) >= 1
+        for c in plan.centres:
+            free = ~taken[c.members]
+            assert c.medoid == c.members[free][np.argmin(c.distances[free])] and c.guess is not None
+            assert c.uncertainty is None  # the classifier is not asked
+    # a reopened session's plan, prepared without the store, is made again with the people's labels
+    saved = clusters_model.labelled_epochs_
+    clusters_model.labelled_epochs_ = 1
+    try:
+        clusters_model.save(ws.models_dir / "vae.npz")
+    finally:
+        clusters_model.labelled_epochs_ = saved
+    other = ws.store.start_session("browse", "someone")
+    ws.store.add_many(other, [(str(ws.pool.ids[i]), int(ws.pool.truth[i]), 1.0) for i in range(20)])
+    parts = ClustersSession.prepare(ws, settings)
+    assert parts["plan"].k == TINY.fine_k
+    session = ClustersSession(ws, settings, clock=SimClock(), **parts)
+    assert session.plan.k == 20 + TINY.per_epoch
+    assert not any(session.taken_mask[c.medoid] for c in session.queue if c.medoid is not None)
+
+
+def test_augment_auto_is_measured_on_a_persons_labels_not_the_spread(sample_workspace, clusters_model, monkeypatch):
+    import tuilabel.sessions.clusters as clusters_module
+    from tuilabel.sessions.clusters import EpochJob
+
+    ws = sample_workspace
+    session = _session(ws, clusters_model)
+    truth = ws.pool.truth.astype(np.int64)
+    people = np.concatenate([np.flatnonzero(truth == c)[:4] for c in range(10)])
+    taken = np.zeros(len(ws.pool), bool)
+    taken[people] = True
+    labels = truth.copy()  # everything else carries a spread label
+    job = EpochJob(2, labels, np.ones(len(labels), np.float32), 40, 0.0, 8, taken,
+                   people_per_class=np.bincount(truth[people], minlength=10))
+    sizes = []
+    fit = clusters_module.CNNClassifier.fit
+
+    def recording_fit(self, x, y, *args, **kwargs):
+        sizes.append(len(x))
+        return fit(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(clusters_module.CNNClassifier, "fit", recording_fit)
+    choice, scores, checked, passes = session._choose_augment(job, lambda *a: None, 0.3)
+    assert set(scores) == {"shift", "geometric"} and choice in scores and checked == 4 and passes > 0
+    assert len(sizes) == 6 and all(n < len(people) for n in sizes) and sum(sizes) == 2 * 2 * len(people)
+    job.augment_checked = 4
+    assert session._choose_augment(job, lambda *a: None, 0.3) == ("shift", {}, 4, 0)  # measured once a level
+    fixed = _session(ws, clusters_model, augment="geometric")
+    job.augment, job.augment_checked = "geometric", 0
+    assert fixed._choose_augment(job, lambda *a: None, 0.3) == ("geometric", {}, 0, 0)
 
 
 def test_no_class_splits_top_down_and_undo_removes_the_parts(sample_workspace, clusters_model):

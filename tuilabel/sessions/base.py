@@ -89,6 +89,31 @@ def cross_validated(y: np.ndarray, folds: int, fit_predict: Callable[[np.ndarray
     return correct / len(y)
 
 
+AUGMENT_CHECKS = (4, 16)  # labels a class at which augment=auto measures its choice again
+
+
+def choose_augment(y: np.ndarray, n_classes: int, current: str, checked: int,
+                   fit_predict: Callable[[str, np.ndarray, np.ndarray], np.ndarray],
+                   seed: int = 0) -> tuple[str, dict[str, float], int]:
+    """``augment=auto`` (batch and clusters): once a person's labels ``y`` reach 4 and then 16 a
+    class (``AUGMENT_CHECKS``), cross-validate each kind of augmentation on them (the same folds)
+    and keep the better; a tie keeps shift, which suits more kinds of images. ``fit_predict(kind,
+    train_idx, held_idx)`` trains with that kind and returns its classes for the held part. Returns
+    the choice, the accuracies (empty when nothing was due) and the labels a class it was measured at
+    (``checked`` when nothing was due)."""
+    least = int(np.bincount(np.asarray(y, np.int64), minlength=n_classes).min()) if len(y) else 0
+    due = [n for n in AUGMENT_CHECKS if least >= n > checked]
+    if not due:
+        return current, {}, checked
+    scores: dict[str, float] = {}
+    for kind in ("shift", "geometric"):
+        def one(train: np.ndarray, held: np.ndarray, kind: str = kind) -> np.ndarray:
+            return fit_predict(kind, train, held)
+
+        scores[kind] = cross_validated(y, 3, one, seed) or 0.0
+    return ("geometric" if scores["geometric"] > scores["shift"] else "shift"), scores, due[-1]
+
+
 class SimClock:
     """A clock that only moves when told to: simulated labelers spend time explicitly."""
 

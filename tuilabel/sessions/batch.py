@@ -25,7 +25,7 @@ from ..models.augment import PRESETS
 from ..models.cnn import ARCHITECTURES, LOSSES, CNNClassifier
 from ..models.features import pca_features
 from ..workspace import Workspace
-from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, cross_validated, no_progress
+from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, choose_augment, cross_validated, no_progress
 from .paging import Paging
 from .settings import TeamSettings, setting
 
@@ -428,29 +428,24 @@ class BatchSession(Paging, BaseSession):
                              augment=PRESETS[augment or job.augment], seed=s.seed + job.round, loss=s.loss)
 
     def _choose_augment(self, job: RoundJob, progress: Progress) -> tuple[str, dict[str, float], int, int]:
-        """``augment=auto``: once the labels reach 4 and 16 a class, cross-validate each kind of
-        augmentation on them (same folds, half the epochs) and keep the better; a tie keeps shift,
-        which suits more kinds of images. Returns the choice, the accuracies, the image passes and
-        the labels a class it was measured at."""
+        """``augment=auto``: ``choose_augment`` on the round's labels (half the epochs a fit).
+        Returns the choice, the accuracies, the image passes and the labels a class it was measured at."""
         s = self.arch_settings
-        least = int(np.bincount(job.y, minlength=job.n_classes).min())
-        due = [n for n in (4, 16) if least >= n > job.augment_checked] if s.augment == "auto" else []
-        if not due:
+        if s.augment != "auto":
             return job.augment, {}, 0, job.augment_checked
-        scores: dict[str, float] = {}
         trained = 0
-        for kind in ("shift", "geometric"):
-            def fit_predict(train: np.ndarray, held: np.ndarray, kind: str = kind) -> np.ndarray:
-                nonlocal trained
-                progress(0.05, f"round {job.round}: measuring {kind} augmentation on {len(job.y)} labels")
-                model = self._new_cnn(job, kind, epochs=max(1, s.epochs // 2))
-                model.fit(job.x[train], job.y[train], job.n_classes)
-                trained += model.images_seen_
-                return model.predict(job.x[held])
 
-            scores[kind] = cross_validated(job.y, 3, fit_predict, s.seed + job.round) or 0.0
-        choice = "geometric" if scores["geometric"] > scores["shift"] else "shift"
-        return choice, scores, trained, due[-1]
+        def fit_predict(kind: str, train: np.ndarray, held: np.ndarray) -> np.ndarray:
+            nonlocal trained
+            progress(0.05, f"round {job.round}: measuring {kind} augmentation on {len(job.y)} labels")
+            model = self._new_cnn(job, kind, epochs=max(1, s.epochs // 2))
+            model.fit(job.x[train], job.y[train], job.n_classes)
+            trained += model.images_seen_
+            return model.predict(job.x[held])
+
+        choice, scores, checked = choose_augment(job.y, job.n_classes, job.augment, job.augment_checked, fit_predict,
+                                                 s.seed + job.round)
+        return choice, scores, trained, checked
 
     def train(self, job: RoundJob, progress: Progress = no_progress) -> RoundResult:
         """The heavy part (any thread): retrain on the human labels, score under augmentation, rank,

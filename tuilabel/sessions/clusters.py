@@ -43,11 +43,11 @@ from .. import strategies
 from ..cluster import choose_k, clustering_report, kmeans
 from ..data import to_model_input
 from ..errors import TuilabelError
-from ..models.augment import Augment
+from ..models.augment import PRESETS
 from ..models.cnn import CNNClassifier
 from ..models.vae import VAEClassifier
 from ..workspace import Workspace
-from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
+from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, choose_augment, no_progress
 from .settings import Settings, setting
 
 VAE = "vae"  # the model files this mode keeps (see Workspace.model_path)
@@ -92,14 +92,23 @@ class ClustersSettings(Settings):
     classifier: str = setting("cnn", "what answers for the pool: a CNN on the spread labels, or the VAE's head",
                               choices=("cnn", "vae"))
     pick: str = setting("uncertain", "what later epochs show: the medoids of the clusters the classifier is least "
-                                     "sure of (uncertain), random pool images, one per cluster of the finer "
-                                     "clustering, each with its nearest cluster members (random), or random until "
-                                     "every class has ask_from of a person's labels, then uncertain (auto)",
-                        choices=("auto", "random", "uncertain"))
+                                     "sure of (uncertain); the medoids of the biggest clusters no person has "
+                                     "labelled yet, with as many clusters as labels so far plus per_epoch "
+                                     "(typical); random pool images, one per cluster of the finer clustering, each "
+                                     "with its nearest cluster members (random); or random until every class has "
+                                     "ask_from of a person's labels, then uncertain (auto); or uncertain taking "
+                                     "the classes the classifier guesses in turn, the class with the fewest of a "
+                                     "person's labels first (balanced)",
+                        choices=("auto", "balanced", "random", "typical", "uncertain"))
     ask_from: int = setting(16, "a person's labels per class before pick=auto asks the classifier", min=0)
     rank_by: str = setting("cnn", "whose uncertainty orders the clusters once the classifier is asked: the CNN's (it "
                                   "scores the pool once an epoch) or the VAE head's", choices=("cnn", "vae"))
     cnn_epochs: int = setting(15, "epochs of the CNN on the spread labels", min=1)
+    augment: str = setting("auto", "augmentation of the CNN's training: geometric (rotation, shear, elastic; for "
+                                   "strokes such as digits), shift (small moves and scaling; for objects and "
+                                   "photographs), none; auto: shift until a person's labels reach 4 a class, then "
+                                   "whichever of the two cross-validates better on them (as in batch mode)",
+                           choices=("auto", *PRESETS))
     seed: int = setting(0, "VAE, k-means and CNN seeds", min=0)
 
     def check(self) -> None:
@@ -199,6 +208,8 @@ class EpochJob:
     checks: tuple[int, ...] = (0, 0, 0, 0)  # Session.checks when the epoch began
     spread_factor: float = 1.0
     people_per_class: np.ndarray | None = None  # a person's labels per class (pick=auto)
+    augment: str = "shift"  # the CNN's augmentation so far (augment=auto: the last measured choice)
+    augment_checked: int = 0  # augment=auto: labels a class at the last measurement (0: none yet)
 
 
 @dataclass
@@ -214,6 +225,10 @@ class EpochResult:
     seconds_cnn: float = 0.0
     cnn_images: int = 0  # image passes of the CNN's training
     tested: int = 0
+    augment: str = "shift"  # the augmentation the CNN trained with
+    augment_scores: dict[str, float] = field(default_factory=dict)  # augment=auto: cross-validated accuracies
+    augment_checked: int = 0
+    cv_images: int = 0  # image passes of the cross-validation fits
 
 
 @dataclass
@@ -262,12 +277,44 @@ def sample_centres(z: np.ndarray, centres: np.ndarray, assignment: np.ndarray, m
 
 
 def asks_classifier(settings: ClustersSettings, people_per_class: np.ndarray | None) -> bool:
-    """Whether a later epoch shows the clusters the classifier is least sure of (else random images)."""
-    if settings.show != "medoid" or settings.pick == "uncertain":
+    """Whether a later epoch shows the clusters the classifier is least sure of (else random images,
+    or with pick=typical the biggest clusters nobody has labelled)."""
+    if settings.show != "medoid" or settings.pick in ("uncertain", "balanced"):
         return True
-    if settings.pick == "random" or people_per_class is None or not len(people_per_class):
+    if settings.pick in ("random", "typical") or people_per_class is None or not len(people_per_class):
         return False
     return int(people_per_class.min()) >= settings.ask_from
+
+
+def typical_k(settings: ClustersSettings, labelled: int, n: int) -> int:
+    """pick=typical's clusters for a later epoch: one for every image a person has labelled and one
+    for each of the epoch's decisions (TypiClust's |L| + B), never fewer than ``fine_k``."""
+    return max(1, min(n, max(settings.fine_k, labelled + settings.per_epoch)))
+
+
+def order_balanced(centres: list[Centre], people_per_class: np.ndarray | None, n_classes: int) -> list[Centre]:
+    """The least sure first, taking the classes the classifier guesses in turn: each next centre is
+    the least sure of those whose guessed class has the fewest labels, counting a person's labels so
+    far and the centres already ahead in the queue."""
+    given = np.zeros(0, np.int64) if people_per_class is None else np.asarray(people_per_class, np.int64)
+    counts = np.zeros(max(n_classes, len(given), 1 + max((ce.guess or 0 for ce in centres), default=0)), np.int64)
+    counts[: len(given)] = given
+    remaining = sorted(centres, key=lambda ce: -(ce.uncertainty or 0.0))
+    out = []
+    while remaining:
+        best = min(range(len(remaining)), key=lambda i: (counts[remaining[i].guess or 0], i))
+        centre = remaining.pop(best)
+        counts[centre.guess or 0] += 1
+        out.append(centre)
+    return out
+
+
+def order_typical(centres: list[Centre], taken: np.ndarray | None) -> list[Centre]:
+    """The clusters no person has labelled a member of first, the biggest first; then the rest, the
+    biggest first."""
+    def covered(centre: Centre) -> bool:
+        return taken is not None and bool(taken[centre.members].any())
+    return sorted(centres, key=lambda ce: (covered(ce), -len(ce.members)))
 
 
 def people(workspace: Workspace) -> tuple[np.ndarray, np.ndarray]:
@@ -306,6 +353,8 @@ def make_plan(
             k = low
         elif k <= 0:
             k, inertias = choose_k(z, low, high, seed=settings.seed + epoch)
+    elif settings.pick == "typical" and settings.show == "medoid":
+        k = typical_k(settings, 0 if taken is None else int(taken.sum()), len(z))
     else:
         k = settings.fine_k or settings.k or settings.k_max
     k = max(1, min(k, len(z)))
@@ -313,7 +362,8 @@ def make_plan(
     scale = float(np.median(km.distances)) or 1.0
     kept = [c for c in range(k) if (km.assignment == c).any()]
     members = [np.flatnonzero(km.assignment == c) for c in kept]
-    sampled = ranked and pool_images is not None and not asks_classifier(settings, people_per_class)
+    typical = ranked and settings.pick == "typical" and settings.show == "medoid"
+    sampled = ranked and not typical and pool_images is not None and not asks_classifier(settings, people_per_class)
     if sampled:
         assert pool_images is not None
         centres = sample_centres(z, km.centres, km.assignment, dict(zip(kept, members)), scale, epoch, pool_images,
@@ -324,14 +374,18 @@ def make_plan(
                                [str(c + 1) for c in kept], epoch, image_shape,
                                pool_images if settings.show == "medoid" else None, taken)
     if ranked and centres:
-        probs = None if sampled else model.proba_from_latent(z) if pool_probs is None else pool_probs
+        probs = None if sampled or typical else model.proba_from_latent(z) if pool_probs is None else pool_probs
         guesser = model if classifier is None else classifier
         guesses = guesser.predict_proba(to_model_input(np.stack([c.image for c in centres])))
         for centre, guess in zip(centres, guesses):
             if probs is not None:  # what orders them
                 centre.uncertainty = float(strategies.entropy(probs[centre.members]).mean())
             centre.guess, centre.guess_confidence = int(guess.argmax()), float(guess.max())
-    if ranked and not sampled:  # sampled: in the order drawn
+    if typical:
+        centres = order_typical(centres, taken)
+    elif ranked and not sampled and settings.pick == "balanced":
+        centres = order_balanced(centres, people_per_class, n_classes)
+    elif ranked and not sampled:  # sampled: in the order drawn
         centres.sort(key=lambda ce: -(ce.uncertainty or 0.0))
     elif not ranked:
         centres.sort(key=lambda ce: -len(ce.members))  # the biggest clusters first
@@ -363,11 +417,12 @@ class ClustersSession(BaseSession):
         self.x = self.pool.as_float()
         self.epoch = model.labelled_epochs_ + 1  # the labelling round
         taken, counts = people(workspace)
-        if plan is not None and plan.ranked and plan.sampled == asks_classifier(self.settings, counts):
-            plan = None  # prepared off the store's thread, without the people's labels per class: the other kind
+        if plan is not None and plan.ranked and (self.settings.pick in ("typical", "balanced")
+                                                 or plan.sampled == asks_classifier(self.settings, counts)):
+            plan = None  # prepared off the store's thread, without the people's labels: made again with them
         self.plan = plan or make_plan(model, self.x, self.pool.image_shape, self.settings, self.epoch,
                                       ranked=model.labelled_epochs_ > 0, n_classes=self.pool.n_classes,
-                                      pool_images=self.pool.images, people_per_class=counts)
+                                      pool_images=self.pool.images, taken=taken, people_per_class=counts)
         self.queue: list[Centre] = list(self.plan.centres)
         self.decisions: list[Decision] = []
         self.decided_this_epoch = 0
@@ -381,6 +436,8 @@ class ClustersSession(BaseSession):
         # on the checks where the classifier had guessed the image: its guess agreed, of
         self.checks = [0, 0, 0, 0]
         self.known = np.full(len(self.pool), -1, np.int64)  # the labels the last epoch trained on
+        self.augment_choice = self.settings.augment if self.settings.augment != "auto" else "shift"
+        self.augment_checked = 0  # augment=auto: a person's labels a class when the choice was last measured
         self.taken_mask = taken  # kept up to date by decisions, read again from the store each epoch
         self.resume()
         if self.settings.show == "medoid":
@@ -426,6 +483,9 @@ class ClustersSession(BaseSession):
             self.accuracy = self.history[-1][2] if self.history else None
             self.checks = ([int(n) for n in state.get("checks", [])] + [0, 0, 0, 0])[:4]
             self.known = self.training_labels(self.taken_mask)[0]
+            if self.settings.augment == "auto":
+                self.augment_choice = state.get("augment", self.augment_choice)
+                self.augment_checked = int(state.get("augment_checked", 0))
         elif state is not None:
             self.curve = []  # the state belongs to another VAE: start its history afresh
         if self.save_models and self.settings.classifier == "cnn" and self.workspace.has_model(CNN):
@@ -625,7 +685,8 @@ class ClustersSession(BaseSession):
         people = labels[self.taken_mask & (labels >= 0)]
         return EpochJob(self.epoch, labels, weights, self.spent_here, self.elapsed, self.plan.k, self.taken_mask.copy(),
                         tuple(self.checks), self.spread_factor(),
-                        np.bincount(people, minlength=self.pool.n_classes))
+                        np.bincount(people, minlength=self.pool.n_classes), self.augment_choice,
+                        self.augment_checked)
 
     def taken(self) -> np.ndarray:
         """Per pool item: whether it has a person's label (from any mode)."""
@@ -649,9 +710,12 @@ class ClustersSession(BaseSession):
         seconds = time.perf_counter() - t0
         accuracy = reconstruction = clustering = None
         cnn, seconds_cnn, pool_probs = None, 0.0, None
+        augment, augment_checked, cv_images = job.augment, job.augment_checked, 0
+        augment_scores: dict[str, float] = {}
         if with_cnn:
             t1 = time.perf_counter()
-            cnn = CNNClassifier(arch="small", epochs=s.cnn_epochs, patience=0, augment=Augment(),
+            augment, augment_scores, augment_checked, cv_images = self._choose_augment(job, progress, share)
+            cnn = CNNClassifier(arch="small", epochs=s.cnn_epochs, patience=0, augment=PRESETS[augment],
                                 seed=s.seed + job.epoch)
             # as many image passes as cnn_epochs over every labelled image, whatever the spread
             # weighs: spread labels that weigh nothing leave more epochs over a person's labels
@@ -686,7 +750,32 @@ class ClustersSession(BaseSession):
         progress(1.0, f"epoch {job.epoch}: done")
         return EpochResult(record, accuracy, reconstruction, clustering, plan, seconds, vae_accuracy, cnn, seconds_cnn,
                            cnn_images=0 if cnn is None else cnn.images_seen_,
-                           tested=0 if test is None else len(test[1]))
+                           tested=0 if test is None else len(test[1]), augment=augment,
+                           augment_scores=augment_scores, augment_checked=augment_checked, cv_images=cv_images)
+
+    def _choose_augment(self, job: EpochJob, progress: Progress, at: float) -> tuple[str, dict[str, float], int, int]:
+        """``augment=auto``: ``choose_augment`` on a person's labels (not the spread ones), each fit
+        ``cnn_epochs`` epochs. Returns the choice, the accuracies, the labels a class it was measured
+        at and the fits' image passes."""
+        s = self.settings
+        if s.augment != "auto" or job.taken is None:
+            return job.augment, {}, job.augment_checked, 0
+        people = np.flatnonzero(job.taken & (job.labels >= 0))
+        x, y = self.x[people], job.labels[people]
+        passes = 0
+
+        def fit_predict(kind: str, train: np.ndarray, held: np.ndarray) -> np.ndarray:
+            nonlocal passes
+            progress(at, f"epoch {job.epoch}: measuring {kind} augmentation on {len(y)} of your labels")
+            model = CNNClassifier(arch="small", epochs=s.cnn_epochs, patience=0, augment=PRESETS[kind],
+                                  seed=s.seed + job.epoch)
+            model.fit(x[train], y[train], self.pool.n_classes)
+            passes += model.images_seen_
+            return model.predict(x[held])
+
+        choice, scores, checked = choose_augment(y, self.pool.n_classes, job.augment, job.augment_checked,
+                                                 fit_predict, s.seed + job.epoch)
+        return choice, scores, checked, passes
 
     def compute_seconds(self, job: EpochJob, result: EpochResult) -> float:
         """The epoch on the reference CPU: VAE passes, clustering, the CNN's passes, evaluation."""
@@ -694,7 +783,8 @@ class ClustersSession(BaseSession):
         samples = max(self.settings.epoch_samples, n)
         scored = n if result.cnn is not None and self.settings.rank_by == "cnn" \
             and asks_classifier(self.settings, job.people_per_class) else 0
-        return (COSTS.vae_sample * samples + COSTS.cluster_item * n + COSTS.cnn_image_epoch * result.cnn_images
+        return (COSTS.vae_sample * samples + COSTS.cluster_item * n
+                + COSTS.cnn_image_epoch * (result.cnn_images + result.cv_images)
                 + COSTS.evaluation_item * (result.tested + scored))
 
     def persist(self, job: EpochJob, result: EpochResult) -> None:
@@ -708,7 +798,8 @@ class ClustersSession(BaseSession):
         point = {"labels": job.spent, "seconds": job.seconds, "accuracy": result.accuracy,
                  "extra": {"epoch": job.epoch}}
         self.save_state({"labelled_epochs": self.model.labelled_epochs_, "history": history,
-                         "curve": [*self.curve_records(), point], "checks": job.checks})
+                         "curve": [*self.curve_records(), point], "checks": job.checks,
+                         "augment": result.augment, "augment_checked": result.augment_checked})
 
     def apply(self, job: EpochJob, result: EpochResult) -> None:
         """Back on the session's thread: the next epoch's centres, the curve point."""
@@ -736,6 +827,12 @@ class ClustersSession(BaseSession):
         extra["vae_accuracy"] = result.vae_accuracy
         extra["seconds_cnn"] = round(result.seconds_cnn, 2)
         extra["cnn_images"] = result.cnn_images  # image passes of the CNN's training
+        if result.cnn is not None:
+            extra["augment"] = result.augment
+            self.augment_choice, self.augment_checked = result.augment, result.augment_checked
+        if result.augment_scores:
+            extra["augment_cv"] = result.augment_scores
+            extra["cv_images"] = result.cv_images
         if result.reconstruction:
             extra["test_bce"] = round(result.reconstruction["bce"], 3)
             extra["test_pixel_accuracy"] = round(result.reconstruction["pixel_accuracy"], 4)
