@@ -202,6 +202,29 @@ def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, cl
     assert all(c.medoid is None or not taken[c.medoid] for c in again.queue)
 
 
+def test_spread_rule_margin_weighs_right_over_wrong_and_starts_from_the_persons_confidence(sample_workspace,
+                                                                                            clusters_model):
+    """spread_rule=margin: 2q - 1 of the checks; before any check, q is the mean confidence the person
+    gave their cluster labels (h 1, m 0.7, l 0.4), so clusters the person calls mixed spread nothing."""
+    ws = sample_workspace
+    session = _session(ws, clusters_model, show="medoid", spread_rule="margin", spread_prior=0.6)
+    assert session.spread_factor() == 0.6  # no label yet: the prior
+    session.handle(Action("confidence", "low"))
+    session.handle(Action("label", 1))
+    assert session.spread_factor() == 0.0  # 2 * 0.4 - 1 < 0
+    session.handle(Action("confidence", "high"))
+    session.handle(Action("label", 2))
+    session.handle(Action("confidence", "medium"))
+    session.handle(Action("label", 3))
+    assert session.spread_factor() == pytest.approx(2 * (0.4 + 1.0 + 0.7) / 3 - 1)
+    session.handle(Action("no_class"))  # no class gives no label: not counted
+    assert session.spread_factor() == pytest.approx(2 * (0.4 + 1.0 + 0.7) / 3 - 1)
+    session.checks = [3, 4, 0, 0]  # once checked, the checks decide
+    assert session.spread_factor() == pytest.approx(2 * (3 + 1) / (4 + 2) - 1)
+    session.checks = [1, 4, 0, 0]
+    assert session.spread_factor() == 0.0  # wrong more often than right
+
+
 def test_pick_auto_shows_random_images_until_the_classifier_is_worth_asking(sample_workspace, clusters_model):
     """pick=auto (not the default): random unlabelled pool images, one per cluster, each with its cluster measured from
     it, until every class has ask_from of a person's labels; then the least sure clusters' medoids."""

@@ -94,15 +94,18 @@ AUGMENT_CHECKS = (4, 16)  # labels a class at which augment=auto measures its ch
 
 def choose_augment(y: np.ndarray, n_classes: int, current: str, checked: int,
                    fit_predict: Callable[[str, np.ndarray, np.ndarray], np.ndarray],
-                   seed: int = 0) -> tuple[str, dict[str, float], int]:
+                   seed: int = 0, levels: tuple[int, ...] = AUGMENT_CHECKS,
+                   per_class: str = "least") -> tuple[str, dict[str, float], int]:
     """``augment=auto`` (batch and clusters): once a person's labels ``y`` reach 4 and then 16 a
-    class (``AUGMENT_CHECKS``), cross-validate each kind of augmentation on them (the same folds)
-    and keep the better; a tie keeps shift, which suits more kinds of images. ``fit_predict(kind,
-    train_idx, held_idx)`` trains with that kind and returns its classes for the held part. Returns
-    the choice, the accuracies (empty when nothing was due) and the labels a class it was measured at
-    (``checked`` when nothing was due)."""
-    least = int(np.bincount(np.asarray(y, np.int64), minlength=n_classes).min()) if len(y) else 0
-    due = [n for n in AUGMENT_CHECKS if least >= n > checked]
+    class (``levels``; counting the class with the fewest, or with ``per_class="mean"`` the labels
+    over the classes), cross-validate each kind of augmentation on them (the same folds) and keep
+    the better; a tie keeps shift, which suits more kinds of images. ``fit_predict(kind, train_idx,
+    held_idx)`` trains with that kind and returns its classes for the held part. Returns the choice,
+    the accuracies (empty when nothing was due) and the level it was measured at (``checked`` when
+    nothing was due)."""
+    counts = np.bincount(np.asarray(y, np.int64), minlength=n_classes) if len(y) else np.zeros(1, np.int64)
+    reached = int(counts.min()) if per_class == "least" else len(y) // max(n_classes, 1)
+    due = [n for n in levels if reached >= n > checked]
     if not due:
         return current, {}, checked
     scores: dict[str, float] = {}

@@ -53,6 +53,7 @@ from .settings import Settings, setting
 VAE = "vae"  # the model files this mode keeps (see Workspace.model_path)
 CNN = "clusters-cnn"  # the classifier trained on the spread labels
 CONFIDENCE = {"high": 1.0, "medium": 0.7, "low": 0.4}  # p_c a person gives with h, m, l
+AUGMENT_LEVELS = (2, 4, 16)  # a person's labels a class (over all classes) at which augment=auto measures
 NO_CLASS_WARN_AFTER = 4  # an epoch with at least this many decisions ...
 NO_CLASS_WARN_SHARE = 0.5  # ... this share of them "no class": the screen says the clusters mix classes
 
@@ -85,8 +86,10 @@ class ClustersSettings(Settings):
     spread_rule: str = setting("chance", "what a measured spread weight compares the checks with: chance (the "
                                          "share above chance, 1 before the first check) or the classifier's "
                                          "guesses for the same images (the share of its errors the spread got "
-                                         "right; before there are guesses, the share above chance squared)",
-                               choices=("chance", "model"))
+                                         "right; before there are guesses, the share above chance squared), or "
+                                         "margin: how much more often right than wrong, 2q - 1 (before the first "
+                                         "check, q is the mean confidence you gave the clusters' labels)",
+                               choices=("chance", "margin", "model"))
     spread_prior: float = setting(1.0, "the measured spread weight before the first check (spread_rule=chance)",
                                   min=0.0, max=1.0)
     classifier: str = setting("cnn", "what answers for the pool: a CNN on the spread labels, or the VAE's head",
@@ -106,8 +109,9 @@ class ClustersSettings(Settings):
     cnn_epochs: int = setting(15, "epochs of the CNN on the spread labels", min=1)
     augment: str = setting("auto", "augmentation of the CNN's training: geometric (rotation, shear, elastic; for "
                                    "strokes such as digits), shift (small moves and scaling; for objects and "
-                                   "photographs), none; auto: shift until a person's labels reach 4 a class, then "
-                                   "whichever of the two cross-validates better on them (as in batch mode)",
+                                   "photographs), none; auto: shift until a person's labels reach 2 a class (over all "
+                                   "classes), then whichever of the two cross-validates better on them, measured "
+                                   "again at 4 and 16 a class",
                            choices=("auto", *PRESETS))
     seed: int = setting(0, "VAE, k-means and CNN seeds", min=0)
 
@@ -513,7 +517,11 @@ class ClustersSession(BaseSession):
           there are guesses, the share above chance squared (0.2 with ten classes before any check).
           Measured against "chance" on three data sets (benchmarks/bench_clusters.py), it zeroed
           the spread from the second epoch on and fell behind on digits and photographs, so it is
-          not the default."""
+          not the default.
+        - ``"margin"``: how much more often the spread labels were right than wrong, 2q - 1 (the
+          chance rule for two classes, stricter for more: a label wrong more often than right
+          weighs nothing). Before the first check, q is the mean confidence the person gave the
+          labels so far (1, 0.7, 0.4 for h, m, l: how far the members shown share the class)."""
         if self.settings.spread_weight >= 0:
             return self.settings.spread_weight
         agreed, checked, model_agreed, model_checked = self.checks
@@ -522,6 +530,13 @@ class ClustersSession(BaseSession):
         above_chance = float(np.clip((q - chance) / (1 - chance), 0.0, 1.0))
         if self.settings.spread_rule == "chance":
             return above_chance if checked else self.settings.spread_prior
+        if self.settings.spread_rule == "margin":
+            if not checked:  # the person's own word on how far the members share the label
+                given = [d.confidence for d in self.decisions if d.label is not None]
+                if not given:
+                    return self.settings.spread_prior
+                q = float(np.mean(given))
+            return float(np.clip(2 * q - 1, 0.0, 1.0))
         if model_checked:
             q_model = (model_agreed + 1) / (model_checked + 2)
             return float(np.clip((q - q_model) / (1 - q_model), 0.0, 1.0))
@@ -774,7 +789,8 @@ class ClustersSession(BaseSession):
             return model.predict(x[held])
 
         choice, scores, checked = choose_augment(y, self.pool.n_classes, job.augment, job.augment_checked,
-                                                 fit_predict, s.seed + job.epoch)
+                                                 fit_predict, s.seed + job.epoch, levels=AUGMENT_LEVELS,
+                                                 per_class="mean")
         return choice, scores, checked, passes
 
     def compute_seconds(self, job: EpochJob, result: EpochResult) -> float:
