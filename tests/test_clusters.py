@@ -223,6 +223,15 @@ def test_spread_rule_margin_weighs_right_over_wrong_and_starts_from_the_persons_
     assert session.spread_factor() == pytest.approx(2 * (3 + 1) / (4 + 2) - 1)
     session.checks = [1, 4, 0, 0]
     assert session.spread_factor() == 0.0  # wrong more often than right
+    # the chance rule can start from the person's confidence too (spread_prior=-1), then go by the checks
+    chance = _session(ws, clusters_model, show="medoid", spread_prior=-1)
+    assert chance.spread_factor() == 1.0  # nothing said yet
+    chance.handle(Action("confidence", "medium"))
+    chance.handle(Action("label", 4))
+    assert chance.spread_factor() == pytest.approx(2 * 0.7 - 1)
+    chance.checks = [1, 4, 0, 0]
+    q, c = (1 + 1) / (4 + 2), 1 / ws.pool.n_classes
+    assert chance.spread_factor() == pytest.approx((q - c) / (1 - c))
 
 
 def test_pick_auto_shows_random_images_until_the_classifier_is_worth_asking(sample_workspace, clusters_model):

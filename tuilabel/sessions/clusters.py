@@ -90,8 +90,9 @@ class ClustersSettings(Settings):
                                          "margin: how much more often right than wrong, 2q - 1 (before the first "
                                          "check, q is the mean confidence you gave the clusters' labels)",
                                choices=("chance", "margin", "model"))
-    spread_prior: float = setting(1.0, "the measured spread weight before the first check (spread_rule=chance)",
-                                  min=0.0, max=1.0)
+    spread_prior: float = setting(1.0, "the measured spread weight before the first check; -1: from the "
+                                       "confidence you gave the clusters' labels, 2c - 1 for their mean c (h 1, "
+                                       "m 0.7, l 0.4), as spread_rule=margin does", min=-1.0, max=1.0)
     classifier: str = setting("cnn", "what answers for the pool: a CNN on the spread labels, or the VAE's head",
                               choices=("cnn", "vae"))
     pick: str = setting("uncertain", "what later epochs show: the medoids of the clusters the classifier is least "
@@ -529,18 +530,24 @@ class ClustersSession(BaseSession):
         q = (agreed + 1) / (checked + 2)
         above_chance = float(np.clip((q - chance) / (1 - chance), 0.0, 1.0))
         if self.settings.spread_rule == "chance":
-            return above_chance if checked else self.settings.spread_prior
+            return above_chance if checked else self._prior(self.settings.spread_prior)
         if self.settings.spread_rule == "margin":
-            if not checked:  # the person's own word on how far the members share the label
-                given = [d.confidence for d in self.decisions if d.label is not None]
-                if not given:
-                    return self.settings.spread_prior
-                q = float(np.mean(given))
-            return float(np.clip(2 * q - 1, 0.0, 1.0))
+            return float(np.clip(2 * q - 1, 0.0, 1.0)) if checked else self._prior(-1.0)
         if model_checked:
             q_model = (model_agreed + 1) / (model_checked + 2)
             return float(np.clip((q - q_model) / (1 - q_model), 0.0, 1.0))
         return above_chance ** 2
+
+    def _prior(self, prior: float) -> float:
+        """The spread weight before the first check: ``prior``, or (-1) the person's own word on how
+        far the members share the labels: 2c - 1 for the mean confidence c of their cluster labels
+        so far (``spread_prior`` where there are none yet, or 1 when that is -1 too)."""
+        if prior >= 0:
+            return prior
+        given = [d.confidence for d in self.decisions if d.label is not None]
+        if not given:
+            return self.settings.spread_prior if self.settings.spread_prior >= 0 else 1.0
+        return float(np.clip(2 * float(np.mean(given)) - 1, 0.0, 1.0))
 
     def _plan_message(self) -> str:
         how = f"k={self.plan.k}" + (" (elbow)" if self.plan.inertias else "")
