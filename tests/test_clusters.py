@@ -156,10 +156,10 @@ def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, cl
     weigh the share of checks that agreed, above chance (spread_rule=model: beyond the classifier's
     guesses for the same images; Laplace-smoothed); undo takes a check back."""
     ws = sample_workspace
-    session = _session(ws, clusters_model, show="medoid")
+    session = _session(ws, clusters_model, show="medoid", spread_rule="chance")
     chance = 1 / ws.pool.n_classes
     assert session.spread_factor() == 1.0  # nothing checked yet
-    assert _session(ws, clusters_model, spread_prior=0.3).spread_factor() == 0.3  # or what the setting says
+    assert _session(ws, clusters_model, spread_rule="chance", spread_prior=0.3).spread_factor() == 0.3  # as set
     session.settings.spread_rule = "model"
     assert session.spread_factor() == pytest.approx(((0.5 - chance) / (1 - chance)) ** 2)
     session.settings.spread_rule = "chance"
@@ -224,7 +224,7 @@ def test_spread_rule_margin_weighs_right_over_wrong_and_starts_from_the_persons_
     session.checks = [1, 4, 0, 0]
     assert session.spread_factor() == 0.0  # wrong more often than right
     # the chance rule can start from the person's confidence too (spread_prior=-1), then go by the checks
-    chance = _session(ws, clusters_model, show="medoid", spread_prior=-1)
+    chance = _session(ws, clusters_model, show="medoid", spread_rule="chance", spread_prior=-1)
     assert chance.spread_factor() == 1.0  # nothing said yet
     chance.handle(Action("confidence", "medium"))
     chance.handle(Action("label", 4))
