@@ -234,6 +234,16 @@ def test_spread_rule_margin_weighs_right_over_wrong_and_starts_from_the_persons_
     assert chance.spread_factor() == pytest.approx((q - c) / (1 - c))
 
 
+def _save_past_first_epoch(ws, model):
+    """The workspace's VAE file as if it had trained one labelled epoch (a reopened session)."""
+    saved = model.labelled_epochs_
+    model.labelled_epochs_ = 1
+    try:
+        model.save(ws.models_dir / "vae.npz")
+    finally:
+        model.labelled_epochs_ = saved
+
+
 def test_pick_auto_shows_random_images_until_the_classifier_is_worth_asking(sample_workspace, clusters_model):
     """pick=auto (not the default): random unlabelled pool images, one per cluster, each with its cluster measured from
     it, until every class has ask_from of a person's labels; then the least sure clusters' medoids."""
@@ -268,12 +278,7 @@ def test_pick_auto_shows_random_images_until_the_classifier_is_worth_asking(samp
             assert c.medoid == c.members[~taken[c.members]][np.argmin(c.distances[~taken[c.members]])]
     # a reopened session (the VAE past its first epoch) prepares its plan on a worker, without the
     # store; the session then counts the people's labels and makes the other kind where it must
-    saved = clusters_model.labelled_epochs_
-    clusters_model.labelled_epochs_ = 1
-    try:
-        clusters_model.save(ws.models_dir / "vae.npz")
-    finally:
-        clusters_model.labelled_epochs_ = saved
+    _save_past_first_epoch(ws, clusters_model)
     for ask_from, sampled in ((TINY.ask_from, True), (0, False)):
         settings = ClustersSettings(**{**TINY.__dict__, "pick": "auto", "ask_from": ask_from})
         parts = ClustersSession.prepare(ws, settings)
@@ -330,12 +335,7 @@ def test_pick_typical_shows_the_biggest_clusters_nobody_has_labelled(sample_work
             assert c.medoid == c.members[free][np.argmin(c.distances[free])] and c.guess is not None
             assert c.uncertainty is None  # the classifier is not asked
     # a reopened session's plan, prepared without the store, is made again with the people's labels
-    saved = clusters_model.labelled_epochs_
-    clusters_model.labelled_epochs_ = 1
-    try:
-        clusters_model.save(ws.models_dir / "vae.npz")
-    finally:
-        clusters_model.labelled_epochs_ = saved
+    _save_past_first_epoch(ws, clusters_model)
     other = ws.store.start_session("browse", "someone")
     ws.store.add_many(other, [(str(ws.pool.ids[i]), int(ws.pool.truth[i]), 1.0) for i in range(20)])
     parts = ClustersSession.prepare(ws, settings)
