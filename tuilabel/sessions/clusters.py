@@ -215,7 +215,7 @@ class EpochJob:
     taken: np.ndarray | None = None  # per pool item: a person's label (no medoid shown twice)
     checks: tuple[int, ...] = (0, 0, 0, 0)  # Session.checks when the epoch began
     spread_factor: float = 1.0
-    people_per_class: np.ndarray | None = None  # a person's labels per class (pick=auto)
+    people_per_class: np.ndarray | None = None  # a person's labels per class (pick=auto and balanced)
     augment: str = "shift"  # the CNN's augmentation so far (augment=auto: the last measured choice)
     augment_checked: int = 0  # augment=auto: labels a class at the last measurement (0: none yet)
 
@@ -353,6 +353,7 @@ def make_plan(
     t0 = time.perf_counter()
     z = model.encode(x)
     inertias: dict[int, float] = {}
+    typical = ranked and settings.pick == "typical" and settings.show == "medoid"
     if not ranked:
         k = settings.k
         low = min(max(settings.k_min, 2 * n_classes), len(z) - 1)
@@ -361,7 +362,7 @@ def make_plan(
             k = low
         elif k <= 0:
             k, inertias = choose_k(z, low, high, seed=settings.seed + epoch)
-    elif settings.pick == "typical" and settings.show == "medoid":
+    elif typical:
         k = typical_k(settings, 0 if taken is None else int(taken.sum()), len(z))
     else:
         k = settings.fine_k or settings.k or settings.k_max
@@ -370,7 +371,6 @@ def make_plan(
     scale = float(np.median(km.distances)) or 1.0
     kept = [c for c in range(k) if (km.assignment == c).any()]
     members = [np.flatnonzero(km.assignment == c) for c in kept]
-    typical = ranked and settings.pick == "typical" and settings.show == "medoid"
     sampled = ranked and not typical and pool_images is not None and not asks_classifier(settings, people_per_class)
     if sampled:
         assert pool_images is not None
