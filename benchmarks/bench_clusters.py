@@ -15,9 +15,11 @@ CNN, "no class" below 0.7) and training. Runs, median over seeds:
   simulated person, labels spread to clusters: test items take their nearest centre's label, and a
   CNN trained on the spread labels with the same weights;
 - random order with the same final model: after each epoch of a tuilabel run, as many random pool
-  images as it had spent labels on, with their true labels, train the same CNN (architecture, the
-  augmentation that epoch's CNN trained with) for the same image passes as that epoch's CNN on its
-  spread labels.
+  images as it had spent labels on, with their true labels, train the same CNN (architecture, seed,
+  the augmentation that epoch's CNN trained with) for the same image passes as that epoch's CNN on
+  its spread labels. The images are the first of the session's own random order (``random_order``),
+  the one pick=earned draws its random images from, so that the two runs of a seed share the images
+  the mode showed at random (a paired comparison: what differs is what the clusters chose).
 
 On `--dataset photos|shapes` (made by ``scripts/make_datasets.py``) the seed's and gamma's rows and
 the pixel baseline are left out unless asked for with ``--skip ''``.
@@ -45,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 from tuilabel.cluster import kmeans  # noqa: E402
 from tuilabel.models.augment import PRESETS, Augment  # noqa: E402
 from tuilabel.models.cnn import CNNClassifier  # noqa: E402
-from tuilabel.sessions.clusters import CONFIDENCE, ClustersSettings  # noqa: E402
+from tuilabel.sessions.clusters import CONFIDENCE, ClustersSettings, random_order  # noqa: E402
 from tuilabel.simulate import CentreJudge, SimSettings, reference_classifier, run_simulation  # noqa: E402
 from tuilabel.workspace import Workspace  # noqa: E402
 
@@ -91,7 +93,7 @@ def random_baseline(ws: Workspace, curve: list[dict], seed: int) -> list[dict]:
     settings = ClustersSettings()
     x, truth = ws.pool.as_float(), ws.pool.truth
     tx, ty = ws.test.as_float(), ws.test.truth
-    order = np.random.default_rng(1000 + seed).permutation(len(x))
+    order = random_order(len(x), seed)  # the session's own: where it shows random images, the same ones
     points = []
     for e, point in enumerate(curve):
         n = int(point["labels"])

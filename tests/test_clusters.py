@@ -15,8 +15,10 @@ from tuilabel.sessions.clusters import (
     Centre,
     ClustersSession,
     ClustersSettings,
+    interleave,
     make_plan,
     order_balanced,
+    random_order,
 )
 
 from .conftest import CLUSTERS_TINY
@@ -268,7 +270,7 @@ def test_pick_auto_shows_random_images_until_the_classifier_is_worth_asking(samp
         assert c.distances[c.members == c.medoid][0] == 0.0  # its cluster measured from the image
         assert c.guess is not None
     # not the medoids: the images drawn are not the members nearest the clusters' centres
-    medoids = plan(TINY, few)  # pick=uncertain, the default
+    medoids = plan(TINY, few)  # pick=earned, the default: medoids alone at share 1
     assert {c.medoid for c in medoids.centres} != set(shown)
     assert plan(auto, few).centres[0].medoid == shown[0]  # the same draw for the same seed and epoch
     for asked in (plan(auto, few + 1), medoids):
@@ -285,6 +287,53 @@ def test_pick_auto_shows_random_images_until_the_classifier_is_worth_asking(samp
         assert parts["plan"].ranked and parts["plan"].sampled
         session = ClustersSession(ws, settings, clock=SimClock(), **parts)
         assert session.plan.sampled == sampled and session.epoch == 2
+
+
+def test_pick_earned_shows_medoids_for_the_share_the_spread_has_earned(sample_workspace, clusters_model):
+    """pick=earned (the default): a later epoch shows the least sure clusters' medoids for the share
+    of the queue the spread's weight gives, and for the rest the first images of the session's
+    random order that no person has labelled, each with its nearest cluster measured from it; a
+    reopened session takes the share from the weight its last epoch trained with."""
+    ws = sample_workspace
+    x, n_classes = ws.pool.as_float(), ws.pool.n_classes
+    taken = np.zeros(len(ws.pool), bool)
+    taken[::5] = True
+    order = random_order(len(ws.pool), TINY.seed)
+    free = order[~taken[order]]
+    assert not np.array_equal(order, random_order(len(ws.pool), TINY.seed + 1))
+
+    def plan(share):
+        return make_plan(clusters_model, x, ws.pool.image_shape, TINY, 2, ranked=True, n_classes=n_classes,
+                         pool_images=ws.pool.images, taken=taken, share=share)
+
+    medoids = plan(1.0).centres
+    assert [c.uncertainty for c in medoids] == sorted((c.uncertainty for c in medoids), reverse=True)
+    for c in medoids:
+        free_members = ~taken[c.members]
+        assert c.medoid == c.members[free_members][np.argmin(c.distances[free_members])]
+    randoms = plan(0.0)
+    assert randoms.share == 0.0 and len(randoms.centres) >= TINY.per_epoch
+    assert [c.medoid for c in randoms.centres] == list(free[: len(randoms.centres)])
+    for c in randoms.centres:
+        assert c.medoid in c.members and c.distances[c.members == c.medoid][0] == 0.0
+        assert c.uncertainty is None and c.guess is not None
+    quarter = plan(0.25).centres
+    is_medoid = [c.uncertainty is not None for c in quarter]
+    assert is_medoid[:8] == [False, True, False, False, False, True, False, False]
+    assert [c.medoid for c in quarter if c.uncertainty is not None] == [c.medoid for c in medoids][: sum(is_medoid)]
+    assert [c.medoid for c in quarter if c.uncertainty is None] == list(free[: len(quarter) - sum(is_medoid)])
+    # the interleaving on its own: whatever one list lacks, the other fills
+    assert [*interleave([1, 2], [7, 8, 9], 0.5)] == [1, 7, 2, 8, 9]
+    assert [*interleave([1, 2], [], 0.0)] == [1, 2] and [*interleave([], [7], 1.0)] == [7]
+    # a reopened session: the share is the spread's weight its last epoch trained with
+    _save_past_first_epoch(ws, clusters_model)
+    for factor, share in ((0.0, 0.0), (0.5, 0.5), (1.0, 1.0)):
+        session = ClustersSession(ws, TINY, clock=SimClock())
+        session.save_state({"labelled_epochs": 1, "history": [], "curve": [], "checks": [0, 0, 0, 0],
+                            "spread_factor": factor})
+        reopened = ClustersSession(ws, TINY, clock=SimClock(), **ClustersSession.prepare(ws, TINY))
+        assert reopened.plan.share == share and reopened.spread_factor() == factor
+        assert sum(c.uncertainty is not None for c in reopened.queue[:4]) == round(4 * share)
 
 
 def test_pick_balanced_takes_the_guessed_classes_in_turn(sample_workspace, clusters_model):

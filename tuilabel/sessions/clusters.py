@@ -24,7 +24,12 @@ Where this goes beyond the seed, measured on three data sets (see benchmarks/ben
 - the first epoch shows the clusters of a k chosen by the elbow method, never fewer than twice the
   classes (fewer merged two classes in a cluster on the sample, seed 1); later epochs cluster more
   finely (``fine_k``) and show the clusters the classifier is least sure of first (the mean entropy
-  of its predictions over the cluster's members), ``per_epoch`` of them. ``pick="auto"`` shows
+  of its predictions over the cluster's members), ``per_epoch`` of them, for the share of the epoch
+  that the spread has earned (``pick="earned"``: its weight S); the rest of the epoch shows random
+  pool images in the session's random order (``random_order``), each with its nearest cluster.
+  Where the clusters do not follow the classes a medoid's label is worth little beyond the image
+  (medoids are typical images, and typical images taught less than random ones on photographs and
+  shapes), so as the checks take the spread's weight away they take the medoids too. ``pick="auto"`` shows
   random pool images instead, one per cluster, each with its cluster measured from it, until every
   class has ``ask_from`` of a person's labels: on photographs (seed 2) the least sure clusters gave
   one class 10 of 32 labels and another none, but over three data sets it did not beat the default
@@ -98,15 +103,18 @@ class ClustersSettings(Settings):
                                        "before any label)", min=-1.0, max=1.0)
     classifier: str = setting("cnn", "what answers for the pool: a CNN on the spread labels, or the VAE's head",
                               choices=("cnn", "vae"))
-    pick: str = setting("uncertain", "what later epochs show: the medoids of the clusters the classifier is least "
-                                     "sure of (uncertain); the medoids of the biggest clusters no person has "
-                                     "labelled yet, with as many clusters as labels so far plus per_epoch "
-                                     "(typical); random pool images, one per cluster of the finer clustering, each "
-                                     "with its nearest cluster members (random); or random until every class has "
-                                     "ask_from of a person's labels, then uncertain (auto); or uncertain taking "
-                                     "the classes the classifier guesses in turn, the class with the fewest of a "
-                                     "person's labels first (balanced)",
-                        choices=("auto", "balanced", "random", "typical", "uncertain"))
+    pick: str = setting("earned", "what later epochs show: the medoids of the clusters the classifier is least "
+                                  "sure of for the share of the epoch the spread has earned (its weight, as "
+                                  "spread_rule measures it), random pool images in the session's random order for "
+                                  "the rest, each with its nearest cluster (earned); only the medoids of the "
+                                  "clusters the classifier is least sure of (uncertain); the medoids of the biggest "
+                                  "clusters no person has labelled yet, with as many clusters as labels so far plus "
+                                  "per_epoch (typical); random pool images, one per cluster of the finer "
+                                  "clustering, each with its nearest cluster members (random); or random until "
+                                  "every class has ask_from of a person's labels, then uncertain (auto); or "
+                                  "uncertain taking the classes the classifier guesses in turn, the class with the "
+                                  "fewest of a person's labels first (balanced)",
+                        choices=("auto", "balanced", "earned", "random", "typical", "uncertain"))
     ask_from: int = setting(16, "a person's labels per class before pick=auto asks the classifier", min=0)
     rank_by: str = setting("cnn", "whose uncertainty orders the clusters once the classifier is asked: the CNN's (it "
                                   "scores the pool once an epoch) or the VAE head's", choices=("cnn", "vae"))
@@ -191,6 +199,7 @@ class Plan:
     seconds: float = 0.0
     ranked: bool = False  # a later epoch's plan
     sampled: bool = False  # random images (pick), not the medoids of the least sure clusters
+    share: float = 1.0  # pick=earned: the share of medoids among the centres, the rest random images
 
 
 @dataclass
@@ -284,10 +293,52 @@ def sample_centres(z: np.ndarray, centres: np.ndarray, assignment: np.ndarray, m
     return out
 
 
+def random_order(n: int, seed: int) -> np.ndarray:
+    """The session's random order of the pool: pick=earned's random images come from it, the first
+    ones no person has labelled (benchmarks/bench_clusters.py's random baseline takes its first n)."""
+    return np.random.default_rng([seed, 1000]).permutation(n)
+
+
+def random_centres(z: np.ndarray, centres: np.ndarray, assignment: np.ndarray, members_of: dict[int, np.ndarray],
+                   scale: float, epoch: int, pool_images: np.ndarray, taken: np.ndarray | None, order: np.ndarray,
+                   n: int) -> list[Centre]:
+    """The first ``n`` images of ``order`` that no person has labelled, each shown with its nearest
+    cluster (``members_of``), whose members are measured from the image."""
+    free = order if taken is None else order[~taken[order]]
+    out = []
+    for i in free[:n]:
+        c = int(assignment[i])
+        members = members_of[c]
+        distances = np.linalg.norm(z[members] - z[i], axis=1) / scale
+        out.append(Centre(str(c + 1), members, distances, centres[c], np.asarray(pool_images[i]), epoch, int(i)))
+    return out
+
+
+def interleave(medoids: list[Centre], randoms: list[Centre], share: float) -> list[Centre]:
+    """Medoids for ``share`` of every stretch of the queue, random images for the rest: the j-th
+    centre shown is a medoid when round(share * j) goes up there. Whatever one list lacks, the
+    other fills."""
+    out: list[Centre] = []
+    m, r = list(medoids), list(randoms)
+    while m or r:
+        j = len(out) + 1
+        take_medoid = int(np.floor(share * j + 0.5)) > int(np.floor(share * (j - 1) + 0.5))
+        out.append(m.pop(0) if (take_medoid and m) or not r else r.pop(0))
+    return out
+
+
+def earned_share(settings: ClustersSettings, spread_factor: float | None) -> float:
+    """pick=earned: the share of a later epoch's centres that are medoids of the least sure
+    clusters, the spread's weight (1 before there is one); 1 for every other pick."""
+    if settings.pick != "earned" or settings.show != "medoid" or spread_factor is None:
+        return 1.0
+    return float(np.clip(spread_factor, 0.0, 1.0))
+
+
 def asks_classifier(settings: ClustersSettings, people_per_class: np.ndarray | None) -> bool:
     """Whether a later epoch shows the clusters the classifier is least sure of (else random images,
     or with pick=typical the biggest clusters nobody has labelled)."""
-    if settings.show != "medoid" or settings.pick in ("uncertain", "balanced"):
+    if settings.show != "medoid" or settings.pick in ("uncertain", "balanced", "earned"):
         return True
     if settings.pick in ("random", "typical") or people_per_class is None or not len(people_per_class):
         return False
@@ -343,13 +394,14 @@ def make_plan(
     model: VAEClassifier, x: np.ndarray, image_shape: tuple[int, ...], settings: ClustersSettings, epoch: int,
     ranked: bool, n_classes: int = 0, pool_images: np.ndarray | None = None, taken: np.ndarray | None = None,
     classifier: CNNClassifier | None = None, pool_probs: np.ndarray | None = None,
-    people_per_class: np.ndarray | None = None,
+    people_per_class: np.ndarray | None = None, share: float = 1.0,
 ) -> Plan:
     """Cluster the pool's latent means and decode each centre (any thread: no store, no UI). A
     ranked plan orders the clusters by the mean entropy of ``pool_probs`` over their members (the
     VAE head's when not given) and has ``classifier`` (else the VAE) guess the images shown; until
     the classifier is worth asking (``asks_classifier``) it shows random pool images instead, one a
-    cluster, still with the classifier's guesses."""
+    cluster, still with the classifier's guesses. pick=earned: medoids for ``share`` of the queue
+    (``earned_share``), the session's random order for the rest (``interleave``)."""
     t0 = time.perf_counter()
     z = model.encode(x)
     inertias: dict[int, float] = {}
@@ -381,12 +433,23 @@ def make_plan(
         centres = make_centres(model, km.centres[kept], members, [km.distances[m] / scale for m in members],
                                [str(c + 1) for c in kept], epoch, image_shape,
                                pool_images if settings.show == "medoid" else None, taken)
-    if ranked and centres:
-        probs = None if sampled or typical else model.proba_from_latent(z) if pool_probs is None else pool_probs
+    earned = ranked and not sampled and not typical and settings.pick == "earned" and pool_images is not None \
+        and settings.show == "medoid"
+    share = float(np.clip(share, 0.0, 1.0)) if earned else 1.0
+    randoms: list[Centre] = []
+    if share < 1.0:
+        assert pool_images is not None
+        randoms = random_centres(z, km.centres, km.assignment, dict(zip(kept, members)), scale, epoch, pool_images,
+                                 taken, random_order(len(z), settings.seed), max(len(centres), settings.per_epoch))
+        if share == 0.0 and randoms:
+            centres = []
+    if ranked and centres + randoms:
+        probs = None if sampled or typical or not centres else \
+            model.proba_from_latent(z) if pool_probs is None else pool_probs
         guesser = model if classifier is None else classifier
-        guesses = guesser.predict_proba(to_model_input(np.stack([c.image for c in centres])))
-        for centre, guess in zip(centres, guesses):
-            if probs is not None:  # what orders them
+        guesses = guesser.predict_proba(to_model_input(np.stack([c.image for c in centres + randoms])))
+        for i, (centre, guess) in enumerate(zip(centres + randoms, guesses)):
+            if probs is not None and i < len(centres):  # what orders them
                 centre.uncertainty = float(strategies.entropy(probs[centre.members]).mean())
             centre.guess, centre.guess_confidence = int(guess.argmax()), float(guess.max())
     if typical:
@@ -395,9 +458,12 @@ def make_plan(
         centres = order_balanced(centres, people_per_class, n_classes)
     elif ranked and not sampled:  # sampled: in the order drawn
         centres.sort(key=lambda ce: -(ce.uncertainty or 0.0))
+        if randoms:
+            centres = interleave(centres, randoms, share)
     elif not ranked:
         centres.sort(key=lambda ce: -len(ce.members))  # the biggest clusters first
-    return Plan(epoch, k, centres, scale, z, inertias, time.perf_counter() - t0, ranked, sampled)
+    return Plan(epoch, k, centres, scale, z, inertias, time.perf_counter() - t0, ranked, sampled,
+                share if randoms else 1.0)
 
 
 class ClustersSession(BaseSession):
@@ -425,12 +491,19 @@ class ClustersSession(BaseSession):
         self.x = self.pool.as_float()
         self.epoch = model.labelled_epochs_ + 1  # the labelling round
         taken, counts = people(workspace)
-        if plan is not None and plan.ranked and (self.settings.pick in ("typical", "balanced")
+        state = self.load_state()
+        # the spread's weight when the last epoch trained: what a reopened session starts from
+        self.saved_factor: float | None = None
+        if state is not None and state.get("labelled_epochs") == model.labelled_epochs_ \
+                and state.get("spread_factor") is not None:
+            self.saved_factor = float(state["spread_factor"])
+        if plan is not None and plan.ranked and (self.settings.pick in ("typical", "balanced", "earned")
                                                  or plan.sampled == asks_classifier(self.settings, counts)):
             plan = None  # prepared off the store's thread, without the people's labels: made again with them
         self.plan = plan or make_plan(model, self.x, self.pool.image_shape, self.settings, self.epoch,
                                       ranked=model.labelled_epochs_ > 0, n_classes=self.pool.n_classes,
-                                      pool_images=self.pool.images, taken=taken, people_per_class=counts)
+                                      pool_images=self.pool.images, taken=taken, people_per_class=counts,
+                                      share=earned_share(self.settings, self.saved_factor))
         self.queue: list[Centre] = list(self.plan.centres)
         self.decisions: list[Decision] = []
         self.decided_this_epoch = 0
@@ -550,6 +623,8 @@ class ClustersSession(BaseSession):
         if prior >= 0:
             return prior
         given = [d.confidence for d in self.decisions if d.label is not None]
+        if not given and self.saved_factor is not None:
+            return self.saved_factor  # a reopened session: what the last epoch trained with
         if not given:
             return self.settings.spread_prior if self.settings.spread_prior >= 0 else 1.0
         return float(np.clip(2 * float(np.mean(given)) - 1, 0.0, 1.0))
@@ -755,14 +830,15 @@ class ClustersSession(BaseSession):
 
             cnn.fit(self.x[has], job.labels[has], self.pool.n_classes, sample_weight=job.weights[has],
                     progress=cnn_step, weights_as="rate")
-            if s.rank_by == "cnn" and asks_classifier(s, job.people_per_class):
+            if s.rank_by == "cnn" and self.scores_pool(job):
                 progress(0.9, "the CNN scores the pool…")
                 pool_probs = cnn.predict_proba(self.x)
             seconds_cnn = time.perf_counter() - t1
         progress(0.93, "clustering the latent space again…")
         plan = make_plan(self.model, self.x, self.pool.image_shape, s, job.epoch + 1, ranked=True,
                          n_classes=self.pool.n_classes, pool_images=self.pool.images, taken=job.taken,
-                         classifier=cnn, pool_probs=pool_probs, people_per_class=job.people_per_class)
+                         classifier=cnn, pool_probs=pool_probs, people_per_class=job.people_per_class,
+                         share=earned_share(s, job.spread_factor))
         vae_accuracy = None
         test = self.test_arrays()
         if test is not None:
@@ -779,6 +855,12 @@ class ClustersSession(BaseSession):
                            cnn_images=0 if cnn is None else cnn.images_seen_,
                            tested=0 if test is None else len(test[1]), augment=augment,
                            augment_scores=augment_scores, augment_checked=augment_checked, cv_images=cv_images)
+
+    def scores_pool(self, job: EpochJob) -> bool:
+        """Whether the epoch's CNN scores the pool to rank the next clusters (not for random images
+        alone: pick=auto before it asks, pick=earned when the spread has earned nothing)."""
+        return asks_classifier(self.settings, job.people_per_class) \
+            and earned_share(self.settings, job.spread_factor) > 0
 
     def _choose_augment(self, job: EpochJob, progress: Progress, at: float) -> tuple[str, dict[str, float], int, int]:
         """``augment=auto``: ``choose_augment`` on a person's labels (not the spread ones), each fit
@@ -809,8 +891,7 @@ class ClustersSession(BaseSession):
         """The epoch on the reference CPU: VAE passes, clustering, the CNN's passes, evaluation."""
         n = len(self.pool)
         samples = max(self.settings.epoch_samples, n)
-        scored = n if result.cnn is not None and self.settings.rank_by == "cnn" \
-            and asks_classifier(self.settings, job.people_per_class) else 0
+        scored = n if result.cnn is not None and self.settings.rank_by == "cnn" and self.scores_pool(job) else 0
         return (COSTS.vae_sample * samples + COSTS.cluster_item * n
                 + COSTS.cnn_image_epoch * (result.cnn_images + result.cv_images)
                 + COSTS.evaluation_item * (result.tested + scored))
@@ -827,7 +908,8 @@ class ClustersSession(BaseSession):
                  "extra": {"epoch": job.epoch}}
         self.save_state({"labelled_epochs": self.model.labelled_epochs_, "history": history,
                          "curve": [*self.curve_records(), point], "checks": job.checks,
-                         "augment": result.augment, "augment_checked": result.augment_checked})
+                         "spread_factor": job.spread_factor, "augment": result.augment,
+                         "augment_checked": result.augment_checked})
 
     def apply(self, job: EpochJob, result: EpochResult) -> None:
         """Back on the session's thread: the next epoch's centres, the curve point."""
