@@ -158,8 +158,7 @@ def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, cl
     weigh the share of checks that agreed, above chance (spread_rule=model: beyond the classifier's
     guesses for the same images; Laplace-smoothed); undo takes a check back."""
     ws = sample_workspace
-    # the medoids alone, in their order (pick=earned would turn to random images as the weight falls)
-    session = _session(ws, clusters_model, show="medoid", spread_rule="chance", pick="uncertain")
+    session = _session(ws, clusters_model, show="medoid", spread_rule="chance")
     chance = 1 / ws.pool.n_classes
     assert session.spread_factor() == 1.0  # nothing checked yet
     assert _session(ws, clusters_model, spread_rule="chance", spread_prior=0.3).spread_factor() == 0.3  # as set
@@ -335,41 +334,6 @@ def test_pick_earned_shows_medoids_for_the_share_the_spread_has_earned(sample_wo
         reopened = ClustersSession(ws, TINY, clock=SimClock(), **ClustersSession.prepare(ws, TINY))
         assert reopened.plan.share == share and reopened.spread_factor() == factor
         assert sum(c.uncertainty is not None for c in reopened.queue[:4]) == round(4 * share)
-
-
-def test_pick_earned_turns_to_random_images_as_you_call_the_clusters_mixed(sample_workspace, clusters_model):
-    """Within an epoch the next image is a medoid while the epoch's medoids are fewer than S times the
-    images decided plus one, S as it stands (here your confidence so far: 2c - 1), else the next image
-    of the session's random order, shown with its nearest cluster; undo brings the centre back."""
-    ws = sample_workspace
-    session = _session(ws, clusters_model, show="medoid")  # pick=earned, spread_rule=margin
-    first = session.current
-    assert not first.drawn  # the first epoch starts with medoids
-    session.handle(Action("label", 1))  # high: S = 1
-    second = session.current
-    assert not second.drawn
-    session.handle(Action("confidence", "low"))
-    session.handle(Action("label", 2))  # c = 0.7, S = 0.4: two medoids of three is more than round(1.2)
-    drawn = session.current
-    order = random_order(len(ws.pool), TINY.seed)
-    assert drawn.drawn and drawn.medoid == order[~session.taken_mask[order]][0]
-    assert drawn.medoid in drawn.members and drawn.distances[drawn.members == drawn.medoid][0] == 0.0
-    cluster = session.plan.assignment[drawn.medoid]  # its nearest cluster of the epoch's clustering
-    assert np.array_equal(drawn.members, np.flatnonzero(session.plan.assignment == cluster))
-    session.handle(Action("label", 3))  # c = 0.8, S = 0.6: two medoids of four is round(2.4): random again
-    assert session.current.drawn and session.current.medoid == order[~session.taken_mask[order]][0]
-    events = list(ws.store.events(("human",)))
-    assert events[-1].item_id == str(ws.pool.ids[drawn.medoid]) and events[-1].label == 3
-    session.handle(Action("undo"))
-    session.handle(Action("undo"))
-    assert session.current is second  # undo brings the centre back in front
-    session.handle(Action("label", 2))  # high this time: S = 1, medoids again
-    assert not session.current.drawn
-    # pick=uncertain never draws
-    plain = _session(ws, clusters_model, show="medoid", pick="uncertain")
-    plain.handle(Action("confidence", "low"))
-    plain.handle(Action("label", 1))
-    assert not plain.current.drawn
 
 
 def test_pick_balanced_takes_the_guessed_classes_in_turn(sample_workspace, clusters_model):

@@ -150,7 +150,6 @@ class Centre:
     guess: int | None = None  # the classifier's class for the decoded centre
     guess_confidence: float | None = None
     uncertainty: float | None = None  # mean entropy of the classifier over the members
-    drawn: bool = False  # a random pool image (pick=earned), not the member nearest a centre
 
     @property
     def depth(self) -> int:
@@ -201,8 +200,6 @@ class Plan:
     ranked: bool = False  # a later epoch's plan
     sampled: bool = False  # random images (pick), not the medoids of the least sure clusters
     share: float = 1.0  # pick=earned: the share of medoids among the centres, the rest random images
-    assignment: np.ndarray | None = None  # the pool's clusters (indices into centre_z): random images' clusters
-    centre_z: np.ndarray | None = None
 
 
 @dataclass
@@ -313,8 +310,7 @@ def random_centres(z: np.ndarray, centres: np.ndarray, assignment: np.ndarray, m
         c = int(assignment[i])
         members = members_of[c]
         distances = np.linalg.norm(z[members] - z[i], axis=1) / scale
-        out.append(Centre(str(c + 1), members, distances, centres[c], np.asarray(pool_images[i]), epoch, int(i),
-                          drawn=True))
+        out.append(Centre(str(c + 1), members, distances, centres[c], np.asarray(pool_images[i]), epoch, int(i)))
     return out
 
 
@@ -467,7 +463,7 @@ def make_plan(
     elif not ranked:
         centres.sort(key=lambda ce: -len(ce.members))  # the biggest clusters first
     return Plan(epoch, k, centres, scale, z, inertias, time.perf_counter() - t0, ranked, sampled,
-                share if randoms else 1.0, km.assignment, km.centres)
+                share if randoms else 1.0)
 
 
 class ClustersSession(BaseSession):
@@ -524,11 +520,9 @@ class ClustersSession(BaseSession):
         self.augment_choice = self.settings.augment if self.settings.augment != "auto" else "shift"
         self.augment_checked = 0  # augment=auto: a person's labels a class when the choice was last measured
         self.taken_mask = taken  # kept up to date by decisions, read again from the store each epoch
-        self._order: np.ndarray | None = None  # pick=earned: the session's random order, made when first needed
         self.resume()
         if self.settings.show == "medoid":
             self._repick(self.queue)
-        self._steer()
         self.message = self._plan_message()
 
     @classmethod
@@ -579,56 +573,13 @@ class ClustersSession(BaseSession):
             self.cnn = self.workspace.load_model(CNN, CNNClassifier.load)
 
     def _repick(self, centres: list[Centre]) -> None:
-        """A centre prepared elsewhere shows a member a person has labelled since: the next nearest
-        (a random image a person has labelled since leaves the queue)."""
+        """A centre prepared elsewhere shows a member a person has labelled since: the next nearest."""
         taken = self.taken_mask
-        centres[:] = [c for c in centres if not (c.drawn and c.medoid is not None and taken[c.medoid])]
         for centre in centres:
             if centre.medoid is not None and taken[centre.medoid]:
                 centre.medoid = pick_medoid(centre.members, centre.distances, taken)
                 if centre.medoid is not None:
                     centre.image = np.asarray(self.pool.images[centre.medoid])
-
-    def _steer(self) -> None:
-        """pick=earned, as the epoch goes: the next image is a medoid while the epoch's medoids are
-        fewer than S (as it stands now: your confidence so far, then the checks) times the images
-        decided this epoch plus one, else the next random image of the session's order. So the first
-        epoch starts with medoids and turns to random images when you call the clusters mixed, and
-        a later epoch follows the checks as they come in. A split's parts and an undone centre stay
-        in front."""
-        s = self.settings
-        if s.pick != "earned" or s.show != "medoid" or self.updating or (self.queue and self.queue[0].depth > 0):
-            return
-        shown = [d.centre for d in self.decisions if d.centre.epoch == self.epoch and d.events]
-        want_medoid = sum(not c.drawn for c in shown) < int(np.floor(self.spread_factor() * (len(shown) + 1) + 0.5))
-        at = next((i for i, c in enumerate(self.queue) if c.drawn != want_medoid), None)
-        if at is None and not want_medoid:
-            drawn = self._draw_random()
-            if drawn is not None:
-                self.queue.insert(0, drawn)
-        elif at:
-            self.queue.insert(0, self.queue.pop(at))
-
-    def _draw_random(self) -> Centre | None:
-        """The next image of the session's random order that nobody has labelled and the queue does
-        not hold, with its nearest cluster of the plan (and the classifier's guess, when there is one)."""
-        p = self.plan
-        if p.assignment is None or p.centre_z is None:
-            return None
-        taken = self.taken_mask.copy()
-        taken[[c.medoid for c in self.queue if c.medoid is not None]] = True
-        if self._order is None:
-            self._order = random_order(len(self.pool), self.settings.seed)
-        free = self._order[~taken[self._order]]
-        if not len(free):
-            return None
-        c = int(p.assignment[free[0]])
-        (centre,) = random_centres(p.latent, p.centre_z, p.assignment, {c: np.flatnonzero(p.assignment == c)},
-                                   p.scale, self.epoch, self.pool.images, taken, free[:1], 1)
-        if self.cnn is not None:
-            guess = self.cnn.predict_proba(to_model_input(centre.image[None]))[0]
-            centre.guess, centre.guess_confidence = int(guess.argmax()), float(guess.max())
-        return centre
 
     def spread_factor(self) -> float:
         """What a spread label weighs beside a person's (times its w_n): the setting, or measured on
@@ -744,7 +695,6 @@ class ClustersSession(BaseSession):
         else:
             self.message = f"cluster {centre.path} -> {name} ({self.confidence}), spread to {len(spread)} images"
         self.confidence = self.settings.confidence  # a lowered confidence holds for one label
-        self._steer()
 
     def _split(self, centre: Centre) -> list[Centre]:
         s = self.settings
@@ -772,7 +722,6 @@ class ClustersSession(BaseSession):
         skipped = self.queue.pop(0)
         self.decisions.append(Decision(skipped, None, 0.0, [], []))
         self.message = f"cluster {skipped.path} skipped"
-        self._steer()
 
     def do_undo(self) -> None:
         """Take back the last decision (and everything it spread); show that centre again."""
@@ -1002,7 +951,6 @@ class ClustersSession(BaseSession):
         self.curve.append(CurvePoint(job.spent, job.seconds, result.accuracy, extra))
         if result.cnn is not None:
             self.cnn = result.cnn
-        self._steer()
         acc = "-" if result.accuracy is None else f"{result.accuracy:.1%}"
         if len(decided) >= NO_CLASS_WARN_AFTER and no_class >= NO_CLASS_WARN_SHARE * len(decided):
             self.message = (f"{no_class} of {len(decided)} centres showed no class: clusters mix your classes, "
