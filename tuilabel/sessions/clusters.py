@@ -285,12 +285,19 @@ def sample_centres(z: np.ndarray, centres: np.ndarray, assignment: np.ndarray, m
         if c in used or (taken is not None and taken[i]):
             continue
         used.add(c)
-        members = members_of[c]
-        distances = np.linalg.norm(z[members] - z[i], axis=1) / scale
-        out.append(Centre(str(c + 1), members, distances, centres[c], np.asarray(pool_images[i]), epoch, int(i)))
+        out.append(image_centre(int(i), z, centres, assignment, members_of, scale, epoch, pool_images))
         if len(used) == len(members_of):
             break
     return out
+
+
+def image_centre(i: int, z: np.ndarray, centres: np.ndarray, assignment: np.ndarray,
+                 members_of: dict[int, np.ndarray], scale: float, epoch: int, pool_images: np.ndarray) -> Centre:
+    """Pool image ``i`` shown large with its nearest cluster, the members measured from the image."""
+    c = int(assignment[i])
+    members = members_of[c]
+    distances = np.linalg.norm(z[members] - z[i], axis=1) / scale
+    return Centre(str(c + 1), members, distances, centres[c], np.asarray(pool_images[i]), epoch, i)
 
 
 def random_order(n: int, seed: int) -> np.ndarray:
@@ -305,13 +312,7 @@ def random_centres(z: np.ndarray, centres: np.ndarray, assignment: np.ndarray, m
     """The first ``n`` images of ``order`` that no person has labelled, each shown with its nearest
     cluster (``members_of``), whose members are measured from the image."""
     free = order if taken is None else order[~taken[order]]
-    out = []
-    for i in free[:n]:
-        c = int(assignment[i])
-        members = members_of[c]
-        distances = np.linalg.norm(z[members] - z[i], axis=1) / scale
-        out.append(Centre(str(c + 1), members, distances, centres[c], np.asarray(pool_images[i]), epoch, int(i)))
-    return out
+    return [image_centre(int(i), z, centres, assignment, members_of, scale, epoch, pool_images) for i in free[:n]]
 
 
 def interleave(medoids: list[Centre], randoms: list[Centre], share: float) -> list[Centre]:
@@ -443,12 +444,13 @@ def make_plan(
                                  taken, random_order(len(z), settings.seed), max(len(centres), settings.per_epoch))
         if share == 0.0 and randoms:
             centres = []
-    if ranked and centres + randoms:
+    shown = centres + randoms
+    if ranked and shown:
         probs = None if sampled or typical or not centres else \
             model.proba_from_latent(z) if pool_probs is None else pool_probs
         guesser = model if classifier is None else classifier
-        guesses = guesser.predict_proba(to_model_input(np.stack([c.image for c in centres + randoms])))
-        for i, (centre, guess) in enumerate(zip(centres + randoms, guesses)):
+        guesses = guesser.predict_proba(to_model_input(np.stack([c.image for c in shown])))
+        for i, (centre, guess) in enumerate(zip(shown, guesses)):
             if probs is not None and i < len(centres):  # what orders them
                 centre.uncertainty = float(strategies.entropy(probs[centre.members]).mean())
             centre.guess, centre.guess_confidence = int(guess.argmax()), float(guess.max())
@@ -491,7 +493,7 @@ class ClustersSession(BaseSession):
         self.x = self.pool.as_float()
         self.epoch = model.labelled_epochs_ + 1  # the labelling round
         taken, counts = people(workspace)
-        state = self.load_state()
+        state = self.load_state()  # read once: the saved spread weight here, the rest in resume()
         # the spread's weight when the last epoch trained: what a reopened session starts from
         self.saved_factor: float | None = None
         if state is not None and state.get("labelled_epochs") == model.labelled_epochs_ \
@@ -520,7 +522,7 @@ class ClustersSession(BaseSession):
         self.augment_choice = self.settings.augment if self.settings.augment != "auto" else "shift"
         self.augment_checked = 0  # augment=auto: a person's labels a class when the choice was last measured
         self.taken_mask = taken  # kept up to date by decisions, read again from the store each epoch
-        self.resume()
+        self.resume(state)
         if self.settings.show == "medoid":
             self._repick(self.queue)
         self.message = self._plan_message()
@@ -556,9 +558,9 @@ class ClustersSession(BaseSession):
     def spent(self) -> int:
         return self.spent_here
 
-    def resume(self) -> None:
-        """The accuracy history and the CNN of earlier epochs (the VAE carries its own epoch count)."""
-        state = self.load_state()
+    def resume(self, state: dict[str, Any] | None) -> None:
+        """The accuracy history and the CNN of earlier epochs (the VAE carries its own epoch count),
+        from the mode's saved ``state`` (``load_state``)."""
         if state is not None and state.get("labelled_epochs") == self.model.labelled_epochs_:
             self.history = [(int(e), int(n), a) for e, n, a in state["history"]]
             self.accuracy = self.history[-1][2] if self.history else None
