@@ -107,6 +107,52 @@ def test_keep_correct_unusable_and_undo_are_review_events(reviewed):
     assert rows[second.item_id]["mode"] == "review"
 
 
+def test_review_measures_its_augmentation_once_or_takes_another_modes(reviewed, tmp_path, sample_arrays):
+    from tuilabel.sessions.base import measured_augment
+    from tuilabel.workspace import Workspace
+
+    ws, session, _items, _wrong = reviewed
+    # the first round, nothing measured before: the folds fitted with both kinds, the better judges
+    first = session.curve[0].extra
+    scores = first["augment_cv"]
+    assert set(scores) == {"shift", "geometric"} and all(0 < v <= 1 for v in scores.values())
+    best = "geometric" if scores["geometric"] > scores["shift"] else "shift"
+    assert first["augment"] == best and session.augment == best
+    assert json.loads(ws.model_path("review-state").read_text())["augment"] == best
+    again = ReviewSession(ws, ReviewSettings(**QUICK), clock=SimClock(), page_size=6)
+    assert again.augment == best  # reopened: not measured again
+    told = ReviewSession(ws, ReviewSettings(**QUICK, augment="none"), clock=SimClock(), page_size=6)
+    assert told.augment == "none" and told.fold_model(100, 0).augment is None
+
+    # another workspace: batch measured shift at 4 a class, clusters geometric at 16: the later one
+    other = Workspace.init(tmp_path / "ws", sample_arrays[0], test=sample_arrays[1])
+    assert measured_augment(other) is None
+    n = len(other.pool)
+    states = {"batch": {"items": n, "augment": "shift", "augment_checked": 4},
+              "clusters": {"items": n, "augment": "geometric", "augment_checked": 16}}
+    for mode, state in states.items():
+        other.model_path(f"{mode}-state").write_text(json.dumps(state))
+    assert measured_augment(other) == "geometric"
+    states["clusters"]["augment_checked"] = 0  # its default, never measured: not taken
+    other.model_path("clusters-state").write_text(json.dumps(states["clusters"]))
+    assert measured_augment(other) == "shift"
+    other.model_path("batch-state").write_text(json.dumps({**states["batch"], "items": n + 1}))  # another pool
+    assert measured_augment(other) is None
+    other.model_path("batch-state").write_text("{not json")
+    assert measured_augment(other) is None
+    other.model_path("batch-state").write_text(json.dumps({**states["batch"], "augment": "sideways"}))
+    assert measured_augment(other) is None
+    other.model_path("batch-state").write_text(json.dumps(states["batch"]))
+    noisy_labels(other, 40, 0.2)
+    taken = ReviewSession(other, ReviewSettings(**QUICK), clock=SimClock(), page_size=6)
+    assert taken.augment == "shift"
+    job = taken.snapshot()
+    assert job.augment == "shift"
+    result = taken.train(job)
+    assert result.augment == "shift" and result.augment_scores == {}  # one kind fitted, nothing measured
+    other.close()
+
+
 def test_corrections_rerank_in_the_background_and_reviewed_items_stay_settled(reviewed):
     ws, session, _items, _wrong = reviewed
     truth = ws.pool.truth

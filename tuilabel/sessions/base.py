@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import TuilabelError
+from ..models.augment import PRESETS
 from ..store import LEASE_SECONDS
 from ..workspace import Workspace
 from .settings import Settings
@@ -115,6 +116,24 @@ def choose_augment(y: np.ndarray, n_classes: int, current: str, checked: int,
 
         scores[kind] = cross_validated(y, 3, one, seed) or 0.0
     return ("geometric" if scores["geometric"] > scores["shift"] else "shift"), scores, due[-1]
+
+
+def measured_augment(workspace: Workspace, modes: tuple[str, ...] = ("batch", "clusters")) -> str | None:
+    """The augmentation ``augment=auto`` chose from a person's labels in another mode of this
+    workspace (their saved state: the kind and the labels a class it was measured at), the one
+    measured on the most labels; None when none has measured it."""
+    best: tuple[int, str] | None = None
+    for mode in modes:
+        try:
+            state = json.loads(workspace.model_path(f"{mode}-state").read_text())
+        except (OSError, ValueError):
+            continue  # none saved, or unreadable: that mode's own open says so
+        kind, checked = state.get("augment"), state.get("augment_checked")
+        if state.get("items") != len(workspace.pool) or kind not in PRESETS or not isinstance(checked, int):
+            continue
+        if checked > 0 and (best is None or checked > best[0]):
+            best = (checked, kind)
+    return None if best is None else best[1]
 
 
 class SimClock:

@@ -25,11 +25,11 @@ import numpy as np
 
 from ..agreement import reliability, store_agreement
 from ..data import shown_id
-from ..models.augment import Augment
+from ..models.augment import PRESETS
 from ..models.cnn import LOSSES, CNNClassifier
 from ..store import LabelEvent
 from ..workspace import Workspace
-from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
+from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, measured_augment, no_progress
 from .paging import Paging
 from .settings import TeamSettings, setting
 
@@ -42,6 +42,10 @@ class ReviewSettings(TeamSettings):
     folds: int = setting(4, "cross-fitting folds: each label is judged by a model trained on the others", min=2, max=10)
     epochs: int = setting(30, "training epochs of each fold's CNN", min=1)
     budget: int = setting(60000, "at most this many image passes per fold (fewer epochs on many labels)", min=1000)
+    augment: str = setting("auto", "augmentation of the judging CNNs: geometric (rotation, shear, elastic; for digits "
+                           "and strokes), shift (small moves and rescaling; photos, objects, textures), none; auto: "
+                           "what batch or clusters mode measured on this workspace, else the better of shift and "
+                           "geometric in the first round's cross-fitting", choices=("auto", *PRESETS))
     loss: str = setting("ce", "the judging CNN's loss: cross-entropy, or soft/hard bootstrapping (Reed et al.)",
                         choices=LOSSES)
     score: str = setting("self_confidence", "how doubt is measured: 1 - p(stored label), or the normalised margin "
@@ -66,6 +70,7 @@ class ReviewJob:
     n_classes: int
     reviewed: int
     seconds: float
+    augment: str | None = None  # the judging CNNs' augmentation; None: measure it this round
 
 
 @dataclass
@@ -77,6 +82,8 @@ class ReviewResult:
     scored: int
     tested: int
     seconds: float
+    augment: str = "shift"  # the augmentation the folds trained with
+    augment_scores: dict[str, float] = field(default_factory=dict)  # measured: out-of-fold agreement of each
 
 
 @dataclass
@@ -153,7 +160,10 @@ class ReviewSession(Paging, BaseSession):
     ) -> None:
         super().__init__(workspace, settings, clock, annotator, save_models)
         self.page_size = page_size
-        self.augment = Augment()
+        # None until known: augment=auto takes batch's or clusters' measured choice, or measures it
+        self.augment: str | None = None if self.settings.augment == "auto" else self.settings.augment
+        if self.augment is None:
+            self.augment = measured_augment(workspace)
         self.round = 0
         self.accuracy: float | None = None
         self.probs: dict[int, np.ndarray] = {}  # pool index -> out-of-sample probabilities
@@ -258,6 +268,8 @@ class ReviewSession(Paging, BaseSession):
             return
         self.round = int(state.get("round", 0))
         self.accuracy = state.get("accuracy")
+        if self.settings.augment == "auto" and state.get("augment") in PRESETS:
+            self.augment = state["augment"]  # measured (or taken over) in an earlier round
         ids = state.get("item_ids", [])
         probs = np.array(state.get("probs", []), np.float32).reshape(len(ids), -1)
         labels = np.array(state.get("labels", []), np.int64)
@@ -444,15 +456,18 @@ class ReviewSession(Paging, BaseSession):
         self.updating = True
         self.reviews_since = self.corrections_since = 0
         return ReviewJob(self.round, items, labels, weights, self.pool.as_float(items), self.pool.n_classes,
-                         self.reviewed_here, self.elapsed)
+                         self.reviewed_here, self.elapsed, self.augment)
 
-    def fold_model(self, n_train: int, seed: int) -> CNNClassifier:
+    def fold_model(self, n_train: int, seed: int, augment: str | None = None) -> CNNClassifier:
         s = self.settings
         epochs = max(3, min(s.epochs, s.budget // max(n_train, 1)))
-        return CNNClassifier(arch="small", epochs=epochs, patience=0, augment=self.augment, seed=seed, loss=s.loss)
+        kind = augment or self.augment or "shift"
+        return CNNClassifier(arch="small", epochs=epochs, patience=0, augment=PRESETS[kind], seed=seed, loss=s.loss)
 
     def train(self, job: ReviewJob, progress: Progress = no_progress) -> ReviewResult:
-        """K models, each trained without one fold, give that fold its probabilities."""
+        """K models, each trained without one fold, give that fold its probabilities. Without a
+        known augmentation (``job.augment`` None) the folds are fitted with shift and with geometric,
+        and the one whose out-of-fold classes agree more with the stored labels judges (a tie: shift)."""
         t0 = time.perf_counter()
         s = self.settings
         n = len(job.items)
@@ -461,20 +476,43 @@ class ReviewSession(Paging, BaseSession):
         for k in range(job.n_classes):  # stratified: every fold holds each class in proportion
             members = rng.permutation(np.flatnonzero(job.labels == k))
             folds[members] = np.arange(len(members)) % s.folds
-        probs = np.zeros((n, job.n_classes), np.float32)
         test = self.test_arrays()
+        kinds = [job.augment] if job.augment is not None else ["shift", "geometric"]
+        fits = {}
+        for i, kind in enumerate(kinds):
+            span = (i / len(kinds), (i + 1) / len(kinds))
+            fits[kind] = self._cross_fit(job, folds, kind, test, span, progress)
+        scores = {kind: float((fit[0].argmax(1) == job.labels).mean()) for kind, fit in fits.items()}
+        augment = max(kinds, key=lambda kind: (scores[kind], kind == "shift"))
+        probs, test_probs = fits[augment][0], fits[augment][1]
+        trained = sum(fit[2] for fit in fits.values())
+        accuracy = None if test is None or test_probs is None else float((test_probs.argmax(1) == test[1]).mean())
+        progress(1.0, f"review round {job.round}: done")
+        flagged = confident_errors(probs, job.labels, job.n_classes)
+        return ReviewResult(probs, flagged, accuracy, trained, n * len(kinds),
+                            0 if test is None else len(test[1]) * s.folds * len(kinds), time.perf_counter() - t0,
+                            augment, scores if len(kinds) > 1 else {})
+
+    def _cross_fit(self, job: ReviewJob, folds: np.ndarray, augment: str, test: tuple[np.ndarray, np.ndarray] | None,
+                   span: tuple[float, float], progress: Progress) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """One fold model per fold, trained with ``augment``: the held-out probabilities, the folds'
+        mean on the test set (None without one) and the image passes."""
+        s = self.settings
+        probs = np.zeros((len(job.items), job.n_classes), np.float32)
         test_probs = None if test is None else np.zeros((len(test[1]), job.n_classes), np.float32)
         trained = 0
+        low, width = span[0], span[1] - span[0]
+        kind = "" if job.augment is not None else f" ({augment} augmentation)"
         for k in range(s.folds):
             held = folds == k
             train_idx = np.flatnonzero(~held)
-            progress(k / s.folds, f"review round {job.round}: judging fold {k + 1}/{s.folds} "
-                     f"({held.sum()} labels) with a CNN trained on the other {len(train_idx)}")
-            model = self.fold_model(len(train_idx), s.seed + 100 * job.round + k)
+            progress(low + width * k / s.folds, f"review round {job.round}: judging fold {k + 1}/{s.folds} "
+                     f"({held.sum()} labels) with a CNN trained on the other {len(train_idx)}{kind}")
+            model = self.fold_model(len(train_idx), s.seed + 100 * job.round + k, augment)
 
             def step(epoch: int, loss: float, fold: int = k, model: CNNClassifier = model) -> None:
-                progress((fold + epoch / model.epochs) / s.folds,
-                         f"review round {job.round}: fold {fold + 1}/{s.folds}, epoch {epoch}/{model.epochs}")
+                progress(low + width * (fold + epoch / model.epochs) / s.folds,
+                         f"review round {job.round}: fold {fold + 1}/{s.folds}, epoch {epoch}/{model.epochs}{kind}")
 
             model.fit(job.x[train_idx], job.labels[train_idx], job.n_classes,
                       sample_weight=job.weights[train_idx], progress=step)
@@ -483,11 +521,7 @@ class ReviewSession(Paging, BaseSession):
                 probs[held] = model.predict_proba(job.x[held])
             if test is not None and test_probs is not None:
                 test_probs += model.predict_proba(test[0]) / s.folds
-        accuracy = None if test is None or test_probs is None else float((test_probs.argmax(1) == test[1]).mean())
-        progress(1.0, f"review round {job.round}: done")
-        flagged = confident_errors(probs, job.labels, job.n_classes)
-        return ReviewResult(probs, flagged, accuracy, trained, n, 0 if test is None else len(test[1]) * s.folds,
-                            time.perf_counter() - t0)
+        return probs, test_probs, trained
 
     def compute_seconds(self, job: ReviewJob, result: ReviewResult) -> float:
         return COSTS.cnn_image_epoch * result.images_trained + COSTS.evaluation_item * (result.scored + result.tested)
@@ -497,7 +531,7 @@ class ReviewSession(Paging, BaseSession):
             return
         flagged = result.flagged
         self.save_state({
-            "round": job.round, "accuracy": result.accuracy,
+            "round": job.round, "accuracy": result.accuracy, "augment": result.augment,
             "item_ids": [str(self.pool.ids[i]) for i in job.items], "labels": job.labels.tolist(),
             "probs": np.round(result.probs, 4).ravel().tolist(),
             "flagged": [str(self.pool.ids[i]) for i in job.items[flagged]],
@@ -508,6 +542,7 @@ class ReviewSession(Paging, BaseSession):
     def apply(self, job: ReviewJob, result: ReviewResult) -> None:
         self.updating = False
         self.accuracy = result.accuracy
+        self.augment = result.augment
         flagged = result.flagged
         self._judged(job.items, job.labels, result.probs)
         self.flagged = {int(i) for i in job.items[flagged]}
@@ -516,7 +551,8 @@ class ReviewSession(Paging, BaseSession):
         self.curve.append(CurvePoint(job.reviewed, job.seconds, result.accuracy, {
             "round": job.round, "reviewed": job.reviewed, "judged": len(job.items),
             "flagged": int(flagged.sum()), "queue": len(self.queue),
-            "seconds_train": round(result.seconds, 2),
+            "seconds_train": round(result.seconds, 2), "augment": result.augment,
+            **({"augment_cv": result.augment_scores} if result.augment_scores else {}),
         }))
         for item in self.page:  # fresh guesses on the open page; its order stays
             if not item.answered and item.index in self.current:
