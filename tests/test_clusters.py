@@ -15,6 +15,7 @@ from tuilabel.sessions.clusters import (
     Centre,
     ClustersSession,
     ClustersSettings,
+    cnn_epochs,
     interleave,
     make_plan,
     order_balanced,
@@ -442,6 +443,16 @@ def test_no_class_splits_top_down_and_undo_removes_the_parts(sample_workspace, c
     assert labelled == []
 
 
+def test_the_cnn_trains_cnn_epochs_over_the_labelled_within_the_budget():
+    s = ClustersSettings()  # cnn_epochs 15, cnn_budget 60,000
+    assert cnn_epochs(s, 4000, 4000) == 15  # the spread weighs: 15 epochs over it
+    assert cnn_epochs(s, 4000, 640) == 93  # weighs nothing: the same passes over a person's 32 labels, 94 capped
+    assert cnn_epochs(s, 2000, 640) == 47 and cnn_epochs(s, 640, 640) == 15
+    assert cnn_epochs(s, 42_000, 42_000) == 1  # a large pool's spread: within the budget, at least one
+    assert cnn_epochs(s, 42_000, 640) == 93 and cnn_epochs(s, 12_000, 12_000) == 5
+    assert cnn_epochs(ClustersSettings(cnn_budget=10**9), 42_000, 42_000) == 15
+
+
 def test_an_epoch_trains_on_the_spread_labels_and_clusters_again(sample_workspace, clusters_model):
     ws = sample_workspace
     session = _session(ws, clusters_model)
@@ -457,6 +468,7 @@ def test_an_epoch_trains_on_the_spread_labels_and_clusters_again(sample_workspac
     session.update()
     point = session.curve[-1]
     assert point.labels == TINY.per_epoch and point.accuracy is not None
+    assert 0 < point.extra["cnn_images"] <= TINY.cnn_budget
     has = labels >= 0  # the class term was trained on: the head now agrees with the spread labels
     assert (clusters_model.predict(ws.pool.as_float()[has]) == labels[has]).mean() > 0.6
     assert {"test_acc", "test_nmi", "test_ari", "test_bce", "vae_accuracy"} <= set(point.extra)

@@ -119,6 +119,8 @@ class ClustersSettings(Settings):
     rank_by: str = setting("cnn", "whose uncertainty orders the clusters once the classifier is asked: the CNN's (it "
                                   "scores the pool once an epoch) or the VAE head's", choices=("cnn", "vae"))
     cnn_epochs: int = setting(15, "epochs of the CNN on the spread labels", min=1)
+    cnn_budget: int = setting(60000, "image passes of the CNN's training an epoch at most: on a large pool the spread "
+                                     "labels get fewer epochs (a pool of 4,000 never reaches it)", min=1000)
     augment: str = setting("auto", "augmentation of the CNN's training: geometric (rotation, shear, elastic; for "
                                    "strokes such as digits), shift (small moves and scaling; for objects and "
                                    "photographs), none; auto: shift until a person's labels reach 2 a class (over all "
@@ -326,6 +328,15 @@ def interleave(medoids: list[Centre], randoms: list[Centre], share: float) -> li
         take_medoid = int(np.floor(share * j + 0.5)) > int(np.floor(share * (j - 1) + 0.5))
         out.append(m.pop(0) if (take_medoid and m) or not r else r.pop(0))
     return out
+
+
+def cnn_epochs(settings: ClustersSettings, labelled_epoch: int, trained_epoch: int) -> int:
+    """Epochs of an epoch's CNN: as many image passes as ``cnn_epochs`` over every labelled image
+    (``labelled_epoch`` passes an epoch), whatever the spread weighs, so that spread labels that
+    weigh nothing leave more epochs over a person's labels (``trained_epoch`` passes an epoch);
+    within ``cnn_budget`` passes, so that a large pool's spread trains for fewer epochs (at least one)."""
+    epochs = max(settings.cnn_epochs, round(settings.cnn_epochs * labelled_epoch / max(trained_epoch, 1)))
+    return max(1, min(epochs, settings.cnn_budget // max(trained_epoch, 1)))
 
 
 def earned_share(settings: ClustersSettings, spread_factor: float | None) -> float:
@@ -821,10 +832,7 @@ class ClustersSession(BaseSession):
             augment, augment_scores, augment_checked, cv_images = self._choose_augment(job, progress, share)
             cnn = CNNClassifier(arch="small", epochs=s.cnn_epochs, patience=0, augment=PRESETS[augment],
                                 seed=s.seed + job.epoch)
-            # as many image passes as cnn_epochs over every labelled image, whatever the spread
-            # weighs: spread labels that weigh nothing leave more epochs over a person's labels
-            epochs = cnn.epochs = max(s.cnn_epochs, round(s.cnn_epochs * cnn.images_per_epoch(n_labelled)
-                                                          / cnn.images_per_epoch(int(has.sum()))))
+            epochs = cnn.epochs = cnn_epochs(s, cnn.images_per_epoch(n_labelled), cnn.images_per_epoch(int(has.sum())))
 
             def cnn_step(epoch: int, loss: float) -> None:
                 progress(share + (0.9 - share) * epoch / epochs,
