@@ -11,8 +11,13 @@ Part 2, bootstrapping (Reed et al., seed 004): the same CNN trained on N pool im
 are flipped at rate P (symmetric, uniform over the other classes), with cross-entropy, soft
 bootstrapping (beta 0.95) and hard bootstrapping (beta 0.8); test accuracy, median over seeds.
 
+On ``--dataset photos|shapes`` (made by ``scripts/make_datasets.py``) the same runs use those data
+sets; ``--set KEY=VALUE`` passes a review setting to the queue's runs (``augment=geometric`` to
+compare the judging CNNs' augmentation with the default's choice).
+
 Usage:
   python benchmarks/bench_review.py [--noise 0.1 0.2 0.4] [--seeds 0 1 2] [--part queue|loss|both]
+      [--dataset mnist|photos|shapes] [--set KEY=VALUE ...]
       [--loss-items 4000] [--loss-epochs 20] [--out benchmarks/results/review.json]
 """
 
@@ -37,13 +42,16 @@ from tuilabel.simulate import SimSettings, run_simulation  # noqa: E402
 from tuilabel.workspace import Workspace  # noqa: E402
 
 
-def queue_run(ws_path: Path, noise: float, seed: int, labels: int, out_dir: Path) -> dict:
-    settings = SimSettings(mode="review", labels=labels, seed=seed, error_rate=noise)
+def queue_run(ws_path: Path, noise: float, seed: int, labels: int, out_dir: Path,
+              options: dict[str, str] | None = None) -> dict:
+    settings = SimSettings(mode="review", labels=labels, seed=seed, error_rate=noise, options=dict(options or {}))
     result = run_simulation(ws_path, settings, out_dir / f"review-{noise}-{seed}.json")
     found = result["found_after"]
     n = result["injected_errors"]
     row = {"noise": noise, "seed": seed, "injected": n, "reviewed": result["reviewed"],
            "found": result["errors_found"], "wall_seconds": result["wall_seconds"],
+           "augment": result["curve"][0].get("augment") if result["curve"] else None,
+           "augment_cv": result["curve"][0].get("augment_cv") if result["curve"] else None,
            **{f"accuracy_{k}": v for k, v in result["accuracy_after_training"].items()}}
     for factor in (0.5, 1.0, 1.25):
         k = int(np.ceil(factor * n))
@@ -74,17 +82,27 @@ def main() -> None:
     ap.add_argument("--labels", type=int, default=1000)
     ap.add_argument("--loss-items", type=int, default=4000)
     ap.add_argument("--loss-epochs", type=int, default=20)
+    ap.add_argument("--dataset", choices=("mnist", "photos", "shapes"), default="mnist")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a review setting for the queue")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "review.json")
     args = ap.parse_args()
+    options = dict(kv.split("=", 1) for kv in args.set)
     report: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "args": {k: str(v) for k, v in vars(args).items()}}
     with tempfile.TemporaryDirectory() as tmp:
         ws_path = Path(tmp) / "ws"
-        Workspace.init(ws_path, ROOT / "sample_data" / "mnist-pool.npz", test=ROOT / "sample_data" / "mnist-test.npz")
+        if args.dataset == "mnist":
+            pool_file, test_file = ROOT / "sample_data" / "mnist-pool.npz", ROOT / "sample_data" / "mnist-test.npz"
+        else:
+            sys.path.insert(0, str(ROOT / "scripts"))
+            import make_datasets
+
+            pool_file, test_file = make_datasets.write(Path(tmp), args.dataset)
+        Workspace.init(ws_path, pool_file, test=test_file)
         if args.part in ("queue", "both"):
             rows = []
             for noise in args.noise:
                 for seed in args.seeds:
-                    row = queue_run(ws_path, noise, seed, args.labels, Path(tmp))
+                    row = queue_run(ws_path, noise, seed, args.labels, Path(tmp), options)
                     rows.append(row)
                     print(json.dumps(row), flush=True)
             report["queue"] = rows

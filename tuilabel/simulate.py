@@ -10,6 +10,7 @@ command and seed give the same curve on any machine; ``compute="measured"`` char
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -109,6 +110,9 @@ class ItemLabeler(SimulatedLabeler):
         return True
 
 
+REFERENCE_PASSES = 120_000  # the reference CNN's training at most (the 4,000-image sample: 48,000)
+
+
 def reference_classifier(ws: Workspace, seed: int = 0) -> Any:
     """A CNN trained on the pool's ground truth: the simulated person's eyes, never the session's.
 
@@ -121,9 +125,13 @@ def reference_classifier(ws: Workspace, seed: int = 0) -> Any:
         return CNNClassifier.load(path)
     pool = ws.pool
     assert pool.truth is not None
-    known = pool.truth >= 0
-    model = CNNClassifier(arch="small", epochs=12, patience=0, seed=seed)
-    model.fit(pool.as_float(np.flatnonzero(known)), pool.truth[known], pool.n_classes)
+    known = np.flatnonzero(pool.truth >= 0)
+    # 12 epochs, fewer on a large pool (at most REFERENCE_PASSES image passes, at least 2 epochs)
+    epochs = max(2, min(12, REFERENCE_PASSES // max(len(known), 1)))
+    print(f"the simulated person's eyes: a CNN on the pool's {len(known)} true labels, {epochs} epochs "
+          f"(once per workspace, kept in {path.parent})…", file=sys.stderr, flush=True)
+    model = CNNClassifier(arch="small", epochs=epochs, patience=0, seed=seed)
+    model.fit(pool.as_float(known), pool.truth[known], pool.n_classes)
     model.save(path)
     return model
 
