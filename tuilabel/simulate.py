@@ -128,8 +128,9 @@ def reference_classifier(ws: Workspace, seed: int = 0) -> Any:
     known = np.flatnonzero(pool.truth >= 0)
     # 12 epochs, fewer on a large pool (at most REFERENCE_PASSES image passes, at least 2 epochs)
     epochs = max(2, min(12, REFERENCE_PASSES // max(len(known), 1)))
-    print(f"the simulated person's eyes: a CNN on the pool's {len(known)} true labels, {epochs} epochs "
-          f"(once per workspace, kept in {path.parent})…", file=sys.stderr, flush=True)
+    if sys.stderr.isatty():  # a terminal waiting on it; logs and errors stay as they were
+        print(f"the simulated person's eyes: a CNN on the pool's {len(known)} true labels, {epochs} epochs "
+              f"(once per workspace, kept in {path.parent})…", file=sys.stderr, flush=True)
     model = CNNClassifier(arch="small", epochs=epochs, patience=0, seed=seed)
     model.fit(pool.as_float(known), pool.truth[known], pool.n_classes)
     model.save(path)
