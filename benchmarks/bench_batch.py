@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from make_datasets import benchmark_files  # noqa: E402
+
 from tuilabel.models.augment import Augment  # noqa: E402
 from tuilabel.models.cnn import CNNClassifier  # noqa: E402
 from tuilabel.sessions.batch import BatchSettings  # noqa: E402
@@ -64,12 +66,7 @@ def main() -> None:
     pseudo_modes = {"both": [False, True], "on": [True], "off": [False]}[args.pseudo]
     runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        if args.dataset == "mnist":
-            pool_file, test_file = ROOT / "sample_data" / "mnist-pool.npz", ROOT / "sample_data" / "mnist-test.npz"
-        else:
-            import make_datasets
-
-            pool_file, test_file = make_datasets.write(Path(tmp), args.dataset)
+        pool_file, test_file = benchmark_files(args.dataset, Path(tmp))
         ws = Workspace.init(Path(tmp) / "ws", pool_file, test=test_file)
         full = None
         if args.full:

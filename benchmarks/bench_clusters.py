@@ -43,11 +43,15 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from make_datasets import benchmark_files  # noqa: E402
 
 from tuilabel.cluster import kmeans  # noqa: E402
 from tuilabel.models.augment import PRESETS, Augment  # noqa: E402
 from tuilabel.models.cnn import CNNClassifier  # noqa: E402
 from tuilabel.sessions.clusters import CONFIDENCE, ClustersSettings, random_order  # noqa: E402
+from tuilabel.sessions.settings import parse_option  # noqa: E402
 from tuilabel.simulate import CentreJudge, SimSettings, reference_classifier, run_simulation  # noqa: E402
 from tuilabel.workspace import Workspace  # noqa: E402
 
@@ -132,7 +136,7 @@ def main() -> None:
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    variants = {"tuilabel": dict(kv.split("=", 1) for kv in args.set)}
+    variants = {"tuilabel": dict(parse_option(kv) for kv in args.set)}
     if "seed" not in skip:
         variants["seed 003 settings"] = SEED_003
     if "gamma0" not in skip:
@@ -142,13 +146,7 @@ def main() -> None:
     randoms: list[list[dict]] = []
     stem = "clusters" if args.dataset == "mnist" else f"clusters-{args.dataset}"
     with tempfile.TemporaryDirectory() as tmp:
-        if args.dataset == "mnist":
-            pool_file, test_file = ROOT / "sample_data" / "mnist-pool.npz", ROOT / "sample_data" / "mnist-test.npz"
-        else:
-            sys.path.insert(0, str(ROOT / "scripts"))
-            import make_datasets
-
-            pool_file, test_file = make_datasets.write(Path(tmp), args.dataset)
+        pool_file, test_file = benchmark_files(args.dataset, Path(tmp))
         ws = Workspace.init(Path(tmp) / "ws", pool_file, test=test_file)
         reference = reference_classifier(ws)
         print(f"reference classifier (the simulated person's eyes): test accuracy "

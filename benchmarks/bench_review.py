@@ -35,9 +35,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from make_datasets import benchmark_files  # noqa: E402
 
 from tuilabel.models.augment import Augment  # noqa: E402
 from tuilabel.models.cnn import LOSSES, CNNClassifier  # noqa: E402
+from tuilabel.sessions.settings import parse_option  # noqa: E402
 from tuilabel.simulate import SimSettings, run_simulation  # noqa: E402
 from tuilabel.workspace import Workspace  # noqa: E402
 
@@ -86,17 +90,11 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a review setting for the queue")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "review.json")
     args = ap.parse_args()
-    options = dict(kv.split("=", 1) for kv in args.set)
+    options = dict(parse_option(kv) for kv in args.set)
     report: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "args": {k: str(v) for k, v in vars(args).items()}}
     with tempfile.TemporaryDirectory() as tmp:
         ws_path = Path(tmp) / "ws"
-        if args.dataset == "mnist":
-            pool_file, test_file = ROOT / "sample_data" / "mnist-pool.npz", ROOT / "sample_data" / "mnist-test.npz"
-        else:
-            sys.path.insert(0, str(ROOT / "scripts"))
-            import make_datasets
-
-            pool_file, test_file = make_datasets.write(Path(tmp), args.dataset)
+        pool_file, test_file = benchmark_files(args.dataset, Path(tmp))
         Workspace.init(ws_path, pool_file, test=test_file)
         if args.part in ("queue", "both"):
             rows = []

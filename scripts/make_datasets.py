@@ -158,6 +158,16 @@ def write(out: Path, which: str, pool: int = 4000, test: int = 1000, seed: int =
     return written
 
 
+def benchmark_files(name: str, out: Path) -> tuple[Path, Path]:
+    """A benchmark's pool and test files: the bundled sample for ``mnist``, else this script's data
+    set ``name`` written into ``out``."""
+    if name == "mnist":
+        sample = Path(__file__).resolve().parent.parent / "sample_data"
+        return sample / "mnist-pool.npz", sample / "mnist-test.npz"
+    pool, test = write(out, name)
+    return pool, test
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
