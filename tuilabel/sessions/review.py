@@ -160,10 +160,9 @@ class ReviewSession(Paging, BaseSession):
     ) -> None:
         super().__init__(workspace, settings, clock, annotator, save_models)
         self.page_size = page_size
-        # None until known: augment=auto takes batch's or clusters' measured choice, or measures it
-        self.augment: str | None = None if self.settings.augment == "auto" else self.settings.augment
-        if self.augment is None:
-            self.augment = measured_augment(workspace)
+        # augment=auto: batch's or clusters' measured choice; None until known (the first round measures it)
+        auto = self.settings.augment == "auto"
+        self.augment: str | None = measured_augment(workspace) if auto else self.settings.augment
         self.round = 0
         self.accuracy: float | None = None
         self.probs: dict[int, np.ndarray] = {}  # pool index -> out-of-sample probabilities
@@ -482,8 +481,9 @@ class ReviewSession(Paging, BaseSession):
         for i, kind in enumerate(kinds):
             span = (i / len(kinds), (i + 1) / len(kinds))
             fits[kind] = self._cross_fit(job, folds, kind, test, span, progress)
-        scores = {kind: float((fit[0].argmax(1) == job.labels).mean()) for kind, fit in fits.items()}
-        augment = max(kinds, key=lambda kind: (scores[kind], kind == "shift"))
+        scores = {} if len(kinds) == 1 else {kind: float((fit[0].argmax(1) == job.labels).mean())
+                                             for kind, fit in fits.items()}
+        augment = kinds[0] if not scores else max(kinds, key=lambda kind: (scores[kind], kind == "shift"))
         probs, test_probs = fits[augment][0], fits[augment][1]
         trained = sum(fit[2] for fit in fits.values())
         accuracy = None if test is None or test_probs is None else float((test_probs.argmax(1) == test[1]).mean())
@@ -491,7 +491,7 @@ class ReviewSession(Paging, BaseSession):
         flagged = confident_errors(probs, job.labels, job.n_classes)
         return ReviewResult(probs, flagged, accuracy, trained, n * len(kinds),
                             0 if test is None else len(test[1]) * s.folds * len(kinds), time.perf_counter() - t0,
-                            augment, scores if len(kinds) > 1 else {})
+                            augment, scores)
 
     def _cross_fit(self, job: ReviewJob, folds: np.ndarray, augment: str, test: tuple[np.ndarray, np.ndarray] | None,
                    span: tuple[float, float], progress: Progress) -> tuple[np.ndarray, np.ndarray | None, int]:
