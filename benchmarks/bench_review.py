@@ -52,10 +52,11 @@ def queue_run(ws_path: Path, noise: float, seed: int, labels: int, out_dir: Path
     result = run_simulation(ws_path, settings, out_dir / f"review-{noise}-{seed}.json")
     found = result["found_after"]
     n = result["injected_errors"]
+    # the round that measured both kinds of augmentation (the second, under augment=auto), else the first
+    chose = next((p for p in result["curve"] if len(p.get("augment_cv") or {}) > 1), (result["curve"] or [{}])[0])
     row = {"noise": noise, "seed": seed, "injected": n, "reviewed": result["reviewed"],
            "found": result["errors_found"], "wall_seconds": result["wall_seconds"],
-           "augment": result["curve"][0].get("augment") if result["curve"] else None,
-           "augment_cv": result["curve"][0].get("augment_cv") if result["curve"] else None,
+           "augment": chose.get("augment"), "augment_cv": chose.get("augment_cv"),
            **{f"accuracy_{k}": v for k, v in result["accuracy_after_training"].items()}}
     for factor in (0.5, 1.0, 1.25):
         k = int(np.ceil(factor * n))

@@ -112,15 +112,37 @@ def test_review_measures_its_augmentation_once_or_takes_another_modes(reviewed, 
     from tuilabel.workspace import Workspace
 
     ws, session, _items, _wrong = reviewed
-    # the first round, nothing measured before: the folds fitted with both kinds, the better judges
+    # the first round, nothing measured before: shift ranks at once, its agreement scored
     first = session.curve[0].extra
-    scores = first["augment_cv"]
+    assert first["augment"] == "shift" and set(first["augment_cv"]) == {"shift"}
+    assert session.augment is None and session.measuring is not None
+    state = json.loads(ws.model_path("review-state").read_text())
+    assert state["augment"] == "shift" and state["augment_measured"] is False
+    assert ReviewSession(ws, ReviewSettings(**QUICK), clock=SimClock(), page_size=6).augment is None  # not measured
+    # at once the next round fits geometric on the same labels and folds, while the person reviews
+    assert session.due_update()
+    ranking = dict(session.probs)
+    job = session.snapshot()
+    assert job.augment == "geometric" and job.measured == first["augment_cv"] and job.folds_of == 1
+    assert session.page and not session.waiting()  # the first page stays up meanwhile
+    result = session.train(job)
+    session.persist(job, result)
+    session.apply(job, result)
+    scores = result.augment_scores
     assert set(scores) == {"shift", "geometric"} and all(0 < v <= 1 for v in scores.values())
+    assert scores["shift"] == first["augment_cv"]["shift"]
     best = "geometric" if scores["geometric"] > scores["shift"] else "shift"
-    assert first["augment"] == best and session.augment == best
-    assert json.loads(ws.model_path("review-state").read_text())["augment"] == best
+    assert result.chosen == best and session.augment == best and session.curve[1].extra["augment"] == best
+    if best == "shift":  # the ranking from shift stands
+        assert session.curve[1].extra["fitted"] == "geometric"
+        assert all(np.array_equal(session.probs[i], p) for i, p in ranking.items())
+    else:
+        assert any(not np.array_equal(session.probs[i], p) for i, p in ranking.items())
+    assert best in session.message and not session.due_update()
+    state = json.loads(ws.model_path("review-state").read_text())
+    assert state["augment"] == best and state["augment_measured"] is True and state["round"] == 2
     again = ReviewSession(ws, ReviewSettings(**QUICK), clock=SimClock(), page_size=6)
-    assert again.augment == best  # reopened: not measured again
+    assert again.augment == best and set(again.probs) == set(session.probs)  # reopened: not measured again
     told = ReviewSession(ws, ReviewSettings(**QUICK, augment="none"), clock=SimClock(), page_size=6)
     assert told.augment == "none" and told.fold_model(100, 0).augment is None
 
@@ -150,29 +172,40 @@ def test_review_measures_its_augmentation_once_or_takes_another_modes(reviewed, 
     assert job.augment == "shift"
     result = taken.train(job)
     assert result.augment == "shift" and result.augment_scores == {}  # one kind fitted, nothing measured
+    assert job.measured is None and result.chosen is None
+    taken.persist(job, result)
+    taken.apply(job, result)
+    assert not taken.due_update()
+    # review saved shift as taken over, not measured: without batch's choice, auto measures its own
+    other.model_path("batch-state").unlink()
+    assert ReviewSession(other, ReviewSettings(**QUICK), clock=SimClock(), page_size=6).augment is None
     other.close()
 
 
 def test_corrections_rerank_in_the_background_and_reviewed_items_stay_settled(reviewed):
     ws, session, _items, _wrong = reviewed
     truth = ws.pool.truth
+    if session.measuring is not None:  # run alone: the augmentation's measurement first
+        session.update()
     while not session.due_update():
         index = session.shown_item()
         assert index is not None
         stored = session.page[session.focus].stored
         session.handle(Action("keep") if stored == truth[index] else Action("label", int(truth[index])))
+    points = len(session.curve)
     job = session.snapshot()
+    assert job.measured is None  # the augmentation is settled: nothing left to measure
     assert session.updating and session.view().page  # the reviewer keeps going meanwhile
     index = session.shown_item()
     session.handle(Action("keep"))
     result = session.train(job)
     session.persist(job, result)
     session.apply(job, result)
-    assert len(session.curve) == 2 and not session.updating
+    assert len(session.curve) == points + 1 and not session.updating
     assert index not in session.queue and not set(session.queue) & session.settled
     # a new session resumes the ranking: the settled items stay out, nothing is due
     again = ReviewSession(ws, ReviewSettings(**QUICK), clock=SimClock(), page_size=6)
-    assert again.round == 2 and not again.due_update()
+    assert again.round == session.round and not again.due_update()
     assert set(again.queue) <= set(session.queue) | {index}
     assert not set(again.queue) & session.settled
 
@@ -230,11 +263,14 @@ def test_review_screen_keeps_corrects_and_marks(sample_workspace):
         async with app.run_test(size=(130, 40)) as pilot:  # a gallery of 4 x 2 tiles
             for _ in range(200):
                 await pilot.pause(0.1)
-                if app.screen.session is not None and app.screen.session.round and not app.screen.session.updating:
+                session = app.screen.session
+                if session is not None and session.augment is not None and not session.updating:
                     break
             screen = app.screen
             session = screen.session
-            assert session.round == 1 and len(session.page) == len(screen.tiles) == 8
+            # round 1 ranked with shift, round 2 (started by itself) measured geometric on the same labels
+            assert session.round == 2 and set(session.curve[-1].extra["augment_cv"]) == {"shift", "geometric"}
+            assert len(session.page) == len(screen.tiles) == 8
             first = session.page[session.focus]
             await pilot.press("enter")
             second = session.page[session.focus]

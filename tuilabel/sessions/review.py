@@ -19,7 +19,7 @@ so that review can rank disagreement between annotators (Cohen's kappa in `tuila
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, measured_augm
 from .paging import Paging
 from .settings import TeamSettings, setting
 
+MEASURED = ("shift", "geometric")  # augment=auto compares these; shift, right for most data, ranks first
 SECOND = "second-opinion"  # the store's mode name for blind second opinions
 
 
@@ -45,7 +46,8 @@ class ReviewSettings(TeamSettings):
     augment: str = setting("auto", "augmentation of the judging CNNs: geometric (rotation, shear, elastic; for digits "
                            "and strokes), shift (small moves and rescaling; photos, objects, textures), none; auto: "
                            "what batch or clusters mode measured on this workspace, else the better of shift and "
-                           "geometric in the first round's cross-fitting", choices=("auto", *PRESETS))
+                           "geometric on the first round's labels (shift ranks at once, geometric is fitted in "
+                           "the background while you review)", choices=("auto", *PRESETS))
     loss: str = setting("ce", "the judging CNN's loss: cross-entropy, or soft/hard bootstrapping (Reed et al.)",
                         choices=LOSSES)
     score: str = setting("self_confidence", "how doubt is measured: 1 - p(stored label), or the normalised margin "
@@ -70,7 +72,11 @@ class ReviewJob:
     n_classes: int
     reviewed: int
     seconds: float
-    augment: str | None = None  # the judging CNNs' augmentation; None: measure it this round
+    augment: str = "shift"  # the judging CNNs' augmentation
+    # augment=auto before it is known: the out-of-fold agreement of the kinds already fitted on these
+    # same labels and folds ({} in the first round); None: the augmentation is settled, nothing measured
+    measured: dict[str, float] | None = None
+    folds_of: int = 0  # the round whose folds and fold seeds these are (0: this one)
 
 
 @dataclass
@@ -84,6 +90,7 @@ class ReviewResult:
     seconds: float
     augment: str = "shift"  # the augmentation the folds trained with
     augment_scores: dict[str, float] = field(default_factory=dict)  # measured: out-of-fold agreement of each
+    chosen: str | None = None  # once every kind is measured on the same labels: the better one
 
 
 @dataclass
@@ -163,6 +170,8 @@ class ReviewSession(Paging, BaseSession):
         # augment=auto: batch's or clusters' measured choice; None until known (the first round measures it)
         auto = self.settings.augment == "auto"
         self.augment: str | None = measured_augment(workspace) if auto else self.settings.augment
+        self.augment_measured = False  # whether this review measured self.augment on its own labels
+        self.measuring: tuple[ReviewJob, dict[str, float]] | None = None  # the first kind's round and score
         self.round = 0
         self.accuracy: float | None = None
         self.probs: dict[int, np.ndarray] = {}  # pool index -> out-of-sample probabilities
@@ -267,8 +276,9 @@ class ReviewSession(Paging, BaseSession):
             return
         self.round = int(state.get("round", 0))
         self.accuracy = state.get("accuracy")
-        if self.settings.augment == "auto" and state.get("augment") in PRESETS:
-            self.augment = state["augment"]  # measured (or taken over) in an earlier round
+        if self.settings.augment == "auto" and state.get("augment") in PRESETS and state.get("augment_measured", True):
+            self.augment = state["augment"]  # measured in an earlier round (not what a setting chose)
+            self.augment_measured = True
         ids = state.get("item_ids", [])
         probs = np.array(state.get("probs", []), np.float32).reshape(len(ids), -1)
         labels = np.array(state.get("labels", []), np.int64)
@@ -435,7 +445,7 @@ class ReviewSession(Paging, BaseSession):
         or when the queue has run dry; labels given elsewhere since the last ranking."""
         if self.updating or len(self.current) < 2 * self.settings.folds:
             return False
-        if self.round == 0:
+        if self.round == 0 or self.measuring is not None:
             return True
         if self.corrections_since and (self.reviews_since >= self.settings.rerank_every or not self.queue):
             return True
@@ -447,6 +457,14 @@ class ReviewSession(Paging, BaseSession):
         return self.updating and not self.queue
 
     def snapshot(self) -> ReviewJob:
+        if self.measuring is not None:  # augment=auto: the next kind on the first kind's labels and folds
+            first, scores = self.measuring
+            self.measuring = None
+            self.round += 1
+            self.updating = True
+            kind = next(kind for kind in MEASURED if kind not in scores)
+            return replace(first, round=self.round, augment=kind, measured=scores,
+                           folds_of=first.folds_of or first.round, reviewed=self.reviewed_here, seconds=self.elapsed)
         self.refresh_labels()
         items = np.array(sorted(self.current), np.int64)
         labels = np.array([self.current[i].label for i in items], np.int64)
@@ -455,63 +473,62 @@ class ReviewSession(Paging, BaseSession):
         self.updating = True
         self.reviews_since = self.corrections_since = 0
         return ReviewJob(self.round, items, labels, weights, self.pool.as_float(items), self.pool.n_classes,
-                         self.reviewed_here, self.elapsed, self.augment)
+                         self.reviewed_here, self.elapsed, self.augment or MEASURED[0],
+                         None if self.augment else {})
 
     def fold_model(self, n_train: int, seed: int, augment: str | None = None) -> CNNClassifier:
         s = self.settings
         epochs = max(3, min(s.epochs, s.budget // max(n_train, 1)))
-        kind = augment or self.augment or "shift"
+        kind = augment or self.augment or MEASURED[0]
         return CNNClassifier(arch="small", epochs=epochs, patience=0, augment=PRESETS[kind], seed=seed, loss=s.loss)
 
     def train(self, job: ReviewJob, progress: Progress = no_progress) -> ReviewResult:
-        """K models, each trained without one fold, give that fold its probabilities. Without a
-        known augmentation (``job.augment`` None) the folds are fitted with shift and with geometric,
-        and the one whose out-of-fold classes agree more with the stored labels judges (a tie: shift)."""
+        """K models, each trained without one fold, give that fold its probabilities. While
+        ``augment=auto`` measures (``job.measured`` not None), the folds' out-of-fold agreement with
+        the stored labels is scored too; once every kind of ``MEASURED`` has been fitted on the same
+        labels and folds, the better one is ``chosen`` (a tie: shift)."""
         t0 = time.perf_counter()
         s = self.settings
         n = len(job.items)
-        rng = np.random.default_rng(s.seed + 7919 * job.round)
+        folds_of = job.folds_of or job.round
+        rng = np.random.default_rng(s.seed + 7919 * folds_of)
         folds = np.empty(n, np.int64)
         for k in range(job.n_classes):  # stratified: every fold holds each class in proportion
             members = rng.permutation(np.flatnonzero(job.labels == k))
             folds[members] = np.arange(len(members)) % s.folds
         test = self.test_arrays()
-        kinds = [job.augment] if job.augment is not None else ["shift", "geometric"]
-        fits = {}
-        for i, kind in enumerate(kinds):
-            span = (i / len(kinds), (i + 1) / len(kinds))
-            fits[kind] = self._cross_fit(job, folds, kind, test, span, progress)
-        scores = {} if len(kinds) == 1 else {kind: float((fit[0].argmax(1) == job.labels).mean())
-                                             for kind, fit in fits.items()}
-        augment = kinds[0] if not scores else max(kinds, key=lambda kind: (scores[kind], kind == "shift"))
-        probs, test_probs = fits[augment][0], fits[augment][1]
-        trained = sum(fit[2] for fit in fits.values())
+        probs, test_probs, trained = self._cross_fit(job, folds, folds_of, test, progress)
+        scores: dict[str, float] = {}
+        chosen = None
+        if job.measured is not None:
+            scores = {**job.measured, job.augment: float((probs.argmax(1) == job.labels).mean())}
+            if all(kind in scores for kind in MEASURED):
+                chosen = max(MEASURED, key=lambda kind: (scores[kind], kind == "shift"))
         accuracy = None if test is None or test_probs is None else float((test_probs.argmax(1) == test[1]).mean())
         progress(1.0, f"review round {job.round}: done")
         flagged = confident_errors(probs, job.labels, job.n_classes)
-        return ReviewResult(probs, flagged, accuracy, trained, n * len(kinds),
-                            0 if test is None else len(test[1]) * s.folds * len(kinds), time.perf_counter() - t0,
-                            augment, scores)
+        return ReviewResult(probs, flagged, accuracy, trained, n, 0 if test is None else len(test[1]) * s.folds,
+                            time.perf_counter() - t0, job.augment, scores, chosen)
 
-    def _cross_fit(self, job: ReviewJob, folds: np.ndarray, augment: str, test: tuple[np.ndarray, np.ndarray] | None,
-                   span: tuple[float, float], progress: Progress) -> tuple[np.ndarray, np.ndarray | None, int]:
-        """One fold model per fold, trained with ``augment``: the held-out probabilities, the folds'
-        mean on the test set (None without one) and the image passes."""
+    def _cross_fit(self, job: ReviewJob, folds: np.ndarray, folds_of: int, test: tuple[np.ndarray, np.ndarray] | None,
+                   progress: Progress) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """One fold model per fold, trained with ``job.augment`` (seeded by the round ``folds_of``,
+        so that two kinds measured on the same labels differ only in their augmentation): the
+        held-out probabilities, the folds' mean on the test set (None without one) and the image passes."""
         s = self.settings
         probs = np.zeros((len(job.items), job.n_classes), np.float32)
         test_probs = None if test is None else np.zeros((len(test[1]), job.n_classes), np.float32)
         trained = 0
-        low, width = span[0], span[1] - span[0]
-        kind = "" if job.augment is not None else f" ({augment} augmentation)"
+        kind = "" if job.measured is None else f" ({job.augment} augmentation)"
         for k in range(s.folds):
             held = folds == k
             train_idx = np.flatnonzero(~held)
-            progress(low + width * k / s.folds, f"review round {job.round}: judging fold {k + 1}/{s.folds} "
+            progress(k / s.folds, f"review round {job.round}: judging fold {k + 1}/{s.folds} "
                      f"({held.sum()} labels) with a CNN trained on the other {len(train_idx)}{kind}")
-            model = self.fold_model(len(train_idx), s.seed + 100 * job.round + k, augment)
+            model = self.fold_model(len(train_idx), s.seed + 100 * folds_of + k, job.augment)
 
             def step(epoch: int, loss: float, fold: int = k, model: CNNClassifier = model) -> None:
-                progress(low + width * (fold + epoch / model.epochs) / s.folds,
+                progress((fold + epoch / model.epochs) / s.folds,
                          f"review round {job.round}: fold {fold + 1}/{s.folds}, epoch {epoch}/{model.epochs}{kind}")
 
             model.fit(job.x[train_idx], job.labels[train_idx], job.n_classes,
@@ -526,12 +543,24 @@ class ReviewSession(Paging, BaseSession):
     def compute_seconds(self, job: ReviewJob, result: ReviewResult) -> float:
         return COSTS.cnn_image_epoch * result.images_trained + COSTS.evaluation_item * (result.scored + result.tested)
 
+    @staticmethod
+    def judges(result: ReviewResult) -> bool:
+        """Whether a round's probabilities become the ranking: always, but for the round that
+        measured a kind which then lost (the kind ranking already stays)."""
+        return result.chosen is None or result.chosen == result.augment
+
     def persist(self, job: ReviewJob, result: ReviewResult) -> None:
         if not self.save_models:
             return
+        measured = {"augment_measured": result.chosen is not None or (job.measured is None and self.augment_measured),
+                    **({"augment_cv": result.augment_scores} if result.augment_scores else {})}
+        if not self.judges(result):  # the ranking saved stands; only what the measurement chose changes
+            state = self.load_state() or {}
+            self.save_state({**state, "round": job.round, "augment": result.chosen, **measured})
+            return
         flagged = result.flagged
         self.save_state({
-            "round": job.round, "accuracy": result.accuracy, "augment": result.augment,
+            "round": job.round, "accuracy": result.accuracy, "augment": result.augment, **measured,
             "item_ids": [str(self.pool.ids[i]) for i in job.items], "labels": job.labels.tolist(),
             "probs": np.round(result.probs, 4).ravel().tolist(),
             "flagged": [str(self.pool.ids[i]) for i in job.items[flagged]],
@@ -541,28 +570,41 @@ class ReviewSession(Paging, BaseSession):
 
     def apply(self, job: ReviewJob, result: ReviewResult) -> None:
         self.updating = False
-        self.accuracy = result.accuracy
-        self.augment = result.augment
-        flagged = result.flagged
-        self._judged(job.items, job.labels, result.probs)
-        self.flagged = {int(i) for i in job.items[flagged]}
+        judges = self.judges(result)
+        if result.chosen is not None:
+            self.augment, self.augment_measured = result.chosen, True
+        elif job.measured is not None:  # one kind fitted: the next round fits the other on the same labels
+            self.measuring = (job, result.augment_scores)
+        if judges:
+            self.accuracy = result.accuracy
+            self._judged(job.items, job.labels, result.probs)
+            self.flagged = {int(i) for i in job.items[result.flagged]}
         self.refresh_labels()
         self.rebuild_queue()
-        self.curve.append(CurvePoint(job.reviewed, job.seconds, result.accuracy, {
+        self.curve.append(CurvePoint(job.reviewed, job.seconds, self.accuracy, {
             "round": job.round, "reviewed": job.reviewed, "judged": len(job.items),
-            "flagged": int(flagged.sum()), "queue": len(self.queue),
-            "seconds_train": round(result.seconds, 2), "augment": result.augment,
+            "flagged": len(self.flagged), "queue": len(self.queue),
+            "seconds_train": round(result.seconds, 2), "augment": self.augment or result.augment,
             **({"augment_cv": result.augment_scores} if result.augment_scores else {}),
+            **({} if judges else {"fitted": result.augment}),
         }))
         for item in self.page:  # fresh guesses on the open page; its order stays
-            if not item.answered and item.index in self.current:
+            if judges and not item.answered and item.index in self.current:
                 fresh = self._item(item.index)
                 item.guess, item.confidence, item.stored_p, item.doubt = (fresh.guess, fresh.confidence,
                                                                           fresh.stored_p, fresh.doubt)
         if not any(not it.answered for it in self.page):
             self.new_page()
-        self.message = (f"review round {job.round}: {len(job.items)} labels judged out of sample, "
-                        f"{int(flagged.sum())} flagged, {len(self.queue)} in the queue")
+        if result.chosen is not None:
+            other = next(kind for kind in MEASURED if kind != result.chosen)
+            self.message = (f"review round {job.round}: {result.chosen} augmentation judges from now on (its folds "
+                            f"agreed with {result.augment_scores[result.chosen]:.0%} of the labels, {other} "
+                            f"{result.augment_scores[other]:.0%})")
+            if judges:
+                self.message += f"; {len(self.flagged)} flagged, {len(self.queue)} in the queue"
+        else:
+            self.message = (f"review round {job.round}: {len(job.items)} labels judged out of sample, "
+                            f"{len(self.flagged)} flagged, {len(self.queue)} in the queue")
 
     def final_accuracy(self, items: np.ndarray, labels: np.ndarray) -> float | None:
         """Test accuracy of one CNN trained on all of ``labels`` (the fold models' settings)."""
