@@ -519,17 +519,18 @@ class ReviewSession(Paging, BaseSession):
         probs = np.zeros((len(job.items), job.n_classes), np.float32)
         test_probs = None if test is None else np.zeros((len(test[1]), job.n_classes), np.float32)
         trained = 0
-        kind = "" if job.measured is None else f" ({job.augment} augmentation)"
+        # a round that only measures another augmentation says so (the ranking shown stays meanwhile)
+        what = f"trying {job.augment} augmentation" if job.measured else f"review round {job.round}"
         for k in range(s.folds):
             held = folds == k
             train_idx = np.flatnonzero(~held)
-            progress(k / s.folds, f"review round {job.round}: judging fold {k + 1}/{s.folds} "
-                     f"({held.sum()} labels) with a CNN trained on the other {len(train_idx)}{kind}")
+            progress(k / s.folds, f"{what}: judging fold {k + 1}/{s.folds} "
+                     f"({held.sum()} labels) with a CNN trained on the other {len(train_idx)}")
             model = self.fold_model(len(train_idx), s.seed + 100 * folds_of + k, job.augment)
 
             def step(epoch: int, loss: float, fold: int = k, model: CNNClassifier = model) -> None:
                 progress((fold + epoch / model.epochs) / s.folds,
-                         f"review round {job.round}: fold {fold + 1}/{s.folds}, epoch {epoch}/{model.epochs}{kind}")
+                         f"{what}: fold {fold + 1}/{s.folds}, epoch {epoch}/{model.epochs}")
 
             model.fit(job.x[train_idx], job.labels[train_idx], job.n_classes,
                       sample_weight=job.weights[train_idx], progress=step)
@@ -595,13 +596,11 @@ class ReviewSession(Paging, BaseSession):
                                                                           fresh.stored_p, fresh.doubt)
         if not any(not it.answered for it in self.page):
             self.new_page()
-        if result.chosen is not None:
+        if result.chosen is not None:  # short enough for 80 columns; the status line has the queue
             other = next(kind for kind in MEASURED if kind != result.chosen)
-            self.message = (f"review round {job.round}: {result.chosen} augmentation judges from now on (its folds "
-                            f"agreed with {result.augment_scores[result.chosen]:.0%} of the labels, {other} "
-                            f"{result.augment_scores[other]:.0%})")
-            if judges:
-                self.message += f"; {len(self.flagged)} flagged, {len(self.queue)} in the queue"
+            self.message = (f"augmentation: {result.chosen} judges from now on "
+                            f"({result.augment_scores[result.chosen]:.0%} agreement, "
+                            f"{other} {result.augment_scores[other]:.0%})")
         else:
             self.message = (f"review round {job.round}: {len(job.items)} labels judged out of sample, "
                             f"{len(self.flagged)} flagged, {len(self.queue)} in the queue")
