@@ -547,7 +547,7 @@ class ReviewSession(Paging, BaseSession):
     @staticmethod
     def judges(result: ReviewResult) -> bool:
         """Whether a round's probabilities become the ranking: always, but for the round that
-        measured a kind which then lost (the kind ranking already stays)."""
+        measured a kind which then lost (the ranking already shown stays)."""
         return result.chosen is None or result.chosen == result.augment
 
     def persist(self, job: ReviewJob, result: ReviewResult) -> None:
