@@ -91,6 +91,12 @@ def cross_validated(y: np.ndarray, folds: int, fit_predict: Callable[[np.ndarray
 
 
 AUGMENT_CHECKS = (4, 16)  # labels a class at which augment=auto measures its choice again
+AUGMENT_KINDS = ("shift", "geometric")  # what augment=auto compares; shift, which suits more kinds of images, first
+
+
+def better_augment(scores: dict[str, float]) -> str:
+    """The kind of ``AUGMENT_KINDS`` with the better measured score; a tie keeps shift."""
+    return "geometric" if scores["geometric"] > scores["shift"] else "shift"
 
 
 def choose_augment(y: np.ndarray, n_classes: int, current: str, checked: int,
@@ -110,12 +116,12 @@ def choose_augment(y: np.ndarray, n_classes: int, current: str, checked: int,
     if not due:
         return current, {}, checked
     scores: dict[str, float] = {}
-    for kind in ("shift", "geometric"):
+    for kind in AUGMENT_KINDS:
         def one(train: np.ndarray, held: np.ndarray, kind: str = kind) -> np.ndarray:
             return fit_predict(kind, train, held)
 
         scores[kind] = cross_validated(y, 3, one, seed) or 0.0
-    return ("geometric" if scores["geometric"] > scores["shift"] else "shift"), scores, due[-1]
+    return better_augment(scores), scores, due[-1]
 
 
 def measured_augment(workspace: Workspace, modes: tuple[str, ...] = ("batch", "clusters")) -> str | None:

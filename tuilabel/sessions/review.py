@@ -29,11 +29,20 @@ from ..models.augment import PRESETS
 from ..models.cnn import LOSSES, CNNClassifier
 from ..store import LabelEvent
 from ..workspace import Workspace
-from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, measured_augment, no_progress
+from .base import (
+    AUGMENT_KINDS,
+    COSTS,
+    BaseSession,
+    Clock,
+    CurvePoint,
+    Progress,
+    better_augment,
+    measured_augment,
+    no_progress,
+)
 from .paging import Paging
 from .settings import TeamSettings, setting
 
-MEASURED = ("shift", "geometric")  # augment=auto compares these; shift, right for most data, ranks first
 SECOND = "second-opinion"  # the store's mode name for blind second opinions
 
 
@@ -457,35 +466,33 @@ class ReviewSession(Paging, BaseSession):
         return self.updating and not self.queue
 
     def snapshot(self) -> ReviewJob:
+        self.round += 1
+        self.updating = True
         if self.measuring is not None:  # augment=auto: the next kind on the first kind's labels and folds
             first, scores = self.measuring
             self.measuring = None
-            self.round += 1
-            self.updating = True
-            kind = next(kind for kind in MEASURED if kind not in scores)
+            kind = next(kind for kind in AUGMENT_KINDS if kind not in scores)
             return replace(first, round=self.round, augment=kind, measured=scores,
                            folds_of=first.folds_of or first.round, reviewed=self.reviewed_here, seconds=self.elapsed)
         self.refresh_labels()
         items = np.array(sorted(self.current), np.int64)
         labels = np.array([self.current[i].label for i in items], np.int64)
         weights = np.array([self.current[i].confidence for i in items], np.float32)
-        self.round += 1
-        self.updating = True
         self.reviews_since = self.corrections_since = 0
         return ReviewJob(self.round, items, labels, weights, self.pool.as_float(items), self.pool.n_classes,
-                         self.reviewed_here, self.elapsed, self.augment or MEASURED[0],
+                         self.reviewed_here, self.elapsed, self.augment or AUGMENT_KINDS[0],
                          None if self.augment else {})
 
     def fold_model(self, n_train: int, seed: int, augment: str | None = None) -> CNNClassifier:
         s = self.settings
         epochs = max(3, min(s.epochs, s.budget // max(n_train, 1)))
-        kind = augment or self.augment or MEASURED[0]
+        kind = augment or self.augment or AUGMENT_KINDS[0]
         return CNNClassifier(arch="small", epochs=epochs, patience=0, augment=PRESETS[kind], seed=seed, loss=s.loss)
 
     def train(self, job: ReviewJob, progress: Progress = no_progress) -> ReviewResult:
         """K models, each trained without one fold, give that fold its probabilities. While
         ``augment=auto`` measures (``job.measured`` not None), the folds' out-of-fold agreement with
-        the stored labels is scored too; once every kind of ``MEASURED`` has been fitted on the same
+        the stored labels is scored too; once every kind of ``AUGMENT_KINDS`` has been fitted on the same
         labels and folds, the better one is ``chosen`` (a tie: shift)."""
         t0 = time.perf_counter()
         s = self.settings
@@ -502,8 +509,8 @@ class ReviewSession(Paging, BaseSession):
         chosen = None
         if job.measured is not None:
             scores = {**job.measured, job.augment: float((probs.argmax(1) == job.labels).mean())}
-            if all(kind in scores for kind in MEASURED):
-                chosen = max(MEASURED, key=lambda kind: (scores[kind], kind == "shift"))
+            if all(kind in scores for kind in AUGMENT_KINDS):
+                chosen = better_augment(scores)
         accuracy = None if test is None or test_probs is None else float((test_probs.argmax(1) == test[1]).mean())
         progress(1.0, f"review round {job.round}: done")
         flagged = confident_errors(probs, job.labels, job.n_classes)
@@ -597,7 +604,7 @@ class ReviewSession(Paging, BaseSession):
         if not any(not it.answered for it in self.page):
             self.new_page()
         if result.chosen is not None:  # short enough for 80 columns; the status line has the queue
-            other = next(kind for kind in MEASURED if kind != result.chosen)
+            other = next(kind for kind in AUGMENT_KINDS if kind != result.chosen)
             self.message = (f"augmentation: {result.chosen} judges from now on "
                             f"({result.augment_scores[result.chosen]:.0%} agreement, "
                             f"{other} {result.augment_scores[other]:.0%})")
