@@ -297,3 +297,28 @@ def test_review_screen_keeps_corrects_and_marks(sample_workspace):
             assert np.abs(shown[0].astype(float) - expected).max() <= 1  # a box filter of the pool image
 
     asyncio.run(run())
+
+
+def test_a_caption_too_long_for_its_tile_is_cut_not_wrapped():
+    """Long class names under a 14-column thumbnail (photographs at 80x24): the focused caption
+    keeps its stored→guess, cut with an ellipsis, instead of wrapping to a hidden second line."""
+    from rich.text import Text
+    from textual.app import App, ComposeResult
+
+    from tuilabel.tui.gallery import Tile
+
+    class One(App):
+        def compose(self) -> ComposeResult:
+            yield Tile("none", 14, 8)
+
+    async def run() -> None:
+        app = One()
+        async with app.run_test(size=(40, 8)) as pilot:
+            tile = app.query_one(Tile)
+            tile.caption.set_text(Text("▶ ") + Text("brick→astronaut 97%"))
+            await pilot.pause()
+            row = tile.caption.region.y
+            line = "".join(segment.text for segment in app.screen._compositor.render_strips()[row])
+            assert line.startswith("▶ brick→astro…")
+
+    asyncio.run(run())

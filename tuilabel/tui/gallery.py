@@ -20,8 +20,8 @@ TILE_GAP = 2
 class Tile(Vertical):
     DEFAULT_CSS = """
     Tile { width: auto; height: auto; }
-    Tile TextPanel { height: 1; width: 100%; }
-    """
+    Tile TextPanel { height: 1; width: 100%; text-wrap: nowrap; text-overflow: ellipsis; }
+    """  # one line, cut with an ellipsis: a wrapped caption would show only "▶ " of the focused tile
 
     def __init__(self, colors: str, width: int, height: int) -> None:
         super().__init__()
