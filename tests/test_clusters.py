@@ -211,7 +211,8 @@ def test_spread_rule_margin_weighs_right_over_wrong_and_starts_from_the_persons_
     """spread_rule=margin: 2q - 1 of the checks; before any check, q is the mean confidence the person
     gave their cluster labels (h 1, m 0.7, l 0.4), so clusters the person calls mixed spread nothing."""
     ws = sample_workspace
-    session = _session(ws, clusters_model, show="medoid", spread_rule="margin", spread_prior=0.6)
+    session = _session(ws, clusters_model, show="medoid", spread_rule="margin", spread_prior=0.6,
+                       pick="uncertain")  # medoids alone: no random image checks a label given here
     assert session.spread_factor() == 0.6  # no label yet: the prior
     session.handle(Action("confidence", "low"))
     session.handle(Action("label", 1))
@@ -228,7 +229,7 @@ def test_spread_rule_margin_weighs_right_over_wrong_and_starts_from_the_persons_
     session.checks = [1, 4, 0, 0]
     assert session.spread_factor() == 0.0  # wrong more often than right
     # the chance rule can start from the person's confidence too (spread_prior=-1), then go by the checks
-    chance = _session(ws, clusters_model, show="medoid", spread_rule="chance", spread_prior=-1)
+    chance = _session(ws, clusters_model, show="medoid", spread_rule="chance", spread_prior=-1, pick="uncertain")
     assert chance.spread_factor() == 1.0  # nothing said yet
     chance.handle(Action("confidence", "medium"))
     chance.handle(Action("label", 4))
@@ -362,16 +363,14 @@ def test_the_first_epoch_shows_medoids_for_the_share_the_persons_confidence_give
     assert session.current is medoids[1]
     say("low")  # c = 0.7, S = 0.4: round(0.4 * 3) = 1 medoid of 3, and 2 are shown
     assert session.current.drawn and session.current.medoid == order[0]
-    say("low")  # c = 0.6, S = 0.2
-    assert session.current.drawn and session.current.medoid == order[1]
-    session.handle(Action("undo"))  # the image just labelled comes back
+    session.handle(Action("undo"))  # the centre just labelled comes back
+    assert session.current is medoids[1]
+    say("medium")  # c = 0.85, S = 0.7: round(0.7 * 3) = 2, and 2 are shown
     assert session.current.drawn and session.current.medoid == order[0]
-    say("low")
-    say("high")  # c = 0.7, S = 0.4: round(0.4 * 5) = 2 medoids of 5, and 2 are shown
-    assert session.current.drawn and session.current.medoid == order[2]
-    say("high")  # c = 0.76, S = 0.52: round(0.52 * 6) = 3 medoids of 6
+    session.handle(Action("undo"))
+    say("high")  # c = 1, S = 1
     assert session.current is medoids[2]
-    assert session.spread_factor() == pytest.approx(2 * np.mean([1, .4, .4, 1, 1]) - 1)
+    assert session.spread_factor() == 1.0 and session.checks == [0, 0, 0, 0]
     # a "no class" shows the cluster's parts next, whatever the share
     session.handle(Action("no_class"))
     assert session.current.depth == 1 and session.current.path.startswith(medoids[2].path + ".")
@@ -385,6 +384,32 @@ def test_the_first_epoch_shows_medoids_for_the_share_the_persons_confidence_give
     again = ClustersSession(ws, TINY, clock=SimClock(), model=clusters_model, plan=prepared)
     assert nxt not in [c.medoid for c in again.queue if c.drawn] and again.queue[0] is not None
     assert [c.medoid for c in _session(ws, clusters_model, pick="uncertain").queue if c.drawn] == []
+
+
+def test_a_random_image_checks_the_label_its_cluster_got_earlier_in_the_epoch(sample_workspace, clusters_model):
+    """The first epoch's random images carry the label spread to their cluster a moment ago (by its
+    medoid, or by a random image of the same cluster since): a person's label on one checks it, and
+    the checks then set the share of medoids (2q - 1)."""
+    ws = sample_workspace
+    session = _session(ws, clusters_model, show="medoid")
+    given = {}
+    for k in range(TINY.k):  # every cluster's members share the class: S = 1, the medoids first
+        centre = session.current
+        assert not centre.drawn and centre.depth == 0
+        given[centre.path] = k % ws.pool.n_classes
+        session.handle(Action("label", given[centre.path]))
+    assert session.checks == [0, 0, 0, 0]  # clusters do not overlap: no medoid carried another's label
+    first = session.current
+    assert first.drawn and first.path in given
+    given[first.path] = (given[first.path] + 1) % ws.pool.n_classes  # disagrees, and spreads its own
+    session.handle(Action("label", given[first.path]))
+    assert session.checks == [0, 1, 0, 0] and session.spread_factor() == 0.0  # 2 * 1/3 - 1 < 0
+    second = session.current
+    assert second.drawn and second.path in given
+    session.handle(Action("label", given[second.path]))  # agrees with the latest label spread to it
+    assert session.checks == [1, 2, 0, 0] and session.spread_factor() == pytest.approx(2 * 2 / 4 - 1)
+    session.handle(Action("undo"))
+    assert session.checks == [0, 1, 0, 0] and session.current is second
 
 
 def test_pick_balanced_takes_the_guessed_classes_in_turn(sample_workspace, clusters_model):
@@ -641,9 +666,9 @@ def test_clusters_screen_labels_splits_and_trains(sample_workspace, clusters_mod
             await pilot.press("4")
             assert len(ws.store.current(("propagated",))) == len(first.members) - 1
             assert ws.store.current(("human",)) == {str(ws.pool.ids[first.medoid]): (4, 1.0)}
-            assert "random image" not in str(screen.query_one("#state").text)
+            assert "(random)" not in str(screen.query_one("#state").text)
             await pilot.press("l", "5")  # mixed members: the share of medoids falls, a random image comes next
-            assert session.current.drawn and "(a random image)" in str(screen.query_one("#state").text)
+            assert session.current.drawn and "(random)" in str(screen.query_one("#state").text)
             await pilot.press("x")
             assert session.current.path.count(".") == 1
             await pilot.press("t")  # end the epoch: it trains on a worker, then shows epoch 2

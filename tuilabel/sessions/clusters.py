@@ -30,10 +30,11 @@ Where this goes beyond the seed, measured on three data sets (see benchmarks/ben
   Where the clusters do not follow the classes a medoid's label is worth little beyond the image
   (medoids are typical images, and typical images taught less than random ones on photographs and
   shapes), so as the checks take the spread's weight away they take the medoids too. The share
-  follows the weight as it moves during the epoch; in the first epoch, before any check, that is the
-  confidence the person gives (2c - 1 for its mean c), so the first epoch shows the biggest clusters'
-  medoids for as long as their members share the class and goes on with random images where they do
-  not (``ClustersSession._rebalance``). ``pick="auto"`` shows
+  follows the weight as it moves during the epoch, the first epoch included: the biggest clusters'
+  medoids while the person's confidence says their members share the class (2c - 1 for its mean c),
+  random images as it falls, and a random image in a cluster labelled earlier in the epoch checks
+  that label, so where the clusters do not hold one class the first epoch goes on with random images
+  (``ClustersSession._rebalance``). ``pick="auto"`` shows
   random pool images instead, one per cluster, each with its cluster measured from it, until every
   class has ``ask_from`` of a person's labels: on photographs (seed 2) the least sure clusters gave
   one class 10 of 32 labels and another none, but over three data sets it did not beat the default
@@ -545,6 +546,7 @@ class ClustersSession(BaseSession):
         # on the checks where the classifier had guessed the image: its guess agreed, of
         self.checks = [0, 0, 0, 0]
         self.known = np.full(len(self.pool), -1, np.int64)  # the labels the last epoch trained on
+        self.spread_now = np.full(len(self.pool), -1, np.int64)  # ... and those this epoch's decisions spread
         self.augment_choice = self.settings.augment if self.settings.augment != "auto" else "shift"
         self.augment_checked = 0  # augment=auto: a person's labels a class when the choice was last measured
         self.taken_mask = taken  # kept up to date by decisions, read again from the store each epoch
@@ -615,9 +617,9 @@ class ClustersSession(BaseSession):
         of it the spread has earned as things stand (``earned_share`` of ``spread_factor``), counting
         the centres this epoch has shown so far; random images, in the session's order, for the rest.
         In the first epoch that share starts at 1 and follows the confidence the person gives (2c - 1
-        for its mean c): where the members shown under the first medoids do not share their class,
-        the clusters are not worth a label each and the epoch goes on with random images, which
-        taught more than typical ones on photographs and shapes. In later epochs the checks move it.
+        for its mean c) until a random image checks the label its cluster got earlier in the epoch:
+        where the clusters do not hold one class, they are not worth a label each and the epoch goes
+        on with random images, which taught more than typical ones on photographs and shapes.
         Sub-clusters of a "no class" stay at the front; a random image a person has labelled since
         the plan was made (in another mode) is dropped."""
         if not any(c.drawn for c in self.queue) or self.plan.sampled:
@@ -716,8 +718,11 @@ class ClustersSession(BaseSession):
             spread = [(str(self.pool.ids[i]), label, float(w)) for i, w in zip(centre.members, weights)
                       if i != centre.medoid]
             item = None if centre.medoid is None else str(self.pool.ids[centre.medoid])
-            if centre.medoid is not None and self.known[centre.medoid] >= 0:
-                checked = int(self.known[centre.medoid]) == label
+            carried = -1 if centre.medoid is None else int(self.spread_now[centre.medoid])
+            if carried < 0 and centre.medoid is not None:
+                carried = int(self.known[centre.medoid])
+            if carried >= 0:
+                checked = carried == label
                 self.checks[0] += int(checked)
                 self.checks[1] += 1
                 if centre.guess is not None:
@@ -729,6 +734,8 @@ class ClustersSession(BaseSession):
                                                        p_c if item is None else 1.0, spread, item_id=item)
         if item is not None:
             self.taken_mask[centre.medoid] = True
+        if label is not None:
+            self.spread_now[centre.members] = label
         self.queue.pop(0)
         if label is None:
             children = self._split(centre)
@@ -797,6 +804,10 @@ class ClustersSession(BaseSession):
         for child in d.children:
             if child in self.queue:
                 self.queue.remove(child)
+        self.spread_now[:] = -1  # what the epoch's other decisions spread, in their order
+        for other in self.decisions:
+            if other.centre.epoch == self.epoch and other.label is not None and other.events:
+                self.spread_now[other.centre.members] = other.label
         self.queue.insert(0, d.centre)
         self.message = f"undone: cluster {d.centre.path}"
 
@@ -966,6 +977,7 @@ class ClustersSession(BaseSession):
         self.decided_this_epoch = 0
         self.train_now = False
         self.epoch = job.epoch + 1
+        self.spread_now[:] = -1  # the epoch trained on it: known from now on
         self._rebalance()
         self.known = job.labels
         self.accuracy = result.accuracy
