@@ -672,7 +672,7 @@ def test_clusters_screen_labels_splits_and_trains(sample_workspace, clusters_mod
             await pilot.press("x")
             assert session.current.path.count(".") == 1
             await pilot.press("t")  # end the epoch: it trains on a worker, then shows epoch 2
-            for _ in range(200):
+            for _ in range(2400):  # two minutes at most on a busy machine
                 await pilot.pause(0.05)
                 if session.epoch == 2 and not session.training:
                     break

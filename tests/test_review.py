@@ -261,7 +261,7 @@ def test_review_screen_keeps_corrects_and_marks(sample_workspace):
     async def run() -> None:
         app = TuilabelApp(ws, mode="review", colors="none", settings=settings)
         async with app.run_test(size=(130, 40)) as pilot:  # a gallery of 4 x 2 tiles
-            for _ in range(200):
+            for _ in range(1200):  # two minutes at most on a busy machine
                 await pilot.pause(0.1)
                 session = app.screen.session
                 if session is not None and session.augment is not None and not session.updating:
