@@ -159,8 +159,7 @@ def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, cl
     weigh the share of checks that agreed, above chance (spread_rule=model: beyond the classifier's
     guesses for the same images; Laplace-smoothed); undo takes a check back."""
     ws = sample_workspace
-    # pick=uncertain: the queue keeps its order as the checks come in (pick=earned reorders it)
-    session = _session(ws, clusters_model, show="medoid", spread_rule="chance", pick="uncertain")
+    session = _session(ws, clusters_model, show="medoid", spread_rule="chance")
     chance = 1 / ws.pool.n_classes
     assert session.spread_factor() == 1.0  # nothing checked yet
     assert _session(ws, clusters_model, spread_rule="chance", spread_prior=0.3).spread_factor() == 0.3  # as set
@@ -211,8 +210,7 @@ def test_spread_rule_margin_weighs_right_over_wrong_and_starts_from_the_persons_
     """spread_rule=margin: 2q - 1 of the checks; before any check, q is the mean confidence the person
     gave their cluster labels (h 1, m 0.7, l 0.4), so clusters the person calls mixed spread nothing."""
     ws = sample_workspace
-    session = _session(ws, clusters_model, show="medoid", spread_rule="margin", spread_prior=0.6,
-                       pick="uncertain")  # medoids alone: no random image checks a label given here
+    session = _session(ws, clusters_model, show="medoid", spread_rule="margin", spread_prior=0.6)
     assert session.spread_factor() == 0.6  # no label yet: the prior
     session.handle(Action("confidence", "low"))
     session.handle(Action("label", 1))
@@ -229,7 +227,7 @@ def test_spread_rule_margin_weighs_right_over_wrong_and_starts_from_the_persons_
     session.checks = [1, 4, 0, 0]
     assert session.spread_factor() == 0.0  # wrong more often than right
     # the chance rule can start from the person's confidence too (spread_prior=-1), then go by the checks
-    chance = _session(ws, clusters_model, show="medoid", spread_rule="chance", spread_prior=-1, pick="uncertain")
+    chance = _session(ws, clusters_model, show="medoid", spread_rule="chance", spread_prior=-1)
     assert chance.spread_factor() == 1.0  # nothing said yet
     chance.handle(Action("confidence", "medium"))
     chance.handle(Action("label", 4))
@@ -337,79 +335,6 @@ def test_pick_earned_shows_medoids_for_the_share_the_spread_has_earned(sample_wo
         reopened = ClustersSession(ws, TINY, clock=SimClock(), **ClustersSession.prepare(ws, TINY))
         assert reopened.plan.share == share and reopened.spread_factor() == factor
         assert sum(c.uncertainty is not None for c in reopened.queue[:4]) == round(4 * share)
-
-
-def test_the_first_epoch_shows_medoids_for_the_share_the_persons_confidence_gives(sample_workspace, clusters_model):
-    """pick=earned in the first epoch: the biggest clusters' medoids while the person says their
-    members share the class; as the mean confidence c falls, medoids make up 2c - 1 of what has been
-    shown and the rest are the session's random order (each with its nearest cluster). A "no class"
-    still shows the parts next, undo shows the same image again, and a random image someone labels
-    meanwhile (in another mode) is not shown."""
-    ws = sample_workspace
-    session = _session(ws, clusters_model, show="medoid")
-    order = random_order(len(ws.pool), TINY.seed)
-    medoids = [c for c in session.queue if not c.drawn]
-    assert len(medoids) == TINY.k and session.queue[: TINY.k] == medoids  # nothing said yet: medoids first
-    assert [len(c.members) for c in medoids] == sorted((len(c.members) for c in medoids), reverse=True)
-    assert [c.medoid for c in session.queue if c.drawn] == list(order[: len(session.queue) - TINY.k])
-    for c in session.queue[TINY.k:]:
-        assert c.medoid in c.members and c.distances[c.members == c.medoid][0] == 0.0
-
-    def say(level, label=1):
-        session.handle(Action("confidence", level))
-        session.handle(Action("label", label))
-
-    say("high")  # S = 1: the next biggest cluster
-    assert session.current is medoids[1]
-    say("low")  # c = 0.7, S = 0.4: round(0.4 * 3) = 1 medoid of 3, and 2 are shown
-    assert session.current.drawn and session.current.medoid == order[0]
-    session.handle(Action("undo"))  # the centre just labelled comes back
-    assert session.current is medoids[1]
-    say("medium")  # c = 0.85, S = 0.7: round(0.7 * 3) = 2, and 2 are shown
-    assert session.current.drawn and session.current.medoid == order[0]
-    session.handle(Action("undo"))
-    say("high")  # c = 1, S = 1
-    assert session.current is medoids[2]
-    assert session.spread_factor() == 1.0 and session.checks == [0, 0, 0, 0]
-    # a "no class" shows the cluster's parts next, whatever the share
-    session.handle(Action("no_class"))
-    assert session.current.depth == 1 and session.current.path.startswith(medoids[2].path + ".")
-    # a random image someone labels in another mode before the session opens is not shown
-    nxt = next(c.medoid for c in session.queue if c.drawn)
-    other = ws.store.start_session("browse", "someone")
-    ws.store.add_many(other, [(str(ws.pool.ids[nxt]), 2, 1.0)])
-    prepared = make_plan(clusters_model, ws.pool.as_float(), ws.pool.image_shape, TINY, 1, ranked=False,
-                         n_classes=ws.pool.n_classes, pool_images=ws.pool.images)  # off the store's thread
-    assert nxt in [c.medoid for c in prepared.centres if c.drawn]
-    again = ClustersSession(ws, TINY, clock=SimClock(), model=clusters_model, plan=prepared)
-    assert nxt not in [c.medoid for c in again.queue if c.drawn] and again.queue[0] is not None
-    assert [c.medoid for c in _session(ws, clusters_model, pick="uncertain").queue if c.drawn] == []
-
-
-def test_a_random_image_checks_the_label_its_cluster_got_earlier_in_the_epoch(sample_workspace, clusters_model):
-    """The first epoch's random images carry the label spread to their cluster a moment ago (by its
-    medoid, or by a random image of the same cluster since): a person's label on one checks it, and
-    the checks then set the share of medoids (2q - 1)."""
-    ws = sample_workspace
-    session = _session(ws, clusters_model, show="medoid")
-    given = {}
-    for k in range(TINY.k):  # every cluster's members share the class: S = 1, the medoids first
-        centre = session.current
-        assert not centre.drawn and centre.depth == 0
-        given[centre.path] = k % ws.pool.n_classes
-        session.handle(Action("label", given[centre.path]))
-    assert session.checks == [0, 0, 0, 0]  # clusters do not overlap: no medoid carried another's label
-    first = session.current
-    assert first.drawn and first.path in given
-    given[first.path] = (given[first.path] + 1) % ws.pool.n_classes  # disagrees, and spreads its own
-    session.handle(Action("label", given[first.path]))
-    assert session.checks == [0, 1, 0, 0] and session.spread_factor() == 0.0  # 2 * 1/3 - 1 < 0
-    second = session.current
-    assert second.drawn and second.path in given
-    session.handle(Action("label", given[second.path]))  # agrees with the latest label spread to it
-    assert session.checks == [1, 2, 0, 0] and session.spread_factor() == pytest.approx(2 * 2 / 4 - 1)
-    session.handle(Action("undo"))
-    assert session.checks == [0, 1, 0, 0] and session.current is second
 
 
 def test_pick_balanced_takes_the_guessed_classes_in_turn(sample_workspace, clusters_model):
@@ -658,7 +583,7 @@ def test_clusters_screen_labels_splits_and_trains(sample_workspace, clusters_mod
                 if screen.session is not None:
                     break
             session = screen.session
-            assert session is not None and sum(not c.drawn for c in session.queue) == TINY.k
+            assert session is not None and len(session.queue) == TINY.k
             shown = screen.query_one("#centre").render_line(0)
             assert shown.cell_length > 0
             first = session.current
@@ -666,9 +591,6 @@ def test_clusters_screen_labels_splits_and_trains(sample_workspace, clusters_mod
             await pilot.press("4")
             assert len(ws.store.current(("propagated",))) == len(first.members) - 1
             assert ws.store.current(("human",)) == {str(ws.pool.ids[first.medoid]): (4, 1.0)}
-            assert "(random)" not in str(screen.query_one("#state").text)
-            await pilot.press("l", "5")  # mixed members: the share of medoids falls, a random image comes next
-            assert session.current.drawn and "(random)" in str(screen.query_one("#state").text)
             await pilot.press("x")
             assert session.current.path.count(".") == 1
             await pilot.press("t")  # end the epoch: it trains on a worker, then shows epoch 2
@@ -676,7 +598,7 @@ def test_clusters_screen_labels_splits_and_trains(sample_workspace, clusters_mod
                 await pilot.pause(0.05)
                 if session.epoch == 2 and not session.training:
                     break
-            assert session.epoch == 2 and session.history and session.history[0][1] == 3
+            assert session.epoch == 2 and session.history and session.history[0][1] == 2
             assert "epoch 2" in str(screen.query_one("#state").text)
 
     asyncio.run(run())

@@ -29,12 +29,7 @@ Where this goes beyond the seed, measured on three data sets (see benchmarks/ben
   pool images in the session's random order (``random_order``), each with its nearest cluster.
   Where the clusters do not follow the classes a medoid's label is worth little beyond the image
   (medoids are typical images, and typical images taught less than random ones on photographs and
-  shapes), so as the checks take the spread's weight away they take the medoids too. The share
-  follows the weight as it moves during the epoch, the first epoch included: the biggest clusters'
-  medoids while the person's confidence says their members share the class (2c - 1 for its mean c),
-  random images as it falls, and a random image in a cluster labelled earlier in the epoch checks
-  that label, so where the clusters do not hold one class the first epoch goes on with random images
-  (``ClustersSession._rebalance``). ``pick="auto"`` shows
+  shapes), so as the checks take the spread's weight away they take the medoids too. ``pick="auto"`` shows
   random pool images instead, one per cluster, each with its cluster measured from it, until every
   class has ``ask_from`` of a person's labels: on photographs (seed 2) the least sure clusters gave
   one class 10 of 32 labels and another none, but over three data sets it did not beat the default
@@ -47,7 +42,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +63,6 @@ CONFIDENCE = {"high": 1.0, "medium": 0.7, "low": 0.4}  # p_c a person gives with
 AUGMENT_LEVELS = (2, 4, 16)  # a person's labels a class (over all classes) at which augment=auto measures
 NO_CLASS_WARN_AFTER = 4  # an epoch with at least this many decisions ...
 NO_CLASS_WARN_SHARE = 0.5  # ... this share of them "no class": the screen says the clusters mix classes
-T = TypeVar("T")  # what interleave orders
 
 
 @dataclass
@@ -111,10 +105,8 @@ class ClustersSettings(Settings):
                               choices=("cnn", "vae"))
     pick: str = setting("earned", "what later epochs show: the medoids of the clusters the classifier is least "
                                   "sure of for the share of the epoch the spread has earned (its weight, as "
-                                  "spread_rule measures it, as it stands after each label), random pool images in "
-                                  "the session's random order for the rest, each with its nearest cluster; the "
-                                  "first epoch the same with the biggest clusters, the share from your confidence "
-                                  "(earned); only the medoids of the "
+                                  "spread_rule measures it), random pool images in the session's random order for "
+                                  "the rest, each with its nearest cluster (earned); only the medoids of the "
                                   "clusters the classifier is least sure of (uncertain); the medoids of the biggest "
                                   "clusters no person has labelled yet, with as many clusters as labels so far plus "
                                   "per_epoch (typical); random pool images, one per cluster of the finer "
@@ -160,7 +152,6 @@ class Centre:
     guess: int | None = None  # the classifier's class for the decoded centre
     guess_confidence: float | None = None
     uncertainty: float | None = None  # mean entropy of the classifier over the members
-    drawn: bool = False  # a pool image from a random order, shown with its nearest cluster (not a medoid)
 
     @property
     def depth(self) -> int:
@@ -308,7 +299,7 @@ def image_centre(i: int, z: np.ndarray, centres: np.ndarray, assignment: np.ndar
     c = int(assignment[i])
     members = members_of[c]
     distances = np.linalg.norm(z[members] - z[i], axis=1) / scale
-    return Centre(str(c + 1), members, distances, centres[c], np.asarray(pool_images[i]), epoch, i, drawn=True)
+    return Centre(str(c + 1), members, distances, centres[c], np.asarray(pool_images[i]), epoch, i)
 
 
 def random_order(n: int, seed: int) -> np.ndarray:
@@ -326,22 +317,16 @@ def random_centres(z: np.ndarray, centres: np.ndarray, assignment: np.ndarray, m
     return [image_centre(int(i), z, centres, assignment, members_of, scale, epoch, pool_images) for i in free[:n]]
 
 
-def interleave(medoids: list[T], randoms: list[T], share: float, shown: int = 0, medoids_shown: int = 0) -> list[T]:
-    """Medoids for ``share`` of the queue, random images for the rest: the j-th centre shown is a
-    medoid while fewer than round(share * j) of the first j are. ``shown`` centres of the epoch have
-    been shown already, ``medoids_shown`` of them medoids, so that a share that changes as the
-    person goes on (``ClustersSession._rebalance``) counts what came before. Whatever one list
-    lacks, the other fills."""
-    out: list[T] = []
+def interleave(medoids: list[Centre], randoms: list[Centre], share: float) -> list[Centre]:
+    """Medoids for ``share`` of every stretch of the queue, random images for the rest: the j-th
+    centre shown is a medoid when round(share * j) goes up there. Whatever one list lacks, the
+    other fills."""
+    out: list[Centre] = []
     m, r = list(medoids), list(randoms)
     while m or r:
-        j = shown + len(out) + 1
-        take_medoid = int(np.floor(share * j + 0.5)) > medoids_shown
-        if (take_medoid and m) or not r:
-            out.append(m.pop(0))
-            medoids_shown += 1
-        else:
-            out.append(r.pop(0))
+        j = len(out) + 1
+        take_medoid = int(np.floor(share * j + 0.5)) > int(np.floor(share * (j - 1) + 0.5))
+        out.append(m.pop(0) if (take_medoid and m) or not r else r.pop(0))
     return out
 
 
@@ -460,11 +445,11 @@ def make_plan(
         centres = make_centres(model, km.centres[kept], members, [km.distances[m] / scale for m in members],
                                [str(c + 1) for c in kept], epoch, image_shape,
                                pool_images if settings.show == "medoid" else None, taken)
-    earned = not sampled and not typical and settings.pick == "earned" and pool_images is not None \
+    earned = ranked and not sampled and not typical and settings.pick == "earned" and pool_images is not None \
         and settings.show == "medoid"
     share = float(np.clip(share, 0.0, 1.0)) if earned else 1.0
     randoms: list[Centre] = []
-    if earned and (share < 1.0 or not ranked):  # the first epoch's share changes as the person goes
+    if share < 1.0:
         assert pool_images is not None
         randoms = random_centres(z, km.centres, km.assignment, dict(zip(kept, members)), scale, epoch, pool_images,
                                  taken, random_order(len(z), settings.seed), max(len(centres), settings.per_epoch))
@@ -490,7 +475,6 @@ def make_plan(
             centres = interleave(centres, randoms, share)
     elif not ranked:
         centres.sort(key=lambda ce: -len(ce.members))  # the biggest clusters first
-        centres = interleave(centres, randoms, share)
     return Plan(epoch, k, centres, scale, z, inertias, time.perf_counter() - t0, ranked, sampled,
                 share if randoms else 1.0)
 
@@ -546,14 +530,12 @@ class ClustersSession(BaseSession):
         # on the checks where the classifier had guessed the image: its guess agreed, of
         self.checks = [0, 0, 0, 0]
         self.known = np.full(len(self.pool), -1, np.int64)  # the labels the last epoch trained on
-        self.spread_now = np.full(len(self.pool), -1, np.int64)  # ... and those this epoch's decisions spread
         self.augment_choice = self.settings.augment if self.settings.augment != "auto" else "shift"
         self.augment_checked = 0  # augment=auto: a person's labels a class when the choice was last measured
         self.taken_mask = taken  # kept up to date by decisions, read again from the store each epoch
         self.resume(state)
         if self.settings.show == "medoid":
             self._repick(self.queue)
-        self._rebalance()
         self.message = self._plan_message()
 
     @classmethod
@@ -607,29 +589,10 @@ class ClustersSession(BaseSession):
         """A centre prepared elsewhere shows a member a person has labelled since: the next nearest."""
         taken = self.taken_mask
         for centre in centres:
-            if centre.medoid is not None and taken[centre.medoid] and not centre.drawn:
+            if centre.medoid is not None and taken[centre.medoid]:
                 centre.medoid = pick_medoid(centre.members, centre.distances, taken)
                 if centre.medoid is not None:
                     centre.image = np.asarray(self.pool.images[centre.medoid])
-
-    def _rebalance(self) -> None:
-        """pick=earned: order what is left of the epoch's queue so that medoids make up the share
-        of it the spread has earned as things stand (``earned_share`` of ``spread_factor``), counting
-        the centres this epoch has shown so far; random images, in the session's order, for the rest.
-        In the first epoch that share starts at 1 and follows the confidence the person gives (2c - 1
-        for its mean c) until a random image checks the label its cluster got earlier in the epoch:
-        where the clusters do not hold one class, they are not worth a label each and the epoch goes
-        on with random images, which taught more than typical ones on photographs and shapes.
-        Sub-clusters of a "no class" stay at the front; a random image a person has labelled since
-        the plan was made (in another mode) is dropped."""
-        if not any(c.drawn for c in self.queue) or self.plan.sampled:
-            return
-        front = [c for c in self.queue if c.depth > 0]
-        medoids = [c for c in self.queue if c.depth == 0 and not c.drawn]
-        randoms = [c for c in self.queue if c.drawn and c.medoid is not None and not self.taken_mask[c.medoid]]
-        shown = [d.centre for d in self.decisions if d.centre.epoch == self.epoch and d.centre.depth == 0]
-        share = earned_share(self.settings, self.spread_factor())
-        self.queue = front + interleave(medoids, randoms, share, len(shown), sum(not c.drawn for c in shown))
 
     def spread_factor(self) -> float:
         """What a spread label weighs beside a person's (times its w_n): the setting, or measured on
@@ -718,11 +681,8 @@ class ClustersSession(BaseSession):
             spread = [(str(self.pool.ids[i]), label, float(w)) for i, w in zip(centre.members, weights)
                       if i != centre.medoid]
             item = None if centre.medoid is None else str(self.pool.ids[centre.medoid])
-            carried = -1 if centre.medoid is None else int(self.spread_now[centre.medoid])
-            if carried < 0 and centre.medoid is not None:
-                carried = int(self.known[centre.medoid])
-            if carried >= 0:
-                checked = carried == label
+            if centre.medoid is not None and self.known[centre.medoid] >= 0:
+                checked = int(self.known[centre.medoid]) == label
                 self.checks[0] += int(checked)
                 self.checks[1] += 1
                 if centre.guess is not None:
@@ -734,14 +694,11 @@ class ClustersSession(BaseSession):
                                                        p_c if item is None else 1.0, spread, item_id=item)
         if item is not None:
             self.taken_mask[centre.medoid] = True
-        if label is not None:
-            self.spread_now[centre.members] = label
         self.queue.pop(0)
         if label is None:
             children = self._split(centre)
             self.queue[0:0] = children
         self.decisions.append(Decision(centre, label, p_c, [human, *propagated], children, checked, model_right))
-        self._rebalance()
         self.spent_here += 1
         self.decided_this_epoch += 1
         name = "no class" if label is None else self.pool.class_names[label]
@@ -777,7 +734,6 @@ class ClustersSession(BaseSession):
             return
         skipped = self.queue.pop(0)
         self.decisions.append(Decision(skipped, None, 0.0, [], []))
-        self._rebalance()
         self.message = f"cluster {skipped.path} skipped"
 
     def do_undo(self) -> None:
@@ -804,10 +760,6 @@ class ClustersSession(BaseSession):
         for child in d.children:
             if child in self.queue:
                 self.queue.remove(child)
-        self.spread_now[:] = -1  # what the epoch's other decisions spread, in their order
-        for other in self.decisions:
-            if other.centre.epoch == self.epoch and other.label is not None and other.events:
-                self.spread_now[other.centre.members] = other.label
         self.queue.insert(0, d.centre)
         self.message = f"undone: cluster {d.centre.path}"
 
@@ -977,8 +929,6 @@ class ClustersSession(BaseSession):
         self.decided_this_epoch = 0
         self.train_now = False
         self.epoch = job.epoch + 1
-        self.spread_now[:] = -1  # the epoch trained on it: known from now on
-        self._rebalance()
         self.known = job.labels
         self.accuracy = result.accuracy
         self.history.append((job.epoch, job.spent, result.accuracy))

@@ -137,8 +137,7 @@ class ClustersScreen(ModeScreen):
         elif centre is not None:
             state.append(f"cluster {centre.path}", style="bold")
             level = f", level {centre.depth + 1}" if centre.depth else ""
-            state.append(f"  {len(centre.members)} images{level}")
-            state.append("  (random)\n" if centre.drawn else "\n", style="dim")  # a random image, not a medoid
+            state.append(f"  {len(centre.members)} images{level}\n")
             if centre.guess is not None:
                 state.append(f"model sees {names[centre.guess]} ({centre.guess_confidence:.0%})")
                 if centre.uncertainty is not None:
