@@ -14,22 +14,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from tuilabel.data import load_pool
 from tuilabel.models.augment import PRESETS
 from tuilabel.models.cnn import CNNClassifier
 from tuilabel.sessions.clusters import random_order
 
 torch.set_num_threads(1)
-d, t = np.load(sys.argv[1]), np.load(sys.argv[2])
-
-
-def arr(z):
-    x = z["images"].astype(np.float32) / 255.0
-    return (x[:, None] if x.ndim == 3 else np.moveaxis(x, -1, 1)), z["labels"]
-
-
-x, y = arr(d)
-tx, ty = arr(t)
-C = int(y.max()) + 1
+pool, test = load_pool(Path(sys.argv[1])), load_pool(Path(sys.argv[2]))
+x, y, tx, ty = pool.as_float(), pool.truth, test.as_float(), test.truth
+C = pool.n_classes
 n = int(sys.argv[3])
 for s in [int(a) for a in sys.argv[4].split(",")]:
     pick = random_order(len(x), s)[:n]
