@@ -93,7 +93,7 @@ def pixel_baseline(ws: Workspace, k: int, seed: int) -> dict:
 
 def random_baseline(ws: Workspace, curve: list[dict], seed: int) -> list[dict]:
     """At each epoch of a run: its label count of random pool images (true labels), the same CNN
-    recipe for the same image passes as that epoch's CNN on its spread labels."""
+    recipe (augmentation, weight averaging) for the same image passes as that epoch's CNN on its spread labels."""
     settings = ClustersSettings()
     x, truth = ws.pool.as_float(), ws.pool.truth
     tx, ty = ws.test.as_float(), ws.test.truth
@@ -107,11 +107,14 @@ def random_baseline(ws: Workspace, curve: list[dict], seed: int) -> list[dict]:
         pick = order[:n]
         passes = int(point.get("cnn_images") or settings.cnn_epochs * int(point.get("spread_to") or n))
         augment = PRESETS[point.get("augment", "geometric")]  # what that epoch's CNN trained with
-        cnn = CNNClassifier(arch="small", epochs=1, patience=0, augment=augment, seed=seed + e + 1)
+        average = float(point.get("cnn_average", 1.0))  # runs before the setting: the last step's weights
+        cnn = CNNClassifier(arch="small", epochs=1, patience=0, augment=augment, seed=seed + e + 1,
+                            average_from=average if average < 1 else None)
         cnn.epochs = epochs = max(1, round(passes / cnn.images_per_epoch(n)))
         cnn.fit(x[pick], truth[pick], ws.pool.n_classes)
         points.append({"labels": n, "accuracy": cnn.score(tx, ty), "epochs": epochs, "passes": cnn.images_seen_,
-                       "clusters_passes": passes, "augment": point.get("augment", "geometric")})
+                       "clusters_passes": passes, "augment": point.get("augment", "geometric"),
+                       "average_from": average})
     return points
 
 

@@ -62,3 +62,20 @@ def test_weights_as_rates_keep_a_few_heavy_labels_from_drowning():
     as_rate = CNNClassifier(**fit).fit(x, y, 2, sample_weight=w, weights_as="rate")
     assert as_loss.score(x, pool.truth) < 0.3 < 0.9 < as_rate.score(x, pool.truth)
     assert as_rate.images_seen_ == as_loss.images_seen_  # the same compute either way
+
+
+def test_weight_averaging_is_the_mean_of_the_last_steps_weights(tmp_path):
+    pool = make_pool(n=40, n_classes=3, shape=(10, 10))
+    x = pool.as_float()
+
+    def fit(epochs: int, average_from: float | None) -> CNNClassifier:  # one step an epoch: the whole set a batch
+        return CNNClassifier(arch="small", epochs=epochs, batch_size=40, min_batches_per_epoch=1, patience=0,
+                             seed=3, average_from=average_from).fit(x, pool.truth, 3)
+
+    three, four, averaged = fit(3, None), fit(4, None), fit(4, 0.5)  # 0.5 of 4 steps: the mean of steps 3 and 4
+    for name, p in averaged.net_.state_dict().items():
+        mean = (three.net_.state_dict()[name] + four.net_.state_dict()[name]) / 2
+        assert torch.allclose(p, mean, atol=1e-6), name
+    assert not torch.allclose(averaged.net_.state_dict()["0.weight"], four.net_.state_dict()["0.weight"])
+    averaged.save(tmp_path / "cnn.npz")  # what is saved and reloaded is the averaged network
+    assert np.allclose(CNNClassifier.load(tmp_path / "cnn.npz").predict_proba(x), averaged.predict_proba(x), atol=1e-6)

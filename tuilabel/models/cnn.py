@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from ..errors import TuilabelError
 from ._io import load_bundle, save_bundle
@@ -111,6 +112,7 @@ class CNNClassifier:
         device: str | None = None,
         loss: str = "ce",
         beta: float | None = None,
+        average_from: float | None = None,
     ) -> None:
         if loss not in LOSSES:
             raise TuilabelError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}")
@@ -129,6 +131,9 @@ class CNNClassifier:
         self.min_epochs = min_epochs  # never stop before this: small validation sets are noisy early
         self.seed = seed
         self.device = pick_device(device)
+        # None: the last step's weights; f in [0, 1): the mean of the weights after every optimiser step
+        # past the first f of the training (Polyak's averaging; without a validation split only)
+        self.average_from = average_from
 
     def images_per_epoch(self, n: int) -> int:
         """Image passes of one epoch over ``n`` training images: a set smaller than
@@ -186,6 +191,11 @@ class CNNClassifier:
         Wt = torch.as_tensor(tw) if rates is None else torch.ones(len(tw))  # rates: the weights are the draw
         opt = torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate)
         best, best_state, since = -1.0, None, 0
+        averaged = None
+        steps_per_epoch = -(-self.images_per_epoch(len(X)) // self.batch_size)
+        first_averaged = (int(self.epochs * steps_per_epoch * self.average_from) if self.average_from is not None
+                          and not n_val else None)
+        step = 0
         self.history_: list[dict] = []
         self.images_seen_ = 0  # image passes in training: what a model of the compute counts
         for epoch in range(self.epochs):
@@ -207,6 +217,11 @@ class CNNClassifier:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                step += 1
+                if first_averaged is not None and step > first_averaged:
+                    if averaged is None:
+                        averaged = AveragedModel(self.net_)
+                    averaged.update_parameters(self.net_)
                 total += float(loss.detach()) * len(idx)
             self.images_seen_ += len(perm)
             record = {"epoch": epoch + 1, "loss": total / max(len(perm), 1)}
@@ -224,6 +239,8 @@ class CNNClassifier:
                 break
         if best_state is not None:
             self.net_.load_state_dict(best_state)  # early stopping keeps the best epoch's weights
+        elif averaged is not None:
+            self.net_ = averaged.module  # no batch norm in these networks: nothing to recompute
         return self
 
     @torch.no_grad()

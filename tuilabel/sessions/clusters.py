@@ -119,6 +119,10 @@ class ClustersSettings(Settings):
     rank_by: str = setting("cnn", "whose uncertainty orders the clusters once the classifier is asked: the CNN's (it "
                                   "scores the pool once an epoch) or the VAE head's", choices=("cnn", "vae"))
     cnn_epochs: int = setting(15, "epochs of the CNN on the spread labels", min=1)
+    cnn_average: float = setting(0.5, "the CNN's weights: the mean of its weights after every training step past "
+                                      "this share of its training (Polyak's averaging, steadier than the last "
+                                      "step's: one fit moves less with a few more or fewer steps); 1: the last "
+                                      "step's", min=0.0, max=1.0)
     cnn_budget: int = setting(60000, "image passes of the CNN's training an epoch at most: on a large pool the spread "
                                      "labels get fewer epochs (a pool of 4,000 never reaches it)", min=1000)
     augment: str = setting("auto", "augmentation of the CNN's training: geometric (rotation, shear, elastic; for "
@@ -831,7 +835,7 @@ class ClustersSession(BaseSession):
             t1 = time.perf_counter()
             augment, augment_scores, augment_checked, cv_images = self._choose_augment(job, progress, share)
             cnn = CNNClassifier(arch="small", epochs=s.cnn_epochs, patience=0, augment=PRESETS[augment],
-                                seed=s.seed + job.epoch)
+                                seed=s.seed + job.epoch, average_from=s.cnn_average if s.cnn_average < 1 else None)
             epochs = cnn.epochs = cnn_epochs(s, cnn.images_per_epoch(n_labelled), cnn.images_per_epoch(int(has.sum())))
 
             def cnn_step(epoch: int, loss: float) -> None:
@@ -947,6 +951,7 @@ class ClustersSession(BaseSession):
         extra["vae_accuracy"] = result.vae_accuracy
         extra["seconds_cnn"] = round(result.seconds_cnn, 2)
         extra["cnn_images"] = result.cnn_images  # image passes of the CNN's training
+        extra["cnn_average"] = self.settings.cnn_average
         if result.cnn is not None:
             extra["augment"] = result.augment
             self.augment_choice, self.augment_checked = result.augment, result.augment_checked
