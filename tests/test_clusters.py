@@ -469,6 +469,7 @@ def test_an_epoch_trains_on_the_spread_labels_and_clusters_again(sample_workspac
     point = session.curve[-1]
     assert point.labels == TINY.per_epoch and point.accuracy is not None
     assert 0 < point.extra["cnn_images"] <= TINY.cnn_budget
+    assert point.extra["cnn_average"] == TINY.cnn_average == 0.5  # what bench_clusters' random order copies
     has = labels >= 0  # the class term was trained on: the head now agrees with the spread labels
     assert (clusters_model.predict(ws.pool.as_float()[has]) == labels[has]).mean() > 0.6
     assert {"test_acc", "test_nmi", "test_ari", "test_bce", "vae_accuracy"} <= set(point.extra)
