@@ -109,7 +109,7 @@ def random_baseline(ws: Workspace, curve: list[dict], seed: int) -> list[dict]:
         augment = PRESETS[point.get("augment", "geometric")]  # what that epoch's CNN trained with
         average = float(point.get("cnn_average", 1.0))  # runs before the setting: the last step's weights
         cnn = CNNClassifier(arch="small", epochs=1, patience=0, augment=augment, seed=seed + e + 1,
-                            average_from=average if average < 1 else None)
+                            average_from=average)
         cnn.epochs = epochs = max(1, round(passes / cnn.images_per_epoch(n)))
         cnn.fit(x[pick], truth[pick], ws.pool.n_classes)
         points.append({"labels": n, "accuracy": cnn.score(tx, ty), "epochs": epochs, "passes": cnn.images_seen_,

@@ -131,9 +131,9 @@ class CNNClassifier:
         self.min_epochs = min_epochs  # never stop before this: small validation sets are noisy early
         self.seed = seed
         self.device = pick_device(device)
-        # None: the last step's weights; f in [0, 1): the mean of the weights after every optimiser step
-        # past the first f of the training (Polyak's averaging; without a validation split only)
-        self.average_from = average_from
+        # None or 1: the last step's weights; f in [0, 1): the mean of the weights after every optimiser
+        # step past the first f of the training (Polyak's averaging; without a validation split only)
+        self.average_from = 1.0 if average_from is None else average_from
 
     def images_per_epoch(self, n: int) -> int:
         """Image passes of one epoch over ``n`` training images: a set smaller than
@@ -193,8 +193,8 @@ class CNNClassifier:
         best, best_state, since = -1.0, None, 0
         averaged = None
         steps_per_epoch = -(-self.images_per_epoch(len(X)) // self.batch_size)
-        first_averaged = (int(self.epochs * steps_per_epoch * self.average_from) if self.average_from is not None
-                          and not n_val else None)
+        averages = self.average_from < 1 and not n_val
+        first_averaged = int(self.epochs * steps_per_epoch * self.average_from) if averages else None
         step = 0
         self.history_: list[dict] = []
         self.images_seen_ = 0  # image passes in training: what a model of the compute counts

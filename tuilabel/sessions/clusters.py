@@ -835,7 +835,7 @@ class ClustersSession(BaseSession):
             t1 = time.perf_counter()
             augment, augment_scores, augment_checked, cv_images = self._choose_augment(job, progress, share)
             cnn = CNNClassifier(arch="small", epochs=s.cnn_epochs, patience=0, augment=PRESETS[augment],
-                                seed=s.seed + job.epoch, average_from=s.cnn_average if s.cnn_average < 1 else None)
+                                seed=s.seed + job.epoch, average_from=s.cnn_average)
             epochs = cnn.epochs = cnn_epochs(s, cnn.images_per_epoch(n_labelled), cnn.images_per_epoch(int(has.sum())))
 
             def cnn_step(epoch: int, loss: float) -> None:
