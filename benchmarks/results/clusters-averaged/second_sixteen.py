@@ -1,10 +1,12 @@
 """After the clusters mode's first 16 medoids, at 32 labels: the next 16 images at random (the
 mode's order when nothing spreads, MR) or from the outer half of their clusters (MP), the medoids
-weighing 1 or 0.5 (_half), against random order's first 32 (R32); and at 48 labels. A CNN on the
+weighing 1 or 0.5 (_half), against random order's first 32 (R32); and at 48 labels. At 16 and
+32: the first epoch's 16 clusters shown by a random member each (S16, SR) instead of the medoid
+(M16, MR), against random order (R16, R32). A CNN on the
 person's labels alone (shift augmentation, 60,000 image passes, the mean of the second half's
 weights, each label drawn in proportion to its weight), two CNN seeds per arm, the same seeds for
 every arm. The copy of the one-off experiment behind the README's paragraph (seeds 1-5 ran with
-the arms R32, MR and MR_half only).
+the arms R32, MR and MR_half; the arms at 16 and SR ran apart).
 
 Usage, from the project root: python benchmarks/results/clusters-averaged/second_sixteen.py WS SEEDS OUT.jsonl
 """
@@ -55,7 +57,11 @@ for s in seeds:
     half = np.array([0.5] * 16 + [1.0] * 16, np.float32)
     row = {"seed": s, "n_clusters": len(plan.centres),
            "classes_medoids": np.bincount(truth[medoids], minlength=ws.pool.n_classes).tolist()}
-    sets = {"R32": (r32, None), "MR": (mr, None), "MP": (mp, None), "MR_half": (mr, half), "MP_half": (mp, half),
+    rng = np.random.default_rng([s, 11])
+    strat = [int(c.members[rng.integers(len(c.members))]) for c in plan.centres[:16]]
+    srest = [i for i in order if i not in set(strat)]
+    sets = {"M16": (medoids, None), "S16": (strat, None), "R16": (order[:16], None), "SR": (strat + srest[:16], None),
+            "R32": (r32, None), "MR": (mr, None), "MP": (mp, None), "MR_half": (mr, half), "MP_half": (mp, half),
             "R48": (order[:48], None), "MR48": (medoids + rest[:32], None),
             "MP48": (medoids + peri[:16] + [i for i in rest if i not in set(peri[:16])][:16], None)}
     for cs in (s + 2, s + 102):
