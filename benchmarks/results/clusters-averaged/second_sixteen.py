@@ -6,7 +6,7 @@ weighing 1 or 0.5 (_half), against random order's first 32 (R32); and at 48 labe
 person's labels alone (shift augmentation, 60,000 image passes, the mean of the second half's
 weights, each label drawn in proportion to its weight), two CNN seeds per arm, the same seeds for
 every arm. The copy of the one-off experiment behind the README's paragraph (seeds 1-5 ran with
-the arms R32, MR and MR_half; the arms at 16 and SR ran apart).
+the arms R32, MR and MR_half; the arms at 16 and SR ran apart, seeds 0-3 and 0-2).
 
 Usage, from the project root: python benchmarks/results/clusters-averaged/second_sixteen.py WS SEEDS OUT.jsonl
 """
