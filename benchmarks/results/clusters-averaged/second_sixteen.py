@@ -26,47 +26,55 @@ from tuilabel.models.cnn import CNNClassifier
 from tuilabel.sessions.clusters import ClustersSession, ClustersSettings, random_order
 from tuilabel.workspace import Workspace
 
-torch.set_num_threads(1)
-arms = sys.argv[4].split(",") if len(sys.argv) > 4 else None  # e.g. R32,MR,MR_half
-wsdir, seeds, out = sys.argv[1], [int(a) for a in sys.argv[2].split(",")], sys.argv[3]
-ws = Workspace(Path(wsdir))
-truth, x = ws.pool.truth, ws.pool.as_float()
-tx, ty = ws.test.as_float(), ws.test.truth
 
-
-def fit(idx, seed, w=None):
+def label_only_accuracy(x: np.ndarray, truth: np.ndarray, test: tuple[np.ndarray, np.ndarray], n_classes: int,
+                        idx: list[int], seed: int, weight: np.ndarray | None = None) -> float:
+    """Test accuracy (%) of the module's CNN recipe trained on the pool images ``idx`` with their true labels."""
     chosen = np.array(idx)
     m = CNNClassifier(arch="small", epochs=1, patience=0, augment=PRESETS["shift"], seed=seed, average_from=0.5)
     m.epochs = max(1, round(60000 / m.images_per_epoch(len(chosen))))
-    m.fit(x[chosen], truth[chosen], ws.pool.n_classes, sample_weight=w, weights_as="rate")
-    return round(100 * m.score(tx, ty), 1)
+    m.fit(x[chosen], truth[chosen], n_classes, sample_weight=weight, weights_as="rate")
+    return round(100 * m.score(*test), 1)
 
 
-for s in seeds:
-    t0 = time.time()
-    plan = ClustersSession.prepare(ws, ClustersSettings(seed=s), save_models=False)["plan"]
-    medoids = [int(c.medoid) for c in plan.centres[:16]]
-    outer = np.zeros(len(truth), bool)
-    for c in plan.centres:
-        outer[c.members[c.distances > np.median(c.distances)]] = True
-    order = [int(i) for i in random_order(len(truth), s)]
-    ms = set(medoids)
-    rest = [i for i in order if i not in ms]
-    peri = [i for i in rest if outer[i]]
-    r32, mr, mp = order[:32], medoids + rest[:16], medoids + peri[:16]
-    half = np.array([0.5] * 16 + [1.0] * 16, np.float32)
-    row = {"seed": s, "n_clusters": len(plan.centres),
-           "classes_medoids": np.bincount(truth[medoids], minlength=ws.pool.n_classes).tolist()}
-    rng = np.random.default_rng([s, 11])
-    strat = [int(c.members[rng.integers(len(c.members))]) for c in plan.centres[:16]]
-    srest = [i for i in order if i not in set(strat)]
-    sets = {"M16": (medoids, None), "S16": (strat, None), "R16": (order[:16], None), "SR": (strat + srest[:16], None),
-            "R32": (r32, None), "MR": (mr, None), "MP": (mp, None), "MR_half": (mr, half), "MP_half": (mp, half),
-            "R48": (order[:48], None), "MR48": (medoids + rest[:32], None),
-            "MP48": (medoids + peri[:16] + [i for i in rest if i not in set(peri[:16])][:16], None)}
-    for cs in (s + 2, s + 102):
-        row[f"cnn{cs - s}"] = {k: fit(idx, cs, w) for k, (idx, w) in sets.items() if arms is None or k in arms}
-    row["s"] = round(time.time() - t0)
-    print(json.dumps(row), flush=True)
-    with open(out, "a") as f:
-        f.write(json.dumps(row) + "\n")
+def main() -> None:
+    torch.set_num_threads(1)
+    arms = sys.argv[4].split(",") if len(sys.argv) > 4 else None  # e.g. R32,MR,MR_half
+    wsdir, seeds, out = sys.argv[1], [int(a) for a in sys.argv[2].split(",")], sys.argv[3]
+    ws = Workspace(Path(wsdir))
+    assert ws.test is not None and ws.pool.truth is not None
+    truth, x = ws.pool.truth, ws.pool.as_float()
+    test = (ws.test.as_float(), ws.test.truth)
+    for s in seeds:
+        t0 = time.time()
+        plan = ClustersSession.prepare(ws, ClustersSettings(seed=s), save_models=False)["plan"]
+        medoids = [int(c.medoid) for c in plan.centres[:16]]
+        outer = np.zeros(len(truth), bool)
+        for c in plan.centres:
+            outer[c.members[c.distances > np.median(c.distances)]] = True
+        order = [int(i) for i in random_order(len(truth), s)]
+        rest = [i for i in order if i not in set(medoids)]
+        peri = [i for i in rest if outer[i]]
+        rng = np.random.default_rng([s, 11])
+        strat = [int(c.members[rng.integers(len(c.members))]) for c in plan.centres[:16]]
+        strat_rest = [i for i in order if i not in set(strat)]
+        rest_not_peri = [i for i in rest if i not in set(peri[:16])]
+        mr, mp = medoids + rest[:16], medoids + peri[:16]
+        half = np.array([0.5] * 16 + [1.0] * 16, np.float32)
+        sets = {"M16": (medoids, None), "S16": (strat, None), "R16": (order[:16], None),
+                "SR": (strat + strat_rest[:16], None), "R32": (order[:32], None), "MR": (mr, None),
+                "MP": (mp, None), "MR_half": (mr, half), "MP_half": (mp, half), "R48": (order[:48], None),
+                "MR48": (medoids + rest[:32], None), "MP48": (mp + rest_not_peri[:16], None)}
+        row: dict = {"seed": s, "n_clusters": len(plan.centres),
+                     "classes_medoids": np.bincount(truth[medoids], minlength=ws.pool.n_classes).tolist()}
+        for cs in (s + 2, s + 102):
+            row[f"cnn{cs - s}"] = {k: label_only_accuracy(x, truth, test, ws.pool.n_classes, idx, cs, w)
+                                   for k, (idx, w) in sets.items() if arms is None or k in arms}
+        row["s"] = round(time.time() - t0)
+        print(json.dumps(row), flush=True)
+        with open(out, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -9,47 +9,42 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[4]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[4]))  # the project
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # second_sixteen.py
+from second_sixteen import label_only_accuracy
+
 from tuilabel.cluster import kmeans, nmi
-from tuilabel.models.augment import PRESETS
-from tuilabel.models.cnn import CNNClassifier
 from tuilabel.sessions.clusters import random_order
 from tuilabel.workspace import Workspace
 
-torch.set_num_threads(1)
-ws = Workspace(Path(sys.argv[1]))
-seeds = [int(a) for a in sys.argv[2].split(",")]
-out = sys.argv[3]
-truth, x = ws.pool.truth, ws.pool.as_float()
-tx, ty = ws.test.as_float(), ws.test.truth
-g = x.mean(1).reshape(len(x), -1)
-g = (g - g.mean(1, keepdims=True)) / (g.std(1, keepdims=True) + 1e-6)
-g = g - g.mean(0)
-vt = np.linalg.svd(g, full_matrices=False)[2]
-f = (g @ vt[:50].T).astype(np.float32)
+
+def main() -> None:
+    torch.set_num_threads(1)
+    ws = Workspace(Path(sys.argv[1]))
+    seeds, out = [int(a) for a in sys.argv[2].split(",")], sys.argv[3]
+    assert ws.test is not None and ws.pool.truth is not None
+    truth, x = ws.pool.truth, ws.pool.as_float()
+    test = (ws.test.as_float(), ws.test.truth)
+    g = x.mean(1).reshape(len(x), -1)
+    g = (g - g.mean(1, keepdims=True)) / (g.std(1, keepdims=True) + 1e-6)
+    g = g - g.mean(0)
+    f = (g @ np.linalg.svd(g, full_matrices=False)[2][:50].T).astype(np.float32)
+    for s in seeds:
+        km = kmeans(f, 20, seed=s)
+        med = []
+        for k in np.argsort(-np.bincount(km.assignment, minlength=20))[:16]:  # the 16 biggest clusters
+            members = np.flatnonzero(km.assignment == k)
+            med.append(int(members[np.argmin(km.distances[members])]))
+        rest = [i for i in random_order(len(truth), s).tolist() if i not in set(med)][:16]
+        row: dict = {"seed": s, "nmi": round(float(nmi(truth, km.assignment)), 3),
+                     "classes": np.bincount(truth[med], minlength=ws.pool.n_classes).tolist()}
+        for cs in (s + 2, s + 102):
+            row[f"cnn{cs - s}"] = {arm: label_only_accuracy(x, truth, test, ws.pool.n_classes, idx, cs)
+                                   for arm, idx in (("P16", med), ("PR", med + rest))}
+        print(json.dumps(row), flush=True)
+        with open(out, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
 
 
-def fit(idx, seed):
-    m = CNNClassifier(arch="small", epochs=1, patience=0, augment=PRESETS["shift"], seed=seed, average_from=0.5)
-    m.epochs = max(1, round(60000 / m.images_per_epoch(len(idx))))
-    m.fit(x[np.array(idx)], truth[np.array(idx)], ws.pool.n_classes, weights_as="rate")
-    return round(100 * m.score(tx, ty), 1)
-
-
-for s in seeds:
-    km = kmeans(f, 20, seed=s)
-    a, c = np.asarray(km.assignment), np.asarray(km.centres)
-    order_c = np.argsort(-np.bincount(a, minlength=20))[:16]
-    med = []
-    for k in order_c:
-        mem = np.flatnonzero(a == k)
-        med.append(int(mem[np.argmin(((f[mem] - c[k]) ** 2).sum(1))]))
-    order = [int(i) for i in random_order(len(truth), s)]
-    rest = [i for i in order if i not in set(med)][:16]
-    row = {"seed": s, "nmi": round(float(nmi(truth, a)), 3),
-           "classes": np.bincount(truth[med], minlength=ws.pool.n_classes).tolist()}
-    for cs in (s + 2, s + 102):
-        row[f"cnn{cs - s}"] = {"P16": fit(med, cs), "PR": fit(med + rest, cs)}
-    print(json.dumps(row), flush=True)
-    with open(out, "a") as fh:
-        fh.write(json.dumps(row) + "\n")
+if __name__ == "__main__":
+    main()
