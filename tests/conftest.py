@@ -12,8 +12,9 @@ from tuilabel.data import Pool
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
 # a clusters mode small enough for tests: 6 clusters, then 8; epochs of 12,000 images; a 3-epoch CNN
+# and a contrastive encoder of 30 batches
 CLUSTERS_TINY = dict(k=6, fine_k=8, per_epoch=4, epoch_samples=12000, pretrain_epochs=2, members_shown=4,
-                     cnn_epochs=3)
+                     cnn_epochs=3, space_steps=30)
 
 
 def make_pool(n: int = 40, n_classes: int = 4, shape: tuple[int, ...] = (8, 8), seed: int = 0) -> Pool:
@@ -117,4 +118,28 @@ def vae_file(tmp_path_factory, sample_arrays):
     pretrain(model, x, 10, settings)
     path = tmp_path_factory.mktemp("vae") / "vae.npz"
     model.save(path)
+    return path
+
+
+@pytest.fixture
+def clusters_model(vae_file, encoder_file, sample_workspace):
+    """The shared VAE, with the shared contrastive encoder in the sample workspace (space=contrastive)."""
+    import shutil
+
+    from tuilabel.models.vae import VAEClassifier
+
+    shutil.copy(encoder_file, sample_workspace.model_path("clusters-space"))
+    return VAEClassifier.load(vae_file)
+
+
+@pytest.fixture(scope="session")
+def encoder_file(tmp_path_factory, sample_arrays):
+    """The tiny clusters settings' contrastive encoder trained on the sample's 600 images, once per run."""
+    from tuilabel.sessions.clusters import ClustersSettings
+
+    with np.load(sample_arrays[0]) as d:
+        x = d["images"].astype(np.float32)[:, None] / 255.0
+    encoder = ClustersSettings(**CLUSTERS_TINY).encoder().fit(x)
+    path = tmp_path_factory.mktemp("space") / "clusters-space.npz"
+    encoder.save(path)
     return path

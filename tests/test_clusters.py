@@ -93,11 +93,6 @@ def test_vae_learns_reconstruction_and_the_class_term(sample_workspace, tmp_path
 # -- the session ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def clusters_model(vae_file):
-    return VAEClassifier.load(vae_file)
-
-
 def _session(ws, model, **changes):
     settings = ClustersSettings(**{**TINY.__dict__, **changes})
     return ClustersSession(ws, settings, clock=SimClock(), model=model)
@@ -455,7 +450,7 @@ def test_the_cnn_trains_cnn_epochs_over_the_labelled_within_the_budget():
 
 def test_an_epoch_trains_on_the_spread_labels_and_clusters_again(sample_workspace, clusters_model):
     ws = sample_workspace
-    session = _session(ws, clusters_model)
+    session = _session(ws, clusters_model, space="vae")  # the seed's: the class term shapes the space clustered
     truth = ws.pool.truth
     while not session.due_update():
         members = session.current.members  # a perfect labeller, to check the plumbing

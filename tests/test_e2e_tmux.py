@@ -96,8 +96,8 @@ def test_clusters_label_split_train_then_eval_in_tmux(sample_workspace, tmp_path
     sample_workspace.close()
     exe = Path(sys.executable).with_name("tuilabel")
     tuilabel = str(exe if exe.exists() else "tuilabel")
-    subprocess.run([tuilabel, "train", str(ws_path), "--model", "vae", "--epochs", "1"], check=True,
-                   capture_output=True)
+    subprocess.run([tuilabel, "train", str(ws_path), "--model", "vae", "--epochs", "1", "--set", "space_steps=20"],
+                   check=True, capture_output=True)
     tmux = Tmux(f"tuilabel-clusters-{os.getpid()}", f"{tuilabel} label {ws_path} --colors 256",
                 width=90, height=28, env={"TERM": "xterm-256color"})
     try:
@@ -151,11 +151,12 @@ def test_no_colour_terminals_draw_shades_in_tmux(sample_workspace, env):
     assert LabelStore(ws_path / "labels.sqlite").current() == {item: (4, 1.0)}
 
 
-def test_every_mode_fits_80x24_with_its_footer_in_tmux(stream_workspace, vae_file):
+def test_every_mode_fits_80x24_with_its_footer_in_tmux(stream_workspace, vae_file, encoder_file):
     import shutil as sh
 
     ws_path = stream_workspace.path
     sh.copy(vae_file, stream_workspace.model_path("vae"))
+    sh.copy(encoder_file, stream_workspace.model_path("clusters-space"))
     stream_workspace.close()
     exe = Path(sys.executable).with_name("tuilabel")
     for mode, ready in [("batch", r"next round at"), ("clusters", r"cluster \d+"), ("stream", r"fps \(base 6\.0\)")]:

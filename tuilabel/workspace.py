@@ -45,6 +45,7 @@ MODEL_FILES = {
     "cnn": "cnn.npz",  # batch: the CNN of the latest round
     "vae": "vae.npz",  # clusters: the VAE with its class head
     "clusters-cnn": "clusters-cnn.npz",  # clusters: the CNN trained on the spread labels
+    "clusters-space": "clusters-space.npz",  # clusters: the contrastive encoder the pool is clustered in
 }
 
 

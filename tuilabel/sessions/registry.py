@@ -110,7 +110,7 @@ MODES: tuple[ModeSpec, ...] = (
         settings="tuilabel.sessions.clusters:ClustersSettings",
         screen="tuilabel.tui.clusters:ClustersScreen", labeler="tuilabel.simulate:CentreJudge",
         models=(
-            ModelSpec("vae", "the clusters mode's VAE, its epochs without labels",
+            ModelSpec("vae", "the clusters mode's VAE and contrastive encoder, trained without labels",
                       train="tuilabel.sessions.clusters:train_vae", evaluate="tuilabel.sessions.clusters:evaluate"),
         ),
     ),
