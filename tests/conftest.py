@@ -14,7 +14,7 @@ SAMPLE = ROOT / "sample_data"
 # a clusters mode small enough for tests: 6 clusters, then 8; epochs of 12,000 images; a 3-epoch CNN
 # and a contrastive encoder of 30 batches
 CLUSTERS_TINY = dict(k=6, fine_k=8, per_epoch=4, epoch_samples=12000, pretrain_epochs=2, members_shown=4,
-                     cnn_epochs=3, space_steps=30)
+                     cnn_epochs=3, space_steps=30, space_trial=0)
 
 
 def make_pool(n: int = 40, n_classes: int = 4, shape: tuple[int, ...] = (8, 8), seed: int = 0) -> Pool:

@@ -117,3 +117,111 @@ def test_a_colour_pool_is_simulated_and_trained_in_the_encoders_space(tmp_path, 
     assert "contrastive encoder 20 batches" in capsys.readouterr().out
     assert main(["eval", str(ws)]) == 0
     assert "k-means of the encoder's, k=8" in capsys.readouterr().out
+
+
+def _trial(ws, model, **changes) -> ClustersSession:
+    from tuilabel.sessions import SimClock
+
+    settings = ClustersSettings(**{**CLUSTERS_TINY, "space": "auto", "space_trial": 2, **changes})
+    return ClustersSession(ws, settings, clock=SimClock(), model=model)
+
+
+def test_space_auto_on_grey_images_tries_both_spaces_and_keeps_the_one_called_purer(sample_workspace,
+                                                                                    clusters_model, vae_file):
+    from tuilabel.sessions import Action
+
+    ws = sample_workspace
+    shutil.copy(vae_file, ws.model_path("vae"))
+    truth = ws.pool.truth
+    session = _trial(ws, clusters_model)
+    assert session.space is None and session.encoded is not None and session.features is None
+    trial = session.queue[:4]
+    assert [c.space for c in trial] == ["vae", "contrastive", "vae", "contrastive"] and all(c.trial for c in trial)
+    assert session.queue[4].space == "vae" and not session.queue[4].trial  # the VAE's rest until it decides
+    assert "two clusterings take turns" in session.message
+    spread_by = {}
+    for _ in range(4):  # the person calls the VAE's clusters mixed (l), the encoder's pure (h)
+        centre = session.current
+        if centre.space == "vae":
+            session.handle(Action("confidence", "low"))
+        session.handle(Action("label", int(truth[centre.medoid])))
+        spread_by[centre.space] = spread_by.get(centre.space, set()) | {str(ws.pool.ids[i]) for i in centre.members
+                                                                         if i != centre.medoid}
+        assert session.space is None or _ == 3
+    assert session.space == "contrastive" and session.space_scores == {"vae": 0.4, "contrastive": 1.0}
+    assert session.message == "kept the encoder's clusters (you rated them 1.00, the VAE's 0.40)"
+    assert session.features is session.encoded and session.plan is session.trial_plans["contrastive"]
+    # what the VAE's clusters spread is taken back; the person's four labels stay
+    spread = set(ws.store.current(("propagated",)))
+    assert spread and spread <= spread_by["contrastive"] and not spread & (spread_by["vae"] - spread_by["contrastive"])
+    assert len(ws.store.current(("human",))) == 4
+    assert session.spread_factor() == 1.0  # from the kept space's labels alone (all h)
+    assert all(c.space == "contrastive" and not c.trial for c in session.queue)
+    assert not any(c.medoid is not None and session.taken_mask[c.medoid] for c in session.queue)
+    session.update()  # the next epoch clusters in the encoder's features and says so
+    point = session.curve[-1].extra
+    assert point["space"] == "contrastive" and point["space_trial"] == {"vae": 0.4, "contrastive": 1.0}
+    assert session.plan.space == "contrastive" and session.plan.ranked
+    again = ClustersSession(ws, session.settings, model=session.model)  # reopened: the choice holds
+    assert again.space == "contrastive" and again.features is not None and not again.trial_plans
+    assert again.plan.latent.shape == (len(ws.pool), 128)
+
+
+def test_space_trial_keeps_the_vae_on_a_tie_and_t_decides_early(sample_workspace, clusters_model):
+    from tuilabel.sessions import Action
+
+    ws = sample_workspace
+    truth = ws.pool.truth
+    session = _trial(ws, clusters_model)
+    for _ in range(4):  # every cluster called pure: a tie keeps the VAE's latent
+        session.handle(Action("label", int(truth[session.current.medoid])))
+    assert session.space == "vae" and session.features is None and session.plan is session.trial_plans["vae"]
+    assert all(c.space == "vae" for c in session.queue)
+    spread = ws.store.current(("propagated",))
+    encoder_members = {str(ws.pool.ids[i]) for d in session.decisions if d.centre.space == "contrastive"
+                       for i in d.centre.members}
+    vae_members = {str(ws.pool.ids[i]) for d in session.decisions if d.centre.space == "vae"
+                   for i in d.centre.members}
+    assert not set(spread) & (encoder_members - vae_members)
+    # undo brings back the encoder's last cluster; its label no longer spreads
+    session.handle(Action("undo"))
+    assert session.current.space == "contrastive"
+    session.handle(Action("label", int(truth[session.current.medoid])))
+    assert set(ws.store.current(("propagated",))) == set(spread)
+    # `t` during a trial: the decisions so far decide (one low label of the encoder's, none of the VAE's)
+    other = _trial(ws, clusters_model)
+    other.handle(Action("skip"))  # the VAE's first: a skip counts for neither
+    other.handle(Action("confidence", "low"))
+    other.handle(Action("label", int(truth[other.current.medoid])))
+    other.handle(Action("train"))
+    assert other.space is None and other.due_update()
+    job = other.snapshot()
+    assert other.space == "vae" and job.space == "vae" and other.space_scores == {"vae": None, "contrastive": 0.4}
+    other.updating = False
+    # no trial where it does not apply: colour images, a space set by hand, or space_trial=0
+    assert not ClustersSettings(space="auto").trials_space(3) and ClustersSettings(space="auto").trials_space(1)
+    assert not ClustersSettings(space="vae").trials_space(1) and not ClustersSettings(space_trial=0).trials_space(1)
+    assert ClustersSettings(space="auto").needs_encoder(1) and not ClustersSettings(space="vae").needs_encoder(1)
+
+
+def test_a_no_class_in_the_trial_splits_in_that_clusters_own_space(sample_workspace, clusters_model):
+    from tuilabel.sessions import Action
+
+    ws = sample_workspace
+    truth = ws.pool.truth
+    session = _trial(ws, clusters_model, min_split=3)
+    session.handle(Action("label", int(truth[session.current.medoid])))
+    encoder_centre = session.current
+    assert encoder_centre.space == "contrastive"
+    session.handle(Action("no_class"))
+    parts = session.queue[:3]
+    assert [p.space for p in parts] == ["contrastive"] * 3 and not any(p.trial for p in parts)
+    assert sorted(np.concatenate([p.members for p in parts])) == sorted(encoder_centre.members)
+    assert all(p.medoid is not None for p in parts)  # real images: the encoder's centres cannot be decoded
+    for _ in parts:
+        session.handle(Action("skip"))
+    for _ in range(2):
+        session.handle(Action("label", int(truth[session.current.medoid])))
+    # the VAE's clusters all pure, the encoder's one of two (no class counts 0): the VAE's are kept
+    assert session.space == "vae" and session.space_scores == {"vae": 1.0, "contrastive": 0.5}
+    assert session.queue and all(c.space == "vae" for c in session.queue)

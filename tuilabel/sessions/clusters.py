@@ -15,8 +15,11 @@ Where this goes beyond the seed, measured on three data sets (see benchmarks/ben
   distortions of an image as one (``space=contrastive``, models/contrastive.py), not in the VAE's
   latent: the VAE keeps what it needs to redraw an image, so colour decided its clusters (on colour
   shapes NMI 0.2 against 0.8, and the medoids of its biggest clusters over-picked some classes and
-  missed others). A grey pool keeps the VAE's latent (``space=auto``): on digits it was twice as
-  pure as the encoder's (NMI 0.6 against 0.3), though on grey photographs the encoder's was purer;
+  missed others). On a grey pool neither space wins everywhere (on digits the VAE's clusters were
+  twice as pure as the encoder's, NMI 0.6 against 0.3; on grey photographs the encoder's were
+  purer), so ``space=auto`` measures it: the first epoch shows the biggest clusters of both in
+  turn (``space_trial`` each) and keeps the space whose clusters the person called purer (the
+  confidence given with each label), taking back what the other space's labels spread;
 - a real image rather than the decoded centre: a person can always name it, and their label on it is
   worth what any label is, whether or not the cluster around it holds one class (on photographs
   most decoded centres were unreadable blurs and most clusters mixed classes);
@@ -68,6 +71,7 @@ VAE = "vae"  # the model files this mode keeps (see Workspace.model_path)
 SPACE = "clusters-space"  # the contrastive encoder the pool is clustered in (space=contrastive)
 CNN = "clusters-cnn"  # the classifier trained on the spread labels
 CONFIDENCE = {"high": 1.0, "medium": 0.7, "low": 0.4}  # p_c a person gives with h, m, l
+NAMES = {"vae": "VAE", "contrastive": "encoder"}  # the spaces, as the screen says them
 AUGMENT_LEVELS = (2, 4, 16)  # a person's labels a class (over all classes) at which augment=auto measures
 NO_CLASS_WARN_AFTER = 4  # an epoch with at least this many decisions ...
 NO_CLASS_WARN_SHARE = 0.5  # ... this share of them "no class": the screen says the clusters mix classes
@@ -94,10 +98,15 @@ class ClustersSettings(Settings):
     space: str = setting("auto", "what the pool is clustered in: the features of an encoder trained without "
                                  "labels to see two distortions of an image (shift, size, brightness, contrast, "
                                  "colours swapped) as one (contrastive; colour stops deciding the clusters), or the "
-                                 "VAE's latent means (vae, seed 003); auto: contrastive for colour images, vae for "
-                                 "grey ones (on digits the VAE's clusters were far purer). show=centre always uses "
-                                 "the VAE's, whose centres it decodes",
+                                 "VAE's latent means (vae, seed 003); auto: contrastive for colour images; for grey "
+                                 "ones the first epoch shows space_trial clusters of each in turn and keeps the one "
+                                 "whose clusters you called purer (on digits the VAE's were, on grey photographs "
+                                 "the encoder's). show=centre always uses the VAE's, whose centres it decodes",
                          choices=("auto", "contrastive", "vae"))
+    space_trial: int = setting(4, "space=auto on grey images: clusters of each space shown in turn at the start "
+                                  "of the first epoch; the space whose clusters got the higher mean confidence "
+                                  "(h 1, m 0.7, l 0.4, no class 0) is kept, the VAE's on a tie; what the other "
+                                  "space's labels spread is taken back (your labels stay); 0: the VAE's", min=0)
     space_steps: int = setting(200, "training batches of the contrastive encoder (256 images each)", min=1)
     show: str = setting("medoid", "the big picture: the member nearest the centre (a real image, which the label "
                                   "goes to as the person's) or the decoded centre (seed 003)",
@@ -158,9 +167,18 @@ class ClustersSettings(Settings):
 
     def uses_encoder(self, channels: int) -> bool:
         """Whether a pool of images with ``channels`` is clustered in the contrastive encoder's
-        features (else the VAE's latent)."""
+        features from the start (else the VAE's latent, or a trial of both: ``trials_space``)."""
         wanted = self.space == "contrastive" or (self.space == "auto" and channels >= 3)
         return wanted and self.show == "medoid"
+
+    def trials_space(self, channels: int) -> bool:
+        """Whether the first epoch measures which space to cluster in (``space_trial``): grey images
+        under space=auto."""
+        return self.space == "auto" and channels < 3 and self.show == "medoid" and self.space_trial > 0
+
+    def needs_encoder(self, channels: int) -> bool:
+        """Whether the mode trains (or loads) the contrastive encoder for this pool."""
+        return self.uses_encoder(channels) or self.trials_space(channels)
 
     def encoder(self, device: str | None = None) -> ContrastiveEncoder:
         return ContrastiveEncoder(steps=self.space_steps, seed=self.seed, device=device)
@@ -181,6 +199,8 @@ class Centre:
     guess: int | None = None  # the classifier's class for the decoded centre
     guess_confidence: float | None = None
     uncertainty: float | None = None  # mean entropy of the classifier over the members
+    space: str = ""  # the space it was clustered in, "vae" or "contrastive" ("": the plan's)
+    trial: bool = False  # shown by the first epoch's trial of the two spaces (space_trial)
 
     @property
     def depth(self) -> int:
@@ -238,6 +258,7 @@ class Plan:
     ranked: bool = False  # a later epoch's plan
     sampled: bool = False  # random images (pick), not the medoids of the least sure clusters
     share: float = 1.0  # pick=earned: the share of medoids among the centres, the rest random images
+    space: str = "vae"  # what ``latent`` is: the VAE's latent means, or the contrastive encoder's features
 
 
 @dataclass
@@ -265,6 +286,7 @@ class EpochJob:
     people_per_class: np.ndarray | None = None  # a person's labels per class (pick=auto and balanced)
     augment: str = "shift"  # the CNN's augmentation so far (augment=auto: the last measured choice)
     augment_checked: int = 0  # augment=auto: labels a class at the last measurement (0: none yet)
+    space: str = "vae"  # the space the next plan clusters in
 
 
 @dataclass
@@ -512,8 +534,22 @@ def make_plan(
             centres = interleave(centres, randoms, share)
     elif not ranked:
         centres.sort(key=lambda ce: -len(ce.members))  # the biggest clusters first
+    space = "vae" if features is None else "contrastive"
+    for centre in centres:
+        centre.space = space
     return Plan(epoch, k, centres, scale, z, inertias, time.perf_counter() - t0, ranked, sampled,
-                share if randoms else 1.0)
+                share if randoms else 1.0, space)
+
+
+def trial_queue(first: Plan, second: Plan, n: int) -> list[Centre]:
+    """The first epoch's trial of two spaces: the ``n`` biggest clusters of each plan in turn
+    (``first`` leads), then the rest of ``first``'s centres until the trial decides."""
+    out: list[Centre] = []
+    for pair in zip(first.centres[:n], second.centres[:n]):
+        for centre in pair:
+            centre.trial = True
+            out.append(centre)
+    return out + first.centres[n:]
 
 
 class ClustersSession(BaseSession):
@@ -532,6 +568,7 @@ class ClustersSession(BaseSession):
         model: VAEClassifier | None = None,
         plan: Plan | None = None,
         space: ContrastiveEncoder | None = None,
+        trial_plan: Plan | None = None,
     ) -> None:
         super().__init__(workspace, settings, clock, annotator, save_models)
         if model is None:
@@ -540,27 +577,50 @@ class ClustersSession(BaseSession):
             model = workspace.load_model(VAE, VAEClassifier.load)
         self.model = model
         self.x = self.pool.as_float()
-        self.encoder: ContrastiveEncoder | None = None
-        self.features: np.ndarray | None = None  # the pool in the encoder's space (space=contrastive)
-        if self.settings.uses_encoder(self.pool.channels):
-            self.encoder = space or load_or_train_encoder(workspace, self.settings, self.x, save_models)
-            self.features = self.encoder.encode(self.x)
         self.epoch = model.labelled_epochs_ + 1  # the labelling round
         taken, counts = people(workspace)
         state = self.load_state()  # read once: the saved spread weight here, the rest in resume()
+        ours = state is not None and state.get("labelled_epochs") == model.labelled_epochs_
+        # the space the pool is clustered in: as an earlier epoch chose it, else measured by this
+        # epoch's trial (None until it decides), else the settings' rule
+        channels = self.pool.channels
+        self.space: str | None = str(state["space"]) if ours and state and state.get("space") else None
+        trial = self.space is None and model.labelled_epochs_ == 0 and self.settings.trials_space(channels)
+        if self.space is None and not trial:
+            self.space = "contrastive" if self.settings.uses_encoder(channels) else "vae"
+        self.space_scores: dict[str, float | None] = {}  # the trial's mean confidence per space
+        self.encoder: ContrastiveEncoder | None = None
+        encoded: np.ndarray | None = None
+        if self.space == "contrastive" or trial:
+            self.encoder = space or load_or_train_encoder(workspace, self.settings, self.x, save_models)
+            encoded = self.encoder.encode(self.x)
+        self.encoded = encoded  # the pool in the encoder's space
+        self.features = encoded if self.space == "contrastive" else None  # what the plans cluster (None: the VAE's)
         # the spread's weight when the last epoch trained: what a reopened session starts from
         self.saved_factor: float | None = None
-        if state is not None and state.get("labelled_epochs") == model.labelled_epochs_ \
-                and state.get("spread_factor") is not None:
+        if ours and state is not None and state.get("spread_factor") is not None:
             self.saved_factor = float(state["spread_factor"])
         if plan is not None and plan.ranked and (self.settings.pick in ("typical", "balanced", "earned")
                                                  or plan.sampled == asks_classifier(self.settings, counts)):
             plan = None  # prepared off the store's thread, without the people's labels: made again with them
-        self.plan = plan or make_plan(model, self.x, self.pool.image_shape, self.settings, self.epoch,
-                                      ranked=model.labelled_epochs_ > 0, n_classes=self.pool.n_classes,
-                                      pool_images=self.pool.images, taken=taken, people_per_class=counts,
-                                      share=earned_share(self.settings, self.saved_factor), features=self.features)
-        self.queue: list[Centre] = list(self.plan.centres)
+        if plan is not None and plan.space != (self.space or "vae"):
+            plan = None  # prepared before the space this workspace chose was known
+
+        def first_plan(features: np.ndarray | None) -> Plan:
+            return make_plan(model, self.x, self.pool.image_shape, self.settings, self.epoch,
+                             ranked=model.labelled_epochs_ > 0, n_classes=self.pool.n_classes,
+                             pool_images=self.pool.images, taken=taken, people_per_class=counts,
+                             share=earned_share(self.settings, self.saved_factor), features=features)
+
+        self.plan = plan or first_plan(self.features)
+        self.trial_plans: dict[str, Plan] = {}  # the first epoch's trial: each space's plan
+        if trial:
+            if trial_plan is None or trial_plan.space != "contrastive":
+                trial_plan = first_plan(encoded)
+            self.trial_plans = {"vae": self.plan, "contrastive": trial_plan}
+            self.queue: list[Centre] = trial_queue(self.plan, trial_plan, self.settings.space_trial)
+        else:
+            self.queue = list(self.plan.centres)
         self.decisions: list[Decision] = []
         self.decided_this_epoch = 0
         self.train_now = False  # `t`: end this epoch's labelling before per_epoch decisions
@@ -600,12 +660,20 @@ class ClustersSession(BaseSession):
             pretrain(model, x, pool.n_classes, s, progress=progress)
             if save_models:
                 model.save(workspace.model_path(VAE))
-        space = load_or_train_encoder(workspace, s, x, save_models, progress) if s.uses_encoder(pool.channels) else None
+        space = load_or_train_encoder(workspace, s, x, save_models, progress) \
+            if s.needs_encoder(pool.channels) else None
         progress(None, "clustering the pool…")
-        plan = make_plan(model, x, pool.image_shape, s, model.labelled_epochs_ + 1,
-                         ranked=model.labelled_epochs_ > 0, n_classes=pool.n_classes, pool_images=pool.images,
-                         features=None if space is None else space.encode(x))
-        return {"model": model, "plan": plan, "space": space}
+        features = None if space is None else space.encode(x)
+        trial = model.labelled_epochs_ == 0 and s.trials_space(pool.channels)
+
+        def first_plan(features: np.ndarray | None) -> Plan:
+            return make_plan(model, x, pool.image_shape, s, model.labelled_epochs_ + 1,
+                             ranked=model.labelled_epochs_ > 0, n_classes=pool.n_classes, pool_images=pool.images,
+                             features=features)
+
+        plan = first_plan(features if s.uses_encoder(pool.channels) else None)  # the session checks the space
+        trial_plan = first_plan(features) if trial and features is not None else None
+        return {"model": model, "plan": plan, "space": space, "trial_plan": trial_plan}
 
     @property
     def training(self) -> bool:
@@ -681,7 +749,7 @@ class ClustersSession(BaseSession):
         so far (``spread_prior`` where there are none yet, or 1 when that is -1 too)."""
         if prior >= 0:
             return prior
-        given = [d.confidence for d in self.decisions if d.label is not None]
+        given = [d.confidence for d in self.decisions if d.label is not None and self._in_space(d.centre)]
         if not given and self.saved_factor is not None:
             return self.saved_factor  # a reopened session: what the last epoch trained with
         if not given:
@@ -690,6 +758,8 @@ class ClustersSession(BaseSession):
 
     def _plan_message(self) -> str:
         how = f"k={self.plan.k}" + (" (elbow)" if self.plan.inertias else "")
+        if self.space is None:
+            return f"epoch {self.epoch}, {how}: two clusterings take turns; l/m if the strip mixes"
         return (f"epoch {self.epoch}, {how}: "
                 + ("a number labels it and its cluster (l/m first: mixed)"
                    if self.settings.show == "medoid" else "label each centre, x if it shows no class"))
@@ -725,7 +795,7 @@ class ClustersSession(BaseSession):
         if label is not None:
             weights = p_c * np.exp(-self.settings.a * centre.distances)
             spread = [(str(self.pool.ids[i]), label, float(w)) for i, w in zip(centre.members, weights)
-                      if i != centre.medoid]
+                      if i != centre.medoid and self._in_space(centre)]
             item = None if centre.medoid is None else str(self.pool.ids[centre.medoid])
             if centre.medoid is not None and self.known[centre.medoid] >= 0:
                 checked = int(self.known[centre.medoid]) == label
@@ -754,18 +824,68 @@ class ClustersSession(BaseSession):
         else:
             self.message = f"cluster {centre.path} -> {name} ({self.confidence}), spread to {len(spread)} images"
         self.confidence = self.settings.confidence  # a lowered confidence holds for one label
+        self._after_trial_step()
+
+    def _in_space(self, centre: Centre) -> bool:
+        """Whether a centre belongs to the space the pool is clustered in (while the trial runs, both do)."""
+        return self.space is None or not centre.space or centre.space == self.space
+
+    def _after_trial_step(self) -> None:
+        """While the first epoch's trial runs: the next centres show images nobody has labelled
+        (the two spaces can share a medoid), and once its centres are all decided, the choice."""
+        if self.space is not None:
+            return
+        self._repick(self.queue)
+        if not any(c.trial for c in self.queue):
+            self.choose_space()
+
+    def choose_space(self) -> None:
+        """End the trial of the two spaces: keep the one whose trial clusters the person called
+        purer, the mean confidence of their decisions (no class counts 0; skips not at all), the
+        VAE's on a tie or with nothing to compare; take back what the other's labels spread (the
+        labels on the images shown stay the person's); go on with the kept space's clusters."""
+        if self.space is not None:
+            return
+        scores: dict[str, float | None] = {}
+        for name in ("vae", "contrastive"):
+            given = [d.confidence if d.label is not None else 0.0 for d in self.decisions
+                     if d.centre.trial and d.centre.space == name and d.events]
+            scores[name] = float(np.mean(given)) if given else None
+        vae, enc = scores["vae"], scores["contrastive"]
+        self.space = "contrastive" if vae is not None and enc is not None and enc > vae else "vae"
+        self.space_scores = scores
+        dropped = [d for d in self.decisions if d.centre.space and d.centre.space != self.space and len(d.events) > 1]
+        if dropped:
+            self.store.retract(self.session_id, [e for d in dropped for e in d.events[1:]])
+            for d in dropped:
+                d.events = d.events[:1]
+        self.features = self.encoded if self.space == "contrastive" else None
+        self.plan = self.trial_plans[self.space]
+        planned = {id(c) for c in self.plan.centres}
+        pending = [c for c in self.queue if c.space == self.space and id(c) not in planned]  # split parts
+        self.queue = pending + [c for c in self.plan.centres if not c.trial]
+        self._repick(self.queue)
+        other = "vae" if self.space == "contrastive" else "contrastive"
+        kept, lost = scores[self.space], scores[other]
+        self.message = f"kept the {NAMES[self.space]}'s clusters"  # one line at 80 columns
+        if kept is not None and lost is not None:
+            self.message += f" (you rated them {kept:.2f}, the {NAMES[other]}'s {lost:.2f})"
 
     def _split(self, centre: Centre) -> list[Centre]:
         s = self.settings
         if len(centre.members) < max(s.min_split, s.split_k):
             return []
-        km = kmeans(self.plan.latent[centre.members], s.split_k, seed=s.seed + len(self.decisions))
+        plan = self.trial_plans.get(centre.space, self.plan)  # the trial's other space has its own
+        km = kmeans(plan.latent[centre.members], s.split_k, seed=s.seed + len(self.decisions))
         kept = [c for c in range(len(km.centres)) if (km.assignment == c).any()]
-        return make_centres(self.model, km.centres[kept], [centre.members[km.assignment == c] for c in kept],
-                            [km.distances[km.assignment == c] / self.plan.scale for c in kept],
-                            [f"{centre.path}.{c + 1}" for c in kept], centre.epoch, self.pool.image_shape,
-                            self.pool.images if s.show == "medoid" else None, self.taken_mask,
-                            decodable=self.features is None)
+        parts = make_centres(self.model, km.centres[kept], [centre.members[km.assignment == c] for c in kept],
+                             [km.distances[km.assignment == c] / plan.scale for c in kept],
+                             [f"{centre.path}.{c + 1}" for c in kept], centre.epoch, self.pool.image_shape,
+                             self.pool.images if s.show == "medoid" else None, self.taken_mask,
+                             decodable=plan.space == "vae")
+        for part in parts:
+            part.space = plan.space
+        return parts
 
     def do_confidence(self, level: str) -> None:
         """Set the confidence of the next label: high, medium or low."""
@@ -782,6 +902,7 @@ class ClustersSession(BaseSession):
         skipped = self.queue.pop(0)
         self.decisions.append(Decision(skipped, None, 0.0, [], []))
         self.message = f"cluster {skipped.path} skipped"
+        self._after_trial_step()
 
     def do_undo(self) -> None:
         """Take back the last decision (and everything it spread); show that centre again."""
@@ -841,6 +962,7 @@ class ClustersSession(BaseSession):
         return labels, weights
 
     def snapshot(self) -> EpochJob:
+        self.choose_space()  # `t` before the trial's end: what it has seen decides
         self.taken_mask = self.taken()  # people's labels from other sessions too
         labels, weights = self.training_labels(self.taken_mask)
         self.updating = True
@@ -848,7 +970,7 @@ class ClustersSession(BaseSession):
         return EpochJob(self.epoch, labels, weights, self.spent_here, self.elapsed, self.plan.k, self.taken_mask.copy(),
                         tuple(self.checks), self.spread_factor(),
                         np.bincount(people, minlength=self.pool.n_classes), self.augment_choice,
-                        self.augment_checked)
+                        self.augment_checked, self.space or "vae")
 
     def taken(self) -> np.ndarray:
         """Per pool item: whether it has a person's label (from any mode)."""
@@ -902,7 +1024,7 @@ class ClustersSession(BaseSession):
             tx, ty = test
             z_test = self.model.encode(tx)
             vae_accuracy = float((self.model.proba_from_latent(z_test).argmax(1) == ty).mean())
-            if self.encoder is not None:
+            if self.encoder is not None and plan.space == "contrastive":
                 z_test = self.encoder.encode(tx)  # the space the centres live in
             accuracy = cnn.score(tx, ty) if cnn is not None else vae_accuracy
             reconstruction = self.model.reconstruction(tx)
@@ -968,7 +1090,7 @@ class ClustersSession(BaseSession):
         self.save_state({"labelled_epochs": self.model.labelled_epochs_, "history": history,
                          "curve": [*self.curve_records(), point], "checks": job.checks,
                          "spread_factor": job.spread_factor, "augment": result.augment,
-                         "augment_checked": result.augment_checked})
+                         "augment_checked": result.augment_checked, "space": job.space})
 
     def apply(self, job: EpochJob, result: EpochResult) -> None:
         """Back on the session's thread: the next epoch's centres, the curve point."""
@@ -997,6 +1119,9 @@ class ClustersSession(BaseSession):
         extra["seconds_cnn"] = round(result.seconds_cnn, 2)
         extra["cnn_images"] = result.cnn_images  # image passes of the CNN's training
         extra["cnn_average"] = self.settings.cnn_average
+        extra["space"] = job.space
+        if self.space_scores and job.epoch == 1:
+            extra["space_trial"] = dict(self.space_scores)  # the mean confidence each space's clusters got
         if result.cnn is not None:
             extra["augment"] = result.augment
             self.augment_choice, self.augment_checked = result.augment, result.augment_checked
@@ -1083,7 +1208,7 @@ def train_vae(workspace: Workspace, request: Any, progress: Progress = no_progre
     model.save(path)
     line = f"VAE (z_dim {settings.z_dim}, beta {settings.beta:g}) trained {settings.pretrain_epochs} epochs " \
            f"without labels on {len(workspace.pool)} images, on {model.device}; saved {path}"
-    if settings.uses_encoder(workspace.pool.channels):
+    if settings.needs_encoder(workspace.pool.channels):
         if workspace.has_model(SPACE):
             workspace.model_path(SPACE).unlink()  # trained again, as the VAE is
         load_or_train_encoder(workspace, settings, x, True, progress)
