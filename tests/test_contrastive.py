@@ -173,8 +173,13 @@ def test_space_trial_keeps_the_vae_on_a_tie_and_t_decides_early(sample_workspace
     ws = sample_workspace
     truth = ws.pool.truth
     session = _trial(ws, clusters_model)
-    for _ in range(4):  # every cluster called pure: a tie keeps the VAE's latent
+    said = []
+    while session.space is None:  # every cluster called pure: a tie goes on a cluster of each at a time
         session.handle(Action("label", int(truth[session.current.medoid])))
+        said.append(session.message)
+    assert len(said) == 8 and said.count("both clusterings rated alike so far: one more cluster of each") == 2
+    assert [d.centre.space for d in session.decisions] == ["vae", "contrastive"] * 4
+    # ... up to twice space_trial each, then keeps the VAE's latent
     assert session.space == "vae" and session.features is None and session.plan is session.trial_plans["vae"]
     assert all(c.space == "vae" for c in session.queue)
     spread = ws.store.current(("propagated",))

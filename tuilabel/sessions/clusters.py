@@ -105,8 +105,9 @@ class ClustersSettings(Settings):
                          choices=("auto", "contrastive", "vae"))
     space_trial: int = setting(4, "space=auto on grey images: clusters of each space shown in turn at the start "
                                   "of the first epoch; the space whose clusters got the higher mean confidence "
-                                  "(h 1, m 0.7, l 0.4, no class 0) is kept, the VAE's on a tie; what the other "
-                                  "space's labels spread is taken back (your labels stay); 0: the VAE's", min=0)
+                                  "(h 1, m 0.7, l 0.4, no class 0) is kept; a tie adds a cluster of each at a "
+                                  "time, up to twice as many, then keeps the VAE's; what the other space's labels "
+                                  "spread is taken back (your labels stay); 0: the VAE's", min=0)
     space_steps: int = setting(200, "training batches of the contrastive encoder (256 images each)", min=1)
     show: str = setting("medoid", "the big picture: the member nearest the centre (a real image, which the label "
                                   "goes to as the person's) or the decoded centre (seed 003)",
@@ -836,23 +837,52 @@ class ClustersSession(BaseSession):
         if self.space is not None:
             return
         self._repick(self.queue)
-        if not any(c.trial for c in self.queue):
-            self.choose_space()
-
-    def choose_space(self) -> None:
-        """End the trial of the two spaces: keep the one whose trial clusters the person called
-        purer, the mean confidence of their decisions (no class counts 0; skips not at all), the
-        VAE's on a tie or with nothing to compare; take back what the other's labels spread (the
-        labels on the images shown stay the person's); go on with the kept space's clusters."""
-        if self.space is not None:
+        if any(c.trial for c in self.queue):
             return
+        scores = self.trial_scores()
+        tried = sum(c.trial for c in self.trial_plans["contrastive"].centres)
+        vae, enc = scores["vae"], scores["contrastive"]
+        if vae is not None and enc is not None and abs(vae - enc) < 1e-9 and tried < 2 * self.settings.space_trial \
+                and self._extend_trial():
+            self.message = "both clusterings rated alike so far: one more cluster of each"
+            return
+        self.choose_space()
+
+    def _extend_trial(self) -> bool:
+        """A tie: the next biggest cluster of each space joins the trial, at the front of the queue."""
+        pair = []
+        for name in ("vae", "contrastive"):
+            nxt = next((c for c in self.trial_plans[name].centres if not c.trial and c.medoid is not None
+                        and not self.taken_mask[c.medoid]), None)
+            if nxt is None:
+                return False
+            pair.append(nxt)
+        for centre in pair:
+            centre.trial = True
+        self.queue = pair + [c for c in self.queue if c is not pair[0]]
+        return True
+
+    def trial_scores(self) -> dict[str, float | None]:
+        """Per space, the mean confidence of the person's decisions on its trial clusters (no class
+        counts 0; skips not at all); None where there are none."""
         scores: dict[str, float | None] = {}
         for name in ("vae", "contrastive"):
             given = [d.confidence if d.label is not None else 0.0 for d in self.decisions
                      if d.centre.trial and d.centre.space == name and d.events]
             scores[name] = float(np.mean(given)) if given else None
+        return scores
+
+    def choose_space(self) -> None:
+        """End the trial of the two spaces: keep the one whose trial clusters the person called
+        purer (``trial_scores``; after a tie the trial goes on a cluster of each at a time, up to
+        twice ``space_trial``), the VAE's on a tie or with nothing to compare; take back what the
+        other's labels spread (the labels on the images shown stay the person's); go on with the
+        kept space's clusters."""
+        if self.space is not None:
+            return
+        scores = self.trial_scores()
         vae, enc = scores["vae"], scores["contrastive"]
-        self.space = "contrastive" if vae is not None and enc is not None and enc > vae else "vae"
+        self.space = "contrastive" if vae is not None and enc is not None and enc > vae + 1e-9 else "vae"
         self.space_scores = scores
         dropped = [d for d in self.decisions if d.centre.space and d.centre.space != self.space and len(d.events) > 1]
         if dropped:
