@@ -15,6 +15,8 @@ from tuilabel.sessions.clusters import ClustersSession, ClustersSettings
 
 from .conftest import CLUSTERS_TINY
 
+TINY_A = ClustersSettings(**CLUSTERS_TINY).a
+
 
 def coloured_marks(n: int = 400, side: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Four classes of marks (a horizontal bar, a vertical bar, a box outline, a dot) in random dark
@@ -151,9 +153,29 @@ def test_space_auto_on_grey_images_tries_both_spaces_and_keeps_the_one_called_pu
     assert session.space == "contrastive" and session.space_scores == {"vae": 0.4, "contrastive": 1.0}
     assert session.message == "kept the encoder's clusters (you rated them 1.00, the VAE's 0.40)"
     assert session.features is session.encoded and session.plan is session.trial_plans["contrastive"]
-    # what the VAE's clusters spread is taken back; the person's four labels stay
-    spread = set(ws.store.current(("propagated",)))
-    assert spread and spread <= spread_by["contrastive"] and not spread & (spread_by["vae"] - spread_by["contrastive"])
+    # what the VAE's clusters spread is taken back and spread again from each image in the kept
+    # space, weighed by the purity given to its clusters (1.0); the person's four labels stay
+    homes = {}
+    for d in session.decisions:
+        if d.centre.space == "vae":
+            home = next(c for c in session.plan.centres if d.centre.medoid in c.members)
+            homes[d.centre.medoid] = home
+            assert len(d.events) == len(home.members)  # the person's label and one spread a member but the image
+    again_spread = {str(ws.pool.ids[i]) for m, h in homes.items() for i in h.members if i != m}
+    spread, human = ws.store.current(("propagated",)), set(ws.store.current(("human",)))
+    assert set(spread) == (spread_by["contrastive"] | again_spread) - human  # a person's label outranks a spread
+    assert not set(spread) & (spread_by["vae"] - spread_by["contrastive"] - again_spread)
+    latent, checked = session.plan.latent, 0
+    for medoid, home in homes.items():  # w_n = 1.0 exp(-a d_n), d_n measured from the image in the encoder's space
+        for i in home.members:
+            item = str(ws.pool.ids[i])
+            if i == medoid or item in spread_by["contrastive"] or item in human \
+                    or sum(i in h.members for h in homes.values()) > 1:
+                continue
+            d = np.linalg.norm(latent[i] - latent[medoid]) / session.plan.scale
+            assert spread[item][1] == pytest.approx(np.exp(-TINY_A * d), rel=1e-4)
+            checked += 1
+    assert checked > 10
     assert len(ws.store.current(("human",))) == 4
     assert session.spread_factor() == 1.0  # from the kept space's labels alone (all h)
     assert all(c.space == "contrastive" and not c.trial for c in session.queue)
@@ -183,15 +205,17 @@ def test_space_trial_keeps_the_vae_on_a_tie_and_t_decides_early(sample_workspace
     assert session.space == "vae" and session.features is None and session.plan is session.trial_plans["vae"]
     assert all(c.space == "vae" for c in session.queue)
     spread = ws.store.current(("propagated",))
-    encoder_members = {str(ws.pool.ids[i]) for d in session.decisions if d.centre.space == "contrastive"
-                       for i in d.centre.members}
-    vae_members = {str(ws.pool.ids[i]) for d in session.decisions if d.centre.space == "vae"
-                   for i in d.centre.members}
-    assert not set(spread) & (encoder_members - vae_members)
-    # undo brings back the encoder's last cluster; its label no longer spreads
+    # the encoder's labels spread again from their images in the VAE's clusters, not in the encoder's
+    last = session.decisions[-1]
+    home = next(c for c in session.plan.centres if last.centre.medoid in c.members)
+    assert sorted(ws.store.item_of(e) for e in last.events[1:]) == sorted(
+        str(ws.pool.ids[i]) for i in home.members if i != last.centre.medoid)
+    # undo brings back the encoder's last cluster and takes its spread; labelled again, it spreads in the VAE's
     session.handle(Action("undo"))
     assert session.current.space == "contrastive"
     session.handle(Action("label", int(truth[session.current.medoid])))
+    assert sorted(ws.store.item_of(e) for e in session.decisions[-1].events[1:]) == sorted(
+        str(ws.pool.ids[i]) for i in home.members if i != last.centre.medoid)
     assert set(ws.store.current(("propagated",))) == set(spread)
     # `t` during a trial: the decisions so far decide (one low label of the encoder's, none of the VAE's)
     other = _trial(ws, clusters_model)

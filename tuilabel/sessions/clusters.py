@@ -19,7 +19,7 @@ Where this goes beyond the seed, measured on three data sets (see benchmarks/ben
   twice as pure as the encoder's, NMI 0.6 against 0.3; on grey photographs the encoder's were
   purer), so ``space=auto`` measures it: the first epoch shows the biggest clusters of both in
   turn (``space_trial`` each) and keeps the space whose clusters the person called purer (the
-  confidence given with each label), taking back what the other space's labels spread;
+  confidence given with each label), spreading the other space's labels again in the kept one;
 - a real image rather than the decoded centre: a person can always name it, and their label on it is
   worth what any label is, whether or not the cluster around it holds one class (on photographs
   most decoded centres were unreadable blurs and most clusters mixed classes);
@@ -106,8 +106,9 @@ class ClustersSettings(Settings):
     space_trial: int = setting(4, "space=auto on grey images: clusters of each space shown in turn at the start "
                                   "of the first epoch; the space whose clusters got the higher mean confidence "
                                   "(h 1, m 0.7, l 0.4, no class 0) is kept; a tie adds a cluster of each at a "
-                                  "time, up to twice as many, then keeps the VAE's; what the other space's labels "
-                                  "spread is taken back (your labels stay); 0: the VAE's", min=0)
+                                  "time, up to twice as many, then keeps the VAE's; the other space's labels "
+                                  "spread again from their images in the kept space's clusters; 0: the VAE's",
+                           min=0)
     space_steps: int = setting(200, "training batches of the contrastive encoder (256 images each)", min=1)
     show: str = setting("medoid", "the big picture: the member nearest the centre (a real image, which the label "
                                   "goes to as the person's) or the decoded centre (seed 003)",
@@ -794,9 +795,12 @@ class ClustersSession(BaseSession):
         checked = None  # whether it agreed with the label spread to that image before
         model_right = None  # and with the classifier's guess
         if label is not None:
-            weights = p_c * np.exp(-self.settings.a * centre.distances)
-            spread = [(str(self.pool.ids[i]), label, float(w)) for i, w in zip(centre.members, weights)
-                      if i != centre.medoid and self._in_space(centre)]
+            if self._in_space(centre):
+                weights = p_c * np.exp(-self.settings.a * centre.distances)
+                spread = [(str(self.pool.ids[i]), label, float(w)) for i, w in zip(centre.members, weights)
+                          if i != centre.medoid]
+            else:  # a trial cluster of the space not kept, shown again by an undo
+                spread = self._home_spread(centre.medoid, label)
             item = None if centre.medoid is None else str(self.pool.ids[centre.medoid])
             if centre.medoid is not None and self.known[centre.medoid] >= 0:
                 checked = int(self.known[centre.medoid]) == label
@@ -876,21 +880,22 @@ class ClustersSession(BaseSession):
         """End the trial of the two spaces: keep the one whose trial clusters the person called
         purer (``trial_scores``; after a tie the trial goes on a cluster of each at a time, up to
         twice ``space_trial``), the VAE's on a tie or with nothing to compare; take back what the
-        other's labels spread (the labels on the images shown stay the person's); go on with the
-        kept space's clusters."""
+        other's labels spread and spread them again from their images in the kept space
+        (``_home_spread``); go on with the kept space's clusters."""
         if self.space is not None:
             return
         scores = self.trial_scores()
         vae, enc = scores["vae"], scores["contrastive"]
         self.space = "contrastive" if vae is not None and enc is not None and enc > vae + 1e-9 else "vae"
         self.space_scores = scores
-        dropped = [d for d in self.decisions if d.centre.space and d.centre.space != self.space and len(d.events) > 1]
-        if dropped:
-            self.store.retract(self.session_id, [e for d in dropped for e in d.events[1:]])
-            for d in dropped:
-                d.events = d.events[:1]
         self.features = self.encoded if self.space == "contrastive" else None
         self.plan = self.trial_plans[self.space]
+        dropped = [d for d in self.decisions if d.centre.space and d.centre.space != self.space and d.events]
+        if any(len(d.events) > 1 for d in dropped):
+            self.store.retract(self.session_id, [e for d in dropped for e in d.events[1:]])
+        for d in dropped:  # each label spreads again, from its image, in the kept space
+            rows = [] if d.label is None else self._home_spread(d.centre.medoid, d.label)
+            d.events = d.events[:1] + (self.store.add_many(self.session_id, rows, source="propagated") if rows else [])
         planned = {id(c) for c in self.plan.centres}
         pending = [c for c in self.queue if c.space == self.space and id(c) not in planned]  # split parts
         self.queue = pending + [c for c in self.plan.centres if not c.trial]
@@ -900,6 +905,20 @@ class ClustersSession(BaseSession):
         self.message = f"kept the {NAMES[self.space]}'s clusters"  # one line at 80 columns
         if kept is not None and lost is not None:
             self.message += f" (you rated them {kept:.2f}, the {NAMES[other]}'s {lost:.2f})"
+
+    def _home_spread(self, item: int | None, label: int) -> list[tuple[str, int, float]]:
+        """What a trial label given in the space not kept spreads to: the image's cluster in the
+        kept plan, as a random image's label would (w_n = p_c exp(-a d_n), distances measured from
+        the image), p_c the mean confidence the person gave the kept space's trial clusters."""
+        if item is None:
+            return []
+        home = next((c for c in self.plan.centres if c.space == self.plan.space and item in c.members), None)
+        if home is None:
+            return []
+        distances = np.linalg.norm(self.plan.latent[home.members] - self.plan.latent[item], axis=1) / self.plan.scale
+        purity = self.space_scores.get(self.space or "vae")
+        weights = (1.0 if purity is None else purity) * np.exp(-self.settings.a * distances)
+        return [(str(self.pool.ids[i]), label, float(w)) for i, w in zip(home.members, weights) if i != item]
 
     def _split(self, centre: Centre) -> list[Centre]:
         s = self.settings
