@@ -909,16 +909,21 @@ class ClustersSession(BaseSession):
     def _home_spread(self, item: int | None, label: int) -> list[tuple[str, int, float]]:
         """What a trial label given in the space not kept spreads to: the image's cluster in the
         kept plan, as a random image's label would (w_n = p_c exp(-a d_n), distances measured from
-        the image), p_c the mean confidence the person gave the kept space's trial clusters."""
+        the image), p_c the mean confidence the person gave the kept space's trial clusters; only
+        to members that no label has reached in the kept space (a label given on a cluster of the
+        kept space, whose members the person saw, is not overwritten)."""
         if item is None:
             return []
         home = next((c for c in self.plan.centres if c.space == self.plan.space and item in c.members), None)
         if home is None:
             return []
+        reached = {i for d in self.decisions if d.label is not None and d.centre.space == self.space
+                   for i in d.centre.members}
         distances = np.linalg.norm(self.plan.latent[home.members] - self.plan.latent[item], axis=1) / self.plan.scale
         purity = self.space_scores.get(self.space or "vae")
         weights = (1.0 if purity is None else purity) * np.exp(-self.settings.a * distances)
-        return [(str(self.pool.ids[i]), label, float(w)) for i, w in zip(home.members, weights) if i != item]
+        return [(str(self.pool.ids[i]), label, float(w)) for i, w in zip(home.members, weights)
+                if i != item and int(i) not in reached]
 
     def _split(self, centre: Centre) -> list[Centre]:
         s = self.settings
