@@ -192,6 +192,8 @@ def test_space_auto_on_grey_images_tries_both_spaces_and_keeps_the_one_called_pu
     again = ClustersSession(ws, session.settings, model=session.model)  # reopened: the choice holds
     assert again.space == "contrastive" and again.features is not None and not again.trial_plans
     assert again.plan.latent.shape == (len(ws.pool), 128)
+    by_hand = ClustersSession(ws, ClustersSettings(**{**CLUSTERS_TINY, "space": "vae"}), model=session.model)
+    assert by_hand.space == "vae" and by_hand.features is None  # a space set by hand is not overruled
 
 
 def test_space_trial_keeps_the_vae_on_a_tie_and_t_decides_early(sample_workspace, clusters_model):

@@ -586,7 +586,8 @@ class ClustersSession(BaseSession):
         # the space the pool is clustered in: as an earlier epoch chose it, else measured by this
         # epoch's trial (None until it decides), else the settings' rule
         channels = self.pool.channels
-        self.space: str | None = str(state["space"]) if ours and state and state.get("space") else None
+        chosen = self.settings.space == "auto" and self.settings.show == "medoid"  # else the settings decide
+        self.space: str | None = str(state["space"]) if chosen and ours and state and state.get("space") else None
         trial = self.space is None and model.labelled_epochs_ == 0 and self.settings.trials_space(channels)
         if self.space is None and not trial:
             self.space = "contrastive" if self.settings.uses_encoder(channels) else "vae"
