@@ -2,10 +2,10 @@
 first epoch (space_trial=4 clusters of each, the VAE's latent and the contrastive encoder's
 features), against random order with the same CNN recipe (paired: the session's own random order,
 recomputed for each run here), and the runs before the trial (grey pools always in the VAE's latent:
-../clusters-averaged). Usage: python table.py"""
+../clusters-averaged). Usage: python table.py [FOLDER, e.g. retract-only]"""
 import json
-import sys
 import statistics
+import sys
 from pathlib import Path
 
 here = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else Path(__file__).resolve().parent
@@ -25,7 +25,8 @@ for stem in ["clusters", "clusters-photos", "clusters-photos60k"]:
     runs = [json.loads((here / f"{stem}-tuilabel-{s}.json").read_text())["curve"] for s in seeds]
     new = [curve(here / f"{stem}-tuilabel-{s}.json") for s in seeds]
     rand = [curve(here / f"{stem}-random-{s}.json") for s in seeds]
-    old = [curve(before / f"{stem}-tuilabel-{s}.json") for s in seeds if (before / f"{stem}-tuilabel-{s}.json").exists()]
+    old = [curve(before / f"{stem}-tuilabel-{s}.json") for s in seeds
+           if (before / f"{stem}-tuilabel-{s}.json").exists()]
     print(f"{stem} (seeds {seeds}); space kept: {[r[0].get('space') for r in runs]}; "
           f"trial scores: {[r[0].get('space_trial') for r in runs]}")
     rows = [("trial", new), ("random", rand)] + ([("before", old)] if len(old) == len(seeds) else [])
