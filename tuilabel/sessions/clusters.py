@@ -50,6 +50,7 @@ Where this goes beyond the seed, measured on three data sets (see benchmarks/ben
 from __future__ import annotations
 
 import time
+from collections.abc import Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -571,6 +572,7 @@ class ClustersSession(BaseSession):
         plan: Plan | None = None,
         space: ContrastiveEncoder | None = None,
         trial_plan: Plan | None = None,
+        encoded: np.ndarray | None = None,
     ) -> None:
         super().__init__(workspace, settings, clock, annotator, save_models)
         if model is None:
@@ -593,12 +595,11 @@ class ClustersSession(BaseSession):
             self.space = "contrastive" if self.settings.uses_encoder(channels) else "vae"
         self.space_scores: dict[str, float | None] = {}  # the trial's mean confidence per space
         self.encoder: ContrastiveEncoder | None = None
-        encoded: np.ndarray | None = None
         if self.space == "contrastive" or trial:
             self.encoder = space or load_or_train_encoder(workspace, self.settings, self.x, save_models)
-            encoded = self.encoder.encode(self.x)
+            if encoded is None or space is None:  # else prepare encoded the pool with this encoder
+                encoded = self.encoder.encode(self.x)
         self.encoded = encoded  # the pool in the encoder's space
-        self.features = encoded if self.space == "contrastive" else None  # what the plans cluster (None: the VAE's)
         # the spread's weight when the last epoch trained: what a reopened session starts from
         self.saved_factor: float | None = None
         if ours and state is not None and state.get("spread_factor") is not None:
@@ -619,7 +620,7 @@ class ClustersSession(BaseSession):
         self.trial_plans: dict[str, Plan] = {}  # the first epoch's trial: each space's plan
         if trial:
             if trial_plan is None or trial_plan.space != "contrastive":
-                trial_plan = first_plan(encoded)
+                trial_plan = first_plan(self.encoded)
             self.trial_plans = {"vae": self.plan, "contrastive": trial_plan}
             self.queue: list[Centre] = trial_queue(self.plan, trial_plan, self.settings.space_trial)
         else:
@@ -676,7 +677,13 @@ class ClustersSession(BaseSession):
 
         plan = first_plan(features if s.uses_encoder(pool.channels) else None)  # the session checks the space
         trial_plan = first_plan(features) if trial and features is not None else None
-        return {"model": model, "plan": plan, "space": space, "trial_plan": trial_plan}
+        return {"model": model, "plan": plan, "space": space, "trial_plan": trial_plan, "encoded": features}
+
+    @property
+    def features(self) -> np.ndarray | None:
+        """What the plans cluster: the pool in the encoder's space where that space is kept, else
+        None (the VAE's latent)."""
+        return self.encoded if self.space == "contrastive" else None
 
     @property
     def training(self) -> bool:
@@ -797,9 +804,7 @@ class ClustersSession(BaseSession):
         model_right = None  # and with the classifier's guess
         if label is not None:
             if self._in_space(centre):
-                weights = p_c * np.exp(-self.settings.a * centre.distances)
-                spread = [(str(self.pool.ids[i]), label, float(w)) for i, w in zip(centre.members, weights)
-                          if i != centre.medoid]
+                spread = self._spread(centre.members, centre.distances, label, p_c, {centre.medoid})
             else:  # a trial cluster of the space not kept, shown again by an undo
                 spread = self._home_spread(centre.medoid, label)
             item = None if centre.medoid is None else str(self.pool.ids[centre.medoid])
@@ -889,7 +894,6 @@ class ClustersSession(BaseSession):
         vae, enc = scores["vae"], scores["contrastive"]
         self.space = "contrastive" if vae is not None and enc is not None and enc > vae + 1e-9 else "vae"
         self.space_scores = scores
-        self.features = self.encoded if self.space == "contrastive" else None
         self.plan = self.trial_plans[self.space]
         dropped = [d for d in self.decisions if d.centre.space and d.centre.space != self.space and d.events]
         if any(len(d.events) > 1 for d in dropped):
@@ -918,13 +922,17 @@ class ClustersSession(BaseSession):
         home = next((c for c in self.plan.centres if c.space == self.plan.space and item in c.members), None)
         if home is None:
             return []
-        reached = {i for d in self.decisions if d.label is not None and d.centre.space == self.space
+        reached = {int(i) for d in self.decisions if d.label is not None and d.centre.space == self.space
                    for i in d.centre.members}
         distances = np.linalg.norm(self.plan.latent[home.members] - self.plan.latent[item], axis=1) / self.plan.scale
         purity = self.space_scores.get(self.space or "vae")
-        weights = (1.0 if purity is None else purity) * np.exp(-self.settings.a * distances)
-        return [(str(self.pool.ids[i]), label, float(w)) for i, w in zip(home.members, weights)
-                if i != item and int(i) not in reached]
+        return self._spread(home.members, distances, label, 1.0 if purity is None else purity, reached | {item})
+
+    def _spread(self, members: np.ndarray, distances: np.ndarray, label: int, p_c: float,
+                leave_out: Set[int | None]) -> list[tuple[str, int, float]]:
+        """Equation 2: ``label`` for each of ``members`` but ``leave_out``, weighed w_n = p_c exp(-a d_n)."""
+        weights = p_c * np.exp(-self.settings.a * distances)
+        return [(str(self.pool.ids[i]), label, float(w)) for i, w in zip(members, weights) if int(i) not in leave_out]
 
     def _split(self, centre: Centre) -> list[Centre]:
         s = self.settings
