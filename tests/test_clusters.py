@@ -217,10 +217,19 @@ def test_spread_rule_margin_weighs_right_over_wrong_and_starts_from_the_persons_
     assert session.spread_factor() == pytest.approx(2 * (0.4 + 1.0 + 0.7) / 3 - 1)
     session.handle(Action("no_class"))  # no class gives no label: not counted
     assert session.spread_factor() == pytest.approx(2 * (0.4 + 1.0 + 0.7) / 3 - 1)
-    session.checks = [3, 4, 0, 0]  # once checked, the checks decide
+    c, m = (0.4 + 1.0 + 0.7) / 3, session.settings.spread_prior_checks
+    assert m > 0
+    session.checks = [3, 4, 0, 0]  # once checked, the checks and the person's word, as m checks at c
+    assert session.spread_factor() == pytest.approx(2 * (3 + 1 + m * c) / (4 + 2 + m) - 1)
+    session.checks = [1, 4, 0, 0]  # a few checks mostly wrong: the person's word keeps some weight
+    assert 0.0 < session.spread_factor() < 2 * c - 1
+    session.checks = [4, 40, 0, 0]
+    assert session.spread_factor() == 0.0  # wrong more often than right, over many checks
+    session.settings.spread_prior_checks = 0  # the checks alone
+    session.checks = [3, 4, 0, 0]
     assert session.spread_factor() == pytest.approx(2 * (3 + 1) / (4 + 2) - 1)
     session.checks = [1, 4, 0, 0]
-    assert session.spread_factor() == 0.0  # wrong more often than right
+    assert session.spread_factor() == 0.0
     # the chance rule can start from the person's confidence too (spread_prior=-1), then go by the checks
     chance = _session(ws, clusters_model, show="medoid", spread_rule="chance", spread_prior=-1)
     assert chance.spread_factor() == 1.0  # nothing said yet
@@ -330,6 +339,13 @@ def test_pick_earned_shows_medoids_for_the_share_the_spread_has_earned(sample_wo
         reopened = ClustersSession(ws, TINY, clock=SimClock(), **ClustersSession.prepare(ws, TINY))
         assert reopened.plan.share == share and reopened.spread_factor() == factor
         assert sum(c.uncertainty is not None for c in reopened.queue[:4]) == round(4 * share)
+    # the confidences the person gave before go on counting beside the checks after a reopen
+    session.save_state({"labelled_epochs": 1, "history": [], "curve": [], "checks": [1, 4, 0, 0],
+                        "spread_factor": 0.0, "confidence": [1.4, 2]})
+    reopened = ClustersSession(ws, TINY, clock=SimClock(), **ClustersSession.prepare(ws, TINY))
+    m = TINY.spread_prior_checks
+    assert reopened.given_confidence() == (pytest.approx(0.7), 2)
+    assert reopened.spread_factor() == pytest.approx(2 * (1 + 1 + m * 0.7) / (4 + 2 + m) - 1)
 
 
 def test_pick_balanced_takes_the_guessed_classes_in_turn(sample_workspace, clusters_model):
@@ -470,6 +486,7 @@ def test_an_epoch_trains_on_the_spread_labels_and_clusters_again(sample_workspac
     assert {"test_acc", "test_nmi", "test_ari", "test_bce", "vae_accuracy"} <= set(point.extra)
     assert session.cnn is not None and (ws.models_dir / "clusters-cnn.npz").exists()
     assert session.epoch == 2 and session.plan.k == TINY.fine_k and session.decided_this_epoch == 0
+    assert session.load_state()["confidence"] == [pytest.approx(TINY.per_epoch * 1.0), TINY.per_epoch]  # all high
     assert all(c.medoid is not None and not session.taken_mask[c.medoid] for c in session.queue)
     assert (ws.models_dir / "vae.npz").exists()
     # a person's label on a pool item (another mode) outranks what was spread to it

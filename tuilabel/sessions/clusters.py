@@ -25,7 +25,8 @@ Where this goes beyond the seed, measured on three data sets (see benchmarks/ben
   most decoded centres were unreadable blurs and most clusters mixed classes);
 - the spread is weighed by what it has proved worth: a person's label on an image that carried a
   spread label checks it, and spread labels weigh how much more often the checks agreed than not
-  (``spread_rule``; before any check, the confidence the person gave); the CNN draws its training
+  (``spread_rule``; before any check, the confidence the person gave, and after it that confidence
+  as ``spread_prior_checks`` checks beside the real ones); the CNN draws its training
   images in proportion to the weights, so that where the clusters do not follow the classes the
   spread fades and the person's own labels carry the model;
 - the CNN's augmentation is measured on the person's labels (``augment=auto``, as in batch mode):
@@ -129,6 +130,10 @@ class ClustersSettings(Settings):
                                        "the confidence you gave the clusters' labels, 2c - 1 for their mean c (h 1, "
                                        "m 0.7, l 0.4), as spread_rule=margin does (which falls back on this "
                                        "before any label)", min=-1.0, max=1.0)
+    spread_prior_checks: float = setting(8.0, "spread_rule=margin: how many checks the confidence you gave counts "
+                                               "as once there are checks, q = (agreed + 1 + m c)/(checked + 2 + m) "
+                                               "for the mean confidence c of your cluster labels; 0: the checks "
+                                               "alone, Laplace-smoothed", min=0.0)
     classifier: str = setting("cnn", "what answers for the pool: a CNN on the spread labels, or the VAE's head",
                               choices=("cnn", "vae"))
     pick: str = setting("earned", "what later epochs show: the medoids of the clusters the classifier is least "
@@ -290,6 +295,7 @@ class EpochJob:
     augment: str = "shift"  # the CNN's augmentation so far (augment=auto: the last measured choice)
     augment_checked: int = 0  # augment=auto: labels a class at the last measurement (0: none yet)
     space: str = "vae"  # the space the next plan clusters in
+    confidence: tuple[float, int] = (0.0, 0)  # the person's label confidences in the kept space: sum, count
 
 
 @dataclass
@@ -602,6 +608,7 @@ class ClustersSession(BaseSession):
         self.encoded = encoded  # the pool in the encoder's space
         # the spread's weight when the last epoch trained: what a reopened session starts from
         self.saved_factor: float | None = None
+        self.saved_confidence: tuple[float, int] = (0.0, 0)  # earlier sessions' label confidences: sum, count
         if ours and state is not None and state.get("spread_factor") is not None:
             self.saved_factor = float(state["spread_factor"])
         if plan is not None and plan.ranked and (self.settings.pick in ("typical", "balanced", "earned")
@@ -700,6 +707,9 @@ class ClustersSession(BaseSession):
             self.history = [(int(e), int(n), a) for e, n, a in state["history"]]
             self.accuracy = self.history[-1][2] if self.history else None
             self.checks = ([int(n) for n in state.get("checks", [])] + [0, 0, 0, 0])[:4]
+            if state.get("confidence"):
+                total, n = state["confidence"]
+                self.saved_confidence = (float(total), int(n))
             self.known = self.training_labels(self.taken_mask)[0]
             if self.settings.augment == "auto":
                 self.augment_choice = state.get("augment", self.augment_choice)
@@ -734,8 +744,10 @@ class ClustersSession(BaseSession):
           not the default.
         - ``"margin"`` (the default): how much more often the spread labels were right than wrong,
           2q - 1 (the chance rule for two classes, stricter for more: a label wrong more often than
-          right weighs nothing). Before the first check, q is the mean confidence the person gave
-          the labels so far (1, 0.7, 0.4 for h, m, l: how far the members shown share the class).
+          right weighs nothing). Before the first check, q is the mean confidence c the person gave
+          the labels so far (1, 0.7, 0.4 for h, m, l: how far the members shown share the class);
+          after it, c counts as ``spread_prior_checks`` checks beside them, q = (agreed + 1 + m c) /
+          (checked + 2 + m), so that a handful of checks does not switch the spread off alone.
           On colour shapes, where 15% of the spread labels were right, the chance rule's weight of
           0.05-0.25 cost 10 points at 80 labels against none."""
         if self.settings.spread_weight >= 0:
@@ -747,7 +759,13 @@ class ClustersSession(BaseSession):
         if self.settings.spread_rule == "chance":
             return above_chance if checked else self._prior(self.settings.spread_prior)
         if self.settings.spread_rule == "margin":
-            return float(np.clip(2 * q - 1, 0.0, 1.0)) if checked else self._prior(-1.0)
+            if not checked:
+                return self._prior(-1.0)
+            c, _ = self.given_confidence()
+            if c is not None:  # the person's word counts as spread_prior_checks checks at their mean confidence
+                m = self.settings.spread_prior_checks
+                q = (agreed + 1 + m * c) / (checked + 2 + m)
+            return float(np.clip(2 * q - 1, 0.0, 1.0))
         if model_checked:
             q_model = (model_agreed + 1) / (model_checked + 2)
             return float(np.clip((q - q_model) / (1 - q_model), 0.0, 1.0))
@@ -759,12 +777,19 @@ class ClustersSession(BaseSession):
         so far (``spread_prior`` where there are none yet, or 1 when that is -1 too)."""
         if prior >= 0:
             return prior
-        given = [d.confidence for d in self.decisions if d.label is not None and self._in_space(d.centre)]
-        if not given and self.saved_factor is not None:
-            return self.saved_factor  # a reopened session: what the last epoch trained with
-        if not given:
+        c, _ = self.given_confidence()
+        if c is None and self.saved_factor is not None:
+            return self.saved_factor  # a reopened session from before confidences were saved
+        if c is None:
             return self.settings.spread_prior if self.settings.spread_prior >= 0 else 1.0
-        return float(np.clip(2 * float(np.mean(given)) - 1, 0.0, 1.0))
+        return float(np.clip(2 * c - 1, 0.0, 1.0))
+
+    def given_confidence(self) -> tuple[float | None, int]:
+        """The mean confidence (h 1, m 0.7, l 0.4) of the person's cluster labels in the kept space,
+        over this session and the earlier ones the saved state counts, and how many; None with none."""
+        given = [d.confidence for d in self.decisions if d.label is not None and self._in_space(d.centre)]
+        total, n = self.saved_confidence[0] + float(sum(given)), self.saved_confidence[1] + len(given)
+        return (total / n if n else None), n
 
     def _plan_message(self) -> str:
         how = f"k={self.plan.k}" + (" (elbow)" if self.plan.inertias else "")
@@ -1033,7 +1058,11 @@ class ClustersSession(BaseSession):
         return EpochJob(self.epoch, labels, weights, self.spent_here, self.elapsed, self.plan.k, self.taken_mask.copy(),
                         tuple(self.checks), self.spread_factor(),
                         np.bincount(people, minlength=self.pool.n_classes), self.augment_choice,
-                        self.augment_checked, self.space or "vae")
+                        self.augment_checked, self.space or "vae", self._confidence_total())
+
+    def _confidence_total(self) -> tuple[float, int]:
+        c, n = self.given_confidence()
+        return (0.0 if c is None else round(c * n, 6), n)
 
     def taken(self) -> np.ndarray:
         """Per pool item: whether it has a person's label (from any mode)."""
@@ -1153,7 +1182,8 @@ class ClustersSession(BaseSession):
         self.save_state({"labelled_epochs": self.model.labelled_epochs_, "history": history,
                          "curve": [*self.curve_records(), point], "checks": job.checks,
                          "spread_factor": job.spread_factor, "augment": result.augment,
-                         "augment_checked": result.augment_checked, "space": job.space})
+                         "augment_checked": result.augment_checked, "space": job.space,
+                         "confidence": list(job.confidence)})
 
     def apply(self, job: EpochJob, result: EpochResult) -> None:
         """Back on the session's thread: the next epoch's centres, the curve point."""
