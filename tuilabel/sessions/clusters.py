@@ -787,9 +787,13 @@ class ClustersSession(BaseSession):
     def given_confidence(self) -> tuple[float | None, int]:
         """The mean confidence (h 1, m 0.7, l 0.4) of the person's cluster labels in the kept space,
         over this session and the earlier ones the saved state counts, and how many; None with none."""
-        given = [d.confidence for d in self.decisions if d.label is not None and self._in_space(d.centre)]
-        total, n = self.saved_confidence[0] + float(sum(given)), self.saved_confidence[1] + len(given)
+        total, n = self._confidence_sums()
         return (total / n if n else None), n
+
+    def _confidence_sums(self) -> tuple[float, int]:
+        """The sum and count behind ``given_confidence``: what the mode's state saves."""
+        given = [d.confidence for d in self.decisions if d.label is not None and self._in_space(d.centre)]
+        return self.saved_confidence[0] + float(sum(given)), self.saved_confidence[1] + len(given)
 
     def _plan_message(self) -> str:
         how = f"k={self.plan.k}" + (" (elbow)" if self.plan.inertias else "")
@@ -1058,11 +1062,7 @@ class ClustersSession(BaseSession):
         return EpochJob(self.epoch, labels, weights, self.spent_here, self.elapsed, self.plan.k, self.taken_mask.copy(),
                         tuple(self.checks), self.spread_factor(),
                         np.bincount(people, minlength=self.pool.n_classes), self.augment_choice,
-                        self.augment_checked, self.space or "vae", self._confidence_total())
-
-    def _confidence_total(self) -> tuple[float, int]:
-        c, n = self.given_confidence()
-        return (0.0 if c is None else round(c * n, 6), n)
+                        self.augment_checked, self.space or "vae", self._confidence_sums())
 
     def taken(self) -> np.ndarray:
         """Per pool item: whether it has a person's label (from any mode)."""
