@@ -32,6 +32,24 @@ def test_fusion_takes_from_the_union_of_the_three():
     assert len(chosen) == len(set(chosen)) == 10 and set(chosen) <= full  # ... so the shares grew
 
 
+def test_fusion_ranks_the_whole_pool_with_its_sample_in_front():
+    # a batch round ranks every candidate; only the next round's labels are fusion's to sample
+    # (sampled from the whole pool, the union is the pool, ranked by entropy: the entropy order)
+    rng = np.random.default_rng(2)
+    probs = rng.dirichlet(np.ones(4) * 0.5, size=200)
+    ranking = st.select("fusion", probs, 200, np.random.default_rng(3), front=20)
+    assert sorted(ranking.tolist()) == list(range(200))
+    union = set()
+    for f in (st.least_confidence, st.margin, st.entropy):
+        union |= set(st.top_k(f(probs), 10).tolist())
+    assert set(ranking[:20].tolist()) <= union
+    assert ranking[:20].tolist() != st.select("entropy", probs, 20, rng).tolist()
+    rest = st.entropy(probs[ranking[20:]])
+    assert np.all(np.diff(rest) <= 1e-12)  # the rest by entropy, the least sure first
+    whole = st.select("fusion", probs, 200, np.random.default_rng(3))  # no front: every candidate sampled
+    assert np.all(np.diff(st.entropy(probs[whole])) <= 1e-12)
+
+
 @pytest.mark.parametrize("strategy", st.STRATEGIES)
 def test_select_returns_distinct_indices(strategy):
     rng = np.random.default_rng(1)

@@ -118,14 +118,20 @@ def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 STRATEGIES = ("auto", "random", "entropy", "least_confidence", "margin", "fusion")
 
 
-def select(strategy: str, probs: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+def select(strategy: str, probs: np.ndarray, k: int, rng: np.random.Generator, front: int = 0) -> np.ndarray:
     """Indices into ``probs`` of the ``k`` images to label next, most worth it first. ("auto" needs
-    features: the batch session applies it with `diverse`; here it is entropy.)"""
+    features: the batch session applies it with `diverse`; here it is entropy.) ``front``: how many
+    of them the next round's labels will take (0: all ``k``); fusion samples those from its union
+    and ranks the rest by entropy (sampling all of the pool would be the entropy order itself)."""
     if strategy == "auto":
         strategy = "entropy"
     if strategy == "fusion":
-        chosen = fusion(probs, k, rng)
-        return chosen[np.argsort(-entropy(probs[chosen]), kind="stable")]
+        k = min(k, len(probs))
+        chosen = fusion(probs, min(front, k) if front > 0 else k, rng)
+        chosen = chosen[np.argsort(-entropy(probs[chosen]), kind="stable")]
+        rest = np.setdiff1d(np.arange(len(probs)), chosen)
+        rest = rest[np.argsort(-entropy(probs[rest]), kind="stable")]
+        return np.concatenate([chosen, rest])[:k]
     scorers = {"random": lambda p: random_scores(p, rng), "entropy": entropy,
                "least_confidence": least_confidence, "margin": margin}
     if strategy not in scorers:

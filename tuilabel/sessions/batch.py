@@ -515,7 +515,7 @@ class BatchSession(Paging, BaseSession):
             ranking = self._diverse_ranking(model, job, cx, scores, rng)
         else:  # auto before the model is worth asking: the very order strategy=random gives (paired runs)
             order = "random" if s.strategy == "auto" else s.strategy
-            ranking = job.candidates[strategies.select(order, probs, len(job.candidates), rng)]
+            ranking = job.candidates[strategies.select(order, probs, len(job.candidates), rng, job.round_size)]
         mean = probs.mean(axis=2)
         guesses = 0
         base_x, base_y, base_w = list(extra_x), list(extra_y), list(extra_w)
