@@ -127,11 +127,11 @@ def select(strategy: str, probs: np.ndarray, k: int, rng: np.random.Generator, f
         strategy = "entropy"
     if strategy == "fusion":
         k = min(k, len(probs))
+        h = entropy(probs)  # once for the pool: the sample's order and the rest's
         chosen = fusion(probs, min(front, k) if front > 0 else k, rng)
-        chosen = chosen[np.argsort(-entropy(probs[chosen]), kind="stable")]
         rest = np.setdiff1d(np.arange(len(probs)), chosen)
-        rest = rest[np.argsort(-entropy(probs[rest]), kind="stable")]
-        return np.concatenate([chosen, rest])[:k]
+        by_entropy = [part[np.argsort(-h[part], kind="stable")] for part in (chosen, rest)]
+        return np.concatenate(by_entropy)[:k]
     scorers = {"random": lambda p: random_scores(p, rng), "entropy": entropy,
                "least_confidence": least_confidence, "margin": margin}
     if strategy not in scorers:
