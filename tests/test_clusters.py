@@ -154,7 +154,7 @@ def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, cl
     weigh the share of checks that agreed, above chance (spread_rule=model: beyond the classifier's
     guesses for the same images; Laplace-smoothed); undo takes a check back."""
     ws = sample_workspace
-    session = _session(ws, clusters_model, show="medoid", spread_rule="chance")
+    session = _session(ws, clusters_model, show="medoid", spread_rule="chance", spread_share=1.0)  # S alone
     chance = 1 / ws.pool.n_classes
     assert session.spread_factor() == 1.0  # nothing checked yet
     assert _session(ws, clusters_model, spread_rule="chance", spread_prior=0.3).spread_factor() == 0.3  # as set
@@ -239,6 +239,35 @@ def test_spread_rule_margin_weighs_right_over_wrong_and_starts_from_the_persons_
     chance.checks = [1, 4, 0, 0]
     q, c = (1 + 1) / (4 + 2), 1 / ws.pool.n_classes
     assert chance.spread_factor() == pytest.approx((q - c) / (1 - c))
+
+
+def test_spread_share_limits_the_draws_the_spread_labels_take(sample_workspace, clusters_model):
+    """spread_share: the spread labels' weights are scaled down so that they take at most that share
+    of the training draws beside a person's labels; -1 takes the measured weight S as the share."""
+    ws = sample_workspace
+    session = _session(ws, clusters_model, show="medoid", spread_share=1.0)
+    for label in (1, 2, 3):
+        session.handle(Action("confidence", "medium"))
+        session.handle(Action("label", label))
+
+    def draws(s):
+        labels, weights = s.training_labels()
+        taken = s.taken()
+        return weights[(labels >= 0) & ~taken].sum() / weights[labels >= 0].sum(), weights, taken
+
+    unlimited, free, taken = draws(session)
+    factor = session.spread_factor()
+    assert 0 < factor < unlimited < 1  # the spread takes more of the draws than its weight
+    for share, limit in ((0.25, 0.25), (-1.0, factor)):
+        session.settings.spread_share = share
+        limited, weights, _ = draws(session)
+        assert limited == pytest.approx(limit, rel=1e-4)
+        assert np.array_equal(weights[taken], free[taken])  # a person's labels keep their weights
+        spread = (weights > 0) & ~taken
+        assert np.allclose(weights[spread] / free[spread], limited * (1 - unlimited) / (unlimited * (1 - limited)),
+                           rtol=1e-4)  # one scale for every spread label: their ranking among themselves stays
+    session.settings.spread_share = 0.99  # above what the spread takes: nothing changes
+    assert np.array_equal(draws(session)[1], free)
 
 
 def _save_past_first_epoch(ws, model):
