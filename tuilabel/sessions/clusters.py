@@ -32,7 +32,8 @@ Where this goes beyond the seed, measured on three data sets (see benchmarks/ben
   at most that weight's share of the draws (``spread_share``): a label spread to a whole cluster is
   one decision, wrong for every member where it is wrong, so thousands of them must not outvote
   80 of a person's (on photographs 0.6 to 2.5 points more at each count from 16 to 80 labels, the
-  mean of six seeds; digits and shapes within a point);
+  mean of six seeds; on 60,000 photographs more at 48 and 64 labels, less at 80; digits and shapes
+  within a point);
 - the CNN's augmentation is measured on the person's labels (``augment=auto``, as in batch mode):
   rotations suit digits, not shapes whose class a rotation changes;
 - the first epoch shows the clusters of a k chosen by the elbow method, never fewer than twice the
