@@ -416,6 +416,12 @@ def cnn_epochs(settings: ClustersSettings, labelled_epoch: int, trained_epoch: i
     return max(1, min(epochs, settings.cnn_budget // max(trained_epoch, 1)))
 
 
+def label_masses(labels: np.ndarray, weights: np.ndarray, taken: np.ndarray) -> tuple[float, float]:
+    """The summed weights of the spread labels and of a person's (``taken``): their shares of the draws."""
+    has = labels >= 0
+    return float(weights[has & ~taken].sum()), float(weights[has & taken].sum())
+
+
 def share_scale(spread: float, people: float, cap: float) -> float:
     """What the spread labels' weights (``spread`` in all) are multiplied by so that they take at most
     ``cap`` of the draws beside a person's (``people`` in all): 1 where they take no more already, or
@@ -1068,12 +1074,10 @@ class ClustersSession(BaseSession):
             idx = self.pool.indices_of([i for i, _, _ in known])
             labels[idx] = [lab for _, lab, _ in known]
             weights[idx] = [w for _, _, w in known]
-            spread = (labels >= 0) & ~taken
             factor = self.spread_factor()
-            weights[spread] *= factor
             cap = factor if self.settings.spread_share < 0 else self.settings.spread_share
-            weights[spread] *= share_scale(float(weights[spread].sum()), float(weights[(labels >= 0) & taken].sum()),
-                                           cap)
+            spread, people = label_masses(labels, weights, taken)
+            weights[(labels >= 0) & ~taken] *= factor * share_scale(factor * spread, people, cap)
         return labels, weights
 
     def snapshot(self) -> EpochJob:
@@ -1231,10 +1235,9 @@ class ClustersSession(BaseSession):
         extra["spread_checked"], extra["spread_agreed"] = job.checks[1], job.checks[0]
         extra["model_agreed"], extra["model_checked"] = job.checks[2], job.checks[3]
         extra["spread_factor"] = round(job.spread_factor, 4)
-        people_mask = job.taken if job.taken is not None else np.zeros(len(job.labels), bool)
-        spread_mass = float(job.weights[(job.labels >= 0) & ~people_mask].sum())
-        total_mass = float(job.weights[job.labels >= 0].sum())
-        extra["spread_draws"] = round(spread_mass / total_mass, 4) if total_mass > 0 else 0.0  # share of the draws
+        spread, people = label_masses(job.labels, job.weights,
+                                      job.taken if job.taken is not None else np.zeros(len(job.labels), bool))
+        extra["spread_draws"] = round(spread / (spread + people), 4) if spread + people > 0 else 0.0
         extra["vae_accuracy"] = result.vae_accuracy
         extra["seconds_cnn"] = round(result.seconds_cnn, 2)
         extra["cnn_images"] = result.cnn_images  # image passes of the CNN's training
