@@ -466,6 +466,36 @@ def test_augment_auto_is_measured_on_a_persons_labels_not_the_spread(sample_work
     assert fixed._choose_augment(job, lambda *a: None, 0.3) == ("geometric", {}, 0, 0)
 
 
+def test_spread_loss_corrected_trusts_a_persons_labels_and_the_spread_at_its_measured_rate(
+        sample_workspace, clusters_model, monkeypatch):
+    import tuilabel.sessions.clusters as clusters_module
+    from tuilabel.sessions.clusters import EpochJob
+
+    ws = sample_workspace
+    truth = ws.pool.truth.astype(np.int64)
+    taken = np.zeros(len(ws.pool), bool)
+    taken[np.flatnonzero(truth >= 0)[::25]] = True
+    weights = np.where(taken, 1.0, 0.4).astype(np.float32)
+    seen: list = []
+
+    class Stop(Exception):
+        pass
+
+    def recording_fit(self, x, y, *args, trust=None, **kwargs):
+        seen.append((y.copy(), None if trust is None else trust.copy()))
+        raise Stop
+
+    monkeypatch.setattr(clusters_module.CNNClassifier, "fit", recording_fit)
+    for loss in ("weighted", "corrected"):
+        session = _session(ws, clusters_model, spread_loss=loss, augment="shift")
+        job = EpochJob(2, truth.copy(), weights, 40, 0.0, 8, taken, spread_factor=0.4)
+        with pytest.raises(Stop):
+            session.train(job)
+    (y_plain, no_trust), (y_corrected, trust) = seen
+    assert no_trust is None and len(y_corrected) == len(y_plain) == len(truth)  # the same labels either way
+    assert trust is not None and np.allclose(trust[taken], 1.0) and np.allclose(trust[~taken], 0.7)
+
+
 def test_no_class_splits_top_down_and_undo_removes_the_parts(sample_workspace, clusters_model):
     session = _session(sample_workspace, clusters_model)
     parent = session.current

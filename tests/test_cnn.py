@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
+from tuilabel.errors import TuilabelError
 from tuilabel.models.augment import Augment
-from tuilabel.models.cnn import CNNClassifier, build_network, class_weights
+from tuilabel.models.cnn import CNNClassifier, bootstrap_loss, build_network, class_weights, corrected_loss
 
 from .conftest import make_pool
 
@@ -79,3 +81,39 @@ def test_weight_averaging_is_the_mean_of_the_last_steps_weights(tmp_path):
     assert not torch.allclose(averaged.net_.state_dict()["0.weight"], four.net_.state_dict()["0.weight"])
     averaged.save(tmp_path / "cnn.npz")  # what is saved and reloaded is the averaged network
     assert np.allclose(CNNClassifier.load(tmp_path / "cnn.npz").predict_proba(x), averaged.predict_proba(x), atol=1e-6)
+
+
+def test_corrected_loss_is_the_cross_entropy_when_trusted_and_lets_go_where_the_model_is_sure():
+    torch.manual_seed(0)
+    logits = torch.randn(6, 10)
+    y = torch.tensor([0, 1, 2, 3, 4, 5])
+    trust = torch.tensor([1.0, 0.6, 0.6, 0.3, 0.9, 1.0])
+    p_y = logits.softmax(1)[torch.arange(6), y]
+    by_hand = -torch.log(trust * p_y + (1 - trust) / 9 * (1 - p_y))
+    assert torch.allclose(corrected_loss(logits, y, trust), by_hand, atol=1e-5)
+    assert torch.allclose(corrected_loss(logits, y, torch.ones(6)), bootstrap_loss(logits, y), atol=1e-6)
+
+    def pull(t: float) -> float:  # the gradient on a model sure (p ~ 1) of class 3 when the label says 0
+        sure = torch.zeros(1, 10)
+        sure[0, 3] = 12.0
+        sure.requires_grad_(True)
+        corrected_loss(sure, torch.tensor([0]), torch.tensor([t])).sum().backward()
+        assert sure.grad is not None and bool(sure.grad.isfinite().all())
+        return float(sure.grad.abs().max())
+
+    assert pull(0.6) < 1e-3 < 0.99 < pull(1.0)  # a trusted label still pulls with all its weight
+
+
+def test_trust_one_trains_as_the_cross_entropy_and_needs_it():
+    pool = make_pool(n=60, n_classes=3, shape=(10, 10))
+    x = pool.as_float()
+    fit = dict(arch="small", epochs=2, patience=0, seed=1)
+    plain = CNNClassifier(**fit).fit(x, pool.truth, 3)
+    trusted = CNNClassifier(**fit).fit(x, pool.truth, 3, trust=np.ones(len(x), np.float32))
+    doubted = CNNClassifier(**fit).fit(x, pool.truth, 3, trust=np.full(len(x), 0.5, np.float32))
+    assert np.allclose(plain.predict_proba(x), trusted.predict_proba(x), atol=1e-5)
+    first = "0.weight"  # the first convolution: doubted labels train it otherwise
+    assert torch.allclose(plain.net_.state_dict()[first], trusted.net_.state_dict()[first], atol=1e-5)
+    assert not torch.allclose(plain.net_.state_dict()[first], doubted.net_.state_dict()[first], atol=1e-4)
+    with pytest.raises(TuilabelError, match="cross-entropy"):
+        CNNClassifier(loss="soft", **fit).fit(x, pool.truth, 3, trust=np.ones(len(x), np.float32))

@@ -46,6 +46,20 @@ def bootstrap_loss(logits: torch.Tensor, y: torch.Tensor, kind: str = "ce", beta
     return -((b * t + (1 - b) * own) * log_q).sum(1)
 
 
+def corrected_loss(logits: torch.Tensor, y: torch.Tensor, trust: torch.Tensor) -> torch.Tensor:
+    """Per-example loss of a label right with probability ``trust`` and otherwise any of the other
+    classes alike (Patrini et al.'s forward correction for symmetric noise): ``-log(t p_y + (1 - t)
+    / (C - 1) (1 - p_y))``. At trust 1 it is the cross-entropy; below it the loss is bounded, and
+    its pull on the logits fades where the model is sure of another class, so that a label often
+    wrong trains the model towards the classes it names without overruling what the rest taught it."""
+    log_p = torch.log_softmax(logits, 1)
+    log_py = log_p.gather(1, y[:, None])[:, 0]
+    other = (1 - trust) / max(1, logits.shape[1] - 1)
+    log_rest = torch.log((-torch.expm1(log_py)).clamp_min(1e-12)) + torch.log(other.clamp_min(1e-12))
+    mixed = torch.logaddexp(torch.log(trust.clamp_min(1e-12)) + log_py, log_rest)
+    return -torch.where(trust >= 1, log_py, mixed)
+
+
 def build_network(arch: str, channels: int, height: int, width: int, n_classes: int) -> nn.Module:
     if arch == "seed-mnist":  # seed 001: conv64, conv128, pool, dropout .25, dense 128, dropout .5
         body = nn.Sequential(
@@ -152,6 +166,7 @@ class CNNClassifier:
         extra_weight: float | np.ndarray = 1.0,
         progress: Callable[[int, float], None] | None = None,
         weights_as: str = "loss",
+        trust: np.ndarray | None = None,
     ) -> CNNClassifier:
         """Train on ``x`` (``N x C x H x W`` floats in [0, 1]) and labels ``y``.
 
@@ -161,6 +176,8 @@ class CNNClassifier:
         count against each other, whatever the batch); ``"rate"``, an epoch draws its items with
         probability in proportion to their weights (with replacement) and each counts the same, so
         that a few heavy labels among many light ones keep their say in every batch.
+        ``trust``: per label, the probability that it is right (1: the cross-entropy); below 1 the
+        loss is ``corrected_loss`` (with ``loss="ce"`` only; pseudo-labels count as trusted).
         """
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
@@ -171,11 +188,15 @@ class CNNClassifier:
         self.net_ = build_network(self.arch, c, h, w, n_classes).to(self.device)
         y = np.asarray(y, dtype=np.int64)
         weights = np.ones(len(y), np.float32) if sample_weight is None else np.asarray(sample_weight, np.float32)
+        if trust is not None and self.loss != "ce":
+            raise TuilabelError(f"a label's trust needs the cross-entropy loss, not {self.loss!r}")
+        trusts = np.ones(len(y), np.float32) if trust is None else np.asarray(trust, np.float32)
         n_val = int(len(y) * self.validation_fraction) if len(y) >= self.min_validation and self.patience else 0
         order = rng.permutation(len(y))
         val_idx, train_idx = order[:n_val], order[n_val:]
-        tx, ty, tw = x[train_idx], y[train_idx], weights[train_idx]
+        tx, ty, tw, tt = x[train_idx], y[train_idx], weights[train_idx], trusts[train_idx]
         if extra_x is not None and len(extra_x):
+            tt = np.concatenate([tt, np.ones(len(extra_x), np.float32)])
             tx = np.concatenate([tx, extra_x])
             ty = np.concatenate([ty, np.asarray(extra_y, np.int64)])
             tw = np.concatenate([tw, np.broadcast_to(np.asarray(extra_weight, np.float32), len(extra_x))])
@@ -188,6 +209,7 @@ class CNNClassifier:
             raise ValueError("weights_as='rate' needs a positive weight")
         X = torch.as_tensor(tx, dtype=torch.float32)
         Y = torch.as_tensor(ty)
+        T = torch.as_tensor(tt) if trust is not None else None
         Wt = torch.as_tensor(tw) if rates is None else torch.ones(len(tw))  # rates: the weights are the draw
         opt = torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate)
         best, best_state, since = -1.0, None, 0
@@ -212,7 +234,11 @@ class CNNClassifier:
                 if self.augment is not None:
                     xb = self.augment(xb, g)
                 xb, yb, wb = xb.to(self.device), Y[idx].to(self.device), Wt[idx].to(self.device)
-                loss = bootstrap_loss(self.net_(xb), yb, self.loss, self.beta) * cw_t[yb]
+                logits = self.net_(xb)
+                if T is None:
+                    loss = bootstrap_loss(logits, yb, self.loss, self.beta) * cw_t[yb]
+                else:
+                    loss = corrected_loss(logits, yb, T[idx].to(self.device)) * cw_t[yb]
                 loss = (loss * wb).sum() / (cw_t[yb] * wb).sum().clamp_min(1e-8)
                 opt.zero_grad()
                 loss.backward()

@@ -144,6 +144,12 @@ class ClustersSettings(Settings):
                                          "(spread_rule), so that labels right only a little more often than wrong "
                                          "take few of the draws however many images they cover; 1: no limit",
                                   min=-1.0, max=1.0)
+    spread_loss: str = setting("weighted", "how the CNN learns a spread label: its cross-entropy at its weight "
+                                           "(weighted), or at its weight under forward correction (corrected): "
+                                           "the loss of a label right with probability q = (1 + S)/2 and else "
+                                           "any other class, which stops pulling where the CNN is sure of another "
+                                           "class, so that what a person's labels taught it can overrule the spread",
+                               choices=("weighted", "corrected"))
     classifier: str = setting("cnn", "what answers for the pool: a CNN on the spread labels, or the VAE's head",
                               choices=("cnn", "vae"))
     pick: str = setting("earned", "what later epochs show: the medoids of the clusters the classifier is least "
@@ -1126,8 +1132,12 @@ class ClustersSession(BaseSession):
                 progress(share + (0.9 - share) * epoch / epochs,
                          f"CNN on the spread labels: epoch {epoch}/{epochs}, loss {loss:.3f}")
 
+            trust = None
+            if s.spread_loss == "corrected":
+                people = job.taken if job.taken is not None else np.zeros(len(job.labels), bool)
+                trust = np.where(people[has], 1.0, (1.0 + job.spread_factor) / 2).astype(np.float32)
             cnn.fit(self.x[has], job.labels[has], self.pool.n_classes, sample_weight=job.weights[has],
-                    progress=cnn_step, weights_as="rate")
+                    progress=cnn_step, weights_as="rate", trust=trust)
             if s.rank_by == "cnn" and self.scores_pool(job):
                 progress(0.9, "the CNN scores the pool…")
                 pool_probs = cnn.predict_proba(self.x)
