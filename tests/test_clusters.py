@@ -663,6 +663,8 @@ def test_clusters_screen_labels_splits_and_trains(sample_workspace, clusters_mod
             await pilot.press("4")
             assert len(ws.store.current(("propagated",))) == len(first.members) - 1
             assert ws.store.current(("human",)) == {str(ws.pool.ids[first.medoid]): (4, 1.0)}
+            await pilot.pause()  # the side panel: what a spread label weighs (high confidence, no checks yet: 1)
+            assert str(screen.query_one("#counts").text).startswith("spread, weight 1.00\n")
             await pilot.press("x")
             assert session.current.path.count(".") == 1
             await pilot.press("t")  # end the epoch: it trains on a worker, then shows epoch 2

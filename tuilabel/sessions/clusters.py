@@ -349,6 +349,8 @@ class ClustersView:
     history: list[tuple[int, int, float | None]]  # (epoch, labels spent, accuracy)
     propagated: list[int]  # current propagated labels per class
     message: str = ""
+    spread_weight: float | None = None  # S: what a spread label weighs beside a person's (spread_factor)
+    checks: tuple[int, int] = (0, 0)  # a person's labels on images with a spread label: agreed, checked
 
 
 def decode_image(model: VAEClassifier, z: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
@@ -1291,7 +1293,7 @@ class ClustersSession(BaseSession):
             confidence=self.confidence, training=self.updating, accuracy=self.accuracy,
             history=list(self.history),
             propagated=[counts.get(("propagated", c), 0) for c in range(self.pool.n_classes)],
-            message=self.message,
+            message=self.message, spread_weight=self.spread_factor(), checks=(self.checks[0], self.checks[1]),
         )
 
 

@@ -153,7 +153,11 @@ class ClustersScreen(ModeScreen):
             state.append(f" {level[0]}:{CONFIDENCE[level]:g} ", style=style)
         self.query_one("#state", TextPanel).set_text(state)
         self.query_one("#curve", TextPanel).set_text(Text("test accuracy\n", style="bold") + sparkline(v.history))
-        counts = Text("labels spread per class\n", style="bold")
+        agreed, checked = v.checks
+        counts = Text("labels spread per class" if v.spread_weight is None else
+                      f"spread, weight {v.spread_weight:.2f}" + (f", {agreed}/{checked} right" if checked else ""),
+                      style="bold")
+        counts.append("\n")
         counts.append_text(class_bars(names, v.propagated, width=12))
         self.query_one("#counts", TextPanel).set_text(counts)
         if v.training and self.progress_text:
