@@ -19,7 +19,10 @@ CNN, "no class" below 0.7) and training. Runs, median over seeds:
   the augmentation that epoch's CNN trained with) for the same image passes as that epoch's CNN on
   its spread labels. The images are the first of the session's own random order (``random_order``),
   the one pick=earned draws its random images from, so that the two runs of a seed share the images
-  the mode showed at random (a paired comparison: what differs is what the clusters chose).
+  the mode showed at random (a paired comparison: what differs is what the clusters chose). Where
+  that epoch's answer came from softmax regression on the contrastive encoder's features
+  (``classifier=features``, or ``auto`` when it chose them), the random labels train that instead,
+  on the features of the same encoder (trained again with the run's seed, as the simulation did).
 
 On `--dataset photos|shapes` (made by ``scripts/make_datasets.py``) the seed's and gamma's rows and
 the pixel baseline are left out unless asked for with ``--skip ''``.
@@ -50,7 +53,8 @@ from make_datasets import benchmark_files  # noqa: E402
 from tuilabel.cluster import kmeans  # noqa: E402
 from tuilabel.models.augment import PRESETS, Augment  # noqa: E402
 from tuilabel.models.cnn import CNNClassifier  # noqa: E402
-from tuilabel.sessions.clusters import CONFIDENCE, ClustersSettings, random_order  # noqa: E402
+from tuilabel.models.probe import FeatureProbe  # noqa: E402
+from tuilabel.sessions.clusters import CONFIDENCE, ClustersSettings, load_or_train_encoder, random_order  # noqa: E402
 from tuilabel.sessions.settings import parse_option  # noqa: E402
 from tuilabel.simulate import CentreJudge, SimSettings, reference_classifier, run_simulation  # noqa: E402
 from tuilabel.workspace import Workspace  # noqa: E402
@@ -99,12 +103,21 @@ def random_baseline(ws: Workspace, curve: list[dict], seed: int) -> list[dict]:
     tx, ty = ws.test.as_float(), ws.test.truth
     order = random_order(len(x), seed)  # the session's own: where it shows random images, the same ones
     points = []
+    encoded: list = []  # the run's contrastive encoder and the pool's features, made when first needed
     for e, point in enumerate(curve):
         n = int(point["labels"])
         if n < 2:
             points.append({"labels": n, "accuracy": None})
             continue
         pick = order[:n]
+        if point.get("classifier") == "features":  # the run's answer came from its encoder's features
+            if not encoded:  # the simulation trains its own, seeded by the run's seed: the same one again
+                encoder = load_or_train_encoder(ws, ClustersSettings(seed=seed), x, save_models=False)
+                encoded = [encoder, encoder.encode(x)]
+            probe = FeatureProbe(encoded[0], seed=seed + e + 1).fit_features(encoded[1][pick], truth[pick],
+                                                                             ws.pool.n_classes)
+            points.append({"labels": n, "accuracy": probe.score(tx, ty), "classifier": "features"})
+            continue
         passes = int(point.get("cnn_images") or settings.cnn_epochs * int(point.get("spread_to") or n))
         augment = PRESETS[point.get("augment", "geometric")]  # what that epoch's CNN trained with
         average = float(point.get("cnn_average", 1.0))  # runs before the setting: the last step's weights

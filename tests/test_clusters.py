@@ -496,6 +496,62 @@ def test_spread_loss_corrected_trusts_a_persons_labels_and_the_spread_at_its_mea
     assert trust is not None and np.allclose(trust[taken], 1.0) and np.allclose(trust[~taken], 0.7)
 
 
+def test_classifier_auto_keeps_what_cross_validates_better_on_a_persons_labels(sample_workspace, clusters_model):
+    from tuilabel.sessions.clusters import EpochJob
+
+    ws = sample_workspace
+    session = _session(ws, clusters_model, classifier="auto")
+    assert session.encoded is not None  # auto loads the encoder even where the pool is clustered in the VAE's
+    truth = ws.pool.truth.astype(np.int64)
+    people = np.concatenate([np.flatnonzero(truth == c)[:3] for c in range(10)])  # 3 a class: level 2 is due
+    taken = np.zeros(len(ws.pool), bool)
+    taken[people] = True
+    job = EpochJob(2, truth.copy(), np.ones(len(truth), np.float32), 30, 0.0, 8, taken)
+
+    def choose(scores: dict[str, float], **changes) -> tuple:
+        for k, v in changes.items():
+            setattr(job, k, v)
+        return session._choose_learner(job, "shift", scores, lambda *a: None, 0.3)
+
+    learner, scores, checked, passes = choose({"shift": 1.0})  # the CNN's score from augment=auto's folds
+    assert learner == "cnn" and checked == 2 and passes == 0 and scores["cnn"] == 1.0
+    assert 0.0 < scores["features"] <= 1.0  # measured: digits the encoder's features mostly tell apart
+    learner, scores, checked, passes = choose({"shift": 0.0})
+    assert learner == "features" and checked == 2 and scores["features"] > 0.0
+    assert choose({"shift": 0.0}, learner="features", learner_checked=2) == ("features", {}, 2, 0)  # measured once
+    learner, scores, checked, passes = choose({}, learner="cnn", learner_checked=0)  # augment fixed: the CNN's own
+    assert passes > 0 and set(scores) == {"cnn", "features"} and learner in scores
+    fixed = _session(ws, clusters_model, classifier="cnn")
+    assert fixed._choose_learner(job, "shift", {"shift": 0.0}, lambda *a: None, 0.3) == ("cnn", {}, 0, 0)
+
+
+def test_classifier_features_answers_with_softmax_regression_on_the_encoders_features(sample_workspace,
+                                                                                      clusters_model):
+    from tuilabel.models.probe import FeatureProbe
+
+    ws = sample_workspace
+    session = _session(ws, clusters_model, classifier="features")
+    truth = ws.pool.truth
+    while not session.due_update():
+        members = session.current.members
+        session.handle(Action("label", int(np.bincount(truth[members]).argmax())))
+    session.update()
+    point = session.curve[-1]
+    assert point.extra["classifier"] == "features" and point.extra["cnn_images"] == 0  # no CNN trained
+    assert isinstance(session.cnn, FeatureProbe)
+    assert ws.models_dir.joinpath("clusters-probe.npz").exists() and not ws.models_dir.joinpath(
+        "clusters-cnn.npz").exists()
+    labelled = np.flatnonzero(session.taken())
+    people_labels = np.array([ws.store.current(("human",))[str(ws.pool.ids[i])][0] for i in labelled])
+    by_hand = FeatureProbe(session.encoder, seed=TINY.seed + 1).fit_features(session.encoded[labelled],
+                                                                           people_labels, 10)
+    tx, ty = ws.test.as_float(), ws.test.truth
+    assert point.accuracy == pytest.approx(by_hand.score(tx, ty))  # the person's labels alone, not the spread
+    again = _session(ws, clusters_model, classifier="features")  # reopened: the saved probe answers
+    assert isinstance(again.cnn, FeatureProbe)
+    assert np.allclose(again.cnn.predict_proba(tx[:20]), session.cnn.predict_proba(tx[:20]), atol=1e-5)
+
+
 def test_no_class_splits_top_down_and_undo_removes_the_parts(sample_workspace, clusters_model):
     session = _session(sample_workspace, clusters_model)
     parent = session.current

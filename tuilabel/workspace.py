@@ -46,6 +46,7 @@ MODEL_FILES = {
     "vae": "vae.npz",  # clusters: the VAE with its class head
     "clusters-cnn": "clusters-cnn.npz",  # clusters: the CNN trained on the spread labels
     "clusters-space": "clusters-space.npz",  # clusters: the contrastive encoder the pool is clustered in
+    "clusters-probe": "clusters-probe.npz",  # clusters: softmax regression on that encoder's features
 }
 
 

@@ -69,14 +69,16 @@ from ..errors import TuilabelError
 from ..models.augment import PRESETS
 from ..models.cnn import CNNClassifier
 from ..models.contrastive import ContrastiveEncoder
+from ..models.probe import FeatureProbe
 from ..models.vae import VAEClassifier
 from ..workspace import Workspace
-from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, choose_augment, no_progress
+from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, choose_augment, cross_validated, no_progress
 from .settings import Settings, setting
 
 VAE = "vae"  # the model files this mode keeps (see Workspace.model_path)
 SPACE = "clusters-space"  # the contrastive encoder the pool is clustered in (space=contrastive)
 CNN = "clusters-cnn"  # the classifier trained on the spread labels
+PROBE = "clusters-probe"  # classifier=features: softmax regression on the encoder's features
 CONFIDENCE = {"high": 1.0, "medium": 0.7, "low": 0.4}  # p_c a person gives with h, m, l
 NAMES = {"vae": "VAE", "contrastive": "encoder"}  # the spaces, as the screen says them
 AUGMENT_LEVELS = (2, 4, 16)  # a person's labels a class (over all classes) at which augment=auto measures
@@ -150,8 +152,11 @@ class ClustersSettings(Settings):
                                            "any other class, which stops pulling where the CNN is sure of another "
                                            "class, so that what a person's labels taught it can overrule the spread",
                                choices=("weighted", "corrected"))
-    classifier: str = setting("cnn", "what answers for the pool: a CNN on the spread labels, or the VAE's head",
-                              choices=("cnn", "vae"))
+    classifier: str = setting("cnn", "what answers for the pool (and ranks it): a CNN on the spread labels (cnn), "
+                                     "softmax regression on the contrastive encoder's features of your labels "
+                                     "(features), whichever of the two cross-validates better on your labels, "
+                                     "measured when augment=auto measures (auto; the CNN before), or the VAE's "
+                                     "head (vae)", choices=("auto", "cnn", "features", "vae"))
     pick: str = setting("earned", "what later epochs show: the medoids of the clusters the classifier is least "
                                   "sure of for the share of the epoch the spread has earned (its weight, as "
                                   "spread_rule measures it), random pool images in the session's random order for "
@@ -202,7 +207,11 @@ class ClustersSettings(Settings):
 
     def needs_encoder(self, channels: int) -> bool:
         """Whether the mode trains (or loads) the contrastive encoder for this pool."""
-        return self.uses_encoder(channels) or self.trials_space(channels)
+        return self.uses_encoder(channels) or self.trials_space(channels) or self.probes()
+
+    def probes(self) -> bool:
+        """Whether the encoder's features may answer for the pool (``classifier``)."""
+        return self.classifier in ("auto", "features")
 
     def encoder(self, device: str | None = None) -> ContrastiveEncoder:
         return ContrastiveEncoder(steps=self.space_steps, seed=self.seed, device=device)
@@ -312,6 +321,8 @@ class EpochJob:
     augment_checked: int = 0  # augment=auto: labels a class at the last measurement (0: none yet)
     space: str = "vae"  # the space the next plan clusters in
     confidence: tuple[float, int] = (0.0, 0)  # the person's label confidences in the kept space: sum, count
+    learner: str = "cnn"  # classifier=auto: what answered after the last measurement, cnn or features
+    learner_checked: int = 0  # classifier=auto: labels a class at the last measurement (0: none yet)
 
 
 @dataclass
@@ -323,7 +334,7 @@ class EpochResult:
     plan: Plan
     seconds_train: float
     vae_accuracy: float | None = None  # the VAE head's, whichever classifier answers
-    cnn: CNNClassifier | None = None
+    cnn: CNNClassifier | FeatureProbe | None = None  # what answers for the pool (classifier)
     seconds_cnn: float = 0.0
     cnn_images: int = 0  # image passes of the CNN's training
     tested: int = 0
@@ -331,6 +342,9 @@ class EpochResult:
     augment_scores: dict[str, float] = field(default_factory=dict)  # augment=auto: cross-validated accuracies
     augment_checked: int = 0
     cv_images: int = 0  # image passes of the cross-validation fits
+    learner: str = "cnn"  # what answered: cnn or features (the linear probe)
+    learner_scores: dict[str, float] = field(default_factory=dict)  # classifier=auto: cross-validated accuracies
+    learner_checked: int = 0
 
 
 @dataclass
@@ -505,7 +519,7 @@ def people(workspace: Workspace) -> tuple[np.ndarray, np.ndarray]:
 def make_plan(
     model: VAEClassifier, x: np.ndarray, image_shape: tuple[int, ...], settings: ClustersSettings, epoch: int,
     ranked: bool, n_classes: int = 0, pool_images: np.ndarray | None = None, taken: np.ndarray | None = None,
-    classifier: CNNClassifier | None = None, pool_probs: np.ndarray | None = None,
+    classifier: CNNClassifier | FeatureProbe | None = None, pool_probs: np.ndarray | None = None,
     people_per_class: np.ndarray | None = None, share: float = 1.0, features: np.ndarray | None = None,
 ) -> Plan:
     """Cluster the pool's latent means and decode each centre (any thread: no store, no UI). A
@@ -634,7 +648,7 @@ class ClustersSession(BaseSession):
             self.space = "contrastive" if self.settings.uses_encoder(channels) else "vae"
         self.space_scores: dict[str, float | None] = {}  # the trial's mean confidence per space
         self.encoder: ContrastiveEncoder | None = None
-        if self.space == "contrastive" or trial:
+        if self.space == "contrastive" or trial or self.settings.probes():
             self.encoder = space or load_or_train_encoder(workspace, self.settings, self.x, save_models)
             if encoded is None or space is None:  # else prepare encoded the pool with this encoder
                 encoded = self.encoder.encode(self.x)
@@ -671,7 +685,9 @@ class ClustersSession(BaseSession):
         self.spent_here = 0  # centre decisions (a class or no class) over the whole session
         self.confidence = self.settings.confidence
         self.accuracy: float | None = None
-        self.cnn: CNNClassifier | None = None
+        self.cnn: CNNClassifier | FeatureProbe | None = None
+        self.learner = "features" if self.settings.classifier == "features" else "cnn"
+        self.learner_checked = 0  # classifier=auto: a person's labels a class when the choice was last measured
         self.history: list[tuple[int, int, float | None]] = []
         # a person's label on an image that had a spread label: the spread label agreed, checks, and
         # on the checks where the classifier had guessed the image: its guess agreed, of
@@ -747,9 +763,15 @@ class ClustersSession(BaseSession):
             if self.settings.augment == "auto":
                 self.augment_choice = state.get("augment", self.augment_choice)
                 self.augment_checked = int(state.get("augment_checked", 0))
+            if self.settings.classifier == "auto" and state.get("learner") in ("cnn", "features"):
+                self.learner, self.learner_checked = str(state["learner"]), int(state.get("learner_checked", 0))
         elif state is not None:
             self.curve = []  # the state belongs to another VAE: start its history afresh
-        if self.save_models and self.settings.classifier == "cnn" and self.workspace.has_model(CNN):
+        if self.save_models and self.learner == "features" and self.encoder is not None \
+                and self.workspace.has_model(PROBE):
+            encoder = self.encoder
+            self.cnn = self.workspace.load_model(PROBE, lambda path: FeatureProbe.load(path, encoder))
+        elif self.save_models and self.settings.classifier in ("auto", "cnn") and self.workspace.has_model(CNN):
             self.cnn = self.workspace.load_model(CNN, CNNClassifier.load)
 
     def _repick(self, centres: list[Centre]) -> None:
@@ -1097,7 +1119,8 @@ class ClustersSession(BaseSession):
         return EpochJob(self.epoch, labels, weights, self.spent_here, self.elapsed, self.plan.k, self.taken_mask.copy(),
                         tuple(self.checks), self.spread_factor(),
                         np.bincount(people, minlength=self.pool.n_classes), self.augment_choice,
-                        self.augment_checked, self.space or "vae", self._confidence_sums())
+                        self.augment_checked, self.space or "vae", self._confidence_sums(), self.learner,
+                        self.learner_checked)
 
     def taken(self) -> np.ndarray:
         """Per pool item: whether it has a person's label (from any mode)."""
@@ -1109,7 +1132,11 @@ class ClustersSession(BaseSession):
         s = self.settings
         n_labelled = int((job.labels >= 0).sum())
         has = (job.labels >= 0) & (job.weights > 0)
-        with_cnn = s.classifier == "cnn" and int(has.sum()) >= 2
+        people = np.flatnonzero((job.taken if job.taken is not None else np.zeros(len(job.labels), bool))
+                                & (job.labels >= 0))
+        probing = s.probes() and self.encoded is not None and len(people) >= 2
+        with_cnn = (s.classifier == "cnn" or (s.classifier == "auto" and job.learner == "cnn")) \
+            and int(has.sum()) >= 2
         share = 0.3 if with_cnn else 0.9  # of the progress bar: the VAE epoch; the CNN takes most of the rest
 
         def vae_step(step: int, steps: int, losses: dict) -> None:
@@ -1120,15 +1147,33 @@ class ClustersSession(BaseSession):
         record = self.model.fit_epoch(self.x, job.labels, job.weights, samples=s.epoch_samples, progress=vae_step)
         seconds = time.perf_counter() - t0
         accuracy = reconstruction = clustering = None
-        cnn, seconds_cnn, pool_probs = None, 0.0, None
+        cnn: CNNClassifier | FeatureProbe | None = None
+        seconds_cnn, pool_probs = 0.0, None
         augment, augment_checked, cv_images = job.augment, job.augment_checked, 0
         augment_scores: dict[str, float] = {}
-        if with_cnn:
-            t1 = time.perf_counter()
+        learner_scores: dict[str, float] = {}
+        learner, learner_checked = ("features" if s.classifier == "features" else "cnn"), 0
+        if with_cnn or (probing and s.classifier == "auto"):
             augment, augment_scores, augment_checked, cv_images = self._choose_augment(job, progress, share)
-            cnn = CNNClassifier(arch="small", epochs=s.cnn_epochs, patience=0, augment=PRESETS[augment],
+        if probing:
+            learner, learner_scores, learner_checked, passes = self._choose_learner(job, augment, augment_scores,
+                                                                                   progress, share)
+            cv_images += passes
+            with_cnn = learner == "cnn" and int(has.sum()) >= 2
+        if learner == "features" and probing:
+            assert self.encoder is not None and self.encoded is not None
+            t1 = time.perf_counter()
+            progress(share, f"epoch {job.epoch}: softmax regression on the encoder's features of {len(people)} labels")
+            cnn = FeatureProbe(self.encoder, seed=s.seed + job.epoch).fit_features(
+                self.encoded[people], job.labels[people], self.pool.n_classes)
+            if s.rank_by == "cnn" and self.scores_pool(job):
+                pool_probs = cnn.proba_of_features(self.encoded)
+            seconds_cnn = time.perf_counter() - t1
+        elif with_cnn:
+            t1 = time.perf_counter()
+            net = CNNClassifier(arch="small", epochs=s.cnn_epochs, patience=0, augment=PRESETS[augment],
                                 seed=s.seed + job.epoch, average_from=s.cnn_average)
-            epochs = cnn.epochs = cnn_epochs(s, cnn.images_per_epoch(n_labelled), cnn.images_per_epoch(int(has.sum())))
+            epochs = net.epochs = cnn_epochs(s, net.images_per_epoch(n_labelled), net.images_per_epoch(int(has.sum())))
 
             def cnn_step(epoch: int, loss: float) -> None:
                 progress(share + (0.9 - share) * epoch / epochs,
@@ -1136,13 +1181,14 @@ class ClustersSession(BaseSession):
 
             trust = None
             if s.spread_loss == "corrected":
-                people = job.taken if job.taken is not None else np.zeros(len(job.labels), bool)
-                trust = np.where(people[has], 1.0, (1.0 + job.spread_factor) / 2).astype(np.float32)
-            cnn.fit(self.x[has], job.labels[has], self.pool.n_classes, sample_weight=job.weights[has],
+                taken = job.taken if job.taken is not None else np.zeros(len(job.labels), bool)
+                trust = np.where(taken[has], 1.0, (1.0 + job.spread_factor) / 2).astype(np.float32)
+            net.fit(self.x[has], job.labels[has], self.pool.n_classes, sample_weight=job.weights[has],
                     progress=cnn_step, weights_as="rate", trust=trust)
             if s.rank_by == "cnn" and self.scores_pool(job):
                 progress(0.9, "the CNN scores the pool…")
-                pool_probs = cnn.predict_proba(self.x)
+                pool_probs = net.predict_proba(self.x)
+            cnn = net
             seconds_cnn = time.perf_counter() - t1
         progress(0.93, "clustering the pool again…")
         plan = make_plan(self.model, self.x, self.pool.image_shape, s, job.epoch + 1, ranked=True,
@@ -1164,9 +1210,11 @@ class ClustersSession(BaseSession):
             clustering = clustering_report(ty, nearest)
         progress(1.0, f"epoch {job.epoch}: done")
         return EpochResult(record, accuracy, reconstruction, clustering, plan, seconds, vae_accuracy, cnn, seconds_cnn,
-                           cnn_images=0 if cnn is None else cnn.images_seen_,
+                           cnn_images=cnn.images_seen_ if isinstance(cnn, CNNClassifier) else 0,
                            tested=0 if test is None else len(test[1]), augment=augment,
-                           augment_scores=augment_scores, augment_checked=augment_checked, cv_images=cv_images)
+                           augment_scores=augment_scores, augment_checked=augment_checked, cv_images=cv_images,
+                           learner=learner if cnn is not None else "cnn", learner_scores=learner_scores,
+                           learner_checked=learner_checked)
 
     def scores_pool(self, job: EpochJob) -> bool:
         """Whether the epoch's CNN scores the pool to rank the next clusters (not for random images
@@ -1199,6 +1247,45 @@ class ClustersSession(BaseSession):
                                                  per_class="mean")
         return choice, scores, checked, passes
 
+    def _choose_learner(self, job: EpochJob, augment: str, augment_scores: dict[str, float], progress: Progress,
+                        at: float) -> tuple[str, dict[str, float], int, int]:
+        """``classifier=auto``: once a person's labels reach the levels augment=auto measures at
+        (``AUGMENT_LEVELS``, labels a class over all classes), cross-validate softmax regression on
+        the encoder's features against the CNN with the chosen augmentation (its score from that
+        measurement when there was one, on the same folds) and keep the better; a tie keeps the CNN.
+        Returns the choice, the accuracies, the level measured at and the CNN fits' image passes."""
+        s = self.settings
+        if s.classifier != "auto" or job.taken is None or self.encoded is None:
+            return ("features" if s.classifier == "features" else "cnn"), {}, job.learner_checked, 0
+        people = np.flatnonzero(job.taken & (job.labels >= 0))
+        y = job.labels[people]
+        reached = len(y) // max(self.pool.n_classes, 1)
+        due = [n for n in AUGMENT_LEVELS if reached >= n > job.learner_checked]
+        if not due:
+            return job.learner, {}, job.learner_checked, 0
+        features, x = self.encoded[people], self.x[people]
+        seed = s.seed + job.epoch  # the folds augment=auto measured on
+        passes = 0
+
+        def probe(train: np.ndarray, held: np.ndarray) -> np.ndarray:
+            return FeatureProbe(self.encoder, seed=seed).fit_features(  # type: ignore[arg-type]
+                features[train], y[train], self.pool.n_classes).proba_of_features(features[held]).argmax(1)
+
+        def cnn(train: np.ndarray, held: np.ndarray) -> np.ndarray:
+            nonlocal passes
+            progress(at, f"epoch {job.epoch}: measuring the CNN against the encoder's features on {len(y)} labels")
+            model = CNNClassifier(arch="small", epochs=s.cnn_epochs, patience=0, augment=PRESETS[augment], seed=seed)
+            model.fit(x[train], y[train], self.pool.n_classes)
+            passes += model.images_seen_
+            return model.predict(x[held])
+
+        scores = {"features": cross_validated(y, 3, probe, seed)}
+        scores["cnn"] = augment_scores[augment] if augment in augment_scores else cross_validated(y, 3, cnn, seed)
+        if scores["features"] is None or scores["cnn"] is None:
+            return job.learner, {}, job.learner_checked, passes
+        measured = {k: float(v) for k, v in scores.items() if v is not None}
+        return ("features" if measured["features"] > measured["cnn"] else "cnn"), measured, due[-1], passes
+
     def compute_seconds(self, job: EpochJob, result: EpochResult) -> float:
         """The epoch on the reference CPU: VAE passes, clustering, the CNN's passes, evaluation."""
         n = len(self.pool)
@@ -1213,8 +1300,10 @@ class ClustersSession(BaseSession):
         if not self.save_models:
             return
         self.model.save(self.workspace.model_path(VAE))
-        if result.cnn is not None:
+        if isinstance(result.cnn, CNNClassifier):
             result.cnn.save(self.workspace.model_path(CNN))
+        elif result.cnn is not None:
+            result.cnn.save(self.workspace.model_path(PROBE))
         history = [*self.history, (job.epoch, job.spent, result.accuracy)]
         point = {"labels": job.spent, "seconds": job.seconds, "accuracy": result.accuracy,
                  "extra": {"epoch": job.epoch}}
@@ -1222,6 +1311,7 @@ class ClustersSession(BaseSession):
                          "curve": [*self.curve_records(), point], "checks": job.checks,
                          "spread_factor": job.spread_factor, "augment": result.augment,
                          "augment_checked": result.augment_checked, "space": job.space,
+                         "learner": result.learner, "learner_checked": result.learner_checked,
                          "confidence": list(job.confidence)})
 
     def apply(self, job: EpochJob, result: EpochResult) -> None:
@@ -1271,6 +1361,11 @@ class ClustersSession(BaseSession):
         self.curve.append(CurvePoint(job.spent, job.seconds, result.accuracy, extra))
         if result.cnn is not None:
             self.cnn = result.cnn
+            extra["classifier"] = result.learner
+            self.learner = result.learner
+        if result.learner_scores:
+            extra["classifier_cv"] = result.learner_scores
+            self.learner_checked = result.learner_checked
         acc = "-" if result.accuracy is None else f"{result.accuracy:.1%}"
         if len(decided) >= NO_CLASS_WARN_AFTER and no_class >= NO_CLASS_WARN_SHARE * len(decided):
             self.message = (f"{no_class} of {len(decided)} centres showed no class: clusters mix your classes, "

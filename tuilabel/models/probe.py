@@ -1,0 +1,74 @@
+"""A linear probe: softmax regression on the contrastive encoder's features, made unit length.
+
+The encoder (``models/contrastive.py``) learns from the pool without labels which images look
+alike; a linear classifier on its features needs few labels where those features separate the
+classes. On the photographs benchmark set, with the same 80 random labels, it reached 63-69% where
+the CNN trained from pixels reached 51% (seeds 0-2); on digits the CNN is far ahead (95% against
+73-79%). The clusters mode's ``classifier=auto`` measures which of the two answers better on a
+person's labels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ._io import load_bundle, save_bundle
+from .contrastive import ContrastiveEncoder
+from .linear import SoftmaxRegression
+
+PROBE_L2 = 1e-4  # on unit features: 1e-3 and 1e-2 lost 2-20 points at 32 and 80 labels on photographs
+
+
+def unit(features: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1 (a zero row stays zero)."""
+    f = np.asarray(features, np.float32)
+    return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+
+
+class FeatureProbe:
+    """Softmax regression on ``encoder``'s unit-length features; answers for images as a CNN does
+    (``predict_proba`` of ``N x C x H x W`` floats in [0, 1]), or for features already encoded."""
+
+    def __init__(self, encoder: ContrastiveEncoder, l2: float = PROBE_L2, seed: int = 0) -> None:
+        self.encoder = encoder
+        self.head = SoftmaxRegression(l2=l2, max_iter=100, seed=seed)
+
+    def fit_features(self, features: np.ndarray, y: np.ndarray, n_classes: int) -> FeatureProbe:
+        """Train on the encoder's features of the labelled images (as ``encoder.encode`` gives them)."""
+        self.head.fit(unit(features), np.asarray(y, np.int64), n_classes)
+        self.n_classes_ = n_classes
+        return self
+
+    def proba_of_features(self, features: np.ndarray) -> np.ndarray:
+        return self.head.predict_proba(unit(features))
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        if not len(x):
+            return np.zeros((0, self.n_classes_), np.float32)
+        return self.proba_of_features(self.encoder.encode(np.asarray(x, np.float32)))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.predict_proba(x).argmax(1)
+
+    def score(self, x: np.ndarray, y: np.ndarray) -> float:
+        return float((self.predict(x) == np.asarray(y)).mean())
+
+    def save(self, path: Path) -> None:
+        """The head alone: the encoder has its own file (``clusters-space``)."""
+        h = self.head
+        save_bundle(path, {"kind": "probe", "n_classes": self.n_classes_, "l2": h.l2},
+                    {"coef": h.coef_.numpy(), "intercept": h.intercept_.numpy(), "mean": h.mean_.numpy()})
+
+    @classmethod
+    def load(cls, path: Path, encoder: ContrastiveEncoder) -> FeatureProbe:
+        import torch
+
+        header, arrays = load_bundle(path, "probe")
+        probe = cls(encoder, l2=float(header["l2"]))
+        probe.head.coef_ = torch.as_tensor(arrays["coef"])
+        probe.head.intercept_ = torch.as_tensor(arrays["intercept"])
+        probe.head.mean_ = torch.as_tensor(arrays["mean"])
+        probe.head.n_classes_ = probe.n_classes_ = int(header["n_classes"])
+        return probe
