@@ -539,6 +539,7 @@ def test_classifier_features_answers_with_softmax_regression_on_the_encoders_fea
     point = session.curve[-1]
     assert point.extra["classifier"] == "features" and point.extra["cnn_images"] == 0  # no CNN trained
     assert isinstance(session.cnn, FeatureProbe)
+    assert f"(the features of your {TINY.per_epoch} labels)" in session.message
     assert ws.models_dir.joinpath("clusters-probe.npz").exists() and not ws.models_dir.joinpath(
         "clusters-cnn.npz").exists()
     labelled = np.flatnonzero(session.taken())

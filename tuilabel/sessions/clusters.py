@@ -1372,7 +1372,10 @@ class ClustersSession(BaseSession):
                             f"try batch mode (epoch {job.epoch}, test {acc}; a on the start screen)")
         else:
             how = f"k={self.plan.k}" + (" (elbow)" if self.plan.inertias else "")
-            self.message = (f"epoch {job.epoch}: test accuracy {acc} ({int(extra['spread_to'])} images trained on); "
+            trained = f"{int(extra['spread_to'])} images trained on"
+            if result.learner == "features" and result.cnn is not None:
+                trained = f"the features of your {int(job.taken.sum()) if job.taken is not None else 0} labels"
+            self.message = (f"epoch {job.epoch}: test accuracy {acc} ({trained}); "
                             f"epoch {self.epoch}: {how}")  # one line at 80 columns
 
     # -- the view -------------------------------------------------------------------------------
