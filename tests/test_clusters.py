@@ -540,6 +540,8 @@ def test_classifier_features_answers_with_softmax_regression_on_the_encoders_fea
     assert point.extra["classifier"] == "features" and point.extra["cnn_images"] == 0  # no CNN trained
     assert isinstance(session.cnn, FeatureProbe)
     assert f"(the features of your {TINY.per_epoch} labels)" in session.message
+    assert session.plan.share == 0.0 and session.queue  # pick=earned: random images alone where the features answer
+    assert all(c.guess is not None for c in session.queue)  # each with the probe's guess
     assert ws.models_dir.joinpath("clusters-probe.npz").exists() and not ws.models_dir.joinpath(
         "clusters-cnn.npz").exists()
     labelled = np.flatnonzero(session.taken())

@@ -152,7 +152,7 @@ class ClustersSettings(Settings):
                                            "any other class, which stops pulling where the CNN is sure of another "
                                            "class, so that what a person's labels taught it can overrule the spread",
                                choices=("weighted", "corrected"))
-    classifier: str = setting("cnn", "what answers for the pool (and ranks it): a CNN on the spread labels (cnn), "
+    classifier: str = setting("auto", "what answers for the pool (and ranks it): a CNN on the spread labels (cnn), "
                                      "softmax regression on the contrastive encoder's features of your labels "
                                      "(features), whichever of the two cross-validates better on your labels, "
                                      "measured when augment=auto measures (auto; the CNN before), or the VAE's "
@@ -453,11 +453,15 @@ def share_scale(spread: float, people: float, cap: float) -> float:
     return cap / (1 - cap) * people / spread
 
 
-def earned_share(settings: ClustersSettings, spread_factor: float | None) -> float:
+def earned_share(settings: ClustersSettings, spread_factor: float | None, learner: str = "cnn") -> float:
     """pick=earned: the share of a later epoch's centres that are medoids of the least sure
-    clusters, the spread's weight (1 before there is one); 1 for every other pick."""
+    clusters, the spread's weight (1 before there is one); none where the encoder's features
+    answer (``learner``), which train on a person's labels alone: there random images taught them
+    more than the medoids (benchmarks/results/clusters-probe); 1 for every other pick."""
     if settings.pick != "earned" or settings.show != "medoid" or spread_factor is None:
         return 1.0
+    if learner == "features":
+        return 0.0
     return float(np.clip(spread_factor, 0.0, 1.0))
 
 
@@ -658,6 +662,9 @@ class ClustersSession(BaseSession):
         self.saved_confidence: tuple[float, int] = (0.0, 0)  # earlier sessions' label confidences: sum, count
         if ours and state is not None and state.get("spread_factor") is not None:
             self.saved_factor = float(state["spread_factor"])
+        saved_learner = "features" if self.settings.classifier == "features" or (
+            self.settings.classifier == "auto" and ours and state is not None and state.get("learner") == "features") \
+            else "cnn"  # what answered when the last epoch trained
         if plan is not None and plan.ranked and (self.settings.pick in ("typical", "balanced", "earned")
                                                  or plan.sampled == asks_classifier(self.settings, counts)):
             plan = None  # prepared off the store's thread, without the people's labels: made again with them
@@ -668,7 +675,7 @@ class ClustersSession(BaseSession):
             return make_plan(model, self.x, self.pool.image_shape, self.settings, self.epoch,
                              ranked=model.labelled_epochs_ > 0, n_classes=self.pool.n_classes,
                              pool_images=self.pool.images, taken=taken, people_per_class=counts,
-                             share=earned_share(self.settings, self.saved_factor), features=features)
+                             share=earned_share(self.settings, self.saved_factor, saved_learner), features=features)
 
         self.plan = plan or first_plan(self.features)
         self.trial_plans: dict[str, Plan] = {}  # the first epoch's trial: each space's plan
@@ -1194,7 +1201,8 @@ class ClustersSession(BaseSession):
         plan = make_plan(self.model, self.x, self.pool.image_shape, s, job.epoch + 1, ranked=True,
                          n_classes=self.pool.n_classes, pool_images=self.pool.images, taken=job.taken,
                          classifier=cnn, pool_probs=pool_probs, people_per_class=job.people_per_class,
-                         share=earned_share(s, job.spread_factor), features=self.features)
+                         share=earned_share(s, job.spread_factor, learner if cnn is not None else "cnn"),
+                         features=self.features)
         vae_accuracy = None
         test = self.test_arrays()
         if test is not None:
