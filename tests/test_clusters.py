@@ -487,7 +487,7 @@ def test_spread_loss_corrected_trusts_a_persons_labels_and_the_spread_at_its_mea
 
     monkeypatch.setattr(clusters_module.CNNClassifier, "fit", recording_fit)
     for loss in ("weighted", "corrected"):
-        session = _session(ws, clusters_model, spread_loss=loss, augment="shift")
+        session = _session(ws, clusters_model, spread_loss=loss, augment="shift", classifier="cnn")
         job = EpochJob(2, truth.copy(), weights, 40, 0.0, 8, taken, spread_factor=0.4)
         with pytest.raises(Stop):
             session.train(job)

@@ -237,7 +237,9 @@ def test_space_trial_keeps_the_vae_on_a_tie_and_t_decides_early(sample_workspace
     # no trial where it does not apply: colour images, a space set by hand, or space_trial=0
     assert not ClustersSettings(space="auto").trials_space(3) and ClustersSettings(space="auto").trials_space(1)
     assert not ClustersSettings(space="vae").trials_space(1) and not ClustersSettings(space_trial=0).trials_space(1)
-    assert ClustersSettings(space="auto").needs_encoder(1) and not ClustersSettings(space="vae").needs_encoder(1)
+    assert ClustersSettings(space="auto").needs_encoder(1)
+    assert not ClustersSettings(space="vae", classifier="cnn").needs_encoder(1)
+    assert ClustersSettings(space="vae").needs_encoder(1)  # classifier=auto may answer from its features
 
 
 def test_a_no_class_in_the_trial_splits_in_that_clusters_own_space(sample_workspace, clusters_model):

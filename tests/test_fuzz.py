@@ -17,7 +17,7 @@ from .conftest import CLUSTERS_TINY
 KEYS = [*"0123456789xznthmlsacpkowy+-=", "enter", "escape", "backspace", "space", "left", "right", "tab",
         "question_mark", "shift+tab"]
 SETTINGS = {
-    "clusters": ClustersSettings(**{**CLUSTERS_TINY, "epoch_samples": 3000}),
+    "clusters": ClustersSettings(**{**CLUSTERS_TINY, "epoch_samples": 3000, "classifier": "cnn"}),
     "batch": BatchSettings(arch="small", epochs=1, patience=0, augmentations=1, score_subset=50, start=5),
 }
 
