@@ -1139,8 +1139,8 @@ class ClustersSession(BaseSession):
         s = self.settings
         n_labelled = int((job.labels >= 0).sum())
         has = (job.labels >= 0) & (job.weights > 0)
-        people = np.flatnonzero((job.taken if job.taken is not None else np.zeros(len(job.labels), bool))
-                                & (job.labels >= 0))
+        taken = job.taken if job.taken is not None else np.zeros(len(job.labels), bool)
+        people = np.flatnonzero(taken & (job.labels >= 0))
         probing = s.probes() and self.encoded is not None and len(people) >= 2
         with_cnn = (s.classifier == "cnn" or (s.classifier == "auto" and job.learner == "cnn")) \
             and int(has.sum()) >= 2
@@ -1188,7 +1188,6 @@ class ClustersSession(BaseSession):
 
             trust = None
             if s.spread_loss == "corrected":
-                taken = job.taken if job.taken is not None else np.zeros(len(job.labels), bool)
                 trust = np.where(taken[has], 1.0, (1.0 + job.spread_factor) / 2).astype(np.float32)
             net.fit(self.x[has], job.labels[has], self.pool.n_classes, sample_weight=job.weights[has],
                     progress=cnn_step, weights_as="rate", trust=trust)
