@@ -114,8 +114,8 @@ def random_baseline(ws: Workspace, curve: list[dict], seed: int) -> list[dict]:
             if not encoded:  # the simulation trains its own, seeded by the run's seed: the same one again
                 encoder = load_or_train_encoder(ws, ClustersSettings(seed=seed), x, save_models=False)
                 encoded = [encoder, encoder.encode(x)]
-            probe = FeatureProbe(encoded[0], seed=seed + e + 1).fit_features(encoded[1][pick], truth[pick],
-                                                                             ws.pool.n_classes)
+            probe = FeatureProbe(encoded[0], seed=seed + e + 1, pool=encoded[1]).fit_features(
+                encoded[1][pick], truth[pick], ws.pool.n_classes)
             points.append({"labels": n, "accuracy": probe.score(tx, ty), "classifier": "features"})
             continue
         passes = int(point.get("cnn_images") or settings.cnn_epochs * int(point.get("spread_to") or n))

@@ -8,6 +8,7 @@ import pytest
 
 from tuilabel.cli import main
 from tuilabel.cluster import ari, choose_k, clustering_accuracy, elbow, kmeans, nmi
+from tuilabel.models.probe import unit
 from tuilabel.models.vae import VAEClassifier
 from tuilabel.sessions import Action, SimClock
 from tuilabel.sessions.clusters import (
@@ -16,6 +17,7 @@ from tuilabel.sessions.clusters import (
     ClustersSession,
     ClustersSettings,
     cnn_epochs,
+    covering_order,
     interleave,
     make_plan,
     order_balanced,
@@ -542,17 +544,39 @@ def test_classifier_features_answers_with_softmax_regression_on_the_encoders_fea
     assert f"(the features of your {TINY.per_epoch} labels)" in session.message
     assert session.plan.share == 0.0 and session.queue  # pick=earned: random images alone where the features answer
     assert all(c.guess is not None for c in session.queue)  # each with the probe's guess
+    covering = covering_order(unit(session.encoded), session.taken(), random_order(len(ws.pool), TINY.seed),
+                              TINY.per_epoch, TINY.seed + session.plan.epoch)
+    assert [c.medoid for c in session.queue] == list(covering[: len(session.queue)])  # covering the clusters
+    order = random_order(len(ws.pool), TINY.seed)
+    assert list(covering[: TINY.per_epoch]) != list(order[~session.taken()[order]][: TINY.per_epoch])
     assert ws.models_dir.joinpath("clusters-probe.npz").exists() and not ws.models_dir.joinpath(
         "clusters-cnn.npz").exists()
     labelled = np.flatnonzero(session.taken())
     people_labels = np.array([ws.store.current(("human",))[str(ws.pool.ids[i])][0] for i in labelled])
-    by_hand = FeatureProbe(session.encoder, seed=TINY.seed + 1).fit_features(session.encoded[labelled],
-                                                                           people_labels, 10)
+    by_hand = FeatureProbe(session.encoder, seed=TINY.seed + 1, pool=session.encoded).fit_features(
+        session.encoded[labelled], people_labels, 10)  # standardized by the whole pool's features
     tx, ty = ws.test.as_float(), ws.test.truth
     assert point.accuracy == pytest.approx(by_hand.score(tx, ty))  # the person's labels alone, not the spread
     again = _session(ws, clusters_model, classifier="features")  # reopened: the saved probe answers
     assert isinstance(again.cnn, FeatureProbe)
     assert np.allclose(again.cnn.predict_proba(tx[:20]), session.cnn.predict_proba(tx[:20]), atol=1e-5)
+
+
+def test_covering_order_takes_random_images_from_clusters_no_label_is_in_yet():
+    rng = np.random.default_rng(0)
+    blobs = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    which = np.repeat(np.arange(4), 50)
+    features = blobs[which] + rng.normal(0, 0.5, (200, 2))
+    order = rng.permutation(200)
+    taken = np.zeros(200, bool)
+    taken[[0, 50]] = True  # a person labelled an image of blobs 0 and 1: 2 labelled + 2 an epoch, 4 clusters
+    free = order[~taken[order]]
+    first = [int(i) for i in free if which[i] == 2][:1] + [int(i) for i in free if which[i] == 3][:1]
+    first.sort(key=lambda i: list(free).index(i))  # the first image of each empty blob, in the random order
+    expected = first + [int(i) for i in free if i not in first]  # then the rest of the random order
+    got = covering_order(features, taken, order, per_epoch=2, seed=0)
+    assert got.tolist() == expected and got.tolist() != free.tolist()
+    assert covering_order(features, None, order, per_epoch=1, seed=0).tolist() == order.tolist()  # one cluster
 
 
 def test_no_class_splits_top_down_and_undo_removes_the_parts(sample_workspace, clusters_model):

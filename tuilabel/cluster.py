@@ -52,6 +52,14 @@ def kmeans(x: np.ndarray, k: int, seed: int = 0, n_init: int = 4, max_iter: int 
     return best
 
 
+def nearest_centre(x: np.ndarray, centres: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """The nearest of ``centres`` to each row of ``x`` (in chunks: a large pool never holds all distances)."""
+    X, C = torch.as_tensor(np.asarray(x, dtype=np.float32)), torch.as_tensor(np.asarray(centres, dtype=np.float32))
+    if not len(X):
+        return np.zeros(0, np.int64)
+    return torch.cat([torch.cdist(X[i:i + chunk], C).argmin(1) for i in range(0, len(X), chunk)]).numpy()
+
+
 def _kmeans_pp(X: torch.Tensor, k: int, g: torch.Generator) -> torch.Tensor:
     first = int(torch.randint(len(X), (1,), generator=g))
     centres = [X[first]]

@@ -42,6 +42,9 @@ Where this goes beyond the seed, measured on three data sets (see benchmarks/ben
   of its predictions over the cluster's members), ``per_epoch`` of them, for the share of the epoch
   that the spread has earned (``pick="earned"``: its weight S); the rest of the epoch shows random
   pool images in the session's random order (``random_order``), each with its nearest cluster.
+  Where there is a contrastive encoder the random images cover its features: each next one comes
+  from a cluster (of as many as labels plus ``per_epoch``) that holds no labelled image yet
+  (``covering_order``); where those features answer (``classifier``) no medoid is shown.
   Where the clusters do not follow the classes a medoid's label is worth little beyond the image
   (medoids are typical images, and typical images taught less than random ones on photographs and
   shapes), so as the checks take the spread's weight away they take the medoids too. ``pick="auto"`` shows
@@ -63,13 +66,13 @@ from typing import Any
 import numpy as np
 
 from .. import strategies
-from ..cluster import choose_k, clustering_report, kmeans
+from ..cluster import choose_k, clustering_report, kmeans, nearest_centre
 from ..data import to_model_input
 from ..errors import TuilabelError
 from ..models.augment import PRESETS
 from ..models.cnn import CNNClassifier
 from ..models.contrastive import ContrastiveEncoder
-from ..models.probe import FeatureProbe
+from ..models.probe import FeatureProbe, unit
 from ..models.vae import VAEClassifier
 from ..workspace import Workspace
 from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, choose_augment, cross_validated, no_progress
@@ -416,6 +419,36 @@ def random_centres(z: np.ndarray, centres: np.ndarray, assignment: np.ndarray, m
     return [image_centre(int(i), z, centres, assignment, members_of, scale, epoch, pool_images) for i in free[:n]]
 
 
+COVER_FIT = 20_000  # pool images k-means fits on to cover a larger pool; the rest go to the nearest centre
+
+
+def covering_order(features: np.ndarray, taken: np.ndarray | None, order: np.ndarray, per_epoch: int,
+                   seed: int) -> np.ndarray:
+    """Random images that cover the pool: the pool (``features``) in ``labelled + per_epoch`` clusters
+    (TypiClust's |L| + B), then ``order``'s images that no person has labelled, each next one from a
+    cluster that holds no labelled image and none taken before it; the rest of ``order`` after them.
+    Where softmax regression on the encoder's features answers, random images taught it as much as
+    any image chosen by uncertainty or typicality, and covering the clusters taught it more
+    (benchmarks/results/clusters-cover)."""
+    free = order if taken is None else order[~taken[order]]
+    labelled = 0 if taken is None else int(taken.sum())
+    k = max(1, min(len(features), labelled + per_epoch))
+    if len(free) <= 1 or k <= 1:
+        return free
+    assignment = nearest_centre(features, kmeans(features[np.sort(order[:COVER_FIT])], k, seed=seed).centres)
+    covered = np.zeros(k, bool)
+    if taken is not None:
+        covered[assignment[taken]] = True
+    first: list[int] = []
+    for i in free:
+        if not covered[assignment[i]]:
+            covered[assignment[i]] = True
+            first.append(int(i))
+            if covered.all():
+                break
+    return np.concatenate([np.asarray(first, np.int64), free[~np.isin(free, first)]])
+
+
 def interleave(medoids: list[Centre], randoms: list[Centre], share: float) -> list[Centre]:
     """Medoids for ``share`` of every stretch of the queue, random images for the rest: the j-th
     centre shown is a medoid when round(share * j) goes up there. Whatever one list lacks, the
@@ -457,7 +490,8 @@ def earned_share(settings: ClustersSettings, spread_factor: float | None, learne
     """pick=earned: the share of a later epoch's centres that are medoids of the least sure
     clusters, the spread's weight (1 before there is one); none where the encoder's features
     answer (``learner``), which train on a person's labels alone: there random images taught them
-    more than the medoids (benchmarks/results/clusters-probe); 1 for every other pick."""
+    more than the medoids (benchmarks/results/clusters-probe), and random images that cover the
+    clusters (``covering_order``) more again; 1 for every other pick."""
     if settings.pick != "earned" or settings.show != "medoid" or spread_factor is None:
         return 1.0
     if learner == "features":
@@ -525,6 +559,7 @@ def make_plan(
     ranked: bool, n_classes: int = 0, pool_images: np.ndarray | None = None, taken: np.ndarray | None = None,
     classifier: CNNClassifier | FeatureProbe | None = None, pool_probs: np.ndarray | None = None,
     people_per_class: np.ndarray | None = None, share: float = 1.0, features: np.ndarray | None = None,
+    cover: np.ndarray | None = None,
 ) -> Plan:
     """Cluster the pool's latent means and decode each centre (any thread: no store, no UI). A
     ranked plan orders the clusters by the mean entropy of ``pool_probs`` over their members (the
@@ -532,7 +567,8 @@ def make_plan(
     the classifier is worth asking (``asks_classifier``) it shows random pool images instead, one a
     cluster, still with the classifier's guesses. pick=earned: medoids for ``share`` of the queue
     (``earned_share``), the session's random order for the rest (``interleave``). ``features``: the
-    pool in the space to cluster (``space=contrastive``), else the VAE's latent means."""
+    pool in the space to cluster (``space=contrastive``), else the VAE's latent means. ``cover``: the
+    pool's features that the random images cover (``covering_order``)."""
     t0 = time.perf_counter()
     z = model.encode(x) if features is None else features  # features: the contrastive encoder's (space)
     inertias: dict[int, float] = {}
@@ -570,8 +606,11 @@ def make_plan(
     randoms: list[Centre] = []
     if share < 1.0:
         assert pool_images is not None
+        order = random_order(len(z), settings.seed)
+        if cover is not None:
+            order = covering_order(cover, taken, order, settings.per_epoch, settings.seed + epoch)
         randoms = random_centres(z, km.centres, km.assignment, dict(zip(kept, members)), scale, epoch, pool_images,
-                                 taken, random_order(len(z), settings.seed), max(len(centres), settings.per_epoch))
+                                 taken, order, max(len(centres), settings.per_epoch))
         if share == 0.0 and randoms:
             centres = []
     shown = centres + randoms
@@ -675,7 +714,8 @@ class ClustersSession(BaseSession):
             return make_plan(model, self.x, self.pool.image_shape, self.settings, self.epoch,
                              ranked=model.labelled_epochs_ > 0, n_classes=self.pool.n_classes,
                              pool_images=self.pool.images, taken=taken, people_per_class=counts,
-                             share=earned_share(self.settings, self.saved_factor, saved_learner), features=features)
+                             share=earned_share(self.settings, self.saved_factor, saved_learner), features=features,
+                             cover=self.covered())
 
         self.plan = plan or first_plan(self.features)
         self.trial_plans: dict[str, Plan] = {}  # the first epoch's trial: each space's plan
@@ -747,6 +787,11 @@ class ClustersSession(BaseSession):
         """What the plans cluster: the pool in the encoder's space where that space is kept, else
         None (the VAE's latent)."""
         return self.encoded if self.space == "contrastive" else None
+
+    def covered(self) -> np.ndarray | None:
+        """What later epochs' random images cover (``covering_order``): the encoder's features, unit
+        length as the probe reads them, where there is an encoder (else None: the random order)."""
+        return unit(self.encoded) if self.encoded is not None else None
 
     @property
     def training(self) -> bool:
@@ -1171,7 +1216,7 @@ class ClustersSession(BaseSession):
             assert self.encoder is not None and self.encoded is not None
             t1 = time.perf_counter()
             progress(share, f"epoch {job.epoch}: softmax regression on the encoder's features of {len(people)} labels")
-            cnn = FeatureProbe(self.encoder, seed=s.seed + job.epoch).fit_features(
+            cnn = FeatureProbe(self.encoder, seed=s.seed + job.epoch, pool=self.encoded).fit_features(
                 self.encoded[people], job.labels[people], self.pool.n_classes)
             if s.rank_by == "cnn" and self.scores_pool(job):
                 pool_probs = cnn.proba_of_features(self.encoded)
@@ -1201,7 +1246,7 @@ class ClustersSession(BaseSession):
                          n_classes=self.pool.n_classes, pool_images=self.pool.images, taken=job.taken,
                          classifier=cnn, pool_probs=pool_probs, people_per_class=job.people_per_class,
                          share=earned_share(s, job.spread_factor, learner if cnn is not None else "cnn"),
-                         features=self.features)
+                         features=self.features, cover=self.covered())
         vae_accuracy = None
         test = self.test_arrays()
         if test is not None:
@@ -1275,7 +1320,7 @@ class ClustersSession(BaseSession):
         passes = 0
 
         def probe(train: np.ndarray, held: np.ndarray) -> np.ndarray:
-            return FeatureProbe(self.encoder, seed=seed).fit_features(  # type: ignore[arg-type]
+            return FeatureProbe(self.encoder, seed=seed, pool=self.encoded).fit_features(  # type: ignore[arg-type]
                 features[train], y[train], self.pool.n_classes).proba_of_features(features[held]).argmax(1)
 
         def cnn(train: np.ndarray, held: np.ndarray) -> np.ndarray:
@@ -1294,11 +1339,14 @@ class ClustersSession(BaseSession):
         return ("features" if measured["features"] > measured["cnn"] else "cnn"), measured, due[-1], passes
 
     def compute_seconds(self, job: EpochJob, result: EpochResult) -> float:
-        """The epoch on the reference CPU: VAE passes, clustering, the CNN's passes, evaluation."""
+        """The epoch on the reference CPU: VAE passes, clustering (twice where random images cover the
+        clusters), the CNN's passes, evaluation."""
         n = len(self.pool)
         samples = max(self.settings.epoch_samples, n)
         scored = n if result.cnn is not None and self.settings.rank_by == "cnn" and self.scores_pool(job) else 0
-        return (COSTS.vae_sample * samples + COSTS.cluster_item * n
+        covering = self.encoded is not None and earned_share(self.settings, job.spread_factor, result.learner) < 1.0
+        clustered = n + (min(n, COVER_FIT) if covering else 0)  # covering_order's k-means too
+        return (COSTS.vae_sample * samples + COSTS.cluster_item * clustered
                 + COSTS.cnn_image_epoch * (result.cnn_images + result.cv_images)
                 + COSTS.evaluation_item * (result.tested + scored))
 
