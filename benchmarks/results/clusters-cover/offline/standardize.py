@@ -5,11 +5,14 @@ models/probe.py does now), each row made unit length again. Orders: the session'
 against 16 medoids of 16 clusters then, 16 a step, covering_order (random images from clusters no
 label is in; what the clusters mode shows where the features answer). Medians of test accuracy (%)
 at 16-80 labels, the mean paired difference, and random order's spread over seeds.
-Usage: python standardize.py photos|mnist DIR [SEEDS]"""
+Usage: python standardize.py photos|mnist DIR [SEEDS] (DIR as in ../../clusters-probe/offline/common.py)"""
 import sys
+from pathlib import Path
 
 import numpy as np
-from common import setup
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "clusters-probe" / "offline"))
+from common import setup  # the set-up of ../../clusters-probe/offline
 
 from tuilabel.cluster import kmeans
 from tuilabel.models.linear import SoftmaxRegression
