@@ -295,6 +295,7 @@ class Plan:
     sampled: bool = False  # random images (pick), not the medoids of the least sure clusters
     share: float = 1.0  # pick=earned: the share of medoids among the centres, the rest random images
     space: str = "vae"  # what ``latent`` is: the VAE's latent means, or the contrastive encoder's features
+    covered: int = 0  # the pool images covering_order's k-means fitted on (0: the plain random order)
 
 
 @dataclass
@@ -604,11 +605,13 @@ def make_plan(
         and settings.show == "medoid"
     share = float(np.clip(share, 0.0, 1.0)) if earned else 1.0
     randoms: list[Centre] = []
+    covered = 0
     if share < 1.0:
         assert pool_images is not None
         order = random_order(len(z), settings.seed)
         if cover is not None:
             order = covering_order(cover, taken, order, settings.per_epoch, settings.seed + epoch)
+            covered = min(len(z), COVER_FIT)
         randoms = random_centres(z, km.centres, km.assignment, dict(zip(kept, members)), scale, epoch, pool_images,
                                  taken, order, max(len(centres), settings.per_epoch))
         if share == 0.0 and randoms:
@@ -637,7 +640,7 @@ def make_plan(
     for centre in centres:
         centre.space = space
     return Plan(epoch, k, centres, scale, z, inertias, time.perf_counter() - t0, ranked, sampled,
-                share if randoms else 1.0, space)
+                share if randoms else 1.0, space, covered=covered)
 
 
 def trial_queue(first: Plan, second: Plan, n: int) -> list[Centre]:
@@ -1344,9 +1347,7 @@ class ClustersSession(BaseSession):
         n = len(self.pool)
         samples = max(self.settings.epoch_samples, n)
         scored = n if result.cnn is not None and self.settings.rank_by == "cnn" and self.scores_pool(job) else 0
-        covering = self.encoded is not None and earned_share(self.settings, job.spread_factor, result.learner) < 1.0
-        clustered = n + (min(n, COVER_FIT) if covering else 0)  # covering_order's k-means too
-        return (COSTS.vae_sample * samples + COSTS.cluster_item * clustered
+        return (COSTS.vae_sample * samples + COSTS.cluster_item * (n + result.plan.covered)
                 + COSTS.cnn_image_epoch * (result.cnn_images + result.cv_images)
                 + COSTS.evaluation_item * (result.tested + scored))
 
