@@ -95,9 +95,11 @@ def pixel_baseline(ws: Workspace, k: int, seed: int) -> dict:
             "cnn_accuracy": cnn.score(tx, ws.test.truth), "seconds": time.perf_counter() - t0}
 
 
-def random_baseline(ws: Workspace, curve: list[dict], seed: int) -> list[dict]:
+def random_baseline(ws: Workspace, curve: list[dict], seed: int, graphs: bool = True) -> list[dict]:
     """At each epoch of a run: its label count of random pool images (true labels), the same CNN
-    recipe (augmentation, weight averaging) for the same image passes as that epoch's CNN on its spread labels."""
+    recipe (augmentation, weight averaging) for the same image passes as that epoch's CNN on its spread
+    labels, or where the encoder's features answered, the same probe (trained on the neighbour graph's
+    spread labels with ``graphs``, as the run's probe_graph setting says)."""
     settings = ClustersSettings()
     x, truth = ws.pool.as_float(), ws.pool.truth
     tx, ty = ws.test.as_float(), ws.test.truth
@@ -113,10 +115,13 @@ def random_baseline(ws: Workspace, curve: list[dict], seed: int) -> list[dict]:
         if point.get("classifier") == "features":  # the run's answer came from its encoder's features
             if not encoded:  # the simulation trains its own, seeded by the run's seed: the same one again
                 encoder = load_or_train_encoder(ws, ClustersSettings(seed=seed), x, save_models=False)
-                encoded = [encoder, encoder.encode(x)]
-            probe = FeatureProbe(encoded[0], seed=seed + e + 1, pool=encoded[1]).fit_features(
-                encoded[1][pick], truth[pick], ws.pool.n_classes)
-            points.append({"labels": n, "accuracy": probe.score(tx, ty), "classifier": "features"})
+                features = encoder.encode(x)
+                graph = FeatureProbe(encoder, pool=features).pool_graph(features, seed=seed) if graphs else None
+                encoded = [encoder, features, graph]
+            probe = FeatureProbe(encoded[0], seed=seed + e + 1, pool=encoded[1], graph=encoded[2]).fit_items(
+                encoded[1][pick], pick, truth[pick], ws.pool.n_classes)
+            points.append({"labels": n, "accuracy": probe.score(tx, ty), "classifier": "features",
+                           "probe_rows": probe.trained_on})
             continue
         passes = int(point.get("cnn_images") or settings.cnn_epochs * int(point.get("spread_to") or n))
         augment = PRESETS[point.get("augment", "geometric")]  # what that epoch's CNN trained with
@@ -184,7 +189,8 @@ def main() -> None:
                     if args.reuse and random_file.exists():
                         randoms.append(json.loads(random_file.read_text()))
                     else:
-                        randoms.append(random_baseline(ws, result["curve"], seed))
+                        graphs = bool(result.get("mode_settings", {}).get("probe_graph", True))
+                        randoms.append(random_baseline(ws, result["curve"], seed, graphs=graphs))
                         random_file.write_text(json.dumps(randoms[-1], default=float))
                     print("random order, same CNN:", ", ".join(
                         "-" if p["accuracy"] is None else f"{p['labels']}: {p['accuracy']:.3f}" for p in randoms[-1]),

@@ -515,16 +515,20 @@ def test_classifier_auto_keeps_what_cross_validates_better_on_a_persons_labels(s
             setattr(job, k, v)
         return session._choose_learner(job, "shift", scores, lambda *a: None, 0.3)
 
-    learner, scores, checked, passes = choose({"shift": 1.0})  # the CNN's score from augment=auto's folds
+    learner, scores, checked, passes, rows = choose({"shift": 1.0})  # the CNN's score from augment=auto's folds
     assert learner == "cnn" and checked == 2 and passes == 0 and scores["cnn"] == 1.0
     assert 0.0 < scores["features"] <= 1.0  # measured: digits the encoder's features mostly tell apart
-    learner, scores, checked, passes = choose({"shift": 0.0})
+    assert rows == 2 * len(people)  # no graph yet: three folds, each probe on the other two folds' labels
+    from tuilabel.models.probe import FeatureProbe
+    session.graph = FeatureProbe(session.encoder, pool=session.encoded).pool_graph(session.encoded)
+    learner, scores, checked, passes, rows = choose({"shift": 0.0})
     assert learner == "features" and checked == 2 and scores["features"] > 0.0
-    assert choose({"shift": 0.0}, learner="features", learner_checked=2) == ("features", {}, 2, 0)  # measured once
-    learner, scores, checked, passes = choose({}, learner="cnn", learner_checked=0)  # augment fixed: the CNN's own
+    assert rows > 3 * len(people)  # each fold's probe on the graph's images, not the labels alone
+    assert choose({"shift": 0.0}, learner="features", learner_checked=2) == ("features", {}, 2, 0, 0)  # measured once
+    learner, scores, checked, passes, rows = choose({}, learner="cnn", learner_checked=0)  # augment fixed: its own
     assert passes > 0 and set(scores) == {"cnn", "features"} and learner in scores
     fixed = _session(ws, clusters_model, classifier="cnn")
-    assert fixed._choose_learner(job, "shift", {"shift": 0.0}, lambda *a: None, 0.3) == ("cnn", {}, 0, 0)
+    assert fixed._choose_learner(job, "shift", {"shift": 0.0}, lambda *a: None, 0.3) == ("cnn", {}, 0, 0, 0)
 
 
 def test_classifier_features_answers_with_softmax_regression_on_the_encoders_features(sample_workspace,
@@ -553,10 +557,19 @@ def test_classifier_features_answers_with_softmax_regression_on_the_encoders_fea
         "clusters-cnn.npz").exists()
     labelled = np.flatnonzero(session.taken())
     people_labels = np.array([ws.store.current(("human",))[str(ws.pool.ids[i])][0] for i in labelled])
-    by_hand = FeatureProbe(session.encoder, seed=TINY.seed + 1, pool=session.encoded).fit_features(
-        session.encoded[labelled], people_labels, 10)  # standardized by the whole pool's features
+    assert session.graph is not None and len(session.graph.nodes) == len(ws.pool)  # the pool's neighbour graph
+    by_hand = FeatureProbe(session.encoder, seed=TINY.seed + 1, pool=session.encoded, graph=session.graph).fit_items(
+        session.encoded[labelled], labelled, people_labels, 10)  # standardized by the whole pool's features
     tx, ty = ws.test.as_float(), ws.test.truth
-    assert point.accuracy == pytest.approx(by_hand.score(tx, ty))  # the person's labels alone, not the spread
+    assert point.accuracy == pytest.approx(by_hand.score(tx, ty))  # the person's labels spread over the graph
+    assert point.extra["probe_rows"] == by_hand.trained_on == len(ws.pool)  # every pool image, not the CNN's spread
+    plain = _session(ws, clusters_model, classifier="features", probe_graph=False)
+    job = plain.snapshot()
+    result = plain.train(job)
+    alone = FeatureProbe(session.encoder, seed=TINY.seed + job.epoch, pool=session.encoded).fit_features(
+        session.encoded[labelled], people_labels, 10)
+    assert result.graph_pairs == 0 and plain.graph is None and result.probe_rows == len(labelled)
+    assert result.accuracy == pytest.approx(alone.score(tx, ty))  # probe_graph=False: the person's labels alone
     again = _session(ws, clusters_model, classifier="features")  # reopened: the saved probe answers
     assert isinstance(again.cnn, FeatureProbe)
     assert np.allclose(again.cnn.predict_proba(tx[:20]), session.cnn.predict_proba(tx[:20]), atol=1e-5)

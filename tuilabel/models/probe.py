@@ -15,12 +15,14 @@ seeds, benchmarks/results/clusters-cover/offline).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from ._io import load_bundle, save_bundle
 from .contrastive import ContrastiveEncoder
+from .graph import NeighbourGraph
 from .linear import SoftmaxRegression
 
 PROBE_L2 = 1e-4  # on unit features: 1e-3 and 1e-2 lost 2-20 points at 32 and 80 labels on photographs
@@ -38,12 +40,33 @@ class FeatureProbe:
     (``predict_proba`` of ``N x C x H x W`` floats in [0, 1]), or for features already encoded."""
 
     def __init__(self, encoder: ContrastiveEncoder, l2: float = PROBE_L2, seed: int = 0,
-                 pool: np.ndarray | None = None) -> None:
+                 pool: np.ndarray | None = None, graph: NeighbourGraph | None = None) -> None:
         self.encoder = encoder
         self.head = SoftmaxRegression(l2=l2, max_iter=100, seed=seed)
         units = unit(pool) if pool is not None and len(pool) > 1 else None
         self.shift = units.mean(0) if units is not None else np.zeros(0, np.float32)
         self.scale = units.std(0) + 1e-6 if units is not None else np.zeros(0, np.float32)
+        self.graph = graph
+        self.trained_on = 0  # rows the head last trained on: a person's labels, or the graph's
+
+    def pool_graph(self, pool: np.ndarray, seed: int = 0, progress: Callable[[int, int], None] | None = None
+                   ) -> NeighbourGraph:
+        """The neighbour graph of the pool's encoder features as the head reads them (``prepare``);
+        ``graph`` of the probes that train on the pool."""
+        return NeighbourGraph(self.prepare(pool), seed=seed, progress=progress)
+
+    def fit_items(self, features: np.ndarray, items: np.ndarray, y: np.ndarray, n_classes: int) -> FeatureProbe:
+        """Train on pool images ``items`` (their encoder ``features``, their classes ``y``): with a
+        graph, on every image the graph holds, each with the class the labels spread to it
+        (``NeighbourGraph.propagate``); without one, on the labelled images alone."""
+        if self.graph is None:
+            return self.fit_features(features, y, n_classes)
+        held, classes = self.graph.propagate(items, y, n_classes)
+        keep = classes >= 0
+        self.head.fit(self.graph.features[held[keep]], classes[keep], n_classes)
+        self.n_classes_ = n_classes
+        self.trained_on = int(keep.sum())
+        return self
 
     def prepare(self, features: np.ndarray) -> np.ndarray:
         """What the head reads: unit length, standardized by the pool's, unit length again."""
@@ -54,6 +77,7 @@ class FeatureProbe:
         """Train on the encoder's features of the labelled images (as ``encoder.encode`` gives them)."""
         self.head.fit(self.prepare(features), np.asarray(y, np.int64), n_classes)
         self.n_classes_ = n_classes
+        self.trained_on = len(y)
         return self
 
     def proba_of_features(self, features: np.ndarray) -> np.ndarray:

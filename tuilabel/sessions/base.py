@@ -167,6 +167,7 @@ class ComputeCosts:
     vae_sample: float = 8.2e-5  # one image through the VAE once in training
     cluster_item: float = 4.0e-5  # encoding, k-means (k=32) and decoding, per pool image
     linear_image: float = 2.0e-5  # softmax regression, per labelled image
+    graph_pair: float = 5.7e-9  # one similarity of the k-nearest-neighbour search (128 features), per pair
     evaluation_item: float = 1.6e-4  # one test image through the small CNN
     rbm_label_pass: float = 6.0e-6  # one frame through one CD-1 pass of the label weights (500 hidden)
     rbm_hidden: float = 5.6e-6  # one frame's hidden probabilities (500 hidden units)

@@ -72,6 +72,7 @@ from ..errors import TuilabelError
 from ..models.augment import PRESETS
 from ..models.cnn import CNNClassifier
 from ..models.contrastive import ContrastiveEncoder
+from ..models.graph import NeighbourGraph
 from ..models.probe import FeatureProbe, unit
 from ..models.vae import VAEClassifier
 from ..workspace import Workspace
@@ -160,6 +161,9 @@ class ClustersSettings(Settings):
                                      "(features), whichever of the two cross-validates better on your labels, "
                                      "measured when augment=auto measures (auto; the CNN before), or the VAE's "
                                      "head (vae)", choices=("auto", "cnn", "features", "vae"))
+    probe_graph: bool = setting(True, "the encoder features' softmax regression trains on every image of the pool's "
+                                      "neighbour graph, each with the class your labels spread to it (label "
+                                      "propagation), instead of on your labels alone")
     pick: str = setting("earned", "what later epochs show: the medoids of the clusters the classifier is least "
                                   "sure of for the share of the epoch the spread has earned (its weight, as "
                                   "spread_rule measures it), random pool images in the session's random order for "
@@ -349,6 +353,8 @@ class EpochResult:
     learner: str = "cnn"  # what answered: cnn or features (the linear probe)
     learner_scores: dict[str, float] = field(default_factory=dict)  # classifier=auto: cross-validated accuracies
     learner_checked: int = 0
+    probe_rows: int = 0  # rows the feature probe's fits trained on (cross-validation included)
+    graph_pairs: int = 0  # similarities the neighbour graph took to build (0: built before, or none)
 
 
 @dataclass
@@ -736,6 +742,7 @@ class ClustersSession(BaseSession):
         self.confidence = self.settings.confidence
         self.accuracy: float | None = None
         self.cnn: CNNClassifier | FeatureProbe | None = None
+        self.graph: NeighbourGraph | None = None  # the pool's neighbour graph (probe_graph), built when first needed
         self.learner = "features" if self.settings.classifier == "features" else "cnn"
         self.learner_checked = 0  # classifier=auto: a person's labels a class when the choice was last measured
         self.history: list[tuple[int, int, float | None]] = []
@@ -1208,19 +1215,28 @@ class ClustersSession(BaseSession):
         augment_scores: dict[str, float] = {}
         learner_scores: dict[str, float] = {}
         learner, learner_checked = ("features" if s.classifier == "features" else "cnn"), 0
+        probe_rows, graph_pairs = 0, 0
+        if probing and s.probe_graph and self.graph is None:
+            assert self.encoder is not None and self.encoded is not None
+            self.graph = FeatureProbe(self.encoder, pool=self.encoded).pool_graph(
+                self.encoded, seed=s.seed, progress=lambda i, total: progress(
+                    share, f"the pool's neighbour graph: {i:,}/{total:,} images"))
+            graph_pairs = self.graph.pairs
         if with_cnn or (probing and s.classifier == "auto"):
             augment, augment_scores, augment_checked, cv_images = self._choose_augment(job, progress, share)
         if probing:
-            learner, learner_scores, learner_checked, passes = self._choose_learner(job, augment, augment_scores,
-                                                                                   progress, share)
+            learner, learner_scores, learner_checked, passes, rows = self._choose_learner(
+                job, augment, augment_scores, progress, share)
             cv_images += passes
+            probe_rows += rows
             with_cnn = learner == "cnn" and int(has.sum()) >= 2
         if learner == "features" and probing:
             assert self.encoder is not None and self.encoded is not None
             t1 = time.perf_counter()
             progress(share, f"epoch {job.epoch}: softmax regression on the encoder's features of {len(people)} labels")
-            cnn = FeatureProbe(self.encoder, seed=s.seed + job.epoch, pool=self.encoded).fit_features(
-                self.encoded[people], job.labels[people], self.pool.n_classes)
+            cnn = self._probe(s.seed + job.epoch).fit_items(self.encoded[people], people, job.labels[people],
+                                                            self.pool.n_classes)
+            probe_rows += cnn.trained_on
             if s.rank_by == "cnn" and self.scores_pool(job):
                 pool_probs = cnn.proba_of_features(self.encoded)
             seconds_cnn = time.perf_counter() - t1
@@ -1269,7 +1285,14 @@ class ClustersSession(BaseSession):
                            tested=0 if test is None else len(test[1]), augment=augment,
                            augment_scores=augment_scores, augment_checked=augment_checked, cv_images=cv_images,
                            learner=learner if cnn is not None else "cnn", learner_scores=learner_scores,
-                           learner_checked=learner_checked)
+                           learner_checked=learner_checked, probe_rows=probe_rows, graph_pairs=graph_pairs)
+
+    def _probe(self, seed: int) -> FeatureProbe:
+        """Softmax regression on the encoder's features, standardized by the pool's, trained on the
+        neighbour graph's spread labels (``probe_graph``) once the graph is built."""
+        assert self.encoder is not None and self.encoded is not None
+        return FeatureProbe(self.encoder, seed=seed, pool=self.encoded,
+                            graph=self.graph if self.settings.probe_graph else None)
 
     def scores_pool(self, job: EpochJob) -> bool:
         """Whether the epoch's CNN scores the pool to rank the next clusters (not for random images
@@ -1303,28 +1326,31 @@ class ClustersSession(BaseSession):
         return choice, scores, checked, passes
 
     def _choose_learner(self, job: EpochJob, augment: str, augment_scores: dict[str, float], progress: Progress,
-                        at: float) -> tuple[str, dict[str, float], int, int]:
+                        at: float) -> tuple[str, dict[str, float], int, int, int]:
         """``classifier=auto``: once a person's labels reach the levels augment=auto measures at
         (``AUGMENT_LEVELS``, labels a class over all classes), cross-validate softmax regression on
         the encoder's features against the CNN with the chosen augmentation (its score from that
         measurement when there was one, on the same folds) and keep the better; a tie keeps the CNN.
-        Returns the choice, the accuracies, the level measured at and the CNN fits' image passes."""
+        Returns the choice, the accuracies, the level measured at, the CNN fits' image passes and the
+        probe fits' rows."""
         s = self.settings
         if s.classifier != "auto" or job.taken is None or self.encoded is None:
-            return ("features" if s.classifier == "features" else "cnn"), {}, job.learner_checked, 0
+            return ("features" if s.classifier == "features" else "cnn"), {}, job.learner_checked, 0, 0
         people = np.flatnonzero(job.taken & (job.labels >= 0))
         y = job.labels[people]
         reached = len(y) // max(self.pool.n_classes, 1)
         due = [n for n in AUGMENT_LEVELS if reached >= n > job.learner_checked]
         if not due:
-            return job.learner, {}, job.learner_checked, 0
+            return job.learner, {}, job.learner_checked, 0, 0
         features, x = self.encoded[people], self.x[people]
         seed = s.seed + job.epoch  # the folds augment=auto measured on
-        passes = 0
+        passes = rows = 0
 
         def probe(train: np.ndarray, held: np.ndarray) -> np.ndarray:
-            return FeatureProbe(self.encoder, seed=seed, pool=self.encoded).fit_features(  # type: ignore[arg-type]
-                features[train], y[train], self.pool.n_classes).proba_of_features(features[held]).argmax(1)
+            nonlocal rows
+            model = self._probe(seed).fit_items(features[train], people[train], y[train], self.pool.n_classes)
+            rows += model.trained_on
+            return model.proba_of_features(features[held]).argmax(1)
 
         def cnn(train: np.ndarray, held: np.ndarray) -> np.ndarray:
             nonlocal passes
@@ -1337,18 +1363,19 @@ class ClustersSession(BaseSession):
         scores = {"features": cross_validated(y, 3, probe, seed)}
         scores["cnn"] = augment_scores[augment] if augment in augment_scores else cross_validated(y, 3, cnn, seed)
         if scores["features"] is None or scores["cnn"] is None:
-            return job.learner, {}, job.learner_checked, passes
+            return job.learner, {}, job.learner_checked, passes, rows
         measured = {k: float(v) for k, v in scores.items() if v is not None}
-        return ("features" if measured["features"] > measured["cnn"] else "cnn"), measured, due[-1], passes
+        return ("features" if measured["features"] > measured["cnn"] else "cnn"), measured, due[-1], passes, rows
 
     def compute_seconds(self, job: EpochJob, result: EpochResult) -> float:
         """The epoch on the reference CPU: VAE passes, clustering (twice where random images cover the
-        clusters), the CNN's passes, evaluation."""
+        clusters), the CNN's passes, the neighbour graph (once a session) and the probe's fits, evaluation."""
         n = len(self.pool)
         samples = max(self.settings.epoch_samples, n)
         scored = n if result.cnn is not None and self.settings.rank_by == "cnn" and self.scores_pool(job) else 0
         return (COSTS.vae_sample * samples + COSTS.cluster_item * (n + result.plan.covered)
                 + COSTS.cnn_image_epoch * (result.cnn_images + result.cv_images)
+                + COSTS.graph_pair * result.graph_pairs + COSTS.linear_image * result.probe_rows
                 + COSTS.evaluation_item * (result.tested + scored))
 
     def persist(self, job: EpochJob, result: EpochResult) -> None:
@@ -1419,6 +1446,8 @@ class ClustersSession(BaseSession):
             self.cnn = result.cnn
             extra["classifier"] = result.learner
             self.learner = result.learner
+            if result.learner == "features":
+                extra["probe_rows"] = result.probe_rows  # a person's labels, or the graph's images
         if result.learner_scores:
             extra["classifier_cv"] = result.learner_scores
             self.learner_checked = result.learner_checked
