@@ -25,6 +25,7 @@ import torch
 
 from tuilabel.cluster import kmeans
 from tuilabel.models.cnn import CNNClassifier
+from tuilabel.models.graph import NeighbourGraph
 from tuilabel.models.vae import VAEClassifier
 from tuilabel.sessions.base import COSTS
 from tuilabel.sessions.batch import BatchSession, BatchSettings
@@ -87,6 +88,11 @@ def main() -> None:
         decode_image(vae, km.centres, images.shape[1:])
 
     measured["cluster_item"] = median_seconds(cluster) / len(x)
+
+    features = np.random.default_rng(0).normal(size=(8000, 128)).astype(np.float32)  # the encoder's width
+    features /= np.linalg.norm(features, axis=1, keepdims=True)
+    seconds = median_seconds(lambda: NeighbourGraph(features))
+    measured["graph_pair"] = seconds / len(features) ** 2
 
     reference = asdict(COSTS)
     rows = {k: {"measured": v, "model": reference[k], "ratio": v / reference[k]} for k, v in measured.items()}

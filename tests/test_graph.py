@@ -42,7 +42,7 @@ def test_a_large_pool_keeps_a_subset_and_a_labelled_image_outside_it_joins_the_g
 def test_a_class_no_label_reaches_stays_unknown():
     features, which = _blobs()
     graph = NeighbourGraph(features, k=5)
-    held, classes = graph.propagate(np.array([0]), np.array([1]), 3)
+    _, classes = graph.propagate(np.array([0]), np.array([1]), 3)
     assert classes[0] == 1 and (classes[which == 0] == 1).all()
     assert set(np.unique(classes)) <= {-1, 1}  # the other groups: nothing reached them, or class 1
 
