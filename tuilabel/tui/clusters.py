@@ -145,7 +145,7 @@ class ClustersScreen(ModeScreen):
             state.append("\n")
         else:
             state.append("no centres left: t trains the next epoch\n\n", style="yellow")
-        state.append(f"decided {v.position}/{v.per_epoch} this epoch, {v.queued} queued\n")
+        state.append(f"decided {v.position}/{v.per_epoch}, {v.queued} queued\n")  # one line beside 80 columns
         state.append(f"labels spent {v.spent}\n")
         state.append("confidence ")
         for level in CONFIDENCE:

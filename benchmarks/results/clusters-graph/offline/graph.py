@@ -1,7 +1,8 @@
 """What the neighbour graph adds to the feature probe, with the labels held fixed: softmax regression
 on a person's labels alone against the same regression on the graph's spread labels
 (models/graph.py, what models/probe.py does now), on random order and on the clusters mode's picks
-where the features answer (16 medoids of 16 clusters, then covering_order 16 a step). One encoder
+where the features answer (16 medoids of 16 clusters, then covering_order 16 a step), and two
+mixtures (the first 16 of random order then covering; the medoids then random order). One encoder
 (seed 0), orders 0 to S-1; mean test accuracy (%) at 16-80 labels, its spread over orders, and the
 mean paired difference. Usage: python graph.py photos|mnist DIR [S] (DIR as in
 ../../clusters-probe/offline/common.py)"""
@@ -42,21 +43,32 @@ for o in range(orders):
         taken = np.zeros(n, bool)
         taken[picks] = True
         picks += [int(i) for i in covering_order(f, taken, order, 16, o + step)[:16]]
-    for kind, chosen in (("random order", order), ("medoids, covering", np.array(picks))):
+    randoms = [int(i) for i in order[:16]]
+    first_random = list(randoms)
+    for step in range(1, 5):
+        taken = np.zeros(n, bool)
+        taken[first_random] = True
+        first_random += [int(i) for i in covering_order(f, taken, order, 16, o + step)[:16]]
+    rest = [int(i) for i in order if int(i) not in set(medoids)]
+    for kind, chosen in (("random order", order), ("medoids, covering", np.array(picks)),
+                         ("random 16, covering", np.array(first_random)),
+                         ("medoids, random", np.array(medoids + rest))):
         for learner in ("labels alone", "graph"):
             results.setdefault((kind, learner), []).append([score(chosen[:m], learner == "graph") for m in counts])
     print(f"order {o} done", flush=True)
 print(f"{name}: {n} pool images, graph of {len(graph.nodes)}; orders 0-{orders - 1}; labels", counts)
-for kind in ("random order", "medoids, covering"):
+KINDS = ("random order", "medoids, covering", "random 16, covering", "medoids, random")
+for kind in KINDS:
     for learner in ("labels alone", "graph"):
         r = np.array(results[(kind, learner)])
-        line = f"{kind:18s} {learner:12s} mean " + " ".join(f"{x:5.1f}" for x in r.mean(0))
+        line = f"{kind:20s} {learner:12s} mean " + " ".join(f"{x:5.1f}" for x in r.mean(0))
         line += " | sd " + " ".join(f"{x:4.1f}" for x in r.std(0))
         if learner == "graph":
             line += " | graph minus alone " + " ".join(
                 f"{x:+5.1f}" for x in (r - np.array(results[(kind, "labels alone")])).mean(0))
         print(line)
-for learner in ("labels alone", "graph"):
-    d = np.array(results[("medoids, covering", learner)]) - np.array(results[("random order", learner)])
-    print(f"medoids, covering minus random order, {learner:12s}: mean " + " ".join(f"{x:+5.1f}" for x in d.mean(0))
-          + " | orders more than a point behind " + " ".join(f"{int(x):5d}" for x in (d < -1).sum(0)))
+for kind in KINDS[1:]:
+    for learner in ("labels alone", "graph"):
+        d = np.array(results[(kind, learner)]) - np.array(results[("random order", learner)])
+        print(f"{kind} minus random order, {learner:12s}: mean " + " ".join(f"{x:+5.1f}" for x in d.mean(0))
+              + " | orders more than a point behind " + " ".join(f"{int(x):3d}" for x in (d < -1).sum(0)))
