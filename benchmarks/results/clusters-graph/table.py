@@ -4,88 +4,12 @@ pool's neighbour graph, probe_graph) against random order with the same final mo
 both before the change (../clusters-cover: the probe on a person's labels alone, the same seeds).
 Writes graph.png beside it (with matplotlib): median test accuracy by label count, now, random
 order now, and before. Usage: python table.py"""
-import json
-import statistics
+import importlib.util
 from pathlib import Path
 
 here = Path(__file__).resolve().parent
-before = here.parent / "clusters-cover"
-NAMES = {"clusters": "digits", "clusters-photos": "photos", "clusters-shapes": "shapes",
-         "clusters-photos60k": "photos, 60,000"}
-
-
-def curve(path: Path) -> list[float] | None:
-    if not path.exists():
-        return None
-    data = json.loads(path.read_text())
-    return [100 * p["accuracy"] for p in (data["curve"] if isinstance(data, dict) else data)]
-
-
-def medians(values: list) -> list[float]:
-    return [statistics.median(r[i] for r in values) for i in range(5)]
-
-
-def row(name: str, values: list[float]) -> None:
-    print(f"  {name:<20}", " | ".join(f"{v:5.1f}" for v in values))
-
-
-figure = {}
-for stem, title in NAMES.items():
-    seeds = [s for s in range(10) if (here / f"{stem}-tuilabel-{s}.json").exists()
-             and (here / f"{stem}-random-{s}.json").exists()]
-    if not seeds:
-        continue
-    runs = [json.loads((here / f"{stem}-tuilabel-{s}.json").read_text())["curve"] for s in seeds]
-    new = [curve(here / f"{stem}-tuilabel-{s}.json") for s in seeds]
-    rand = [curve(here / f"{stem}-random-{s}.json") for s in seeds]
-    old = [curve(before / f"{stem}-tuilabel-{s}.json") for s in seeds]
-    old_rand = [curve(before / f"{stem}-random-{s}.json") for s in seeds]
-    print(f"{title} (seeds {seeds}); space kept: {[r[0].get('space') for r in runs]}")
-    print(f"  what answered by epoch: {[''.join(p.get('classifier', '-')[0] for p in r) for r in runs]}")
-    print(f"  labels {' | '.join(str(int(p['labels'])) for p in runs[0])}: median test accuracy (%)")
-    row("now", medians(new))
-    row("random order, now", medians(rand))
-    seeds_before = [s for s, o in zip(seeds, old) if o is not None]
-    if seeds_before:
-        row(f"before (seeds {seeds_before[0]}-{seeds_before[-1]})", medians([o for o in old if o is not None]))
-    if all(o is not None for o in old_rand):
-        row("random order, before", medians(old_rand))
-    if len(seeds) > 3:  # the issue's measure: the median of seeds 0-2
-        row("now, seeds 0-2", medians(new[:3]))
-        row("random, seeds 0-2", medians(rand[:3]))
-    first = new[:3], rand[:3]
-    print("  seeds 0-2, median now minus median random:", " | ".join(
-        f"{a - b:+.1f}" for a, b in zip(medians(first[0]), medians(first[1]))))
-    print("  per seed: now/random now/before")
-    for s, c, r, o in zip(seeds, new, rand, old):
-        print(f"  seed {s:<15}", " | ".join(f"{a:5.1f}/{b:5.1f}/{'-' if o is None else f'{o[i]:.1f}'}"
-                                           for i, (a, b) in enumerate(zip(c, r))))
-    behind = [sum(c[i] < r[i] - 1 for c, r in zip(new, rand)) for i in range(5)]
-    print("  now minus random, mean (seeds more than a point behind):", " | ".join(
-        f"{statistics.mean(c[i] - r[i] for c, r in zip(new, rand)):+.1f} ({b})" for i, b in enumerate(behind)))
-    pairs = [(c, o) for c, o in zip(new, old) if o is not None]
-    if pairs:
-        print("  now minus before, mean:", " | ".join(
-            f"{statistics.mean(c[i] - o[i] for c, o in pairs):+.1f}" for i in range(5)))
-    figure[title] = {"now": medians(new), "random order, same model": medians(rand)}
-    if seeds_before:
-        figure[title]["before"] = medians([o for o in old if o is not None])
-
-try:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-except ImportError:
-    raise SystemExit(0) from None
-fig, axes = plt.subplots(1, len(figure), figsize=(3.2 * len(figure), 3.6), sharey=False, squeeze=False)
-for ax, (title, lines) in zip(axes[0], figure.items()):
-    for (name, values), style in zip(lines.items(), ("-o", ":s", "--^")):
-        ax.plot([16, 32, 48, 64, 80], values, style, ms=3, label=name)
-    ax.set_title(f"clusters on {title}", fontsize=9)
-    ax.set_xlabel("human labels")
-    ax.set_ylabel("median test accuracy (%)", fontsize=8)
-    ax.legend(fontsize=6)
-fig.tight_layout()
-fig.savefig(here / "graph.png", dpi=100)
-print(f"wrote {here / 'graph.png'}")
+spec = importlib.util.spec_from_file_location("cover_table", here.parent / "clusters-cover" / "table.py")
+assert spec is not None and spec.loader is not None
+cover_table = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cover_table)  # the same table as ../clusters-cover's, with random order before too
+cover_table.report(here, here.parent / "clusters-cover", "graph.png", random_before=True)
