@@ -126,6 +126,12 @@ class ClustersSettings(Settings):
     show: str = setting("medoid", "the big picture: the member nearest the centre (a real image, which the label "
                                   "goes to as the person's) or the decoded centre (seed 003)",
                         choices=("medoid", "centre"))
+    first_shown: str = setting("auto", "what the first epoch shows large for each cluster: the member nearest the "
+                                       "centre (medoid), or the first member in the session's random order (drawn; "
+                                       "a cluster's most central images over-sample the classes that form many "
+                                       "tight clusters and miss those hidden in mixed ones); auto: drawn in the "
+                                       "encoder's space, medoid in the VAE's",
+                             choices=("auto", "drawn", "medoid"))
     members_shown: int = setting(6, "nearest real members shown under a centre", min=0)
     spread_weight: float = setting(-1.0, "weight of spread labels beside a person's (times w_n); -1: measured, "
                                          "from how often a person's label agreed with the label spread there "
@@ -206,6 +212,12 @@ class ClustersSettings(Settings):
         features from the start (else the VAE's latent, or a trial of both: ``trials_space``)."""
         wanted = self.space == "contrastive" or (self.space == "auto" and channels >= 3)
         return wanted and self.show == "medoid"
+
+    def draws_first(self, space: str) -> bool:
+        """Whether the first epoch shows each cluster's first member in the random order (``first_shown``)
+        rather than its medoid, for clusters in ``space`` ("vae" or "contrastive")."""
+        return self.show == "medoid" and (self.first_shown == "drawn"
+                                          or (self.first_shown == "auto" and space == "contrastive"))
 
     def trials_space(self, channels: int) -> bool:
         """Whether the first epoch measures which space to cluster in (``space_trial``): grey images
@@ -426,6 +438,23 @@ def random_centres(z: np.ndarray, centres: np.ndarray, assignment: np.ndarray, m
     return [image_centre(int(i), z, centres, assignment, members_of, scale, epoch, pool_images) for i in free[:n]]
 
 
+def drawn_centres(z: np.ndarray, centres: np.ndarray, assignment: np.ndarray, members_of: dict[int, np.ndarray],
+                  scale: float, epoch: int, pool_images: np.ndarray, taken: np.ndarray | None,
+                  order: np.ndarray) -> list[Centre]:
+    """Each cluster of ``members_of`` shown by its first member in ``order`` that no person has
+    labelled (``first_shown=drawn``), with its members measured from that image; a cluster every
+    member of which has a label is left out. Over clusters this is stratified random sampling."""
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    out = []
+    for members in members_of.values():
+        free = members if taken is None else members[~taken[members]]
+        if len(free):
+            i = int(free[np.argmin(rank[free])])
+            out.append(image_centre(i, z, centres, assignment, members_of, scale, epoch, pool_images))
+    return out
+
+
 COVER_FIT = 20_000  # pool images k-means fits on to cover a larger pool; the rest go to the nearest centre
 
 
@@ -603,7 +632,13 @@ def make_plan(
         centres = sample_centres(z, km.centres, km.assignment, dict(zip(kept, members)), scale, epoch, pool_images,
                                  taken, np.random.default_rng([settings.seed, epoch]))
         sampled = bool(centres)  # else every image has a person's label: the decoded centres
-    if not sampled:
+    drawn = not ranked and pool_images is not None and settings.draws_first("vae" if features is None else
+                                                                          "contrastive")
+    if drawn:
+        assert pool_images is not None
+        centres = drawn_centres(z, km.centres, km.assignment, dict(zip(kept, members)), scale, epoch, pool_images,
+                                taken, random_order(len(z), settings.seed))
+    elif not sampled:
         centres = make_centres(model, km.centres[kept], members, [km.distances[m] / scale for m in members],
                                [str(c + 1) for c in kept], epoch, image_shape,
                                pool_images if settings.show == "medoid" else None, taken, decodable=features is None)
@@ -723,7 +758,9 @@ class ClustersSession(BaseSession):
             return make_plan(model, self.x, self.pool.image_shape, self.settings, self.epoch,
                              ranked=model.labelled_epochs_ > 0, n_classes=self.pool.n_classes,
                              pool_images=self.pool.images, taken=taken, people_per_class=counts,
-                             share=earned_share(self.settings, self.saved_factor, saved_learner), features=features,
+                             share=earned_share(self.settings, self.saved_factor, self.share_learner(
+                                 saved_learner, int(state.get("learner_checked", 0)) if ours and state else 0)),
+                             features=features,
                              cover=self.covered())
 
         self.plan = plan or first_plan(self.features)
@@ -1264,7 +1301,8 @@ class ClustersSession(BaseSession):
         plan = make_plan(self.model, self.x, self.pool.image_shape, s, job.epoch + 1, ranked=True,
                          n_classes=self.pool.n_classes, pool_images=self.pool.images, taken=job.taken,
                          classifier=cnn, pool_probs=pool_probs, people_per_class=job.people_per_class,
-                         share=earned_share(s, job.spread_factor, learner if cnn is not None else "cnn"),
+                         share=earned_share(s, job.spread_factor, self.share_learner(
+                             learner if cnn is not None else "cnn", learner_checked)),
                          features=self.features, cover=self.covered())
         vae_accuracy = None
         test = self.test_arrays()
@@ -1286,6 +1324,17 @@ class ClustersSession(BaseSession):
                            augment_scores=augment_scores, augment_checked=augment_checked, cv_images=cv_images,
                            learner=learner if cnn is not None else "cnn", learner_scores=learner_scores,
                            learner_checked=learner_checked, probe_rows=probe_rows, graph_pairs=graph_pairs)
+
+    def share_learner(self, learner: str, checked: int) -> str:
+        """The learner a later epoch's medoid share is earned for (``earned_share``): the one that
+        answered, except that before ``classifier=auto`` has measured the two (``checked`` 0), a pool
+        clustered in the encoder's space counts as answered by its features, as it was from the second
+        epoch on in every photograph and shape run (benchmarks/results/clusters-drawn): the CNN's
+        medoids would spend that epoch on images the features learn little from."""
+        if self.settings.classifier == "auto" and checked == 0 and self.space == "contrastive" \
+                and self.encoded is not None:
+            return "features"
+        return learner
 
     def _probe(self, seed: int) -> FeatureProbe:
         """Softmax regression on the encoder's features, standardized by the pool's, trained on the
