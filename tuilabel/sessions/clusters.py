@@ -126,12 +126,14 @@ class ClustersSettings(Settings):
     show: str = setting("medoid", "the big picture: the member nearest the centre (a real image, which the label "
                                   "goes to as the person's) or the decoded centre (seed 003)",
                         choices=("medoid", "centre"))
-    first_shown: str = setting("auto", "what the first epoch shows large for each cluster: the member nearest the "
-                                       "centre (medoid), or the first member in the session's random order (drawn; "
-                                       "a cluster's most central images over-sample the classes that form many "
-                                       "tight clusters and miss those hidden in mixed ones); auto: drawn in the "
-                                       "encoder's space, medoid in the VAE's",
-                             choices=("auto", "drawn", "medoid"))
+    first_shown: str = setting("auto", "what the first epoch shows large: each cluster's member nearest its centre "
+                                       "(medoid); each cluster's first member in the session's random order "
+                                       "(drawn); or the random order's first images, each with its nearest "
+                                       "cluster (random: the labels random order would get, which the pool's "
+                                       "neighbour graph learned from best; one image a cluster over-samples the "
+                                       "classes that form many tight clusters); auto: random in the encoder's "
+                                       "space, medoid in the VAE's",
+                             choices=("auto", "drawn", "medoid", "random"))
     members_shown: int = setting(6, "nearest real members shown under a centre", min=0)
     spread_weight: float = setting(-1.0, "weight of spread labels beside a person's (times w_n); -1: measured, "
                                          "from how often a person's label agreed with the label spread there "
@@ -213,11 +215,14 @@ class ClustersSettings(Settings):
         wanted = self.space == "contrastive" or (self.space == "auto" and channels >= 3)
         return wanted and self.show == "medoid"
 
-    def draws_first(self, space: str) -> bool:
-        """Whether the first epoch shows each cluster's first member in the random order (``first_shown``)
-        rather than its medoid, for clusters in ``space`` ("vae" or "contrastive")."""
-        return self.show == "medoid" and (self.first_shown == "drawn"
-                                          or (self.first_shown == "auto" and space == "contrastive"))
+    def first_pick(self, space: str) -> str:
+        """What the first epoch shows for clusters in ``space`` ("vae" or "contrastive"): ``first_shown``
+        with auto settled (medoid wherever the big picture is a decoded centre)."""
+        if self.show != "medoid":
+            return "medoid"
+        if self.first_shown == "auto":
+            return "random" if space == "contrastive" else "medoid"
+        return self.first_shown
 
     def trials_space(self, channels: int) -> bool:
         """Whether the first epoch measures which space to cluster in (``space_trial``): grey images
@@ -632,12 +637,11 @@ def make_plan(
         centres = sample_centres(z, km.centres, km.assignment, dict(zip(kept, members)), scale, epoch, pool_images,
                                  taken, np.random.default_rng([settings.seed, epoch]))
         sampled = bool(centres)  # else every image has a person's label: the decoded centres
-    drawn = not ranked and pool_images is not None and settings.draws_first("vae" if features is None else
-                                                                          "contrastive")
-    if drawn:
-        assert pool_images is not None
-        centres = drawn_centres(z, km.centres, km.assignment, dict(zip(kept, members)), scale, epoch, pool_images,
-                                taken, random_order(len(z), settings.seed))
+    first = settings.first_pick("vae" if features is None else "contrastive") if not ranked else "medoid"
+    if first != "medoid" and pool_images is not None:
+        args = (z, km.centres, km.assignment, dict(zip(kept, members)), scale, epoch, pool_images, taken,
+                random_order(len(z), settings.seed))
+        centres = drawn_centres(*args) if first == "drawn" else random_centres(*args, len(kept))
     elif not sampled:
         centres = make_centres(model, km.centres[kept], members, [km.distances[m] / scale for m in members],
                                [str(c + 1) for c in kept], epoch, image_shape,
@@ -675,7 +679,7 @@ def make_plan(
         centres.sort(key=lambda ce: -(ce.uncertainty or 0.0))
         if randoms:
             centres = interleave(centres, randoms, share)
-    elif not ranked:
+    elif not ranked and first != "random":  # random: in the random order
         centres.sort(key=lambda ce: -len(ce.members))  # the biggest clusters first
     space = "vae" if features is None else "contrastive"
     for centre in centres:
@@ -754,14 +758,14 @@ class ClustersSession(BaseSession):
         if plan is not None and plan.space != (self.space or "vae"):
             plan = None  # prepared before the space this workspace chose was known
 
+        picked_for = self.share_learner(saved_learner, int(state.get("learner_checked", 0)) if ours and state else 0)
+
         def first_plan(features: np.ndarray | None) -> Plan:
             return make_plan(model, self.x, self.pool.image_shape, self.settings, self.epoch,
                              ranked=model.labelled_epochs_ > 0, n_classes=self.pool.n_classes,
                              pool_images=self.pool.images, taken=taken, people_per_class=counts,
-                             share=earned_share(self.settings, self.saved_factor, self.share_learner(
-                                 saved_learner, int(state.get("learner_checked", 0)) if ours and state else 0)),
-                             features=features,
-                             cover=self.covered())
+                             share=earned_share(self.settings, self.saved_factor, picked_for), features=features,
+                             cover=self.covered(picked_for))
 
         self.plan = plan or first_plan(self.features)
         self.trial_plans: dict[str, Plan] = {}  # the first epoch's trial: each space's plan
@@ -835,10 +839,15 @@ class ClustersSession(BaseSession):
         None (the VAE's latent)."""
         return self.encoded if self.space == "contrastive" else None
 
-    def covered(self) -> np.ndarray | None:
+    def covered(self, learner: str = "cnn") -> np.ndarray | None:
         """What later epochs' random images cover (``covering_order``): the encoder's features, unit
-        length as the probe reads them, where there is an encoder (else None: the random order)."""
-        return unit(self.encoded) if self.encoded is not None else None
+        length as the probe reads them, where there is an encoder; None (the random order itself) where
+        there is none, or where the probe trained on the pool's neighbour graph answers (``learner``
+        features, ``probe_graph``): there covering gave the hard classes most of an epoch's labels and
+        the graph's spread lost accuracy by them (benchmarks/results/clusters-drawn)."""
+        if self.encoded is None or (learner == "features" and self.settings.probe_graph):
+            return None
+        return unit(self.encoded)
 
     @property
     def training(self) -> bool:
@@ -1298,12 +1307,12 @@ class ClustersSession(BaseSession):
             cnn = net
             seconds_cnn = time.perf_counter() - t1
         progress(0.93, "clustering the pool again…")
+        picked_for = self.share_learner(learner if cnn is not None else "cnn", learner_checked)
         plan = make_plan(self.model, self.x, self.pool.image_shape, s, job.epoch + 1, ranked=True,
                          n_classes=self.pool.n_classes, pool_images=self.pool.images, taken=job.taken,
                          classifier=cnn, pool_probs=pool_probs, people_per_class=job.people_per_class,
-                         share=earned_share(s, job.spread_factor, self.share_learner(
-                             learner if cnn is not None else "cnn", learner_checked)),
-                         features=self.features, cover=self.covered())
+                         share=earned_share(s, job.spread_factor, picked_for), features=self.features,
+                         cover=self.covered(picked_for))
         vae_accuracy = None
         test = self.test_arrays()
         if test is not None:
