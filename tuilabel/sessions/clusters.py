@@ -470,7 +470,9 @@ def covering_order(features: np.ndarray, taken: np.ndarray | None, order: np.nda
     cluster that holds no labelled image and none taken before it; the rest of ``order`` after them.
     Where softmax regression on the encoder's features answers, random images taught it as much as
     any image chosen by uncertainty or typicality, and covering the clusters taught it more
-    (benchmarks/results/clusters-cover)."""
+    (benchmarks/results/clusters-cover); once it trained on the pool's neighbour graph, covering
+    gave the hard classes most of an epoch and the random order itself did better
+    (benchmarks/results/clusters-drawn; ``ClustersSession.covered``)."""
     free = order if taken is None else order[~taken[order]]
     labelled = 0 if taken is None else int(taken.sum())
     k = max(1, min(len(features), labelled + per_epoch))
@@ -530,9 +532,8 @@ def share_scale(spread: float, people: float, cap: float) -> float:
 def earned_share(settings: ClustersSettings, spread_factor: float | None, learner: str = "cnn") -> float:
     """pick=earned: the share of a later epoch's centres that are medoids of the least sure
     clusters, the spread's weight (1 before there is one); none where the encoder's features
-    answer (``learner``), which train on a person's labels alone: there random images taught them
-    more than the medoids (benchmarks/results/clusters-probe), and random images that cover the
-    clusters (``covering_order``) more again; 1 for every other pick."""
+    answer (``learner``): there random images taught them more than the medoids
+    (benchmarks/results/clusters-probe, clusters-drawn); 1 for every other pick."""
     if settings.pick != "earned" or settings.show != "medoid" or spread_factor is None:
         return 1.0
     if learner == "features":
@@ -609,7 +610,11 @@ def make_plan(
     cluster, still with the classifier's guesses. pick=earned: medoids for ``share`` of the queue
     (``earned_share``), the session's random order for the rest (``interleave``). ``features``: the
     pool in the space to cluster (``space=contrastive``), else the VAE's latent means. ``cover``: the
-    pool's features that the random images cover (``covering_order``)."""
+    pool's features that the random images cover (``covering_order``). The first epoch's plan shows
+    what ``first_shown`` says for its space: each cluster's medoid, biggest clusters first; each
+    cluster's first image in the session's random order (drawn), biggest first; or the random
+    order's first images, as many as clusters (and at least an epoch's and a space trial's), each
+    with its nearest cluster (random)."""
     t0 = time.perf_counter()
     z = model.encode(x) if features is None else features  # features: the contrastive encoder's (space)
     inertias: dict[int, float] = {}
@@ -641,7 +646,8 @@ def make_plan(
     if first != "medoid" and pool_images is not None:
         args = (z, km.centres, km.assignment, dict(zip(kept, members)), scale, epoch, pool_images, taken,
                 random_order(len(z), settings.seed))
-        centres = drawn_centres(*args) if first == "drawn" else random_centres(*args, len(kept))
+        centres = drawn_centres(*args) if first == "drawn" else random_centres(  # enough for a trial and an epoch
+            *args, max(len(kept), settings.per_epoch + 2 * settings.space_trial))
     elif not sampled:
         centres = make_centres(model, km.centres[kept], members, [km.distances[m] / scale for m in members],
                                [str(c + 1) for c in kept], epoch, image_shape,
@@ -688,15 +694,35 @@ def make_plan(
                 share if randoms else 1.0, space, covered=covered)
 
 
-def trial_queue(first: Plan, second: Plan, n: int) -> list[Centre]:
+def in_plan(plan: Plan, i: int, pool_images: np.ndarray) -> Centre:
+    """Pool image ``i`` shown with its cluster in ``plan`` (a medoid plan, whose centres hold every
+    cluster), the members measured from the image."""
+    home = next(c for c in plan.centres if i in c.members)
+    distances = np.linalg.norm(plan.latent[home.members] - plan.latent[i], axis=1) / plan.scale
+    return Centre(home.path, home.members, distances, home.z, np.asarray(pool_images[i]), plan.epoch, i,
+                  space=plan.space)
+
+
+def trial_queue(first: Plan, second: Plan, n: int, pool_images: np.ndarray | None = None) -> list[Centre]:
     """The first epoch's trial of two spaces: the ``n`` biggest clusters of each plan in turn
-    (``first`` leads), then the rest of ``first``'s centres until the trial decides."""
+    (``first`` leads), then the rest of ``first``'s centres until the trial decides. Where
+    ``second`` shows the random order's images (``first_shown=random``), the trial takes those
+    images in turn too, the even ones with their clusters in ``first`` (given ``pool_images``), so
+    that the epoch's labels are the random order's whichever space is kept."""
     out: list[Centre] = []
-    for pair in zip(first.centres[:n], second.centres[:n]):
+    if pool_images is not None and len(second.centres) >= 2 * n:
+        pairs = []
+        for j in range(n):
+            item = second.centres[2 * j].medoid
+            if item is not None:
+                pairs.append((in_plan(first, item, pool_images), second.centres[2 * j + 1]))
+    else:
+        pairs = list(zip(first.centres[:n], second.centres[:n]))
+    for pair in pairs:
         for centre in pair:
             centre.trial = True
             out.append(centre)
-    return out + first.centres[n:]
+    return out + [c for c in first.centres if not c.trial]
 
 
 class ClustersSession(BaseSession):
@@ -773,7 +799,9 @@ class ClustersSession(BaseSession):
             if trial_plan is None or trial_plan.space != "contrastive":
                 trial_plan = first_plan(self.encoded)
             self.trial_plans = {"vae": self.plan, "contrastive": trial_plan}
-            self.queue: list[Centre] = trial_queue(self.plan, trial_plan, self.settings.space_trial)
+            self.queue: list[Centre] = trial_queue(
+                self.plan, trial_plan, self.settings.space_trial,
+                self.pool.images if self.settings.first_pick("contrastive") == "random" else None)
         else:
             self.queue = list(self.plan.centres)
         self.decisions: list[Decision] = []
@@ -1095,7 +1123,10 @@ class ClustersSession(BaseSession):
             d.events = d.events[:1] + (self.store.add_many(self.session_id, rows, source="propagated") if rows else [])
         planned = {id(c) for c in self.plan.centres}
         pending = [c for c in self.queue if c.space == self.space and id(c) not in planned]  # split parts
-        self.queue = pending + [c for c in self.plan.centres if not c.trial]
+        rest = [c for c in self.plan.centres if not c.trial]
+        if not self.plan.ranked and self.settings.first_pick(self.space) == "random":  # the random order's next
+            rest = [c for c in rest if c.medoid is None or not self.taken_mask[c.medoid]]
+        self.queue = pending + rest
         self._repick(self.queue)
         other = "vae" if self.space == "contrastive" else "contrastive"
         kept, lost = scores[self.space], scores[other]
