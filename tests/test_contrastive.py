@@ -96,59 +96,6 @@ def test_space_contrastive_clusters_the_encoders_features_and_keeps_the_encoder(
     assert parts["plan"].latent.shape == (len(ws.pool), 128)
 
 
-def test_the_first_epoch_in_the_encoders_space_shows_the_random_orders_images(sample_workspace, clusters_model,
-                                                                             vae_file):
-    from tuilabel.sessions.clusters import random_order
-
-    ws = sample_workspace
-    shutil.copy(vae_file, ws.model_path("vae"))
-    order = random_order(len(ws.pool), CLUSTERS_TINY.get("seed", 0))
-    rank = np.argsort(order)
-
-    def session(**changes) -> ClustersSession:
-        return ClustersSession(ws, ClustersSettings(**{**CLUSTERS_TINY, **changes}), model=clusters_model)
-
-    auto = session(space="contrastive")  # first_shown=auto: the random order's images, in that order
-    centres = auto.plan.centres
-    assert [c.medoid for c in centres] == list(order[:len(centres)]) and len(centres) == auto.plan.k
-    for c in centres:
-        assert c.medoid in c.members and c.distances[c.members == c.medoid][0] == 0.0  # measured from the image
-        assert np.array_equal(c.image, ws.pool.images[c.medoid])
-    drawn = session(space="contrastive", first_shown="drawn")  # each cluster's first image in the order
-    assert [len(c.members) for c in drawn.plan.centres] == sorted((len(c.members) for c in drawn.plan.centres),
-                                                                  reverse=True)  # the biggest clusters first
-    for c in drawn.plan.centres:
-        assert c.medoid == c.members[np.argmin(rank[c.members])] and c.distances[c.members == c.medoid][0] == 0.0
-    medoids = session(space="contrastive", first_shown="medoid")
-    assert all(c.medoid == c.members[np.argmin(c.distances)] for c in medoids.plan.centres)
-    vae = session(space="vae")  # auto: the medoids in the VAE's latent
-    assert all(c.medoid == c.members[np.argmin(c.distances)] for c in vae.plan.centres)
-    assert {c.medoid for c in drawn.plan.centres} != {c.medoid for c in medoids.plan.centres}
-    # a grey pool's trial of the two spaces takes the random order's images in turn, each with its
-    # cluster in its space; once the encoder's is kept, the epoch goes on down the same order
-    from tuilabel.sessions import Action, SimClock
-
-    trial = ClustersSession(ws, ClustersSettings(**{**CLUSTERS_TINY, "space": "auto", "space_trial": 2}),
-                            clock=SimClock(), model=clusters_model)
-    assert [c.medoid for c in trial.queue[:4]] == list(order[:4])
-    assert [c.space for c in trial.queue[:4]] == ["vae", "contrastive"] * 2 and all(c.trial for c in trial.queue[:4])
-    for c in trial.queue[:4]:
-        assert c.medoid in c.members and c.distances[c.members == c.medoid][0] == 0.0
-    while trial.space is None:
-        if trial.current.space == "vae":
-            trial.handle(Action("confidence", "low"))
-        trial.handle(Action("label", int(ws.pool.truth[trial.current.medoid])))
-    assert trial.space == "contrastive"
-    assert [c.medoid for c in trial.queue[:3]] == list(order[4:7])
-    # before classifier=auto has measured, a later epoch in the encoder's space earns no medoids ...
-    assert auto.share_learner("cnn", 0) == "features" and auto.share_learner("cnn", 2) == "cnn"
-    assert vae.share_learner("cnn", 0) == "cnn"
-    assert session(space="contrastive", classifier="cnn").share_learner("cnn", 0) == "cnn"
-    # ... and where the graph-trained probe answers, its random images follow the random order uncovered
-    assert auto.covered("features") is None and auto.covered("cnn") is not None
-    assert session(space="contrastive", probe_graph=False).covered("features") is not None
-
-
 def test_a_colour_pool_is_simulated_and_trained_in_the_encoders_space(tmp_path, capsys):
     from tuilabel.cli import main
 
@@ -177,8 +124,7 @@ def test_a_colour_pool_is_simulated_and_trained_in_the_encoders_space(tmp_path, 
 def _trial(ws, model, **changes) -> ClustersSession:
     from tuilabel.sessions import SimClock
 
-    settings = ClustersSettings(**{**CLUSTERS_TINY, "space": "auto", "space_trial": 2, "first_shown": "medoid",
-                                   **changes})  # the clusters' medoids (the random order's trial: the test above)
+    settings = ClustersSettings(**{**CLUSTERS_TINY, "space": "auto", "space_trial": 2, **changes})
     return ClustersSession(ws, settings, clock=SimClock(), model=model)
 
 

@@ -126,14 +126,6 @@ class ClustersSettings(Settings):
     show: str = setting("medoid", "the big picture: the member nearest the centre (a real image, which the label "
                                   "goes to as the person's) or the decoded centre (seed 003)",
                         choices=("medoid", "centre"))
-    first_shown: str = setting("auto", "what the first epoch shows large: each cluster's member nearest its centre "
-                                       "(medoid); each cluster's first member in the session's random order "
-                                       "(drawn); or the random order's first images, each with its nearest "
-                                       "cluster (random: the labels random order would get, which the pool's "
-                                       "neighbour graph learned from best; one image a cluster over-samples the "
-                                       "classes that form many tight clusters); auto: random in the encoder's "
-                                       "space, medoid in the VAE's",
-                             choices=("auto", "drawn", "medoid", "random"))
     members_shown: int = setting(6, "nearest real members shown under a centre", min=0)
     spread_weight: float = setting(-1.0, "weight of spread labels beside a person's (times w_n); -1: measured, "
                                          "from how often a person's label agreed with the label spread there "
@@ -214,15 +206,6 @@ class ClustersSettings(Settings):
         features from the start (else the VAE's latent, or a trial of both: ``trials_space``)."""
         wanted = self.space == "contrastive" or (self.space == "auto" and channels >= 3)
         return wanted and self.show == "medoid"
-
-    def first_pick(self, space: str) -> str:
-        """What the first epoch shows for clusters in ``space`` ("vae" or "contrastive"): ``first_shown``
-        with auto settled (medoid wherever the big picture is a decoded centre)."""
-        if self.show != "medoid":
-            return "medoid"
-        if self.first_shown == "auto":
-            return "random" if space == "contrastive" else "medoid"
-        return self.first_shown
 
     def trials_space(self, channels: int) -> bool:
         """Whether the first epoch measures which space to cluster in (``space_trial``): grey images
@@ -443,23 +426,6 @@ def random_centres(z: np.ndarray, centres: np.ndarray, assignment: np.ndarray, m
     return [image_centre(int(i), z, centres, assignment, members_of, scale, epoch, pool_images) for i in free[:n]]
 
 
-def drawn_centres(z: np.ndarray, centres: np.ndarray, assignment: np.ndarray, members_of: dict[int, np.ndarray],
-                  scale: float, epoch: int, pool_images: np.ndarray, taken: np.ndarray | None,
-                  order: np.ndarray) -> list[Centre]:
-    """Each cluster of ``members_of`` shown by its first member in ``order`` that no person has
-    labelled (``first_shown=drawn``), with its members measured from that image; a cluster every
-    member of which has a label is left out. Over clusters this is stratified random sampling."""
-    rank = np.empty(len(order), np.int64)
-    rank[order] = np.arange(len(order))
-    out = []
-    for members in members_of.values():
-        free = members if taken is None else members[~taken[members]]
-        if len(free):
-            i = int(free[np.argmin(rank[free])])
-            out.append(image_centre(i, z, centres, assignment, members_of, scale, epoch, pool_images))
-    return out
-
-
 COVER_FIT = 20_000  # pool images k-means fits on to cover a larger pool; the rest go to the nearest centre
 
 
@@ -470,9 +436,7 @@ def covering_order(features: np.ndarray, taken: np.ndarray | None, order: np.nda
     cluster that holds no labelled image and none taken before it; the rest of ``order`` after them.
     Where softmax regression on the encoder's features answers, random images taught it as much as
     any image chosen by uncertainty or typicality, and covering the clusters taught it more
-    (benchmarks/results/clusters-cover); once it trained on the pool's neighbour graph, covering
-    gave the hard classes most of an epoch and the random order itself did better
-    (benchmarks/results/clusters-drawn; ``ClustersSession.covered``)."""
+    (benchmarks/results/clusters-cover)."""
     free = order if taken is None else order[~taken[order]]
     labelled = 0 if taken is None else int(taken.sum())
     k = max(1, min(len(features), labelled + per_epoch))
@@ -532,8 +496,9 @@ def share_scale(spread: float, people: float, cap: float) -> float:
 def earned_share(settings: ClustersSettings, spread_factor: float | None, learner: str = "cnn") -> float:
     """pick=earned: the share of a later epoch's centres that are medoids of the least sure
     clusters, the spread's weight (1 before there is one); none where the encoder's features
-    answer (``learner``): there random images taught them more than the medoids
-    (benchmarks/results/clusters-probe, clusters-drawn); 1 for every other pick."""
+    answer (``learner``), which train on a person's labels alone: there random images taught them
+    more than the medoids (benchmarks/results/clusters-probe), and random images that cover the
+    clusters (``covering_order``) more again; 1 for every other pick."""
     if settings.pick != "earned" or settings.show != "medoid" or spread_factor is None:
         return 1.0
     if learner == "features":
@@ -610,11 +575,7 @@ def make_plan(
     cluster, still with the classifier's guesses. pick=earned: medoids for ``share`` of the queue
     (``earned_share``), the session's random order for the rest (``interleave``). ``features``: the
     pool in the space to cluster (``space=contrastive``), else the VAE's latent means. ``cover``: the
-    pool's features that the random images cover (``covering_order``). The first epoch's plan shows
-    what ``first_shown`` says for its space: each cluster's medoid, biggest clusters first; each
-    cluster's first image in the session's random order (drawn), biggest first; or the random
-    order's first images, as many as clusters (and at least an epoch's and a space trial's), each
-    with its nearest cluster (random)."""
+    pool's features that the random images cover (``covering_order``)."""
     t0 = time.perf_counter()
     z = model.encode(x) if features is None else features  # features: the contrastive encoder's (space)
     inertias: dict[int, float] = {}
@@ -642,13 +603,7 @@ def make_plan(
         centres = sample_centres(z, km.centres, km.assignment, dict(zip(kept, members)), scale, epoch, pool_images,
                                  taken, np.random.default_rng([settings.seed, epoch]))
         sampled = bool(centres)  # else every image has a person's label: the decoded centres
-    first = settings.first_pick("vae" if features is None else "contrastive") if not ranked else "medoid"
-    if first != "medoid" and pool_images is not None:
-        args = (z, km.centres, km.assignment, dict(zip(kept, members)), scale, epoch, pool_images, taken,
-                random_order(len(z), settings.seed))
-        centres = drawn_centres(*args) if first == "drawn" else random_centres(  # enough for a trial and an epoch
-            *args, max(len(kept), settings.per_epoch + 2 * settings.space_trial))
-    elif not sampled:
+    if not sampled:
         centres = make_centres(model, km.centres[kept], members, [km.distances[m] / scale for m in members],
                                [str(c + 1) for c in kept], epoch, image_shape,
                                pool_images if settings.show == "medoid" else None, taken, decodable=features is None)
@@ -685,7 +640,7 @@ def make_plan(
         centres.sort(key=lambda ce: -(ce.uncertainty or 0.0))
         if randoms:
             centres = interleave(centres, randoms, share)
-    elif not ranked and first != "random":  # random: in the random order
+    elif not ranked:
         centres.sort(key=lambda ce: -len(ce.members))  # the biggest clusters first
     space = "vae" if features is None else "contrastive"
     for centre in centres:
@@ -694,35 +649,15 @@ def make_plan(
                 share if randoms else 1.0, space, covered=covered)
 
 
-def in_plan(plan: Plan, i: int, pool_images: np.ndarray) -> Centre:
-    """Pool image ``i`` shown with its cluster in ``plan`` (a medoid plan, whose centres hold every
-    cluster), the members measured from the image."""
-    home = next(c for c in plan.centres if i in c.members)
-    distances = np.linalg.norm(plan.latent[home.members] - plan.latent[i], axis=1) / plan.scale
-    return Centre(home.path, home.members, distances, home.z, np.asarray(pool_images[i]), plan.epoch, i,
-                  space=plan.space)
-
-
-def trial_queue(first: Plan, second: Plan, n: int, pool_images: np.ndarray | None = None) -> list[Centre]:
+def trial_queue(first: Plan, second: Plan, n: int) -> list[Centre]:
     """The first epoch's trial of two spaces: the ``n`` biggest clusters of each plan in turn
-    (``first`` leads), then the rest of ``first``'s centres until the trial decides. Where
-    ``second`` shows the random order's images (``first_shown=random``), the trial takes those
-    images in turn too, the even ones with their clusters in ``first`` (given ``pool_images``), so
-    that the epoch's labels are the random order's whichever space is kept."""
+    (``first`` leads), then the rest of ``first``'s centres until the trial decides."""
     out: list[Centre] = []
-    if pool_images is not None and len(second.centres) >= 2 * n:
-        pairs = []
-        for j in range(n):
-            item = second.centres[2 * j].medoid
-            if item is not None:
-                pairs.append((in_plan(first, item, pool_images), second.centres[2 * j + 1]))
-    else:
-        pairs = list(zip(first.centres[:n], second.centres[:n]))
-    for pair in pairs:
+    for pair in zip(first.centres[:n], second.centres[:n]):
         for centre in pair:
             centre.trial = True
             out.append(centre)
-    return out + [c for c in first.centres if not c.trial]
+    return out + first.centres[n:]
 
 
 class ClustersSession(BaseSession):
@@ -784,14 +719,12 @@ class ClustersSession(BaseSession):
         if plan is not None and plan.space != (self.space or "vae"):
             plan = None  # prepared before the space this workspace chose was known
 
-        picked_for = self.share_learner(saved_learner, int(state.get("learner_checked", 0)) if ours and state else 0)
-
         def first_plan(features: np.ndarray | None) -> Plan:
             return make_plan(model, self.x, self.pool.image_shape, self.settings, self.epoch,
                              ranked=model.labelled_epochs_ > 0, n_classes=self.pool.n_classes,
                              pool_images=self.pool.images, taken=taken, people_per_class=counts,
-                             share=earned_share(self.settings, self.saved_factor, picked_for), features=features,
-                             cover=self.covered(picked_for))
+                             share=earned_share(self.settings, self.saved_factor, saved_learner), features=features,
+                             cover=self.covered())
 
         self.plan = plan or first_plan(self.features)
         self.trial_plans: dict[str, Plan] = {}  # the first epoch's trial: each space's plan
@@ -799,9 +732,7 @@ class ClustersSession(BaseSession):
             if trial_plan is None or trial_plan.space != "contrastive":
                 trial_plan = first_plan(self.encoded)
             self.trial_plans = {"vae": self.plan, "contrastive": trial_plan}
-            self.queue: list[Centre] = trial_queue(
-                self.plan, trial_plan, self.settings.space_trial,
-                self.pool.images if self.settings.first_pick("contrastive") == "random" else None)
+            self.queue: list[Centre] = trial_queue(self.plan, trial_plan, self.settings.space_trial)
         else:
             self.queue = list(self.plan.centres)
         self.decisions: list[Decision] = []
@@ -867,15 +798,10 @@ class ClustersSession(BaseSession):
         None (the VAE's latent)."""
         return self.encoded if self.space == "contrastive" else None
 
-    def covered(self, learner: str = "cnn") -> np.ndarray | None:
+    def covered(self) -> np.ndarray | None:
         """What later epochs' random images cover (``covering_order``): the encoder's features, unit
-        length as the probe reads them, where there is an encoder; None (the random order itself) where
-        there is none, or where the probe trained on the pool's neighbour graph answers (``learner``
-        features, ``probe_graph``): there covering gave the hard classes most of an epoch's labels and
-        the graph's spread lost accuracy by them (benchmarks/results/clusters-drawn)."""
-        if self.encoded is None or (learner == "features" and self.settings.probe_graph):
-            return None
-        return unit(self.encoded)
+        length as the probe reads them, where there is an encoder (else None: the random order)."""
+        return unit(self.encoded) if self.encoded is not None else None
 
     @property
     def training(self) -> bool:
@@ -1123,10 +1049,7 @@ class ClustersSession(BaseSession):
             d.events = d.events[:1] + (self.store.add_many(self.session_id, rows, source="propagated") if rows else [])
         planned = {id(c) for c in self.plan.centres}
         pending = [c for c in self.queue if c.space == self.space and id(c) not in planned]  # split parts
-        rest = [c for c in self.plan.centres if not c.trial]
-        if not self.plan.ranked and self.settings.first_pick(self.space) == "random":  # the random order's next
-            rest = [c for c in rest if c.medoid is None or not self.taken_mask[c.medoid]]
-        self.queue = pending + rest
+        self.queue = pending + [c for c in self.plan.centres if not c.trial]
         self._repick(self.queue)
         other = "vae" if self.space == "contrastive" else "contrastive"
         kept, lost = scores[self.space], scores[other]
@@ -1338,12 +1261,11 @@ class ClustersSession(BaseSession):
             cnn = net
             seconds_cnn = time.perf_counter() - t1
         progress(0.93, "clustering the pool again…")
-        picked_for = self.share_learner(learner if cnn is not None else "cnn", learner_checked)
         plan = make_plan(self.model, self.x, self.pool.image_shape, s, job.epoch + 1, ranked=True,
                          n_classes=self.pool.n_classes, pool_images=self.pool.images, taken=job.taken,
                          classifier=cnn, pool_probs=pool_probs, people_per_class=job.people_per_class,
-                         share=earned_share(s, job.spread_factor, picked_for), features=self.features,
-                         cover=self.covered(picked_for))
+                         share=earned_share(s, job.spread_factor, learner if cnn is not None else "cnn"),
+                         features=self.features, cover=self.covered())
         vae_accuracy = None
         test = self.test_arrays()
         if test is not None:
@@ -1364,17 +1286,6 @@ class ClustersSession(BaseSession):
                            augment_scores=augment_scores, augment_checked=augment_checked, cv_images=cv_images,
                            learner=learner if cnn is not None else "cnn", learner_scores=learner_scores,
                            learner_checked=learner_checked, probe_rows=probe_rows, graph_pairs=graph_pairs)
-
-    def share_learner(self, learner: str, checked: int) -> str:
-        """The learner a later epoch's medoid share is earned for (``earned_share``): the one that
-        answered, except that before ``classifier=auto`` has measured the two (``checked`` 0), a pool
-        clustered in the encoder's space counts as answered by its features, as it was from the second
-        epoch on in every photograph and shape run (benchmarks/results/clusters-drawn): the CNN's
-        medoids would spend that epoch on images the features learn little from."""
-        if self.settings.classifier == "auto" and checked == 0 and self.space == "contrastive" \
-                and self.encoded is not None:
-            return "features"
-        return learner
 
     def _probe(self, seed: int) -> FeatureProbe:
         """Softmax regression on the encoder's features, standardized by the pool's, trained on the
