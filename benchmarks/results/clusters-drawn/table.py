@@ -1,8 +1,9 @@
-"""The README's table for this folder: the clusters mode now (in the encoder's space the first
-epoch shows the random order's images, first_shown=auto; where the graph-trained probe answers,
-later epochs' random images follow that order without covering) against random order with the same
-final model, and both before the change (../clusters-graph, the same seeds). Writes drawn.png
-beside it (with matplotlib). Usage: python table.py"""
+"""The README's table for this folder: the clusters mode as tried at commit f05a742 and reverted (in
+the encoder's space the first epoch showed the random order's images, first_shown=auto; a grey
+pool's space trial took them in turn; where the graph-trained probe answered, later epochs followed
+that order without covering) against random order with the same final model, and both in
+../clusters-graph (the default, kept; the same seeds). Writes drawn.png beside it (with
+matplotlib). Usage: python table.py"""
 import importlib.util
 from pathlib import Path
 
