@@ -6,16 +6,15 @@ import sys
 import numpy as np
 import torch
 
-from tuilabel.sessions.clusters import ClustersSettings
+from tuilabel.sessions.clusters import ClustersSettings, load_or_train_encoder
 from tuilabel.workspace import Workspace
 
 torch.set_num_threads(1)
 
 s = int(sys.argv[2])
 ws = Workspace(sys.argv[1])
-enc = ClustersSettings(seed=s).encoder()
 x = ws.pool.as_float()
-enc.fit(x)
+enc = load_or_train_encoder(ws, ClustersSettings(seed=s), x, save_models=False)  # as a simulated run trains it
 np.savez(
     f"/tmp/off60/feat{s}.npz",
     pool=enc.encode(x),

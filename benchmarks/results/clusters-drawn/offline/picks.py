@@ -78,11 +78,9 @@ def balanced(picks, taken, order, per_epoch):
     return np.array(out)
 
 
-def grow(first, o, rule):
+def grow(first, order, rule):
+    """``first`` then 16 an epoch by ``rule`` from ``order`` (the session's order for order 0)."""
     picks = list(first)
-    order = random_order(n, s)  # the session's order depends on settings.seed
-    if o:
-        order = np.random.default_rng([s, 1000, o]).permutation(n)
     for step in range(2, 6):
         taken = np.zeros(n, bool)
         taken[picks] = True
@@ -95,7 +93,7 @@ def grow(first, o, rule):
         else:
             nxt = order[~taken[order]][:16]
         picks += [int(i) for i in nxt]
-    return np.array(picks), order
+    return np.array(picks)
 
 
 res = {}
@@ -118,7 +116,7 @@ for o in orders:
                             break
             if first == "prop":
                 f16 = proportional(cover, np.zeros(n, bool), order, 16, s + 1)
-            chosen, _ = grow(f16, o, rule)
+            chosen = grow(f16, order, rule)
         res[f"{kind}/{o}"] = [score(chosen[:m]) for m in counts]
         print(s, o, kind, res[f"{kind}/{o}"], flush=True)
 with open(f"/tmp/off60/res-{s}-{sys.argv[2]}-{sys.argv[3]}.json", "w") as out:
