@@ -196,6 +196,56 @@ def test_space_auto_on_grey_images_tries_both_spaces_and_keeps_the_one_called_pu
     assert by_hand.space == "vae" and by_hand.features is None  # a space set by hand is not overruled
 
 
+def test_once_the_trial_keeps_the_encoders_space_the_epoch_goes_on_down_the_random_order(sample_workspace,
+                                                                                        clusters_model, vae_file):
+    from tuilabel.sessions import Action
+    from tuilabel.sessions.clusters import random_order
+
+    ws = sample_workspace
+    shutil.copy(vae_file, ws.model_path("vae"))
+    truth = ws.pool.truth
+
+    def decide(session: ClustersSession) -> None:
+        while session.space is None:  # the VAE's clusters called mixed, the encoder's pure
+            if session.current.space == "vae":
+                session.handle(Action("confidence", "low"))
+            session.handle(Action("label", int(truth[session.current.medoid])))
+
+    session = _trial(ws, clusters_model)  # after_trial=auto, classifier=auto, probe_graph: random
+    trial_medoids = [c.medoid for c in session.queue[:4]]
+    decide(session)
+    assert session.space == "contrastive"
+    taken = session.taken_mask
+    order = random_order(len(ws.pool), session.settings.seed)
+    free = [int(i) for i in order if not taken[i]]
+    assert [c.medoid for c in session.queue] == free[:len(session.queue)] and len(session.queue) >= 8
+    for c in session.queue:  # each image with its cluster in the encoder's plan, measured from the image
+        home = next(h for h in session.plan.centres if c.medoid in h.members)
+        assert np.array_equal(c.members, home.members) and c.distances[c.members == c.medoid][0] == 0.0
+        assert c.space == "contrastive" and not c.trial and np.array_equal(c.image, ws.pool.images[c.medoid])
+    label = int(truth[session.current.medoid])
+    session.handle(Action("label", label))
+    assert ws.store.current(("human",))[str(ws.pool.ids[free[0]])][0] == label
+    # the medoids of the kept plan where set so, or where the CNN is to answer; the VAE's plan as it was
+    ws.store.retract(session.session_id, [e for d in session.decisions for e in d.events])
+    medoids = _trial(ws, clusters_model, after_trial="medoid")
+    assert [c.medoid for c in medoids.queue[:4]] == trial_medoids  # the trial itself is the same
+    decide(medoids)
+    assert [id(c) for c in medoids.queue] == [id(c) for c in medoids.plan.centres if not c.trial]
+    assert not ClustersSettings(classifier="cnn").random_after_trial()
+    assert not ClustersSettings(probe_graph=False).random_after_trial()
+    assert ClustersSettings(classifier="cnn", after_trial="random").random_after_trial()
+    # before classifier=auto has measured, a later epoch in the encoder's space earns no medoids, and
+    # where the graph-trained probe answers, its random images follow the random order uncovered
+    assert session.share_learner("cnn", 0) == "features" and session.share_learner("cnn", 2) == "cnn"
+    assert session.covered("features") is None and session.covered("cnn") is not None
+    vae = ClustersSession(ws, ClustersSettings(**{**CLUSTERS_TINY, "space": "vae"}), model=clusters_model)
+    assert vae.share_learner("cnn", 0) == "cnn"
+    unlinked = ClustersSession(ws, ClustersSettings(**{**CLUSTERS_TINY, "space": "contrastive", "probe_graph": False}),
+                               model=clusters_model)
+    assert unlinked.share_learner("cnn", 0) == "cnn" and unlinked.covered("features") is not None
+
+
 def test_space_trial_keeps_the_vae_on_a_tie_and_t_decides_early(sample_workspace, clusters_model):
     from tuilabel.sessions import Action
 

@@ -122,6 +122,15 @@ class ClustersSettings(Settings):
                                   "time, up to twice as many, then keeps the VAE's; the other space's labels "
                                   "spread again from their images in the kept space's clusters; 0: the VAE's",
                            min=0)
+    after_trial: str = setting("auto", "what the rest of the first epoch shows once its trial kept the encoder's "
+                                       "space: the medoids of its biggest clusters (medoid), or the session's "
+                                       "random order, each image with its nearest cluster (random); auto: random "
+                                       "where the features' probe trains on the pool's neighbour graph "
+                                       "(classifier auto or features, probe_graph), medoid elsewhere. On grey "
+                                       "photographs the medoids of the biggest clusters went to the textures that "
+                                       "form many tight clusters, and the graph learned more from random images "
+                                       "(benchmarks/results/clusters-after-trial)",
+                           choices=("auto", "medoid", "random"))
     space_steps: int = setting(200, "training batches of the contrastive encoder (256 images each)", min=1)
     show: str = setting("medoid", "the big picture: the member nearest the centre (a real image, which the label "
                                   "goes to as the person's) or the decoded centre (seed 003)",
@@ -211,6 +220,16 @@ class ClustersSettings(Settings):
         """Whether the first epoch measures which space to cluster in (``space_trial``): grey images
         under space=auto."""
         return self.space == "auto" and channels < 3 and self.show == "medoid" and self.space_trial > 0
+
+    def graph_answers(self) -> bool:
+        """Whether the features' probe trained on the pool's neighbour graph is to answer (it does
+        wherever ``classifier=auto`` measured it on photographs and shapes)."""
+        return self.classifier in ("auto", "features") and self.probe_graph
+
+    def random_after_trial(self) -> bool:
+        """Whether the first epoch goes on down the random order once its trial kept the encoder's
+        space (``after_trial``)."""
+        return self.after_trial == "random" or (self.after_trial == "auto" and self.graph_answers())
 
     def needs_encoder(self, channels: int) -> bool:
         """Whether the mode trains (or loads) the contrastive encoder for this pool."""
@@ -649,6 +668,17 @@ def make_plan(
                 share if randoms else 1.0, space, covered=covered)
 
 
+def in_plan(plan: Plan, i: int, pool_images: np.ndarray) -> Centre | None:
+    """Pool image ``i`` shown with its cluster in ``plan`` (a first epoch's plan, whose centres hold
+    every cluster), the members measured from the image; None where no centre holds it."""
+    home = next((c for c in plan.centres if i in c.members), None)
+    if home is None:
+        return None
+    distances = np.linalg.norm(plan.latent[home.members] - plan.latent[i], axis=1) / plan.scale
+    return Centre(home.path, home.members, distances, home.z, np.asarray(pool_images[i]), plan.epoch, i,
+                  space=plan.space)
+
+
 def trial_queue(first: Plan, second: Plan, n: int) -> list[Centre]:
     """The first epoch's trial of two spaces: the ``n`` biggest clusters of each plan in turn
     (``first`` leads), then the rest of ``first``'s centres until the trial decides."""
@@ -719,12 +749,14 @@ class ClustersSession(BaseSession):
         if plan is not None and plan.space != (self.space or "vae"):
             plan = None  # prepared before the space this workspace chose was known
 
+        picked_for = self.share_learner(saved_learner, int(state.get("learner_checked", 0)) if ours and state else 0)
+
         def first_plan(features: np.ndarray | None) -> Plan:
             return make_plan(model, self.x, self.pool.image_shape, self.settings, self.epoch,
                              ranked=model.labelled_epochs_ > 0, n_classes=self.pool.n_classes,
                              pool_images=self.pool.images, taken=taken, people_per_class=counts,
-                             share=earned_share(self.settings, self.saved_factor, saved_learner), features=features,
-                             cover=self.covered())
+                             share=earned_share(self.settings, self.saved_factor, picked_for), features=features,
+                             cover=self.covered(picked_for))
 
         self.plan = plan or first_plan(self.features)
         self.trial_plans: dict[str, Plan] = {}  # the first epoch's trial: each space's plan
@@ -798,10 +830,27 @@ class ClustersSession(BaseSession):
         None (the VAE's latent)."""
         return self.encoded if self.space == "contrastive" else None
 
-    def covered(self) -> np.ndarray | None:
+    def covered(self, learner: str = "cnn") -> np.ndarray | None:
         """What later epochs' random images cover (``covering_order``): the encoder's features, unit
-        length as the probe reads them, where there is an encoder (else None: the random order)."""
-        return unit(self.encoded) if self.encoded is not None else None
+        length as the probe reads them, where there is an encoder; None (the random order itself)
+        where there is none, or where the probe trained on the pool's neighbour graph answers
+        (``learner`` features, ``probe_graph``): there covering gave the mixed classes most of an
+        epoch's labels, and the graph learned more from the random order (benchmarks/results/clusters-drawn)."""
+        if self.encoded is None or (learner == "features" and self.settings.probe_graph):
+            return None
+        return unit(self.encoded)
+
+    def share_learner(self, learner: str, checked: int) -> str:
+        """The learner a later epoch's medoid share is earned for (``earned_share``, ``covered``):
+        the one that answered, except that before ``classifier=auto`` has first measured the two
+        (``checked`` 0), a pool clustered in the encoder's space counts as answered by the graph's
+        probe (``graph_answers``), as it was from the second epoch on in every photograph and shape
+        run: the CNN's medoids would spend that epoch on images the probe learns little from
+        (benchmarks/results/clusters-drawn)."""
+        if self.settings.classifier == "auto" and checked == 0 and self.space == "contrastive" \
+                and self.encoded is not None and self.settings.graph_answers():
+            return "features"
+        return learner
 
     @property
     def training(self) -> bool:
@@ -1049,13 +1098,25 @@ class ClustersSession(BaseSession):
             d.events = d.events[:1] + (self.store.add_many(self.session_id, rows, source="propagated") if rows else [])
         planned = {id(c) for c in self.plan.centres}
         pending = [c for c in self.queue if c.space == self.space and id(c) not in planned]  # split parts
-        self.queue = pending + [c for c in self.plan.centres if not c.trial]
+        self.queue = pending + self._after_trial_queue()
         self._repick(self.queue)
         other = "vae" if self.space == "contrastive" else "contrastive"
         kept, lost = scores[self.space], scores[other]
         self.message = f"kept the {NAMES[self.space]}'s clusters"  # one line at 80 columns
         if kept is not None and lost is not None:
             self.message += f" (you rated them {kept:.2f}, the {NAMES[other]}'s {lost:.2f})"
+
+    def _after_trial_queue(self) -> list[Centre]:
+        """What the first epoch shows once its trial has chosen: the kept plan's other centres; in
+        the encoder's space with ``after_trial`` random, the session's random order instead, each
+        image that no person has labelled with its nearest cluster (``in_plan``)."""
+        if self.space != "contrastive" or not self.settings.random_after_trial():
+            return [c for c in self.plan.centres if not c.trial]
+        taken = self.taken_mask
+        order = random_order(len(self.x), self.settings.seed)
+        free = order[~taken[order]][:max(len(self.plan.centres), 2 * self.settings.per_epoch)]
+        shown = [in_plan(self.plan, int(i), self.pool.images) for i in free]
+        return [c for c in shown if c is not None]
 
     def _home_spread(self, item: int | None, label: int) -> list[tuple[str, int, float]]:
         """What a trial label given in the space not kept spreads to: the image's cluster in the
@@ -1261,11 +1322,12 @@ class ClustersSession(BaseSession):
             cnn = net
             seconds_cnn = time.perf_counter() - t1
         progress(0.93, "clustering the pool again…")
+        picked_for = self.share_learner(learner if cnn is not None else "cnn", learner_checked)
         plan = make_plan(self.model, self.x, self.pool.image_shape, s, job.epoch + 1, ranked=True,
                          n_classes=self.pool.n_classes, pool_images=self.pool.images, taken=job.taken,
                          classifier=cnn, pool_probs=pool_probs, people_per_class=job.people_per_class,
-                         share=earned_share(s, job.spread_factor, learner if cnn is not None else "cnn"),
-                         features=self.features, cover=self.covered())
+                         share=earned_share(s, job.spread_factor, picked_for), features=self.features,
+                         cover=self.covered(picked_for))
         vae_accuracy = None
         test = self.test_arrays()
         if test is not None:
