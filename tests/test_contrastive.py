@@ -135,7 +135,7 @@ def test_space_auto_on_grey_images_tries_both_spaces_and_keeps_the_one_called_pu
     ws = sample_workspace
     shutil.copy(vae_file, ws.model_path("vae"))
     truth = ws.pool.truth
-    session = _trial(ws, clusters_model)
+    session = _trial(ws, clusters_model, trial_images="medoid")  # the biggest clusters' medoids
     assert session.space is None and session.encoded is not None and session.features is None
     trial = session.queue[:4]
     assert [c.space for c in trial] == ["vae", "contrastive", "vae", "contrastive"] and all(c.trial for c in trial)
@@ -212,12 +212,24 @@ def test_once_the_trial_keeps_the_encoders_space_the_epoch_goes_on_down_the_rand
             session.handle(Action("label", int(truth[session.current.medoid])))
 
     session = _trial(ws, clusters_model)  # after_trial=auto, classifier=auto, probe_graph: random
-    trial_medoids = [c.medoid for c in session.queue[:4]]
+    order = random_order(len(ws.pool), session.settings.seed)
+    # the trial shows the random order's images in turn, each with its cluster as a medoid is shown:
+    # the members nearest the centre, so that the confidence says how far a random image shares them
+    trial = session.queue[:4]
+    assert [c.medoid for c in trial] == list(order[:4]) and all(c.trial for c in trial)
+    assert [c.space for c in trial] == ["vae", "contrastive"] * 2 and not session.queue[4].trial
+    for c in trial:
+        home = next(h for h in session.trial_plans[c.space].centres if c.medoid in h.members)
+        assert np.array_equal(c.members, home.members) and np.array_equal(c.distances, home.distances)
+        core = home.members[np.argsort(home.distances)]
+        assert list(c.shown_members(3)) == [int(i) for i in core if i != c.medoid][:3]
+        assert np.array_equal(c.image, ws.pool.images[c.medoid])
+    medoid_trial = _trial(ws, clusters_model, trial_images="medoid", after_trial="medoid")
     decide(session)
     assert session.space == "contrastive"
     taken = session.taken_mask
-    order = random_order(len(ws.pool), session.settings.seed)
     free = [int(i) for i in order if not taken[i]]
+    assert free[0] == order[4]  # on down the same order
     assert [c.medoid for c in session.queue] == free[:len(session.queue)] and len(session.queue) >= 8
     for c in session.queue:  # each image with its cluster in the encoder's plan, measured from the image
         home = next(h for h in session.plan.centres if c.medoid in h.members)
@@ -228,8 +240,8 @@ def test_once_the_trial_keeps_the_encoders_space_the_epoch_goes_on_down_the_rand
     assert ws.store.current(("human",))[str(ws.pool.ids[free[0]])][0] == label
     # the medoids of the kept plan where set so, or where the CNN is to answer; the VAE's plan as it was
     ws.store.retract(session.session_id, [e for d in session.decisions for e in d.events])
-    medoids = _trial(ws, clusters_model, after_trial="medoid")
-    assert [c.medoid for c in medoids.queue[:4]] == trial_medoids  # the trial itself is the same
+    medoids = medoid_trial  # the biggest clusters' medoids in the trial, then the kept plan's
+    assert all(c.medoid == c.members[np.argmin(c.distances)] for c in medoids.queue[:4])
     decide(medoids)
     assert [id(c) for c in medoids.queue] == [id(c) for c in medoids.plan.centres if not c.trial]
     assert not ClustersSettings(classifier="cnn").random_after_trial()
@@ -258,6 +270,9 @@ def test_space_trial_keeps_the_vae_on_a_tie_and_t_decides_early(sample_workspace
         said.append(session.message)
     assert len(said) == 8 and said.count("both clusterings rated alike so far: one more cluster of each") == 2
     assert [d.centre.space for d in session.decisions] == ["vae", "contrastive"] * 4
+    from tuilabel.sessions.clusters import random_order  # the tie's clusters: the random order's next images
+
+    assert [d.centre.medoid for d in session.decisions] == list(random_order(len(ws.pool), 0)[:8])
     # ... up to twice space_trial each, then keeps the VAE's latent
     assert session.space == "vae" and session.features is None and session.plan is session.trial_plans["vae"]
     assert all(c.space == "vae" for c in session.queue)

@@ -19,7 +19,11 @@ Where this goes beyond the seed, measured on three data sets (see benchmarks/ben
   twice as pure as the encoder's, NMI 0.6 against 0.3; on grey photographs the encoder's were
   purer), so ``space=auto`` measures it: the first epoch shows the biggest clusters of both in
   turn (``space_trial`` each) and keeps the space whose clusters the person called purer (the
-  confidence given with each label), spreading the other space's labels again in the kept one;
+  confidence given with each label), spreading the other space's labels again in the kept one.
+  Once it keeps the encoder's, the rest of the epoch shows the session's random order, each image
+  with its nearest cluster, where the probe trained on the pool's neighbour graph is to answer
+  (``after_trial``): on 60,000 grey photographs the medoids of the biggest clusters went to the
+  textures that form many tight clusters, and the graph learned more from random images;
 - a real image rather than the decoded centre: a person can always name it, and their label on it is
   worth what any label is, whether or not the cluster around it holds one class (on photographs
   most decoded centres were unreadable blurs and most clusters mixed classes);
@@ -44,7 +48,9 @@ Where this goes beyond the seed, measured on three data sets (see benchmarks/ben
   pool images in the session's random order (``random_order``), each with its nearest cluster.
   Where there is a contrastive encoder the random images cover its features: each next one comes
   from a cluster (of as many as labels plus ``per_epoch``) that holds no labelled image yet
-  (``covering_order``); where those features answer (``classifier``) no medoid is shown.
+  (``covering_order``); where those features answer (``classifier``) no medoid is shown, and where
+  their probe trains on the pool's neighbour graph the random order goes uncovered (covering gave
+  the mixed classes most of an epoch's labels there).
   Where the clusters do not follow the classes a medoid's label is worth little beyond the image
   (medoids are typical images, and typical images taught less than random ones on photographs and
   shapes), so as the checks take the spread's weight away they take the medoids too. ``pick="auto"`` shows
@@ -122,6 +128,12 @@ class ClustersSettings(Settings):
                                   "time, up to twice as many, then keeps the VAE's; the other space's labels "
                                   "spread again from their images in the kept space's clusters; 0: the VAE's",
                            min=0)
+    trial_images: str = setting("random", "what the space trial shows of each space's clusters: the session's "
+                                          "random order's images in turn, each with the members nearest its "
+                                          "cluster's centre (random: your confidence then says how often a random "
+                                          "image shares its cluster's class, the purity the spread relies on), "
+                                          "or the medoids of each space's biggest clusters (medoid)",
+                                choices=("random", "medoid"))
     after_trial: str = setting("auto", "what the rest of the first epoch shows once its trial kept the encoder's "
                                        "space: the medoids of its biggest clusters (medoid), or the session's "
                                        "random order, each image with its nearest cluster (random); auto: random "
@@ -515,9 +527,8 @@ def share_scale(spread: float, people: float, cap: float) -> float:
 def earned_share(settings: ClustersSettings, spread_factor: float | None, learner: str = "cnn") -> float:
     """pick=earned: the share of a later epoch's centres that are medoids of the least sure
     clusters, the spread's weight (1 before there is one); none where the encoder's features
-    answer (``learner``), which train on a person's labels alone: there random images taught them
-    more than the medoids (benchmarks/results/clusters-probe), and random images that cover the
-    clusters (``covering_order``) more again; 1 for every other pick."""
+    answer (``learner``; ``ClustersSession.share_learner``): there random images taught them more
+    than the medoids (benchmarks/results/clusters-probe, clusters-drawn); 1 for every other pick."""
     if settings.pick != "earned" or settings.show != "medoid" or spread_factor is None:
         return 1.0
     if learner == "features":
@@ -679,9 +690,44 @@ def in_plan(plan: Plan, i: int, pool_images: np.ndarray) -> Centre | None:
                   space=plan.space)
 
 
-def trial_queue(first: Plan, second: Plan, n: int) -> list[Centre]:
-    """The first epoch's trial of two spaces: the ``n`` biggest clusters of each plan in turn
-    (``first`` leads), then the rest of ``first``'s centres until the trial decides."""
+def at_core(plan: Plan, i: int, pool_images: np.ndarray) -> Centre | None:
+    """Pool image ``i`` shown large with its cluster in ``plan`` (a first epoch's plan, whose
+    centres hold every cluster) as that cluster's medoid is: the members nearest the centre under
+    it, distances from the centre; None where no centre holds it."""
+    home = next((c for c in plan.centres if i in c.members), None)
+    if home is None:
+        return None
+    return Centre(home.path, home.members, home.distances, home.z, np.asarray(pool_images[i]), plan.epoch, i,
+                  space=plan.space)
+
+
+def trial_pairs(first: Plan, second: Plan, n: int, order: np.ndarray, pool_images: np.ndarray,
+                skip: Set[int] = frozenset()) -> list[Centre]:
+    """``n`` pairs of the space trial's random images (``trial_images=random``): ``order``'s next
+    images not in ``skip``, in turn the one with its cluster in ``first``, the next with its
+    cluster in ``second`` (``at_core``), each marked as the trial's."""
+    out: list[Centre] = []
+    plans = (first, second)
+    for i in order:
+        if len(out) >= 2 * n:
+            break
+        if int(i) in skip:
+            continue
+        centre = at_core(plans[len(out) % 2], int(i), pool_images)
+        if centre is not None:
+            centre.trial = True
+            out.append(centre)
+    return out
+
+
+def trial_queue(first: Plan, second: Plan, n: int, order: np.ndarray | None = None,
+                pool_images: np.ndarray | None = None) -> list[Centre]:
+    """The first epoch's trial of two spaces: ``n`` clusters of each plan in turn (``first``
+    leads), then the rest of ``first``'s centres until the trial decides. The clusters are the
+    biggest of each plan, shown by their medoids, or given ``order`` and ``pool_images``, those of
+    the order's images (``trial_pairs``)."""
+    if order is not None and pool_images is not None:
+        return trial_pairs(first, second, n, order, pool_images) + first.centres
     out: list[Centre] = []
     for pair in zip(first.centres[:n], second.centres[:n]):
         for centre in pair:
@@ -760,11 +806,14 @@ class ClustersSession(BaseSession):
 
         self.plan = plan or first_plan(self.features)
         self.trial_plans: dict[str, Plan] = {}  # the first epoch's trial: each space's plan
+        self.tried = 0  # clusters of each space the trial has taken so far
         if trial:
             if trial_plan is None or trial_plan.space != "contrastive":
                 trial_plan = first_plan(self.encoded)
             self.trial_plans = {"vae": self.plan, "contrastive": trial_plan}
-            self.queue: list[Centre] = trial_queue(self.plan, trial_plan, self.settings.space_trial)
+            self.queue: list[Centre] = trial_queue(self.plan, trial_plan, self.settings.space_trial,
+                                                   *self._trial_order())
+            self.tried = sum(c.trial and c.space == "contrastive" for c in self.queue)  # clusters of each
         else:
             self.queue = list(self.plan.centres)
         self.decisions: list[Decision] = []
@@ -1045,7 +1094,7 @@ class ClustersSession(BaseSession):
         if any(c.trial for c in self.queue):
             return
         scores = self.trial_scores()
-        tried = sum(c.trial for c in self.trial_plans["contrastive"].centres)
+        tried = self.tried
         vae, enc = scores["vae"], scores["contrastive"]
         if vae is not None and enc is not None and abs(vae - enc) < 1e-9 and tried < 2 * self.settings.space_trial \
                 and self._extend_trial():
@@ -1053,8 +1102,26 @@ class ClustersSession(BaseSession):
             return
         self.choose_space()
 
+    def _trial_order(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """What ``trial_queue`` takes the trial's images from: the session's random order and the
+        pool's images (``trial_images=random``), else nothing (the medoids)."""
+        if self.settings.trial_images != "random":
+            return None, None
+        return random_order(len(self.x), self.settings.seed), self.pool.images
+
     def _extend_trial(self) -> bool:
-        """A tie: the next biggest cluster of each space joins the trial, at the front of the queue."""
+        """A tie: the next cluster of each space joins the trial, at the front of the queue: the
+        next biggest (medoids), or those of the random order's next two images nobody has labelled."""
+        order, images = self._trial_order()
+        if order is not None and images is not None:
+            used = {int(c.medoid) for c in self.queue if c.trial and c.medoid is not None}
+            used |= {int(i) for i in np.flatnonzero(self.taken_mask)}
+            pair = trial_pairs(self.trial_plans["vae"], self.trial_plans["contrastive"], 1, order, images, used)
+            if len(pair) < 2:
+                return False
+            self.queue = pair + self.queue
+            self.tried += 1
+            return True
         pair = []
         for name in ("vae", "contrastive"):
             nxt = next((c for c in self.trial_plans[name].centres if not c.trial and c.medoid is not None
@@ -1065,6 +1132,7 @@ class ClustersSession(BaseSession):
         for centre in pair:
             centre.trial = True
         self.queue = pair + [c for c in self.queue if c is not pair[0]]
+        self.tried += 1
         return True
 
     def trial_scores(self) -> dict[str, float | None]:
