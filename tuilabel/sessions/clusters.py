@@ -17,9 +17,14 @@ Where this goes beyond the seed, measured on three data sets (see benchmarks/ben
   shapes NMI 0.2 against 0.8, and the medoids of its biggest clusters over-picked some classes and
   missed others). On a grey pool neither space wins everywhere (on digits the VAE's clusters were
   twice as pure as the encoder's, NMI 0.6 against 0.3; on grey photographs the encoder's were
-  purer), so ``space=auto`` measures it: the first epoch shows the biggest clusters of both in
-  turn (``space_trial`` each) and keeps the space whose clusters the person called purer (the
+  purer), so ``space=auto`` measures it: the first epoch shows clusters of both in turn
+  (``space_trial`` each) and keeps the space whose clusters the person called purer (the
   confidence given with each label), spreading the other space's labels again in the kept one.
+  The trial's images are the session's random order's, each shown with the members nearest its
+  cluster's centre (``trial_images``): the confidence then says how far a random member shares its
+  cluster's class, which told digits' spaces apart where the biggest clusters' medoids did so less
+  and random images with their own nearest neighbours not at all (on digits every image's nearest
+  neighbours share its class in both spaces).
   Once it keeps the encoder's, the rest of the epoch shows the session's random order, each image
   with its nearest cluster, where the probe trained on the pool's neighbour graph is to answer
   (``after_trial``): on 60,000 grey photographs the medoids of the biggest clusters went to the
@@ -123,7 +128,8 @@ class ClustersSettings(Settings):
                                  "the encoder's). show=centre always uses the VAE's, whose centres it decodes",
                          choices=("auto", "contrastive", "vae"))
     space_trial: int = setting(4, "space=auto on grey images: clusters of each space shown in turn at the start "
-                                  "of the first epoch; the space whose clusters got the higher mean confidence "
+                                  "of the first epoch (trial_images); the space whose clusters got the higher mean "
+                                  "confidence "
                                   "(h 1, m 0.7, l 0.4, no class 0) is kept; a tie adds a cluster of each at a "
                                   "time, up to twice as many, then keeps the VAE's; the other space's labels "
                                   "spread again from their images in the kept space's clusters; 0: the VAE's",
