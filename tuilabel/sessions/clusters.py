@@ -129,10 +129,9 @@ class ClustersSettings(Settings):
                          choices=("auto", "contrastive", "vae"))
     space_trial: int = setting(4, "space=auto on grey images: clusters of each space shown in turn at the start "
                                   "of the first epoch (trial_images); the space whose clusters got the higher mean "
-                                  "confidence "
-                                  "(h 1, m 0.7, l 0.4, no class 0) is kept; a tie adds a cluster of each at a "
-                                  "time, up to twice as many, then keeps the VAE's; the other space's labels "
-                                  "spread again from their images in the kept space's clusters; 0: the VAE's",
+                                  "confidence (h 1, m 0.7, l 0.4, no class 0) is kept; a tie adds a cluster of "
+                                  "each at a time, up to twice as many, then keeps the VAE's; the other space's "
+                                  "labels spread again from their images in the kept space's clusters; 0: the VAE's",
                            min=0)
     trial_images: str = setting("random", "what the space trial shows of each space's clusters: the session's "
                                           "random order's images in turn, each with the members nearest its "
@@ -685,25 +684,17 @@ def make_plan(
                 share if randoms else 1.0, space, covered=covered)
 
 
-def in_plan(plan: Plan, i: int, pool_images: np.ndarray) -> Centre | None:
-    """Pool image ``i`` shown with its cluster in ``plan`` (a first epoch's plan, whose centres hold
-    every cluster), the members measured from the image; None where no centre holds it."""
-    home = next((c for c in plan.centres if i in c.members), None)
-    if home is None:
-        return None
-    distances = np.linalg.norm(plan.latent[home.members] - plan.latent[i], axis=1) / plan.scale
-    return Centre(home.path, home.members, distances, home.z, np.asarray(pool_images[i]), plan.epoch, i,
-                  space=plan.space)
-
-
-def at_core(plan: Plan, i: int, pool_images: np.ndarray) -> Centre | None:
+def in_plan(plan: Plan, i: int, pool_images: np.ndarray, from_image: bool = True) -> Centre | None:
     """Pool image ``i`` shown large with its cluster in ``plan`` (a first epoch's plan, whose
-    centres hold every cluster) as that cluster's medoid is: the members nearest the centre under
-    it, distances from the centre; None where no centre holds it."""
+    centres hold every cluster), the members measured from the image, or with ``from_image`` False
+    from the centre, as the cluster's medoid is shown (the members nearest the centre under it);
+    None where no centre holds it."""
     home = next((c for c in plan.centres if i in c.members), None)
     if home is None:
         return None
-    return Centre(home.path, home.members, home.distances, home.z, np.asarray(pool_images[i]), plan.epoch, i,
+    distances = np.linalg.norm(plan.latent[home.members] - plan.latent[i], axis=1) / plan.scale \
+        if from_image else home.distances
+    return Centre(home.path, home.members, distances, home.z, np.asarray(pool_images[i]), plan.epoch, i,
                   space=plan.space)
 
 
@@ -711,7 +702,7 @@ def trial_pairs(first: Plan, second: Plan, n: int, order: np.ndarray, pool_image
                 skip: Set[int] = frozenset()) -> list[Centre]:
     """``n`` pairs of the space trial's random images (``trial_images=random``): ``order``'s next
     images not in ``skip``, in turn the one with its cluster in ``first``, the next with its
-    cluster in ``second`` (``at_core``), each marked as the trial's."""
+    cluster in ``second``, shown as its medoid is (``in_plan``), each marked as the trial's."""
     out: list[Centre] = []
     plans = (first, second)
     for i in order:
@@ -719,7 +710,7 @@ def trial_pairs(first: Plan, second: Plan, n: int, order: np.ndarray, pool_image
             break
         if int(i) in skip:
             continue
-        centre = at_core(plans[len(out) % 2], int(i), pool_images)
+        centre = in_plan(plans[len(out) % 2], int(i), pool_images, from_image=False)
         if centre is not None:
             centre.trial = True
             out.append(centre)
