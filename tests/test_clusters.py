@@ -548,11 +548,9 @@ def test_classifier_features_answers_with_softmax_regression_on_the_encoders_fea
     assert f"(the features of your {TINY.per_epoch} labels)" in session.message
     assert session.plan.share == 0.0 and session.queue  # pick=earned: random images alone where the features answer
     assert all(c.guess is not None for c in session.queue)  # each with the probe's guess
-    covering = covering_order(unit(session.encoded), session.taken(), random_order(len(ws.pool), TINY.seed),
-                              TINY.per_epoch, TINY.seed + session.plan.epoch)
-    assert [c.medoid for c in session.queue] == list(covering[: len(session.queue)])  # covering the clusters
     order = random_order(len(ws.pool), TINY.seed)
-    assert list(covering[: TINY.per_epoch]) != list(order[~session.taken()[order]][: TINY.per_epoch])
+    free = order[~session.taken()[order]]
+    assert [c.medoid for c in session.queue] == list(free[: len(session.queue)])  # the graph's probe: the order itself
     assert ws.models_dir.joinpath("clusters-probe.npz").exists() and not ws.models_dir.joinpath(
         "clusters-cnn.npz").exists()
     labelled = np.flatnonzero(session.taken())
@@ -570,6 +568,10 @@ def test_classifier_features_answers_with_softmax_regression_on_the_encoders_fea
         session.encoded[labelled], people_labels, 10)
     assert result.graph_pairs == 0 and plain.graph is None and result.probe_rows == len(labelled)
     assert result.accuracy == pytest.approx(alone.score(tx, ty))  # probe_graph=False: the person's labels alone
+    covering = covering_order(unit(session.encoded), job.taken, order, TINY.per_epoch, TINY.seed + result.plan.epoch)
+    shown = [c.medoid for c in result.plan.centres]
+    assert shown == list(covering[: len(shown)])  # ... and its random images cover the encoder's clusters
+    assert list(covering[: TINY.per_epoch]) != list(free[: TINY.per_epoch])
     again = _session(ws, clusters_model, classifier="features")  # reopened: the saved probe answers
     assert isinstance(again.cnn, FeatureProbe)
     assert np.allclose(again.cnn.predict_proba(tx[:20]), session.cnn.predict_proba(tx[:20]), atol=1e-5)
