@@ -721,9 +721,10 @@ def trial_queue(first: Plan, second: Plan, n: int, order: np.ndarray | None = No
                 pool_images: np.ndarray | None = None) -> list[Centre]:
     """The first epoch's trial of two spaces: ``n`` clusters of each plan in turn (``first``
     leads), then the rest of ``first``'s centres until the trial decides. The clusters are the
-    biggest of each plan, shown by their medoids, or given ``order`` and ``pool_images``, those of
-    the order's images (``trial_pairs``)."""
-    if order is not None and pool_images is not None:
+    biggest of each plan, shown by their medoids, or given ``order`` (and the ``pool_images`` to
+    show), those of the order's images (``trial_pairs``)."""
+    if order is not None:
+        assert pool_images is not None
         return trial_pairs(first, second, n, order, pool_images) + first.centres
     out: list[Centre] = []
     for pair in zip(first.centres[:n], second.centres[:n]):
@@ -809,7 +810,7 @@ class ClustersSession(BaseSession):
                 trial_plan = first_plan(self.encoded)
             self.trial_plans = {"vae": self.plan, "contrastive": trial_plan}
             self.queue: list[Centre] = trial_queue(self.plan, trial_plan, self.settings.space_trial,
-                                                   *self._trial_order())
+                                                   self._trial_order(), self.pool.images)
             self.tried = sum(c.trial and c.space == "contrastive" for c in self.queue)  # clusters of each
         else:
             self.queue = list(self.plan.centres)
@@ -1099,36 +1100,29 @@ class ClustersSession(BaseSession):
             return
         self.choose_space()
 
-    def _trial_order(self) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """What ``trial_queue`` takes the trial's images from: the session's random order and the
-        pool's images (``trial_images=random``), else nothing (the medoids)."""
-        if self.settings.trial_images != "random":
-            return None, None
-        return random_order(len(self.x), self.settings.seed), self.pool.images
+    def _trial_order(self) -> np.ndarray | None:
+        """What ``trial_queue`` takes the trial's images from: the session's random order
+        (``trial_images=random``), else nothing (the medoids)."""
+        return random_order(len(self.x), self.settings.seed) if self.settings.trial_images == "random" else None
 
     def _extend_trial(self) -> bool:
         """A tie: the next cluster of each space joins the trial, at the front of the queue: the
         next biggest (medoids), or those of the random order's next two images nobody has labelled."""
-        order, images = self._trial_order()
-        if order is not None and images is not None:
+        order = self._trial_order()
+        if order is not None:
             used = {int(c.medoid) for c in self.queue if c.trial and c.medoid is not None}
             used |= {int(i) for i in np.flatnonzero(self.taken_mask)}
-            pair = trial_pairs(self.trial_plans["vae"], self.trial_plans["contrastive"], 1, order, images, used)
-            if len(pair) < 2:
-                return False
-            self.queue = pair + self.queue
-            self.tried += 1
-            return True
-        pair = []
-        for name in ("vae", "contrastive"):
-            nxt = next((c for c in self.trial_plans[name].centres if not c.trial and c.medoid is not None
-                        and not self.taken_mask[c.medoid]), None)
-            if nxt is None:
-                return False
-            pair.append(nxt)
+            pair = trial_pairs(self.trial_plans["vae"], self.trial_plans["contrastive"], 1, order, self.pool.images,
+                               used)
+        else:
+            untried = (next((c for c in self.trial_plans[name].centres if not c.trial and c.medoid is not None
+                             and not self.taken_mask[c.medoid]), None) for name in ("vae", "contrastive"))
+            pair = [c for c in untried if c is not None]
+        if len(pair) < 2:
+            return False
         for centre in pair:
             centre.trial = True
-        self.queue = pair + [c for c in self.queue if c is not pair[0]]
+        self.queue = pair + [c for c in self.queue if all(c is not p for p in pair)]
         self.tried += 1
         return True
 
@@ -1189,16 +1183,13 @@ class ClustersSession(BaseSession):
         the image), p_c the mean confidence the person gave the kept space's trial clusters; only
         to members that no label has reached in the kept space (a label given on a cluster of the
         kept space, whose members the person saw, is not overwritten)."""
-        if item is None:
-            return []
-        home = next((c for c in self.plan.centres if c.space == self.plan.space and item in c.members), None)
+        home = None if item is None else in_plan(self.plan, item, self.pool.images)
         if home is None:
             return []
         reached = {int(i) for d in self.decisions if d.label is not None and d.centre.space == self.space
                    for i in d.centre.members}
-        distances = np.linalg.norm(self.plan.latent[home.members] - self.plan.latent[item], axis=1) / self.plan.scale
         purity = self.space_scores.get(self.space or "vae")
-        return self._spread(home.members, distances, label, 1.0 if purity is None else purity, reached | {item})
+        return self._spread(home.members, home.distances, label, 1.0 if purity is None else purity, reached | {item})
 
     def _spread(self, members: np.ndarray, distances: np.ndarray, label: int, p_c: float,
                 leave_out: Set[int | None]) -> list[tuple[str, int, float]]:
