@@ -1,16 +1,16 @@
-"""Batch mode: learning curves of the acquisition strategies, with and without pseudo-labels, on
+"""Batch mode: learning curves of the acquisition strategies on
 the bundled sample or a data set that is not digits (made by ``scripts/make_datasets.py``).
 
 Each run is `tuilabel simulate WS --mode batch` (exponential schedule from 20 labels: rounds at 20,
-40, 80, ..., later when a round's compute outlasts the labels), with the given strategy and CEAL
-pseudo-label setting and every other setting at its default (the same final model); test accuracy
+40, 80, ..., later when a round's compute outlasts the labels), with the given strategy
+and every other setting at its default (the same final model); test accuracy
 is read off at each round. Reports the median over seeds at each label count, the full 4,000-label
 accuracy of the same network and training, the smallest label count at which each setting comes
 within 0.5 points of it, and the time of one round and images scored per second.
 
 Usage:
   python benchmarks/bench_batch.py [--dataset mnist|photos|shapes] [--seeds 0 1 2] [--max-labels 1280]
-      [--strategies random,auto,entropy,least_confidence,margin,fusion] [--pseudo both|on|off] [--reuse]
+      [--strategies random,auto,entropy,least_confidence,margin,fusion] [--reuse]
 
 Runs are independent: split them over processes (``--strategies random`` in one, ``auto`` in the
 other), then build the table from their per-run files with ``--reuse`` (a run whose file is in the
@@ -35,7 +35,7 @@ from make_datasets import benchmark_files  # noqa: E402
 
 from tuilabel.models.augment import Augment  # noqa: E402
 from tuilabel.models.cnn import CNNClassifier  # noqa: E402
-from tuilabel.sessions.batch import BatchSettings  # noqa: E402
+from tuilabel.sessions.batch import PATIENCE, BatchSettings  # noqa: E402
 from tuilabel.simulate import SimSettings, run_simulation  # noqa: E402
 from tuilabel.workspace import Workspace  # noqa: E402
 
@@ -43,7 +43,7 @@ from tuilabel.workspace import Workspace  # noqa: E402
 def full_set_accuracy(ws: Workspace, seed: int) -> tuple[float, float]:
     settings = BatchSettings(seed=seed).resolved(ws.pool.channels)
     t0 = time.perf_counter()
-    model = CNNClassifier(arch=settings.arch, epochs=settings.epochs, patience=settings.patience,
+    model = CNNClassifier(arch=settings.arch, epochs=settings.epochs, patience=PATIENCE,
                           augment=Augment(), seed=seed)
     model.fit(ws.pool.as_float(), ws.pool.truth, ws.pool.n_classes)
     return model.score(ws.test.as_float(), ws.test.truth), time.perf_counter() - t0
@@ -55,7 +55,6 @@ def main() -> None:
     parser.add_argument("--max-labels", type=int, default=1280)
     parser.add_argument("--dataset", choices=["mnist", "photos", "shapes"], default="mnist")
     parser.add_argument("--strategies", default="random,auto")
-    parser.add_argument("--pseudo", choices=["both", "on", "off"], default="off")
     parser.add_argument("--full", action="store_true", help="also train on all 4,000 pool labels")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     parser.add_argument("--reuse", action="store_true", help="read runs whose file the output folder holds")
@@ -63,7 +62,6 @@ def main() -> None:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     strategies = [s.strip() for s in args.strategies.split(",")]
-    pseudo_modes = {"both": [False, True], "on": [True], "off": [False]}[args.pseudo]
     runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         pool_file, test_file = benchmark_files(args.dataset, Path(tmp))
@@ -73,23 +71,20 @@ def main() -> None:
             full_runs = [full_set_accuracy(ws, s) for s in args.seeds]
             full = statistics.median(a for a, _ in full_runs)
             print(f"all 4,000 pool labels: test accuracy {full:.4f} (median of {len(full_runs)})", flush=True)
-        for strategy in strategies:
-            for pseudo in pseudo_modes:
-                name = strategy + (" + pseudo" if pseudo else "")
-                runs[name] = []
-                for seed in args.seeds:
-                    settings = SimSettings(mode="batch", labels=args.max_labels, seed=seed,
-                                           options={"strategy": strategy, "pseudo": str(pseudo)})
-                    t0 = time.perf_counter()
-                    run_file = out_dir / f"batch-{args.dataset}-{strategy}-{pseudo}-{seed}.json"
-                    if args.reuse and run_file.exists():
-                        result = json.loads(run_file.read_text())
-                    else:
-                        result = run_simulation(ws.path, settings, run_file)
-                    runs[name].append({"curve": result["curve"], "wall": time.perf_counter() - t0})
-                    last = result["curve"][-1]
-                    print(f"{name:<26} seed {seed}: {last['labels']} labels -> {last['accuracy']:.3f}"
-                          f"  ({time.perf_counter() - t0:.0f}s)", flush=True)
+        for name in strategies:
+            runs[name] = []
+            for seed in args.seeds:
+                settings = SimSettings(mode="batch", labels=args.max_labels, seed=seed, options={"strategy": name})
+                t0 = time.perf_counter()
+                run_file = out_dir / f"batch-{args.dataset}-{name}-{seed}.json"
+                if args.reuse and run_file.exists():
+                    result = json.loads(run_file.read_text())
+                else:
+                    result = run_simulation(ws.path, settings, run_file)
+                runs[name].append({"curve": result["curve"], "wall": time.perf_counter() - t0})
+                last = result["curve"][-1]
+                print(f"{name:<26} seed {seed}: {last['labels']} labels -> {last['accuracy']:.3f}"
+                      f"  ({time.perf_counter() - t0:.0f}s)", flush=True)
 
     def acc_at(curve: list[dict], n: int) -> float | None:
         """The model trained on at most n labels (a round can start a few labels late)."""
@@ -129,7 +124,7 @@ def main() -> None:
 
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for name, row in table.items():
-            ax.plot(counts, row["accuracy"], "-o" if "pseudo" in name else "--o", ms=3, label=name)
+            ax.plot(counts, row["accuracy"], "-o" if name == "auto" else "--o", ms=3, label=name)
         if full is not None:
             ax.axhline(100 * full, color="k", lw=0.8, label="all 4,000 labels")
         ax.axhline(95, color="grey", lw=0.8, ls=":")

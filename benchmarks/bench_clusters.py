@@ -18,7 +18,7 @@ CNN, "no class" below 0.7) and training. Runs, median over seeds:
   images as it had spent labels on, with their true labels, train the same CNN (architecture, seed,
   the augmentation that epoch's CNN trained with) for the same image passes as that epoch's CNN on
   its spread labels. The images are the first of the session's own random order (``random_order``),
-  the one pick=earned draws its random images from, so that the two runs of a seed share the images
+  the one later epochs draw their random images from, so that the two runs of a seed share the images
   the mode showed at random (a paired comparison: what differs is what the clusters chose). Where
   that epoch's answer came from softmax regression on the contrastive encoder's features
   (``classifier=features``, or ``auto`` when it chose them), the random labels train that instead,
@@ -59,8 +59,7 @@ from tuilabel.sessions.settings import parse_option  # noqa: E402
 from tuilabel.simulate import CentreJudge, SimSettings, reference_classifier, run_simulation  # noqa: E402
 from tuilabel.workspace import Workspace  # noqa: E402
 
-SEED_003 = {"beta": "5", "pretrain_epochs": "1", "k": "16", "fine_k": "16", "per_epoch": "16", "a": "1",
-            "classifier": "vae"}
+SEED_003 = {"preset": "seed003"}  # beta 5, one epoch without labels, k=16 every epoch, a=1, the VAE's head
 
 
 def pixel_baseline(ws: Workspace, k: int, seed: int) -> dict:
@@ -149,7 +148,7 @@ def main() -> None:
     parser.add_argument("--skip", default=None, help="comma-separated: seed,gamma0,pixels,random")
     parser.add_argument("--reuse", action="store_true", help="read runs whose file the output folder holds")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a clusters setting for the tuilabel runs (e.g. pick=auto)")
+                        help="a clusters setting for the tuilabel runs (e.g. classifier=cnn)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     args = parser.parse_args()
     if args.skip is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,15 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
 # a clusters mode small enough for tests: 6 clusters, then 8; epochs of 12,000 images; a 3-epoch CNN
 # and a contrastive encoder of 30 batches
-CLUSTERS_TINY = dict(k=6, fine_k=8, per_epoch=4, epoch_samples=12000, pretrain_epochs=2, members_shown=4,
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one thread a worker (and its child processes): they share the cores
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+# a batch mode small enough for tests: the small CNN, 3 epochs, 2 views, the first round at 10 labels
+BATCH_TINY = dict(arch="small", epochs=3, augmentations=2, start=10, seed=0)
+CLUSTERS_TINY = dict(k=6, fine_k=8, per_epoch=4, epoch_samples=12000, pretrain_epochs=2,
                      cnn_epochs=3, space_steps=30, space_trial=0)
 
 
@@ -85,16 +95,40 @@ def sample_arrays(tmp_path_factory):
     return folder / "pool.npz", folder / "test.npz"
 
 
+def shared_model(tmp_path_factory, name: str, train: Callable[[Path], None]) -> Path:
+    """A model file trained once per test run, shared by every xdist worker: the first worker to
+    ask trains it under a lock in the run's common folder, the others wait and read it (the models
+    are seeded, so which worker trains them changes nothing)."""
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the folder every worker's basetemp sits in
+    path = root / "shared-models" / f"{name}.npz"
+    path.parent.mkdir(exist_ok=True)
+    with open(path.parent / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            part = path.with_name(f"{name}.part.npz")
+            train(part)
+            part.replace(path)
+    return path
+
+
+def _sample_pool_x(shape: str = "flat") -> np.ndarray:
+    with np.load(SAMPLE / "mnist-pool.npz") as d:
+        images = d["images"][:600]
+    x = images.astype(np.float32) / 255.0
+    return x.reshape(len(x), -1) if shape == "flat" else x[:, None]
+
+
 @pytest.fixture(scope="session")
-def rbm_file(sample_arrays, tmp_path_factory):
+def rbm_file(tmp_path_factory):
     """A small RBM on the sample's 600 images (100 hidden, CD-5), trained once per test run."""
     from tuilabel.models.rbm import RBM
 
-    with np.load(sample_arrays[0]) as d:
-        x = d["images"].reshape(len(d["images"]), -1).astype(np.float32) / 255.0
-    path = tmp_path_factory.mktemp("rbm") / "rbm.npz"
-    RBM(n_hidden=100, cd_k=5, epochs=10, seed=0).fit(x, 10).save(path)
-    return path
+    return shared_model(tmp_path_factory, "rbm",
+                        lambda path: RBM(n_hidden=100, cd_k=5, epochs=10, seed=0).fit(_sample_pool_x(), 10).save(path))
 
 
 @pytest.fixture
@@ -107,18 +141,17 @@ def stream_workspace(sample_workspace, rbm_file):
 
 
 @pytest.fixture(scope="session")
-def vae_file(tmp_path_factory, sample_arrays):
+def vae_file(tmp_path_factory):
     """The tiny clusters settings' VAE pretrained on the sample's 600 images, once per test run."""
     from tuilabel.sessions.clusters import ClustersSettings, pretrain
 
-    settings = ClustersSettings(**CLUSTERS_TINY)
-    with np.load(sample_arrays[0]) as d:
-        x = d["images"].astype(np.float32)[:, None] / 255.0
-    model = settings.model()
-    pretrain(model, x, 10, settings)
-    path = tmp_path_factory.mktemp("vae") / "vae.npz"
-    model.save(path)
-    return path
+    def train(path: Path) -> None:
+        settings = ClustersSettings(**CLUSTERS_TINY)
+        model = settings.model()
+        pretrain(model, _sample_pool_x("images"), 10, settings)
+        model.save(path)
+
+    return shared_model(tmp_path_factory, "vae", train)
 
 
 @pytest.fixture
@@ -133,13 +166,11 @@ def clusters_model(vae_file, encoder_file, sample_workspace):
 
 
 @pytest.fixture(scope="session")
-def encoder_file(tmp_path_factory, sample_arrays):
+def encoder_file(tmp_path_factory):
     """The tiny clusters settings' contrastive encoder trained on the sample's 600 images, once per run."""
     from tuilabel.sessions.clusters import ClustersSettings
 
-    with np.load(sample_arrays[0]) as d:
-        x = d["images"].astype(np.float32)[:, None] / 255.0
-    encoder = ClustersSettings(**CLUSTERS_TINY).encoder().fit(x)
-    path = tmp_path_factory.mktemp("space") / "clusters-space.npz"
-    encoder.save(path)
-    return path
+    def train(path: Path) -> None:
+        ClustersSettings(**CLUSTERS_TINY).encoder().fit(_sample_pool_x("images")).save(path)
+
+    return shared_model(tmp_path_factory, "clusters-space", train)

@@ -11,7 +11,7 @@ from tuilabel.sessions import Action, SimClock
 from tuilabel.sessions.base import choose_augment
 from tuilabel.sessions.batch import BatchSession, BatchSettings, RoundJob
 
-TINY = dict(arch="small", epochs=3, patience=0, augmentations=2, score_subset=150, start=10, seed=0)
+from .conftest import BATCH_TINY as TINY
 
 
 def test_labels_commit_at_once_and_pages_advance(sample_workspace):
@@ -31,8 +31,8 @@ def test_labels_commit_at_once_and_pages_advance(sample_workspace):
     assert first_page[3] not in sample_workspace.store.current()
 
 
-def test_rounds_rank_unlabelled_and_pseudo_labels_are_redecided(sample_workspace):
-    settings = BatchSettings(**TINY, pseudo=True, pseudo_threshold=2.0, pseudo_max=30)
+def test_rounds_rank_unlabelled_items_and_save_the_model(sample_workspace):
+    settings = BatchSettings(**TINY)
     session = BatchSession(sample_workspace, clock=SimClock(), settings=settings, page_size=5)
     truth = sample_workspace.pool.truth
     while not session.due_update():
@@ -42,15 +42,13 @@ def test_rounds_rank_unlabelled_and_pseudo_labels_are_redecided(sample_workspace
     assert view.round == 1 and view.accuracy is not None and session.curve[0].labels == 10
     assert not set(session.ranking.tolist()) & session.labelled
     assert all(it.guess is not None for it in session.page)
-    pseudo = sample_workspace.store.current(("pseudo",))
-    assert len(pseudo) == 30 and view.pseudo_count == 30
     assert session.next_round_at == 20  # exponential: label as many as are labelled
     session.handle(Action("accept"))
     while not session.due_update():
         session.handle(Action("label", int(truth[session.page[session.focus].index])))
     session.update()
-    assert len(sample_workspace.store.current(("pseudo",))) == 30  # re-decided, not piled up
-    assert len(sample_workspace.store.current(("human",))) == 20  # pseudo never counts as human
+    assert session.round == 2 and len(sample_workspace.store.current(("human",))) == 20
+    assert not sample_workspace.store.current(("pseudo",))  # the semi-supervised guesses are never stored
     assert main(["eval", str(sample_workspace.path)]) == 0  # the round saved models/cnn.npz
 
 
@@ -82,7 +80,7 @@ def test_simulate_batch(sample_workspace, tmp_path):
     # second round may start a few labels late; the first is at `start`, the last on every label
     assert labels[0] == 10 and labels[-1] == 25 and labels == sorted(set(labels))
     assert all(p["accuracy"] > 0.1 for p in curve)
-    assert curve[0]["scored"] == 150
+    assert curve[0]["scored"] == 600 - 10  # a pool under 20,000 images: every unlabelled one
 
 
 def test_batch_screen_labels_the_focused_tile(sample_workspace):
@@ -107,27 +105,7 @@ def test_batch_screen_labels_the_focused_tile(sample_workspace):
     assert sample_workspace.store.current() == {ids[0]: (7, 1.0), ids[1]: (None, 1.0)}
 
 
-def test_typical_cold_start_takes_typical_pool_images(sample_workspace):
-    from tuilabel.models.features import pca_features
-
-    pool = sample_workspace.pool
-    auto = BatchSession(sample_workspace, settings=BatchSettings(**TINY, cold_start="typical"), page_size=10,
-                        save_models=False)
-    rand = BatchSession(sample_workspace, settings=BatchSettings(**{**TINY, "strategy": "random"}), page_size=10,
-                        save_models=False)
-    features = pca_features(pool.as_float())
-    d = np.sqrt(((features[:, None] - features[None, :1000]) ** 2).sum(-1))  # to a reference sample
-
-    def crowding(page):  # mean distance to the 20 nearest reference images: small = typical
-        return float(np.sort(d[[it.index for it in page]], axis=1)[:, 1:21].mean())
-
-    assert crowding(auto.page) < crowding(rand.page)
-    assert len({int(pool.truth[it.index]) for it in auto.page}) >= 6  # spread over the classes
-    auto.close()
-    rand.close()
-
-
-def test_semi_supervised_round_trains_on_sure_guesses(sample_workspace):
+def test_semi_supervised_round_trains_on_sure_guesses(sample_workspace, monkeypatch):
     session = BatchSession(sample_workspace, clock=SimClock(), settings=BatchSettings(**TINY), page_size=5,
                            save_models=False)
     truth = sample_workspace.pool.truth
@@ -148,19 +126,20 @@ def test_semi_supervised_round_trains_on_sure_guesses(sample_workspace):
     others = np.setdiff1d(np.arange(len(pool)), idx)[:120]
     steps = {}
     for n in (1, 2):
-        s = BatchSession(sample_workspace, settings=BatchSettings(**TINY, semi_steps=n, augment="shift"),
-                         save_models=False)
+        monkeypatch.setattr(batch_module, "SEMI_STEPS", n)
+        s = BatchSession(sample_workspace, settings=BatchSettings(**TINY, augment="shift"), save_models=False)
         for few in (False, True):
             take = idx[::4] if few else idx
             job = RoundJob(1, pool.as_float(take), pool.truth[take].astype(np.int64), take, others, 10, len(take),
-                           0.0, 0.0)
+                           0.0)
             steps[n, few] = s.train(job)
         s.close()
     assert steps[2, False].views_scored == 2 * steps[1, False].views_scored  # read again by the second model
     assert steps[2, False].images_trained > steps[1, False].images_trained and steps[2, False].guesses > 0
     assert steps[2, True].views_scored == steps[1, True].views_scored  # 4 a class: one step
-    strict = BatchSession(sample_workspace, clock=SimClock(), settings=BatchSettings(**TINY, semi_agree=1.0),
-                          page_size=5, save_models=False)
+    monkeypatch.setattr(batch_module, "SEMI_AGREE", 1.0)
+    strict = BatchSession(sample_workspace, clock=SimClock(), settings=BatchSettings(**TINY), page_size=5,
+                          save_models=False)
     job = strict.snapshot()
     assert strict.train(job).guesses <= point["semi_guesses"]  # every view must agree: fewer guesses
     for s in (session, off, strict):
@@ -176,9 +155,10 @@ def test_semi_supervised_fits_train_longer_once_every_class_has_16_labels(sample
     trained = {}
     for ask_after in (16, 17):  # the same labels, counted as enough or not
         monkeypatch.setattr(batch_module, "ASK_AFTER", ask_after)
-        s = BatchSession(sample_workspace, settings=BatchSettings(**{**TINY, "epochs": 20}, semi_steps=1,
-                                                                  augment="shift"), save_models=False)
-        job = RoundJob(1, pool.as_float(idx), pool.truth[idx].astype(np.int64), idx, others, 10, len(idx), 0.0, 0.0)
+        monkeypatch.setattr(batch_module, "SEMI_STEPS", 1)
+        s = BatchSession(sample_workspace, settings=BatchSettings(**{**TINY, "epochs": 20}, augment="shift"),
+                         save_models=False)
+        job = RoundJob(1, pool.as_float(idx), pool.truth[idx].astype(np.int64), idx, others, 10, len(idx), 0.0)
         result = s.train(job)
         assert result.guesses > 0
         trained[ask_after] = result.images_trained
@@ -191,7 +171,7 @@ def test_augment_auto_measures_both_kinds_when_the_labels_allow(sample_workspace
     session = BatchSession(sample_workspace, settings=BatchSettings(**TINY), save_models=False)
     pool = sample_workspace.pool
     idx = np.concatenate([np.flatnonzero(pool.truth == c)[:4] for c in range(10)])
-    job = RoundJob(1, pool.as_float(idx), pool.truth[idx].astype(np.int64), idx, np.arange(0), 10, len(idx), 0.0, 0.0)
+    job = RoundJob(1, pool.as_float(idx), pool.truth[idx].astype(np.int64), idx, np.arange(0), 10, len(idx), 0.0)
     choice, scores, trained, checked = session._choose_augment(job, lambda *a: None)
     assert set(scores) == {"shift", "geometric"} and choice in scores and trained > 0 and checked == 4
     job.augment_checked = 4

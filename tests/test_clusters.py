@@ -13,16 +13,18 @@ from tuilabel.models.vae import VAEClassifier
 from tuilabel.sessions import Action, SimClock
 from tuilabel.sessions.clusters import (
     CONFIDENCE,
-    Centre,
+    Checks,
     ClustersSession,
     ClustersSettings,
     cnn_epochs,
     covering_order,
     interleave,
     make_plan,
-    order_balanced,
     random_order,
+    share_scale,
+    spread_weight,
 )
+from tuilabel.sessions.clusters.settings import CNN_AVERAGE, CNN_BUDGET, MEMBERS_SHOWN, PRIOR_CHECKS, SPLIT_K
 
 from .conftest import CLUSTERS_TINY
 
@@ -130,8 +132,8 @@ def test_a_label_on_the_member_shown_is_the_persons_and_spreads_to_the_rest(samp
     centre = session.current
     nearest = centre.members[np.argmin(centre.distances)]
     assert centre.medoid == nearest and np.array_equal(centre.image, ws.pool.images[nearest])
-    shown = centre.shown_members(TINY.members_shown)
-    assert len(shown) == TINY.members_shown and nearest not in shown  # the strip shows the others
+    shown = centre.shown_members(MEMBERS_SHOWN)
+    assert len(shown) == MEMBERS_SHOWN and nearest not in shown  # the strip shows the others
     assert all(np.array_equal(a, ws.pool.images[i]) for a, i in zip(session.view().members, shown, strict=True))
     session.handle(Action("confidence", "low"))
     session.handle(Action("label", 4))
@@ -148,52 +150,28 @@ def test_a_label_on_the_member_shown_is_the_persons_and_spreads_to_the_rest(samp
     assert ws.store.current(("human", "propagated")) == {} and session.current is centre
     session.handle(Action("no_class"))  # a cluster that shows no class labels nothing, not even the image
     assert ws.store.current(("human", "propagated")) == {}
-    assert all(part.medoid in part.members for part in session.queue[:TINY.split_k])
+    assert all(part.medoid in part.members for part in session.queue[:SPLIT_K])
 
 
 def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, clusters_model):
-    """A person's label on an image that carries a spread label checks it; the spread labels then
-    weigh the share of checks that agreed, above chance (spread_rule=model: beyond the classifier's
-    guesses for the same images; Laplace-smoothed); undo takes a check back."""
+    """A person's label on an image that carries a spread label checks it; S = 2q - 1 of the checks
+    (Laplace-smoothed), the person's confidence counting as PRIOR_CHECKS checks; undo takes a check back."""
     ws = sample_workspace
-    session = _session(ws, clusters_model, show="medoid", spread_rule="chance", spread_share=1.0)  # S alone
-    chance = 1 / ws.pool.n_classes
-    assert session.spread_factor() == 1.0  # nothing checked yet
-    assert _session(ws, clusters_model, spread_rule="chance", spread_prior=0.3).spread_factor() == 0.3  # as set
-    session.settings.spread_rule = "model"
-    assert session.spread_factor() == pytest.approx(((0.5 - chance) / (1 - chance)) ** 2)
-    session.settings.spread_rule = "chance"
+    session = _session(ws, clusters_model, show="medoid")
+    assert session.spread_factor() == 1.0  # nothing said or checked yet
     first, second = session.queue[0], session.queue[1]
     session.known[second.medoid] = 2  # as if an earlier epoch had spread class 2 to it
     session.known[first.medoid] = 5
     session.handle(Action("label", 5))  # agrees
     session.handle(Action("label", 7))  # disagrees
-    assert session.checks == [1, 2, 0, 0]  # the first epoch's images carry no guess of the classifier
-    q = (1 + 1) / (2 + 2)
-    assert session.spread_factor() == pytest.approx((q - chance) / (1 - chance))
+    assert session.checks == Checks(1, 2)
+    m = PRIOR_CHECKS
+    assert session.spread_factor() == pytest.approx(2 * (1 + 1 + m * 1.0) / (2 + 2 + m) - 1)
     labels, weights = session.training_labels()
     spread = [i for i in second.members if i != second.medoid]
-    expected = session.spread_factor() * np.exp(-TINY.a * second.distances[second.members != second.medoid])
-    assert np.allclose(weights[spread], expected, atol=1e-6) and (labels[spread] == 7).all()
-    assert weights[first.medoid] == weights[second.medoid] == 1.0  # a person's own labels keep theirs
+    assert (labels[spread] == 7).all() and weights[first.medoid] == weights[second.medoid] == 1.0
     session.handle(Action("undo"))
-    assert session.checks == [1, 1, 0, 0]
-    # once the classifier has guessed checked images, the spread weighs what it knows beyond them
-    session.handle(Action("skip"))
-    third, fourth = session.queue[0], session.queue[1]
-    for centre, spread_label, guess in ((third, 3, 3), (fourth, 6, 0)):
-        session.known[centre.medoid] = spread_label
-        centre.guess = guess
-    session.handle(Action("label", 3))  # the spread label and the guess agree with the person
-    session.handle(Action("label", 6))  # the spread label agrees, the guess does not
-    assert session.checks == [3, 3, 1, 2]
-    q, q_model = (3 + 1) / (3 + 2), (1 + 1) / (2 + 2)
-    assert session.spread_factor() == pytest.approx((q - chance) / (1 - chance))  # the default ignores guesses
-    session.settings.spread_rule = "model"
-    assert session.spread_factor() == pytest.approx((q - q_model) / (1 - q_model))
-    session.handle(Action("undo"))
-    assert session.checks == [2, 2, 1, 1]
-    assert _session(ws, clusters_model, spread_weight=0.25).spread_factor() == 0.25  # or set by hand
+    assert session.checks == Checks(1, 1)
     # an image a person has labelled (in any mode) is not shown again: the next nearest member is
     other = ws.store.start_session("browse", "someone")
     ws.store.add_many(other, [(str(ws.pool.ids[c.medoid]), 1, 1.0) for c in session.queue])
@@ -202,74 +180,33 @@ def test_the_spread_weighs_what_later_labels_found_it_worth(sample_workspace, cl
     assert all(c.medoid is None or not taken[c.medoid] for c in again.queue)
 
 
-def test_spread_rule_margin_weighs_right_over_wrong_and_starts_from_the_persons_confidence(sample_workspace,
-                                                                                            clusters_model):
-    """spread_rule=margin: 2q - 1 of the checks; before any check, q is the mean confidence the person
-    gave their cluster labels (h 1, m 0.7, l 0.4), so clusters the person calls mixed spread nothing."""
-    ws = sample_workspace
-    session = _session(ws, clusters_model, show="medoid", spread_rule="margin", spread_prior=0.6)
-    assert session.spread_factor() == 0.6  # no label yet: the prior
-    session.handle(Action("confidence", "low"))
-    session.handle(Action("label", 1))
-    assert session.spread_factor() == 0.0  # 2 * 0.4 - 1 < 0
-    session.handle(Action("confidence", "high"))
-    session.handle(Action("label", 2))
-    session.handle(Action("confidence", "medium"))
-    session.handle(Action("label", 3))
-    assert session.spread_factor() == pytest.approx(2 * (0.4 + 1.0 + 0.7) / 3 - 1)
-    session.handle(Action("no_class"))  # no class gives no label: not counted
-    assert session.spread_factor() == pytest.approx(2 * (0.4 + 1.0 + 0.7) / 3 - 1)
-    c, m = (0.4 + 1.0 + 0.7) / 3, session.settings.spread_prior_checks
-    assert m > 0
-    session.checks = [3, 4, 0, 0]  # once checked, the checks and the person's word, as m checks at c
-    assert session.spread_factor() == pytest.approx(2 * (3 + 1 + m * c) / (4 + 2 + m) - 1)
-    session.checks = [1, 4, 0, 0]  # a few checks mostly wrong: the person's word keeps some weight
-    assert 0.0 < session.spread_factor() < 2 * c - 1
-    session.checks = [4, 40, 0, 0]
-    assert session.spread_factor() == 0.0  # wrong more often than right, over many checks
-    session.settings.spread_prior_checks = 0  # the checks alone
-    session.checks = [3, 4, 0, 0]
-    assert session.spread_factor() == pytest.approx(2 * (3 + 1) / (4 + 2) - 1)
-    session.checks = [1, 4, 0, 0]
-    assert session.spread_factor() == 0.0
-    # the chance rule can start from the person's confidence too (spread_prior=-1), then go by the checks
-    chance = _session(ws, clusters_model, show="medoid", spread_rule="chance", spread_prior=-1)
-    assert chance.spread_factor() == 1.0  # nothing said yet
-    chance.handle(Action("confidence", "medium"))
-    chance.handle(Action("label", 4))
-    assert chance.spread_factor() == pytest.approx(2 * 0.7 - 1)
-    chance.checks = [1, 4, 0, 0]
-    q, c = (1 + 1) / (4 + 2), 1 / ws.pool.n_classes
-    assert chance.spread_factor() == pytest.approx((q - c) / (1 - c))
+def test_the_spread_weight_starts_from_the_persons_confidence_and_follows_the_checks():
+    """Before any check: 2c - 1 for the mean confidence c (h 1, m 0.7, l 0.4), so clusters the person
+    calls mixed spread nothing; after: 2q - 1, q = (agreed + 1 + m c)/(checked + 2 + m)."""
+    assert spread_weight(Checks(), None) == 1.0 and spread_weight(Checks(), None, saved=0.3) == 0.3
+    assert spread_weight(Checks(), 0.4) == 0.0 and spread_weight(Checks(), 0.7) == pytest.approx(0.4)
+    c, m = 0.7, PRIOR_CHECKS
+    assert spread_weight(Checks(3, 4), c) == pytest.approx(2 * (3 + 1 + m * c) / (4 + 2 + m) - 1)
+    assert 0.0 < spread_weight(Checks(1, 4), c) < 2 * c - 1  # a few checks mostly wrong: the word keeps some
+    assert spread_weight(Checks(4, 40), c) == 0.0  # wrong more often than right, over many checks
+    assert spread_weight(Checks(3, 4), None) == pytest.approx(2 * (3 + 1) / (4 + 2) - 1)  # the checks alone
 
 
-def test_spread_share_limits_the_draws_the_spread_labels_take(sample_workspace, clusters_model):
-    """spread_share: the spread labels' weights are scaled down so that they take at most that share
-    of the training draws beside a person's labels; -1 takes the measured weight S as the share."""
+def test_the_spread_labels_take_at_most_their_weight_of_the_draws(sample_workspace, clusters_model):
+    """The spread labels' weights are scaled down so that together they take at most S of the
+    training draws beside a person's labels; a person's labels keep theirs."""
     ws = sample_workspace
-    session = _session(ws, clusters_model, show="medoid", spread_share=1.0)
+    session = _session(ws, clusters_model, show="medoid")
     for label in (1, 2, 3):
         session.handle(Action("confidence", "medium"))
         session.handle(Action("label", label))
-
-    def draws(s):
-        labels, weights = s.training_labels()
-        taken = s.taken()
-        return weights[(labels >= 0) & ~taken].sum() / weights[labels >= 0].sum(), weights, taken
-
-    unlimited, free, taken = draws(session)
+    labels, weights = session.training_labels()
+    taken = session.taken()
     factor = session.spread_factor()
-    assert 0 < factor < unlimited < 1  # the spread takes more of the draws than its weight
-    for share, limit in ((0.25, 0.25), (-1.0, factor)):
-        session.settings.spread_share = share
-        limited, weights, _ = draws(session)
-        assert limited == pytest.approx(limit, rel=1e-4)
-        assert np.array_equal(weights[taken], free[taken])  # a person's labels keep their weights
-        spread = (weights > 0) & ~taken
-        assert np.allclose(weights[spread] / free[spread], limited * (1 - unlimited) / (unlimited * (1 - limited)),
-                           rtol=1e-4)  # one scale for every spread label: their ranking among themselves stays
-    session.settings.spread_share = 0.99  # above what the spread takes: nothing changes
-    assert np.array_equal(draws(session)[1], free)
+    assert 0 < factor < 1
+    share = weights[(labels >= 0) & ~taken].sum() / weights[labels >= 0].sum()
+    assert share == pytest.approx(factor, rel=1e-4) and (weights[taken & (labels >= 0)] == 1.0).all()
+    assert share_scale(1.0, 10.0, 0.5) == 1.0 and share_scale(30.0, 10.0, 0.5) == pytest.approx(1 / 3)
 
 
 def _save_past_first_epoch(ws, model):
@@ -282,51 +219,8 @@ def _save_past_first_epoch(ws, model):
         model.labelled_epochs_ = saved
 
 
-def test_pick_auto_shows_random_images_until_the_classifier_is_worth_asking(sample_workspace, clusters_model):
-    """pick=auto (not the default): random unlabelled pool images, one per cluster, each with its cluster measured from
-    it, until every class has ask_from of a person's labels; then the least sure clusters' medoids."""
-    ws = sample_workspace
-    x, n_classes = ws.pool.as_float(), ws.pool.n_classes
-    taken = np.zeros(len(ws.pool), bool)
-    taken[::3] = True
-    few = np.full(n_classes, TINY.ask_from - 1)
-    few[0] = TINY.ask_from
-
-    def plan(settings, counts):
-        return make_plan(clusters_model, x, ws.pool.image_shape, settings, 2, ranked=True, n_classes=n_classes,
-                         pool_images=ws.pool.images, taken=taken, people_per_class=counts)
-
-    auto = ClustersSettings(**{**TINY.__dict__, "pick": "auto"})
-    sampled = plan(auto, few)
-    shown = [c.medoid for c in sampled.centres]
-    assert len(set(shown)) == len(shown) == sampled.k and not taken[shown].any()
-    assert len({c.path for c in sampled.centres}) == len(shown)  # one image a cluster
-    for c in sampled.centres:
-        assert c.medoid in c.members and np.array_equal(c.image, ws.pool.images[c.medoid])
-        assert c.distances[c.members == c.medoid][0] == 0.0  # its cluster measured from the image
-        assert c.guess is not None
-    # not the medoids: the images drawn are not the members nearest the clusters' centres
-    medoids = plan(TINY, few)  # pick=earned, the default: medoids alone at share 1
-    assert {c.medoid for c in medoids.centres} != set(shown)
-    assert plan(auto, few).centres[0].medoid == shown[0]  # the same draw for the same seed and epoch
-    for asked in (plan(auto, few + 1), medoids):
-        uncertainties = [c.uncertainty for c in asked.centres]
-        assert uncertainties == sorted(uncertainties, reverse=True)  # least sure first
-        for c in asked.centres:
-            assert c.medoid == c.members[~taken[c.members]][np.argmin(c.distances[~taken[c.members]])]
-    # a reopened session (the VAE past its first epoch) prepares its plan on a worker, without the
-    # store; the session then counts the people's labels and makes the other kind where it must
-    _save_past_first_epoch(ws, clusters_model)
-    for ask_from, sampled in ((TINY.ask_from, True), (0, False)):
-        settings = ClustersSettings(**{**TINY.__dict__, "pick": "auto", "ask_from": ask_from})
-        parts = ClustersSession.prepare(ws, settings)
-        assert parts["plan"].ranked and parts["plan"].sampled
-        session = ClustersSession(ws, settings, clock=SimClock(), **parts)
-        assert session.plan.sampled == sampled and session.epoch == 2
-
-
-def test_pick_earned_shows_medoids_for_the_share_the_spread_has_earned(sample_workspace, clusters_model):
-    """pick=earned (the default): a later epoch shows the least sure clusters' medoids for the share
+def test_later_epochs_show_medoids_for_the_share_the_spread_has_earned(sample_workspace, clusters_model):
+    """A later epoch shows the least sure clusters' medoids for the share
     of the queue the spread's weight gives, and for the rest the first images of the session's
     random order that no person has labelled, each with its nearest cluster measured from it; a
     reopened session takes the share from the weight its last epoch trained with."""
@@ -365,81 +259,24 @@ def test_pick_earned_shows_medoids_for_the_share_the_spread_has_earned(sample_wo
     _save_past_first_epoch(ws, clusters_model)
     for factor, share in ((0.0, 0.0), (0.5, 0.5), (1.0, 1.0)):
         session = ClustersSession(ws, TINY, clock=SimClock())
-        session.save_state({"labelled_epochs": 1, "history": [], "curve": [], "checks": [0, 0, 0, 0],
+        session.save_state({"labelled_epochs": 1, "history": [], "curve": [], "checks": [0, 0],
                             "spread_factor": factor})
         reopened = ClustersSession(ws, TINY, clock=SimClock(), **ClustersSession.prepare(ws, TINY))
         assert reopened.plan.share == share and reopened.spread_factor() == factor
         assert sum(c.uncertainty is not None for c in reopened.queue[:4]) == round(4 * share)
     # the confidences the person gave before go on counting beside the checks after a reopen
-    session.save_state({"labelled_epochs": 1, "history": [], "curve": [], "checks": [1, 4, 0, 0],
+    session.save_state({"labelled_epochs": 1, "history": [], "curve": [], "checks": [1, 4],
                         "spread_factor": 0.0, "confidence": [1.4, 2]})
     reopened = ClustersSession(ws, TINY, clock=SimClock(), **ClustersSession.prepare(ws, TINY))
-    m = TINY.spread_prior_checks
+    m = PRIOR_CHECKS
     assert reopened.given_confidence() == (pytest.approx(0.7), 2)
     assert reopened.spread_factor() == pytest.approx(2 * (1 + 1 + m * 0.7) / (4 + 2 + m) - 1)
 
 
-def test_pick_balanced_takes_the_guessed_classes_in_turn(sample_workspace, clusters_model):
-    """pick=balanced: the least sure first, but a class the classifier guesses comes round again only
-    when every other guessed class has as many labels (a person's so far plus those queued)."""
-    def centre(guess, uncertainty):
-        return Centre("1", np.arange(3), np.zeros(3), np.zeros(2), np.zeros((2, 2), np.uint8), 2,
-                      guess=guess, uncertainty=uncertainty)
-
-    centres = [centre(g, u) for g, u in ((0, 0.9), (0, 0.8), (1, 0.7), (0, 0.6), (2, 0.5), (1, 0.4))]
-    order = order_balanced(centres, np.array([0, 0, 0]), 3)
-    assert [(c.guess, c.uncertainty) for c in order] == [(0, 0.9), (1, 0.7), (2, 0.5), (0, 0.8), (1, 0.4),
-                                                          (0, 0.6)]
-    # a person's labels so far count: class 0 already has two, so it waits for the others
-    order = order_balanced(centres, np.array([2, 0, 0]), 3)
-    assert [c.guess for c in order[:3]] == [1, 2, 1]
-    # on the pool: the plan asks the classifier, and its first centres spread over the guessed classes
-    ws = sample_workspace
-    settings = ClustersSettings(**{**TINY.__dict__, "pick": "balanced"})
-    plan = make_plan(clusters_model, ws.pool.as_float(), ws.pool.image_shape, settings, 2, ranked=True,
-                     n_classes=ws.pool.n_classes, pool_images=ws.pool.images,
-                     people_per_class=np.zeros(ws.pool.n_classes, np.int64))
-    guesses = [c.guess for c in plan.centres]
-    assert all(c.uncertainty is not None and c.guess is not None for c in plan.centres)
-    first = guesses[: len(set(guesses))]
-    assert len(set(first)) == len(first)  # every guessed class once before any twice
-
-
-def test_pick_typical_shows_the_biggest_clusters_nobody_has_labelled(sample_workspace, clusters_model):
-    """pick=typical: a later epoch clusters the pool into as many clusters as a person's labels so far
-    plus the epoch's decisions, and shows the medoids of the clusters without a person's label, the
-    biggest first (TypiClust's order)."""
-    ws = sample_workspace
-    x, n_classes = ws.pool.as_float(), ws.pool.n_classes
-    settings = ClustersSettings(**{**TINY.__dict__, "pick": "typical"})
-    for n_taken in (0, 30):
-        taken = np.zeros(len(ws.pool), bool)
-        taken[np.random.default_rng(n_taken).choice(len(ws.pool), n_taken, replace=False)] = True
-        plan = make_plan(clusters_model, x, ws.pool.image_shape, settings, 2, ranked=True, n_classes=n_classes,
-                         pool_images=ws.pool.images, taken=taken)
-        assert plan.k == max(TINY.fine_k, n_taken + TINY.per_epoch) and not plan.sampled
-        covered = [bool(taken[c.members].any()) for c in plan.centres]
-        assert covered == sorted(covered) and (n_taken == 0 or any(covered))  # the uncovered first
-        sizes = [len(c.members) for c in plan.centres if not taken[c.members].any()]
-        assert sizes == sorted(sizes, reverse=True) and len(sizes) >= 1
-        for c in plan.centres:
-            free = ~taken[c.members]
-            assert c.medoid == c.members[free][np.argmin(c.distances[free])] and c.guess is not None
-            assert c.uncertainty is None  # the classifier is not asked
-    # a reopened session's plan, prepared without the store, is made again with the people's labels
-    _save_past_first_epoch(ws, clusters_model)
-    other = ws.store.start_session("browse", "someone")
-    ws.store.add_many(other, [(str(ws.pool.ids[i]), int(ws.pool.truth[i]), 1.0) for i in range(20)])
-    parts = ClustersSession.prepare(ws, settings)
-    assert parts["plan"].k == TINY.fine_k
-    session = ClustersSession(ws, settings, clock=SimClock(), **parts)
-    assert session.plan.k == 20 + TINY.per_epoch
-    assert not any(session.taken_mask[c.medoid] for c in session.queue if c.medoid is not None)
-
-
 def test_augment_auto_is_measured_on_a_persons_labels_not_the_spread(sample_workspace, clusters_model, monkeypatch):
-    import tuilabel.sessions.clusters as clusters_module
+    import tuilabel.models.cnn as clusters_module
     from tuilabel.sessions.clusters import EpochJob
+    from tuilabel.sessions.clusters.epoch import measure_augment
 
     ws = sample_workspace
     session = _session(ws, clusters_model)
@@ -448,8 +285,7 @@ def test_augment_auto_is_measured_on_a_persons_labels_not_the_spread(sample_work
     taken = np.zeros(len(ws.pool), bool)
     taken[people] = True
     labels = truth.copy()  # everything else carries a spread label
-    job = EpochJob(2, labels, np.ones(len(labels), np.float32), 40, 0.0, 8, taken,
-                   people_per_class=np.bincount(truth[people], minlength=10))
+    job = EpochJob(2, labels, np.ones(len(labels), np.float32), 40, 0.0, 8, taken)
     sizes = []
     fit = clusters_module.CNNClassifier.fit
 
@@ -458,48 +294,19 @@ def test_augment_auto_is_measured_on_a_persons_labels_not_the_spread(sample_work
         return fit(self, x, y, *args, **kwargs)
 
     monkeypatch.setattr(clusters_module.CNNClassifier, "fit", recording_fit)
-    choice, scores, checked, passes = session._choose_augment(job, lambda *a: None, 0.3)
+    choice, scores, checked, passes = measure_augment(session, job, lambda *a: None, 0.3)
     assert set(scores) == {"shift", "geometric"} and choice in scores and checked == 4 and passes > 0
     assert len(sizes) == 6 and all(n < len(people) for n in sizes) and sum(sizes) == 2 * 2 * len(people)
     job.augment_checked = 4
-    assert session._choose_augment(job, lambda *a: None, 0.3) == ("shift", {}, 4, 0)  # measured once a level
+    assert measure_augment(session, job, lambda *a: None, 0.3) == ("shift", {}, 4, 0)  # measured once a level
     fixed = _session(ws, clusters_model, augment="geometric")
     job.augment, job.augment_checked = "geometric", 0
-    assert fixed._choose_augment(job, lambda *a: None, 0.3) == ("geometric", {}, 0, 0)
-
-
-def test_spread_loss_corrected_trusts_a_persons_labels_and_the_spread_at_its_measured_rate(
-        sample_workspace, clusters_model, monkeypatch):
-    import tuilabel.sessions.clusters as clusters_module
-    from tuilabel.sessions.clusters import EpochJob
-
-    ws = sample_workspace
-    truth = ws.pool.truth.astype(np.int64)
-    taken = np.zeros(len(ws.pool), bool)
-    taken[np.flatnonzero(truth >= 0)[::25]] = True
-    weights = np.where(taken, 1.0, 0.4).astype(np.float32)
-    seen: list = []
-
-    class Stop(Exception):
-        pass
-
-    def recording_fit(self, x, y, *args, trust=None, **kwargs):
-        seen.append((y.copy(), None if trust is None else trust.copy()))
-        raise Stop
-
-    monkeypatch.setattr(clusters_module.CNNClassifier, "fit", recording_fit)
-    for loss in ("weighted", "corrected"):
-        session = _session(ws, clusters_model, spread_loss=loss, augment="shift", classifier="cnn")
-        job = EpochJob(2, truth.copy(), weights, 40, 0.0, 8, taken, spread_factor=0.4)
-        with pytest.raises(Stop):
-            session.train(job)
-    (y_plain, no_trust), (y_corrected, trust) = seen
-    assert no_trust is None and len(y_corrected) == len(y_plain) == len(truth)  # the same labels either way
-    assert trust is not None and np.allclose(trust[taken], 1.0) and np.allclose(trust[~taken], 0.7)
+    assert measure_augment(fixed, job, lambda *a: None, 0.3) == ("geometric", {}, 0, 0)
 
 
 def test_classifier_auto_keeps_what_cross_validates_better_on_a_persons_labels(sample_workspace, clusters_model):
     from tuilabel.sessions.clusters import EpochJob
+    from tuilabel.sessions.clusters.epoch import measure_learner
 
     ws = sample_workspace
     session = _session(ws, clusters_model, classifier="auto")
@@ -513,7 +320,7 @@ def test_classifier_auto_keeps_what_cross_validates_better_on_a_persons_labels(s
     def choose(scores: dict[str, float], **changes) -> tuple:
         for k, v in changes.items():
             setattr(job, k, v)
-        return session._choose_learner(job, "shift", scores, lambda *a: None, 0.3)
+        return measure_learner(session, job, "shift", scores, lambda *a: None, 0.3)
 
     learner, scores, checked, passes, rows = choose({"shift": 1.0})  # the CNN's score from augment=auto's folds
     assert learner == "cnn" and checked == 2 and passes == 0 and scores["cnn"] == 1.0
@@ -528,7 +335,7 @@ def test_classifier_auto_keeps_what_cross_validates_better_on_a_persons_labels(s
     learner, scores, checked, passes, rows = choose({}, learner="cnn", learner_checked=0)  # augment fixed: its own
     assert passes > 0 and set(scores) == {"cnn", "features"} and learner in scores
     fixed = _session(ws, clusters_model, classifier="cnn")
-    assert fixed._choose_learner(job, "shift", {"shift": 0.0}, lambda *a: None, 0.3) == ("cnn", {}, 0, 0, 0)
+    assert measure_learner(fixed, job, "shift", {"shift": 0.0}, lambda *a: None, 0.3) == ("cnn", {}, 0, 0, 0)
 
 
 def test_classifier_features_answers_with_softmax_regression_on_the_encoders_features(sample_workspace,
@@ -544,9 +351,9 @@ def test_classifier_features_answers_with_softmax_regression_on_the_encoders_fea
     session.update()
     point = session.curve[-1]
     assert point.extra["classifier"] == "features" and point.extra["cnn_images"] == 0  # no CNN trained
-    assert isinstance(session.cnn, FeatureProbe)
+    assert isinstance(session.learner, FeatureProbe)
     assert f"(the features of your {TINY.per_epoch} labels)" in session.message
-    assert session.plan.share == 0.0 and session.queue  # pick=earned: random images alone where the features answer
+    assert session.plan.share == 0.0 and session.queue  # random images alone where the features answer
     assert all(c.guess is not None for c in session.queue)  # each with the probe's guess
     order = random_order(len(ws.pool), TINY.seed)
     free = order[~session.taken()[order]]
@@ -561,20 +368,17 @@ def test_classifier_features_answers_with_softmax_regression_on_the_encoders_fea
     tx, ty = ws.test.as_float(), ws.test.truth
     assert point.accuracy == pytest.approx(by_hand.score(tx, ty))  # the person's labels spread over the graph
     assert point.extra["probe_rows"] == by_hand.trained_on == len(ws.pool)  # every pool image, not the CNN's spread
-    plain = _session(ws, clusters_model, classifier="features", probe_graph=False)
-    job = plain.snapshot()
-    result = plain.train(job)
-    alone = FeatureProbe(session.encoder, seed=TINY.seed + job.epoch, pool=session.encoded).fit_features(
-        session.encoded[labelled], people_labels, 10)
-    assert result.graph_pairs == 0 and plain.graph is None and result.probe_rows == len(labelled)
-    assert result.accuracy == pytest.approx(alone.score(tx, ty))  # probe_graph=False: the person's labels alone
-    covering = covering_order(unit(session.encoded), job.taken, order, TINY.per_epoch, TINY.seed + result.plan.epoch)
-    shown = [c.medoid for c in result.plan.centres]
-    assert shown == list(covering[: len(shown)])  # ... and its random images cover the encoder's clusters
-    assert list(covering[: TINY.per_epoch]) != list(free[: TINY.per_epoch])
+    # where the CNN answers, a later epoch's random images cover the encoder's clusters
+    taken = session.taken()
+    cover = unit(session.encoded)
+    plan = make_plan(clusters_model, ws.pool.as_float(), ws.pool.image_shape, TINY, 3, ranked=True, n_classes=10,
+                     pool_images=ws.pool.images, taken=taken, share=0.0, features=session.encoded, cover=cover)
+    covering = covering_order(cover, taken, order, TINY.per_epoch, TINY.seed + 3)
+    assert [c.medoid for c in plan.centres] == list(covering[: len(plan.centres)])
+    assert list(covering[: TINY.per_epoch]) != list(free[: TINY.per_epoch]) and plan.covered == len(ws.pool)
     again = _session(ws, clusters_model, classifier="features")  # reopened: the saved probe answers
-    assert isinstance(again.cnn, FeatureProbe)
-    assert np.allclose(again.cnn.predict_proba(tx[:20]), session.cnn.predict_proba(tx[:20]), atol=1e-5)
+    assert isinstance(again.learner, FeatureProbe)
+    assert np.allclose(again.learner.predict_proba(tx[:20]), session.learner.predict_proba(tx[:20]), atol=1e-5)
 
 
 def test_covering_order_takes_random_images_from_clusters_no_label_is_in_yet():
@@ -598,8 +402,8 @@ def test_no_class_splits_top_down_and_undo_removes_the_parts(sample_workspace, c
     session = _session(sample_workspace, clusters_model)
     parent = session.current
     session.handle(Action("no_class"))
-    parts = session.queue[:TINY.split_k]
-    assert [c.path for c in parts] == [f"{parent.path}.{n}" for n in range(1, TINY.split_k + 1)]
+    parts = session.queue[:SPLIT_K]
+    assert [c.path for c in parts] == [f"{parent.path}.{n}" for n in range(1, SPLIT_K + 1)]
     assert sorted(np.concatenate([c.members for c in parts]).tolist()) == sorted(parent.members.tolist())
     assert sample_workspace.store.current(("propagated",)) == {}  # no class spreads nothing
     session.handle(Action("no_class"))  # a part shows no class either: its own parts come next
@@ -612,13 +416,12 @@ def test_no_class_splits_top_down_and_undo_removes_the_parts(sample_workspace, c
 
 
 def test_the_cnn_trains_cnn_epochs_over_the_labelled_within_the_budget():
-    s = ClustersSettings()  # cnn_epochs 15, cnn_budget 60,000
+    s = ClustersSettings()  # cnn_epochs 15, CNN_BUDGET 60,000
     assert cnn_epochs(s, 4000, 4000) == 15  # the spread weighs: 15 epochs over it
     assert cnn_epochs(s, 4000, 640) == 93  # weighs nothing: the same passes over a person's 32 labels, 94 capped
     assert cnn_epochs(s, 2000, 640) == 47 and cnn_epochs(s, 640, 640) == 15
     assert cnn_epochs(s, 42_000, 42_000) == 1  # a large pool's spread: within the budget, at least one
     assert cnn_epochs(s, 42_000, 640) == 93 and cnn_epochs(s, 12_000, 12_000) == 5
-    assert cnn_epochs(ClustersSettings(cnn_budget=10**9), 42_000, 42_000) == 15
 
 
 def test_an_epoch_trains_on_the_spread_labels_and_clusters_again(sample_workspace, clusters_model):
@@ -636,12 +439,12 @@ def test_an_epoch_trains_on_the_spread_labels_and_clusters_again(sample_workspac
     session.update()
     point = session.curve[-1]
     assert point.labels == TINY.per_epoch and point.accuracy is not None
-    assert 0 < point.extra["cnn_images"] <= TINY.cnn_budget
-    assert point.extra["cnn_average"] == TINY.cnn_average == 0.5  # what bench_clusters' random order copies
+    assert 0 < point.extra["cnn_images"] <= CNN_BUDGET
+    assert point.extra["cnn_average"] == CNN_AVERAGE == 0.5  # what bench_clusters' random order copies
     has = labels >= 0  # the class term was trained on: the head now agrees with the spread labels
     assert (clusters_model.predict(ws.pool.as_float()[has]) == labels[has]).mean() > 0.6
     assert {"test_acc", "test_nmi", "test_ari", "test_bce", "vae_accuracy"} <= set(point.extra)
-    assert session.cnn is not None and (ws.models_dir / "clusters-cnn.npz").exists()
+    assert session.learner is not None and (ws.models_dir / "clusters-cnn.npz").exists()
     assert session.epoch == 2 and session.plan.k == TINY.fine_k and session.decided_this_epoch == 0
     assert session.load_state()["confidence"] == [pytest.approx(TINY.per_epoch * 1.0), TINY.per_epoch]  # all high
     assert all(c.medoid is not None and not session.taken_mask[c.medoid] for c in session.queue)
@@ -670,13 +473,14 @@ def test_simulated_clusters_run_and_eval_print_the_metrics(sample_workspace, cap
     ws = sample_workspace.path
     out = ws / "runs" / "c.json"
     opts = ["--set", "k=6", "--set", "fine_k=8", "--set", "per_epoch=5", "--set", "epoch_samples=3000",
-            "--set", "pretrain_epochs=1", "--set", "cnn_epochs=2"]
+            "--set", "pretrain_epochs=1", "--set", "cnn_epochs=2", "--set", "space_steps=20"]
     assert main(["simulate", str(ws), "--mode", "clusters", "--labels", "12", "--out", str(out), *opts]) == 0
     result = json.loads(out.read_text())
     curve = result["curve"]
     assert [p["labels"] for p in curve] == [5, 10, 12]  # the last two labels are trained on too
     assert all(p["accuracy"] is not None for p in curve)
-    assert main(["train", str(ws), "--model", "vae", "--epochs", "1"]) == 0
+    assert main(["train", str(ws), "--model", "vae", "--set", "pretrain_epochs=1", "--set", "space_steps=20",
+                 "--set", "epoch_samples=3000"]) == 0
     capsys.readouterr()
     assert main(["eval", str(ws)]) == 0
     printed = capsys.readouterr().out
@@ -786,12 +590,14 @@ def test_bad_clusters_settings_are_one_line_errors(sample_workspace, capsys):
     assert "classifier='svm'" in err[0] and "per_epoch=0" in err[1] and "unknown setting 'nope'" in err[2]
 
 
-def test_first_epoch_never_clusters_fewer_than_twice_the_classes(sample_workspace, clusters_model):
-    from tuilabel.sessions.clusters import make_plan
+def test_first_epoch_never_clusters_fewer_than_twice_the_classes(sample_workspace, clusters_model, monkeypatch):
+    import tuilabel.sessions.clusters.plan as plan_module
 
+    monkeypatch.setattr(plan_module, "K_MIN", 2)
+    monkeypatch.setattr(plan_module, "K_MAX", 4)
     pool = sample_workspace.pool
     x = pool.as_float(np.arange(300))
-    s = ClustersSettings(k=0, k_min=2, k_max=4)
+    s = ClustersSettings(k=0)
     plan = make_plan(clusters_model, x, pool.image_shape, s, 1, ranked=False, n_classes=10)
     assert plan.k == 20 and not plan.inertias  # no elbow below twice the classes
     plan = make_plan(clusters_model, x, pool.image_shape, s, 1, ranked=False, n_classes=1)

@@ -20,13 +20,11 @@ from tuilabel.sessions.batch import BatchSession, BatchSettings
 from tuilabel.sessions.browse import BrowseSettings
 from tuilabel.sessions.clusters import ClustersSession, ClustersSettings
 from tuilabel.sessions.registry import MODES, mode, models
+from tuilabel.sessions.settings import GROUPS
 from tuilabel.sessions.stream import StreamSession, StreamSettings
 from tuilabel.workspace import Workspace
 
-from .conftest import CLUSTERS_TINY, ROOT, make_pool
-
-TINY_BATCH = dict(arch="small", epochs=3, patience=0, augmentations=2, score_subset=150, start=10, seed=0)
-
+from .conftest import BATCH_TINY, CLUSTERS_TINY, ROOT, make_pool
 
 # -- the registry -----------------------------------------------------------------------------------
 
@@ -50,13 +48,13 @@ def test_every_built_mode_has_all_its_parts():
 
 
 def test_settings_are_checked_where_they_are_made():
-    s = BatchSettings.from_options(["strategy=margin", "pseudo=yes", "augmentations=4", "pseudo_threshold=1"])
-    assert (s.strategy, s.pseudo, s.augmentations, s.pseudo_threshold) == ("margin", True, 4, 1.0)
-    assert BatchSettings.from_options({"pseudo": "off"}).pseudo is False
-    assert s.changed() == {"strategy": "margin", "pseudo": True, "augmentations": 4, "pseudo_threshold": 1.0}
+    s = BatchSettings.from_options(["strategy=margin", "stream_frames=yes", "augmentations=4", "cv_folds=5"])
+    assert (s.strategy, s.stream_frames, s.augmentations, s.cv_folds) == ("margin", True, 4, 5)
+    assert BatchSettings.from_options({"semi": "off"}).semi is False
+    assert s.changed() == {"strategy": "margin", "stream_frames": True, "augmentations": 4, "cv_folds": 5}
     bad = {
         "strategy=nosuch": "strategy='nosuch' is not one of: auto, random, entropy",
-        "pseudo=ture": "pseudo='ture' is not a yes/no value",
+        "semi=ture": "semi='ture' is not a yes/no value",
         "augmentations=0": "augmentations=0 must be at least 1",
         "epochs=2.5": "epochs='2.5' is not an integer",
         "nosuch=1": "unknown setting 'nosuch' for the batch mode",
@@ -67,13 +65,16 @@ def test_settings_are_checked_where_they_are_made():
             BatchSettings.from_options([option])
     with pytest.raises(TuilabelError, match=r"fps=100\.0 must be at most 60"):
         StreamSettings(fps=100)  # from Python: the same checks
-    with pytest.raises(TuilabelError, match="k_min=30 is above k_max=20"):
-        ClustersSettings(k_min=30)
+    with pytest.raises(TuilabelError, match="preset='seed001' is not one of: none, seed003"):
+        ClustersSettings(preset="seed001")
     with pytest.raises(TuilabelError, match="learn=1 must be true or false"):
         BrowseSettings(learn=1)  # type: ignore[arg-type]
-    lines = BatchSettings.describe()
-    assert len(lines) == 27 and lines[-1].startswith("overlap")
-    assert lines[0].startswith("strategy") and "default 'auto'" in lines[0]
+    rows = BatchSettings.rows()  # grouped: what a person chooses, the model's hyper-parameters, the team's
+    assert [r[0] for r in rows] == sorted((r[0] for r in rows), key=GROUPS.index) and rows[-1][1] == "overlap"
+    assert rows[0][1] == "strategy" and rows[0][3] == "'auto'"
+    lines = BatchSettings.describe(60)
+    assert lines[0] == "While labeling:" and "Model (training hyper-parameters):" in lines
+    assert max(map(len, lines)) <= 60 and lines[1].startswith("  strategy")
 
 
 def test_cli_settings_errors_are_one_line_and_exit_2(sample_workspace, capsys):
@@ -82,7 +83,7 @@ def test_cli_settings_errors_are_one_line_and_exit_2(sample_workspace, capsys):
         ["label", ws, "--mode", "batch", "--set", "strategy=nosuch"],
         ["label", ws, "--mode", "stream", "--set", "chain_length=0"],
         ["simulate", ws, "--mode", "browse", "--labels", "5", "--out", "x.json", "--set", "x=1"],
-        ["simulate", ws, "--mode", "batch", "--labels", "5", "--out", "x.json", "--set", "pseudo=ture"],
+        ["simulate", ws, "--mode", "batch", "--labels", "5", "--out", "x.json", "--set", "semi=ture"],
         ["label", ws, "--mode", "nosuch"],
         ["label", ws, "--mode", "review", "--set", "folds=1"],
         ["train", ws, "--model", "cnn", "--set", "arch=huge"],
@@ -95,7 +96,7 @@ def test_cli_settings_errors_are_one_line_and_exit_2(sample_workspace, capsys):
     assert not (sample_workspace.path / "runs" / "x.json").exists()
     assert main(["label", ws, "--mode", "batch", "--help-settings"]) == 0
     out = capsys.readouterr().out
-    assert "settings of the batch mode" in out and "strategy" in out and "(auto | random | entropy" in out
+    assert "batch mode settings" in out and "strategy" in out and "(auto | random | entropy" in out
 
 
 def test_label_passes_settings_to_the_mode(sample_workspace):
@@ -120,7 +121,7 @@ def test_label_passes_settings_to_the_mode(sample_workspace):
 def test_a_script_reaches_a_trained_batch_model(sample_workspace):
     """The README's example: actions in, `update_if_due` after each, a trained model out."""
     truth = sample_workspace.pool.truth
-    session = BatchSession(sample_workspace, BatchSettings(**TINY_BATCH))
+    session = BatchSession(sample_workspace, BatchSettings(**BATCH_TINY))
     updates = 0
     while session.spent < 20:
         session.handle(Action("label", int(truth[session.shown_item()])))
@@ -133,7 +134,7 @@ def test_a_script_reaches_a_trained_batch_model(sample_workspace):
 
 def test_simulated_runs_are_a_function_of_the_command(sample_workspace, tmp_path, capsys):
     args = ["simulate", str(sample_workspace.path), "--mode", "batch", "--labels", "30", "--seed", "3"]
-    for key, value in TINY_BATCH.items():
+    for key, value in BATCH_TINY.items():
         args += ["--set", f"{key}={value}"]
     curves = []
     for n in range(2):
@@ -169,12 +170,12 @@ def test_a_model_for_another_pool_is_a_one_line_error(sample_workspace, tmp_path
 
 def test_batch_resumes_with_its_model_and_ranking(sample_workspace):
     truth = sample_workspace.pool.truth
-    first = BatchSession(sample_workspace, BatchSettings(**TINY_BATCH))
+    first = BatchSession(sample_workspace, BatchSettings(**BATCH_TINY))
     while not first.due_update():
         first.handle(Action("label", int(truth[first.shown_item()])))
     first.update()
     labelled = set(first.labelled)
-    again = BatchSession(sample_workspace, BatchSettings(**TINY_BATCH))
+    again = BatchSession(sample_workspace, BatchSettings(**BATCH_TINY))
     assert again.round == 1 and again.history == first.history and again.next_round_at == first.next_round_at
     assert again.model is not None and "resumed after round 1" in again.view().message
     expected = [int(i) for i in first.ranking if int(i) not in labelled][: again.page_size]
@@ -188,7 +189,7 @@ def test_quitting_batch_mid_round_keeps_the_round(sample_workspace):
     from tuilabel.tui.batch import BatchScreen
 
     truth = sample_workspace.pool.truth
-    settings = BatchSettings(**{**TINY_BATCH, "epochs": 20})  # a round of a few seconds: time to quit in it
+    settings = BatchSettings(**{**BATCH_TINY, "epochs": 20})  # a round of a few seconds: time to quit in it
 
     async def first_visit():
         app = TuilabelApp(sample_workspace, mode="batch", settings=settings)
@@ -232,7 +233,7 @@ def test_leaving_while_an_update_reports_progress_keeps_the_app_and_the_result(s
             await asyncio.sleep(0.5)
 
     truth = sample_workspace.pool.truth
-    settings = BatchSettings(**TINY_BATCH)
+    settings = BatchSettings(**BATCH_TINY)
     leaving, stop = threading.Event(), threading.Event()
     reports = []
 
@@ -279,7 +280,7 @@ def test_a_progress_report_held_back_does_not_outlive_its_update(sample_workspac
     truth = sample_workspace.pool.truth
 
     async def go():
-        app = TuilabelApp(sample_workspace, mode="batch", settings=BatchSettings(**TINY_BATCH))
+        app = TuilabelApp(sample_workspace, mode="batch", settings=BatchSettings(**BATCH_TINY))
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.pause()
             screen = app.screen
@@ -318,7 +319,7 @@ def test_clusters_resumes_its_epoch_and_history(sample_workspace, vae_file):
     assert session.update_if_due()
     again = ClustersSession.open(sample_workspace, TINY, clock=SimClock())
     assert again.epoch == 2 and again.history == session.history and again.accuracy == session.accuracy
-    assert again.cnn is not None and [p.labels for p in again.curve] == [4]
+    assert again.learner is not None and [p.labels for p in again.curve] == [4]
     assert VAEClassifier.load(sample_workspace.model_path("vae")).labelled_epochs_ == 1
 
 
@@ -339,11 +340,11 @@ def test_train_cnn_then_batch_opens_with_guesses(sample_workspace, capsys):
     for i in range(30):
         sample_workspace.store.add(s, pool.ids[i], int(pool.truth[i]))
     argv = ["train", str(sample_workspace.path), "--model", "cnn"]
-    for key, value in TINY_BATCH.items():
+    for key, value in BATCH_TINY.items():
         argv += ["--set", f"{key}={value}"]
     assert main(argv) == 0
     assert "batch CNN trained on 30 labels" in capsys.readouterr().out
-    session = BatchSession(sample_workspace, BatchSettings(**TINY_BATCH))
+    session = BatchSession(sample_workspace, BatchSettings(**BATCH_TINY))
     assert session.round == 1 and all(item.guess is not None for item in session.page)
 
 

@@ -18,15 +18,17 @@ KEYS = [*"0123456789xznthmlsacpkowy+-=", "enter", "escape", "backspace", "space"
         "question_mark", "shift+tab"]
 SETTINGS = {
     "clusters": ClustersSettings(**{**CLUSTERS_TINY, "epoch_samples": 3000, "classifier": "cnn"}),
-    "batch": BatchSettings(arch="small", epochs=1, patience=0, augmentations=1, score_subset=50, start=5),
+    "batch": BatchSettings(arch="small", epochs=1, augmentations=1, start=5),
 }
 
 
 @pytest.mark.parametrize("mode", ["browse", "batch", "clusters", "stream"])
-def test_random_keys_never_crash_a_mode(stream_workspace, vae_file, mode):
+def test_random_keys_never_crash_a_mode(stream_workspace, vae_file, encoder_file, mode):
     from tuilabel.tui.app import TuilabelApp
 
+    # every model in place: a key on the start screen may open another mode with its defaults
     shutil.copy(vae_file, stream_workspace.model_path("vae"))
+    shutil.copy(encoder_file, stream_workspace.model_path("clusters-space"))
     rng = random.Random(f"{mode}-0")
 
     async def go():

@@ -13,7 +13,7 @@ from tuilabel.curves import stopping_signal
 from tuilabel.sessions import Action, SimClock
 from tuilabel.sessions.batch import BatchSession, BatchSettings
 
-TINY = dict(arch="small", epochs=3, patience=0, augmentations=2, score_subset=150, start=10, seed=0)
+from .conftest import BATCH_TINY as TINY
 
 
 def test_stopping_signal_follows_a_power_law_curve():

@@ -14,7 +14,7 @@ from tuilabel.cli import main
 from tuilabel.sessions import Action, SimClock
 from tuilabel.sessions.review import ReviewSession, ReviewSettings, confident_errors, doubt_scores
 
-QUICK = dict(folds=2, epochs=12, budget=4000, rerank_every=10, seed=0)
+QUICK = dict(folds=2, epochs=12, rerank_every=10, seed=0)
 
 
 def test_doubt_and_confident_learning_flag_what_the_model_disputes():
@@ -240,7 +240,7 @@ def test_simulated_review_reports_errors_found_and_accuracy(sample_workspace, tm
     out = tmp_path / "review.json"
     code = main(["simulate", str(sample_workspace.path), "--mode", "review", "--labels", "120",
                  "--error-rate", "0.25", "--seed", "0", "--out", str(out),
-                 "--set", "folds=2", "--set", "epochs=6", "--set", "budget=2000", "--set", "rerank_every=20"])
+                 "--set", "folds=2", "--set", "epochs=6", "--set", "rerank_every=20"])
     assert code == 0
     result = json.loads(out.read_text())
     assert isinstance(result["injected_errors"], int) and result["injected_errors"] > 10
@@ -256,7 +256,7 @@ def test_review_screen_keeps_corrects_and_marks(sample_workspace):
 
     ws = sample_workspace
     noisy_labels(ws, 60, 0.3, seed=1)
-    settings = ReviewSettings(folds=2, epochs=3, budget=1000)
+    settings = ReviewSettings(folds=2, epochs=3)
 
     async def run() -> None:
         app = TuilabelApp(ws, mode="review", colors="none", settings=settings)

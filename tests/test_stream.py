@@ -7,6 +7,7 @@ import time
 import numpy as np
 import torch
 
+import tuilabel.sessions.stream as stream_module
 from tuilabel.cli import main
 from tuilabel.models.rbm import RBM
 from tuilabel.sessions import Action, SimClock
@@ -68,8 +69,9 @@ def test_changing_mind_takes_back_last_five_updates(stream_workspace):
     assert session.label is None and session.view().labelled_frames == 0
 
 
-def test_autospeed_slows_unsure_frames_and_skip_sure_skips(stream_workspace):
-    session, clock = session_for(stream_workspace, autospeed=True, autospeed_after=0)
+def test_autospeed_slows_unsure_frames_and_skip_sure_skips(stream_workspace, monkeypatch):
+    monkeypatch.setattr(stream_module, "AUTOSPEED_AFTER", 0)
+    session, clock = session_for(stream_workspace, autospeed=True)
     session.probs = np.full(10, 0.1)
     slow = session.frame_interval()
     session.probs = np.eye(10)[2]
@@ -202,3 +204,10 @@ def test_offline_retrain_runs_by_itself_and_keeps_later_online_updates(stream_wo
     assert all(record is None for _, _, record in session.labelled[:-3])  # baked in: undo keeps them
     session.handle(Action("undo"))
     assert torch.allclose(session.rbm.U_, result[0], atol=1e-5)  # the three later ones taken back
+
+
+def test_the_seed000_preset_sets_what_was_left_at_its_default():
+    seed = StreamSettings(preset="seed000")
+    assert (seed.chain_length, seed.label_start, seed.offline_every) == (30, False, 0)
+    mine = StreamSettings.from_options(["preset=seed000", "chain_length=12"])
+    assert (mine.chain_length, mine.label_start) == (12, False)  # a value set by hand wins

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -194,11 +195,12 @@ def _resolve_colors(choice: str) -> str:
 
 
 def _print_settings(names: Sequence[str]) -> int:
+    width = min(100, shutil.get_terminal_size((100, 24)).columns) - 2
     for n, name in enumerate(names):
         spec = mode_spec(name)
-        print(("\n" if n else "") + f"settings of the {name} mode (--set KEY=VALUE):")
-        for line in spec.settings_class().describe():
-            print(f"  {line}")
+        print(("\n" if n else "") + f"{name} mode settings (--set KEY=VALUE; docs/modes/{name}.md):")
+        for line in spec.settings_class().describe(width):
+            print(f"  {line}" if line else "")
     return 0
 
 

@@ -218,14 +218,14 @@ def stream_point(session: Any) -> CurvePoint:
 
 class CentreJudge(SimulatedLabeler):
     """A person deciding a cluster from what the clusters screen shows: the image shown large and
-    the nearest real members under it (``members_shown``). Each real image is told as in every other
+    the nearest real members under it (``MEMBERS_SHOWN``). Each real image is told as in every other
     mode (its ground truth, wrong at the error rate); a decoded centre is read by the reference
     classifier (no vote below ``unsure_below``).
 
     - A decoded centre (seed 003's screen): the cluster gets the majority class when at least
       ``unsure_below`` of the votes agree (high confidence when all do and the centre reads above
       ``sure_above``, medium otherwise), else "no class". With no members shown it is the centre alone.
-    - A real image (the member nearest the centre, or a random pool image with ``pick="auto"``): the
+    - A real image (the member nearest the centre, or a random pool image in the session's order): the
       person gives the image its class; the confidence says how far the members shown share it:
       high when all do, medium when at least ``unsure_below`` of them do, low otherwise.
 
@@ -267,7 +267,9 @@ class CentreJudge(SimulatedLabeler):
         if centre is None:
             return False
         clock.advance(self.settings.seconds_per_label)
-        shown = centre.shown_members(session.settings.members_shown)
+        from .sessions.clusters.settings import MEMBERS_SHOWN
+
+        shown = centre.shown_members(MEMBERS_SHOWN)
         if centre.medoid is None:
             label, level = self.judge(centre.image, shown)
         else:

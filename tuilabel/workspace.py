@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -40,14 +41,7 @@ from .store import LabelStore, is_url, shown_location
 CONFIG = "tuilabel.toml"
 
 # Every model file a mode writes, by name: the one place these file names are spelled.
-MODEL_FILES = {
-    "rbm": "rbm.npz",  # stream: the RBM and its label weights
-    "cnn": "cnn.npz",  # batch: the CNN of the latest round
-    "vae": "vae.npz",  # clusters: the VAE with its class head
-    "clusters-cnn": "clusters-cnn.npz",  # clusters: the CNN trained on the spread labels
-    "clusters-space": "clusters-space.npz",  # clusters: the contrastive encoder the pool is clustered in
-    "clusters-probe": "clusters-probe.npz",  # clusters: softmax regression on that encoder's features
-}
+MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")  # a model file is models/NAME.npz; each mode names its own
 
 
 def sample_dir() -> Path:
@@ -278,9 +272,9 @@ class Workspace:
         """Where the model (or a mode's resume state, ``NAME-state``) called ``name`` lives."""
         if name.endswith("-state"):
             return self.models_dir / f"{name}.json"
-        if name not in MODEL_FILES:
-            raise ValueError(f"no model file called {name!r}; known: {', '.join(MODEL_FILES)}")
-        return self.models_dir / MODEL_FILES[name]
+        if not MODEL_NAME.fullmatch(name):
+            raise ValueError(f"a model's name is lower-case letters, digits and dashes, not {name!r}")
+        return self.models_dir / f"{name}.npz"
 
     def has_model(self, name: str) -> bool:
         return self.model_path(name).is_file()
@@ -294,8 +288,12 @@ class Workspace:
         return model
 
     def models_present(self) -> list[str]:
-        """The names (as in `MODEL_FILES`) of the models this workspace has."""
-        return [name for name in MODEL_FILES if self.has_model(name)]
+        """The names of the models this workspace has (``models/NAME.npz``; a save's temporary
+        file is not one)."""
+        if not self.models_dir.is_dir():
+            return []
+        names = (path.name[: -len(".npz")] for path in self.models_dir.glob("*.npz"))
+        return sorted(name for name in names if MODEL_NAME.fullmatch(name))
 
     def close(self) -> None:
         if self._store is not None:

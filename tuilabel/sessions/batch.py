@@ -3,9 +3,10 @@
 
 Each key labels one image and is committed at once. When the labels reach the schedule's next
 target (exponential: as many as are already labelled), a round starts: the CNN is retrained on
-every human label (plus, optionally, CEAL pseudo-labels for the surest unlabelled images) and the
-pool is re-scored under augmentation. A round runs beside the labeling: the user keeps paging
-through the previous ranking, and the new one replaces it when it is ready.
+every human label and the pool is re-scored under augmentation; a second CNN then trains on the
+labels and the unlabelled images the first is sure of under most views (semi-supervised). A round
+runs beside the labeling: the user keeps paging through the previous ranking, and the new one
+replaces it when it is ready.
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ from .. import strategies
 from ..data import shown_id, to_model_input
 from ..errors import TuilabelError
 from ..models.augment import PRESETS
-from ..models.cnn import ARCHITECTURES, LOSSES, CNNClassifier
-from ..models.features import pca_features
+from ..models.cnn import ARCHITECTURES, CNNClassifier
 from ..workspace import Workspace
 from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, choose_augment, cross_validated, no_progress
 from .paging import Paging
-from .settings import TeamSettings, setting
+from .settings import MODEL_GROUP, TeamSettings, setting
 
 MODEL = "cnn"  # the model file this mode keeps (see Workspace.model_path)
 
@@ -39,10 +39,14 @@ def on_gpu() -> bool:
 SCORE_CAP_CPU = 20_000  # unlabelled images a round scores at most, by default (a large pool: a random subset)
 SCORE_CAP_GPU = 200_000
 VIEW_BUDGET_CPU = 40_000  # augmented views a round scores at most on a CPU: fewer views of a large subset
-TRAIN_PASSES = 60_000  # image passes a round's training aims at once pseudo-labels swell the training set
-COLD_SAMPLE = 20_000  # the cold start picks typical points among at most this many pool images
+TRAIN_PASSES = 60_000  # image passes a round's training aims at once the sure guesses swell the training set
 DIVERSE_POOL = 10  # uncertainty with diversity: clusters among this many times a round's worth of the most uncertain
 ASK_AFTER = 16  # strategy auto: random order until every class has this many labels (a weak model's doubts mislead)
+PATIENCE = 15  # early stopping's patience, on a split of the human labels once there are 1,000
+SEMI_CONFIDENCE = 0.5  # a sure guess: mean probability over the views at least this ...
+SEMI_AGREE = 0.7  # ... and this share of the views giving its class
+SEMI_STEPS = 2  # semi-supervised fits a round once every class has ASK_AFTER labels (one before)
+STREAM_WEIGHT = 0.5  # weight of a stream frame in training (stream_frames)
 
 
 @dataclass
@@ -52,15 +56,10 @@ class BatchSettings(TeamSettings):
                                     "until every class has 16 labels, then the most uncertain (entropy) spread "
                                     "over k-means clusters of the CNN's representation",
                             choices=strategies.STRATEGIES)
-    cold_start: str = setting("random", "the first start images: random, or typical (TypiClust on principal "
-                                        "components of the pixels: better on digits, worse on photographs and "
-                                        "colour shapes, see the README)", choices=("random", "typical"))
     schedule: str = setting("exponential", "rounds when the labels double, or every batch_size labels",
                             choices=("exponential", "fixed"))
     batch_size: int = setting(50, "labels per round with the fixed schedule", min=1)
-    start: int = setting(20, "pool images labelled before the first model (see cold_start)", min=2)
-    augmentations: int = setting(10, "views per image when scoring (seed 001's k); a large pool on a CPU gets "
-                                      "fewer, to 40,000 views a round", min=1, max=100)
+    start: int = setting(20, "random pool images labelled before the first model", min=2)
     augment: str = setting("auto", "augmentation in training and scoring: geometric (seed 001's: rotation, "
                                    "shear, elastic; for strokes such as digits), shift (small moves and scaling; "
                                    "for objects and photographs), none; auto: shift until a round has 4 labels "
@@ -69,42 +68,31 @@ class BatchSettings(TeamSettings):
     semi: bool = setting(True, "semi-supervised: after scoring, a second CNN trains on the labels and the pool "
                                "images the first gives one class under most views (semi_agree); it gives the "
                                "guesses and the accuracy")
-    semi_confidence: float = setting(0.5, "and above this mean probability", min=0.0, max=1.0)
-    semi_agree: float = setting(0.7, "share of the views that must give the guess's class", min=0.0, max=1.0)
-    semi_steps: int = setting(2, "semi-supervised fits a round once every class has 16 labels (one before): "
-                                 "each after the first takes its guesses from the last one's model", min=1, max=5)
-    semi_weight: float = setting(1.0, "weight of a guess in training (a human label weighs 1)", min=0.0)
-    score_subset: int = setting(0, "score a random subset of this many unlabelled images; 0 = decided: all of "
-                                   "a pool up to 20,000 on a CPU (200,000 on a GPU), that many of a larger one",
-                                min=0)
-    arch: str = setting("", "the CNN; empty: seed 001's network on a GPU, the small one on a CPU",
-                        choices=("", *ARCHITECTURES))
-    epochs: int = setting(40, "training epochs per round", min=1)
-    patience: int = setting(15, "early stopping, on a split of the human labels once there are 1,000", min=0)
-    loss: str = setting("ce", "cross-entropy, or soft/hard bootstrapping against noisy labels (Reed et al.)",
-                        choices=LOSSES)
-    pseudo: bool = setting(False, "CEAL pseudo-labels for the surest unlabelled images")
-    pseudo_threshold: float = setting(0.05, "pseudo-labels below this entropy (bits), CEAL's delta_0", min=0.0)
-    pseudo_decay: float = setting(0.005, "the threshold falls by this times the round number", min=0.0)
-    pseudo_weight: float = setting(0.5, "weight of a pseudo-label in training", min=0.0)
-    pseudo_max: int = setting(2000, "at most this many pseudo-labels a round", min=0)
-    stream_frames: bool = setting(False, "also train on every labelled stream frame")
-    stream_weight: float = setting(0.5, "weight of a stream frame in training", min=0.0)
+    stream_frames: bool = setting(False, "also train on every labelled stream frame (at half a label's weight)")
     cv_folds: int = setting(3, "no test set: the accuracy shown is cross-validated on the human labels "
                                    "over this many folds (more CNN training a round); 0 = none", min=0, max=10)
     seed: int = setting(0, "random order before the first model, training and augmentation", min=0)
+    arch: str = setting("", "the CNN; empty: seed 001's network on a GPU, the small one on a CPU",
+                        choices=("", *ARCHITECTURES), group=MODEL_GROUP)
+    epochs: int = setting(40, "training epochs per round", min=1, group=MODEL_GROUP)
+    augmentations: int = setting(10, "views per image when scoring (seed 001's k); a large pool on a CPU gets "
+                                      "fewer, to 40,000 views a round", min=1, max=100, group=MODEL_GROUP)
 
-    def resolved(self, channels: int, pool_size: int = 0) -> BatchSettings:
-        """The settings with the architecture and the scored subset decided for this machine and pool."""
-        gpu = on_gpu()
-        out = self.replace()
-        if out.score_subset == 0 and not gpu and self.arch.startswith("seed"):
-            out.score_subset = 2000  # seed 001's networks are ~9x slower on a CPU
-        cap = SCORE_CAP_GPU if gpu else SCORE_CAP_CPU
-        if out.score_subset == 0 and pool_size > cap:  # a round's ranking keeps pace with the labeler
-            out.score_subset = cap
-        out.arch = self.arch or (("seed-mnist" if channels == 1 else "seed-cifar") if gpu else "small")
-        return out
+    def resolved(self, channels: int) -> BatchSettings:
+        """The settings with the architecture decided for this machine: seed 001's network on a GPU."""
+        return self.replace(arch=self.arch or (("seed-mnist" if channels == 1 else "seed-cifar") if on_gpu()
+                                               else "small"))
+
+
+def score_subset(arch: str, pool_size: int) -> int:
+    """Unlabelled images a round scores (0: all of them), so that a round's ranking keeps pace with
+    the labeler: a random 20,000 of a larger pool on a CPU (200,000 on a GPU), 2,000 with seed
+    001's networks on a CPU (about 9x slower)."""
+    gpu = on_gpu()
+    if not gpu and arch.startswith("seed"):
+        return 2000
+    cap = SCORE_CAP_GPU if gpu else SCORE_CAP_CPU
+    return cap if pool_size > cap else 0
 
 
 @dataclass
@@ -119,7 +107,6 @@ class RoundJob:
     n_classes: int
     labels: int
     seconds: float
-    pseudo_threshold: float
     frames_x: np.ndarray | None = None  # labelled stream frames, when settings.stream_frames
     frames_y: np.ndarray | None = None
     round_size: int = 0  # labels until the next round: how many the new ranking's front should spread over
@@ -133,7 +120,6 @@ class RoundResult:
     ranking: np.ndarray  # pool indices, most worth labelling first
     probs: dict[int, np.ndarray]  # pool index -> mean class probabilities over augmentations
     uncertainty: dict[int, float]
-    pseudo: list[tuple[int, int, float]]  # (pool index, class, confidence)
     accuracy: float | None
     seconds_train: float
     seconds_score: float
@@ -169,7 +155,6 @@ class BatchView:
     training: bool
     accuracy: float | None
     counts: list[int]
-    pseudo_count: int
     unsure: int = 0
     history: list[tuple[int, float | None]] = field(default_factory=list)  # (labels, accuracy) per round
     message: str = ""
@@ -190,7 +175,8 @@ class BatchSession(Paging, BaseSession):
         page_size: int = 12,
     ) -> None:
         super().__init__(workspace, settings, clock, annotator, save_models)
-        self.arch_settings = self.settings.resolved(self.pool.channels, len(self.pool))  # what training runs with
+        self.arch_settings = self.settings.resolved(self.pool.channels)  # what training runs with
+        self.score_subset = score_subset(self.arch_settings.arch, len(self.pool))
         self.rng = np.random.default_rng(self.settings.seed)
         self.page_size = page_size
         self.augment_choice = self.settings.augment if self.settings.augment != "auto" else "shift"
@@ -200,14 +186,11 @@ class BatchSession(Paging, BaseSession):
         self.accuracy: float | None = None
         self.probs: dict[int, np.ndarray] = {}
         self.uncertainty: dict[int, float] = {}
-        self.pseudo_count = 0
         self.history: list[tuple[int, float | None]] = []
         self.labelled = self._labelled_indices()
         self.ranking = self.rng.permutation(len(self.pool))  # no model yet: random order
         self.next_round_at = max(self.settings.start, self.classified + 1)
         self.resume()
-        if self.model is None and self.settings.cold_start == "typical":
-            self.ranking = self._cold_start()
         self.page: list[PageItem] = []
         self.page_number = 0
         self.focus = 0
@@ -257,22 +240,6 @@ class BatchSession(Paging, BaseSession):
             self.ranking = np.concatenate([ranked, self.rng.permutation(rest)])
         self.next_round_at = max(int(state["next_round_at"]), self.classified + 1)
         self.message = f"resumed after round {self.round}: the saved model's ranking and guesses"
-
-    def _cold_start(self) -> np.ndarray:
-        """Before the first model: the typical points of the pool (`strategies.typical` on principal
-        components of the pixels) for the labels up to the first round, then random order."""
-        open_items = np.setdiff1d(np.arange(len(self.pool)), np.fromiter(self.labelled, np.int64, len(self.labelled)))
-        k = min(len(open_items), max(0, self.next_round_at - self.classified))
-        if k == 0:
-            return self.ranking
-        sample = open_items
-        if len(sample) > COLD_SAMPLE:
-            sample = np.sort(self.rng.choice(open_items, COLD_SAMPLE, replace=False))
-        taken = np.array(sorted(self.labelled), np.int64)
-        features = pca_features(self.pool.as_float(np.concatenate([sample, taken])), seed=self.settings.seed)
-        picks = sample[strategies.typical(features[: len(sample)], k, features[len(sample):], self.rng)]
-        rest = self.ranking[~np.isin(self.ranking, picks)]
-        return np.concatenate([picks, rest])
 
     def shown_item(self) -> int | None:
         return self.page[self.focus].index if self.page else None
@@ -398,12 +365,11 @@ class BatchSession(Paging, BaseSession):
         open_items = np.ones(len(self.pool), bool)
         open_items[np.fromiter(self.labelled, np.int64, len(self.labelled))] = False
         unlabelled = np.flatnonzero(open_items).astype(np.int64)
-        subset = self.arch_settings.score_subset
+        subset = self.score_subset
         if subset and len(unlabelled) > subset:
             unlabelled = np.sort(self.rng.choice(unlabelled, subset, replace=False))
         self.round += 1
         t = self.round
-        threshold = max(0.0, self.settings.pseudo_threshold - self.settings.pseudo_decay * (t - 1))
         self.updating = True
         n = self.classified
         if self.settings.schedule == "exponential":
@@ -411,7 +377,7 @@ class BatchSession(Paging, BaseSession):
         else:
             self.next_round_at = n + self.settings.batch_size
         job = RoundJob(t, self.pool.as_float(idx), y, idx, unlabelled, self.pool.n_classes, n,
-                       self.elapsed, threshold, round_size=self.next_round_at - n, augment=self.augment_choice,
+                       self.elapsed, round_size=self.next_round_at - n, augment=self.augment_choice,
                        augment_checked=self.augment_checked)
         if self.settings.stream_frames:
             job.frames_x, job.frames_y = self._stream_frames()
@@ -424,8 +390,8 @@ class BatchSession(Paging, BaseSession):
 
     def _new_cnn(self, job: RoundJob, augment: str | None = None, epochs: int | None = None) -> CNNClassifier:
         s = self.arch_settings
-        return CNNClassifier(arch=s.arch, epochs=epochs or s.epochs, patience=s.patience,
-                             augment=PRESETS[augment or job.augment], seed=s.seed + job.round, loss=s.loss)
+        return CNNClassifier(arch=s.arch, epochs=epochs or s.epochs, patience=PATIENCE,
+                             augment=PRESETS[augment or job.augment], seed=s.seed + job.round)
 
     def _choose_augment(self, job: RoundJob, progress: Progress) -> tuple[str, dict[str, float], int, int]:
         """``augment=auto``: ``choose_augment`` on the round's labels (half the epochs a fit).
@@ -448,12 +414,12 @@ class BatchSession(Paging, BaseSession):
         return choice, scores, trained, checked
 
     def train(self, job: RoundJob, progress: Progress = no_progress) -> RoundResult:
-        """The heavy part (any thread): retrain on the human labels, score under augmentation, rank,
-        pick pseudo-labels; semi-supervised, a second CNN on the labels and the images the first is
+        """The heavy part (any thread): retrain on the human labels, score under augmentation, rank;
+        semi-supervised, a second CNN on the labels and the images the first is
         sure of. The candidates' pixels are read once for all of it."""
         s = self.arch_settings
         t0 = time.perf_counter()
-        fits = 1 + s.pseudo + s.semi
+        fits = 1 + s.semi
         job.augment, augment_scores, trained, checked = self._choose_augment(job, progress)
 
         def fit_progress(fit: int, epochs: int) -> Any:
@@ -467,7 +433,7 @@ class BatchSession(Paging, BaseSession):
             assert job.frames_y is not None
             extra_x.append(job.frames_x)
             extra_y.append(job.frames_y)
-            extra_w.append(np.full(len(job.frames_y), s.stream_weight, np.float32))
+            extra_w.append(np.full(len(job.frames_y), STREAM_WEIGHT, np.float32))
         model = self._new_cnn(job)
         model.fit(job.x, job.y, job.n_classes, progress=fit_progress(0, s.epochs),
                   extra_x=np.concatenate(extra_x) if extra_x else None,
@@ -489,25 +455,6 @@ class BatchSession(Paging, BaseSession):
 
         views = self._views(len(job.candidates))
         probs = score(model, 0.8 / fits, f"scoring {len(job.candidates)} images x {views} views")
-        pseudo: list[tuple[int, int, float]] = []
-        if s.pseudo and len(job.candidates):
-            chosen, classes = strategies.pseudo_labels(probs, job.pseudo_threshold)
-            if len(chosen) > s.pseudo_max:
-                keep = np.argsort(strategies.entropy(probs[chosen]))[: s.pseudo_max]
-                chosen, classes = chosen[keep], classes[keep]
-            if len(chosen):
-                conf = probs.mean(axis=2)[chosen].max(axis=1)
-                pseudo = [(int(job.candidates[c]), int(k), float(p)) for c, k, p in zip(chosen, classes, conf)]
-                model = self._new_cnn(job)
-                px = self.pool.as_float(np.array([i for i, _, _ in pseudo]))
-                py = np.array([k for _, k, _ in pseudo])
-                if job.frames_x is not None and len(job.frames_x):  # one weight for both kinds: the pseudo one
-                    assert job.frames_y is not None
-                    px, py = np.concatenate([px, job.frames_x]), np.concatenate([py, job.frames_y])
-                model.fit(job.x, job.y, job.n_classes, extra_x=px, extra_y=py, extra_weight=s.pseudo_weight,
-                          progress=fit_progress(1, s.epochs))
-                trained += model.images_seen_
-                probs = score(model, 0.9, f"scoring again with {len(pseudo)} pseudo-labels")
         rng = np.random.default_rng(s.seed + 1000 + job.round)
         scores = strategies.entropy(probs)
         worth_asking = np.bincount(job.y, minlength=job.n_classes).min() >= ASK_AFTER
@@ -521,7 +468,7 @@ class BatchSession(Paging, BaseSession):
         base_x, base_y, base_w = list(extra_x), list(extra_y), list(extra_w)
         # more than one step only once every class has ASK_AFTER labels: a weak model's guesses gain
         # little from another pass, and early rounds must keep pace with the labeler
-        steps = s.semi_steps if worth_asking else 1
+        steps = SEMI_STEPS if worth_asking else 1
         # ... and each semi-supervised fit trains twice as long then: on the sample at 250 labels
         # 98.0 and 98.2% against 97.7 and 97.6% (two label sets, same guesses)
         passes = TRAIN_PASSES * (2 if worth_asking else 1)
@@ -529,15 +476,15 @@ class BatchSession(Paging, BaseSession):
             if step:  # the last step's model reads the pool again, under the same views
                 probs = score(model, 0.8, "scoring with the semi-supervised model")
                 mean = probs.mean(axis=2)
-            agree = (probs.argmax(axis=1) == mean.argmax(axis=1)[:, None]).mean(axis=1) >= s.semi_agree - 1e-9
-            sure = np.flatnonzero(agree & (mean.max(axis=1) >= s.semi_confidence))
+            agree = (probs.argmax(axis=1) == mean.argmax(axis=1)[:, None]).mean(axis=1) >= SEMI_AGREE - 1e-9
+            sure = np.flatnonzero(agree & (mean.max(axis=1) >= SEMI_CONFIDENCE))
             most = TRAIN_PASSES // 10  # at least 10 epochs within the budget: a random share of a large pool's
             if len(sure) > most:
                 sure = np.sort(np.random.default_rng(s.seed + job.round).choice(sure, most, replace=False))
             guesses = len(sure)
             extra_x = [*base_x, cx[sure]]
             extra_y = [*base_y, mean[sure].argmax(axis=1)]
-            extra_w = [*base_w, np.full(len(sure), s.semi_weight, np.float32)]
+            extra_w = [*base_w, np.ones(len(sure), np.float32)]
             n_train = len(job.y) + sum(len(e) for e in extra_y)
             epochs = min(s.epochs, max(10, -(-passes // n_train)))
             progress(0.8 * (fits - 1) / fits, f"round {job.round}: training on {len(job.y)} labels and "
@@ -560,7 +507,7 @@ class BatchSession(Paging, BaseSession):
             model=model, ranking=ranking,
             probs={int(i): mean[n] for n, i in enumerate(job.candidates)},
             uncertainty={int(i): float(scores[n]) for n, i in enumerate(job.candidates)},
-            pseudo=pseudo, accuracy=accuracy, seconds_train=time.perf_counter() - t0 - scoring,
+            accuracy=accuracy, seconds_train=time.perf_counter() - t0 - scoring,
             seconds_score=scoring, images_trained=trained, views_scored=scored,
             tested=0 if test is None else len(test[1]), guesses=guesses,
             augment=job.augment, augment_scores=augment_scores, augment_checked=checked,
@@ -635,21 +582,16 @@ class BatchSession(Paging, BaseSession):
         })
 
     def apply(self, job: RoundJob, result: RoundResult) -> None:
-        """Back on the session's thread: the new ranking, model, pseudo-labels and curve point."""
+        """Back on the session's thread: the new ranking, model and curve point."""
         self.model = result.model
         self.probs, self.uncertainty = result.probs, result.uncertainty
         self.ranking = result.ranking
         self.accuracy = result.accuracy
         self.updating = False
         self.augment_choice, self.augment_checked = result.augment, result.augment_checked
-        if self.settings.pseudo:
-            self.store.replace_source(
-                self.session_id, "pseudo", [(str(self.pool.ids[i]), k, c) for i, k, c in result.pseudo]
-            )
-        self.pseudo_count = len(result.pseudo)
         self.history.append((job.labels, result.accuracy))
         self.curve.append(CurvePoint(job.labels, job.seconds, result.accuracy, {
-            "round": job.round, "pseudo_labels": len(result.pseudo),
+            "round": job.round,
             "seconds_train": round(result.seconds_train, 2), "seconds_score": round(result.seconds_score, 2),
             "scored": len(job.candidates), "images_trained": result.images_trained,
             "views_scored": result.views_scored, "semi_guesses": result.guesses,
@@ -675,7 +617,7 @@ class BatchSession(Paging, BaseSession):
             unsure=len(self.unsure),
             accuracy=self.accuracy,
             counts=[counts.get(("human", c), 0) for c in range(self.pool.n_classes)],
-            pseudo_count=self.pseudo_count, history=list(self.history), message=self.message,
+            history=list(self.history), message=self.message,
         )
 
 

@@ -36,8 +36,8 @@ class BrowseSettings(TeamSettings):
     mode = "browse"
     seed: int = setting(0, "order of the pool (the app picks a fresh one unless given)", min=0)
     learn: bool = setting(True, "retrain the softmax regression as labels come in")
-    first_update: int = setting(10, "labels before the first model; the schedule doubles from there", min=1)
-    every_after: int = setting(1280, "past this many labels, retrain every this many", min=1)
+    first_update: int = setting(10, "labels before the first model; the schedule doubles from there to 1,280, then "
+                                    "retrains every 1,280", min=1)
 
 
 @dataclass
@@ -101,7 +101,7 @@ class BrowseSession(BaseSession):
         self.position = 0
         self.history: list[tuple[int, int | None]] = []  # (position, event id or None for skip)
         self.redo_stack: list[int] = []
-        self.schedule = doubling_schedule(self.settings.first_update, self.settings.every_after)
+        self.schedule = doubling_schedule(self.settings.first_update)
         self.next_update = 0
         self.model: Any = None  # a SoftmaxRegression once the first update has run
         self.accuracy: float | None = None

@@ -26,7 +26,7 @@ import numpy as np
 from ..agreement import reliability, store_agreement
 from ..data import shown_id
 from ..models.augment import PRESETS
-from ..models.cnn import LOSSES, CNNClassifier
+from ..models.cnn import CNNClassifier
 from ..store import LabelEvent
 from ..workspace import Workspace
 from .base import (
@@ -41,24 +41,20 @@ from .base import (
     no_progress,
 )
 from .paging import Paging
-from .settings import TeamSettings, setting
+from .settings import MODEL_GROUP, TeamSettings, setting
 
 SECOND = "second-opinion"  # the store's mode name for blind second opinions
+FOLD_BUDGET = 60_000  # image passes of a fold's CNN at most: fewer epochs on many labels
 
 
 @dataclass
 class ReviewSettings(TeamSettings):
     mode = "review"
-    folds: int = setting(4, "cross-fitting folds: each label is judged by a model trained on the others", min=2, max=10)
-    epochs: int = setting(30, "training epochs of each fold's CNN", min=1)
-    budget: int = setting(60000, "at most this many image passes per fold (fewer epochs on many labels)", min=1000)
     augment: str = setting("auto", "augmentation of the judging CNNs: geometric (rotation, shear, elastic; for digits "
                            "and strokes), shift (small moves and rescaling; photos, objects, textures), none; auto: "
                            "what batch or clusters mode measured on this workspace, else the better of shift and "
                            "geometric on the first round's labels (shift ranks at once, geometric is fitted in "
                            "the background while you review)", choices=("auto", *PRESETS))
-    loss: str = setting("ce", "the judging CNN's loss: cross-entropy, or soft/hard bootstrapping (Reed et al.)",
-                        choices=LOSSES)
     score: str = setting("self_confidence", "how doubt is measured: 1 - p(stored label), or the normalised margin "
                          "of the best other class over it", choices=("self_confidence", "margin"))
     min_doubt: float = setting(0.5, "items not flagged by confident learning join the queue above this doubt",
@@ -69,6 +65,10 @@ class ReviewSettings(TeamSettings):
     stage: str = setting("review", "review the stored labels, or give a blind second opinion first",
                          choices=("review", "second"))
     seed: int = setting(0, "fold assignment and training", min=0)
+    folds: int = setting(4, "cross-fitting folds: each label is judged by a model trained on the others", min=2, max=10,
+                         group=MODEL_GROUP)
+    epochs: int = setting(30, "training epochs of each fold's CNN (fewer on many labels: 60,000 image passes a "
+                              "fold at most)", min=1, group=MODEL_GROUP)
 
 
 @dataclass
@@ -485,9 +485,9 @@ class ReviewSession(Paging, BaseSession):
 
     def fold_model(self, n_train: int, seed: int, augment: str | None = None) -> CNNClassifier:
         s = self.settings
-        epochs = max(3, min(s.epochs, s.budget // max(n_train, 1)))
+        epochs = max(3, min(s.epochs, FOLD_BUDGET // max(n_train, 1)))
         kind = augment or self.augment or AUGMENT_KINDS[0]
-        return CNNClassifier(arch="small", epochs=epochs, patience=0, augment=PRESETS[kind], seed=seed, loss=s.loss)
+        return CNNClassifier(arch="small", epochs=epochs, patience=0, augment=PRESETS[kind], seed=seed)
 
     def train(self, job: ReviewJob, progress: Progress = no_progress) -> ReviewResult:
         """K models, each trained without one fold, give that fold its probabilities. While

@@ -11,6 +11,7 @@ any work starts, and a wrong one is a `TuilabelError` that names the setting and
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
@@ -23,6 +24,11 @@ TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")
 
 
+LABELING = "while labeling"  # what a person chooses: the default group
+MODEL_GROUP = "model"  # training hyper-parameters: what a benchmark or an expert tunes
+GROUPS = (LABELING, MODEL_GROUP, "team")
+
+
 def setting(
     default: Any,
     help: str,
@@ -30,9 +36,12 @@ def setting(
     choices: Sequence[Any] | None = None,
     min: float | None = None,
     max: float | None = None,
+    group: str = LABELING,
 ) -> Any:
-    """A declared setting: its default, one line of help, and the values it accepts."""
-    meta = {"help": help, "choices": tuple(choices) if choices is not None else None, "min": min, "max": max}
+    """A declared setting: its default, a sentence of help, the values it accepts and its group
+    (`LABELING`, what a person chooses, or `MODEL_GROUP`, a training hyper-parameter)."""
+    meta = {"help": help, "choices": tuple(choices) if choices is not None else None, "min": min, "max": max,
+            "group": group}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -41,9 +50,18 @@ class Settings:
     """Base of every mode's settings; subclasses are dataclasses of `setting` fields."""
 
     mode: ClassVar[str] = ""
+    # named bundles of values (a seed's original behaviour): ``preset=NAME`` sets each value whose
+    # setting was left at its default; a subclass with presets declares a ``preset`` setting
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
+        preset = getattr(self, "preset", "none")
+        if preset in self.PRESETS:
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            for key, value in self.PRESETS[preset].items():
+                if getattr(self, key) == defaults[key]:
+                    setattr(self, key, value)
         for f in dataclasses.fields(self):
             setattr(self, f.name, _check(f, hints[f.name], getattr(self, f.name)))
         self.check()
@@ -75,16 +93,32 @@ class Settings:
         return dataclasses.replace(self, **values)
 
     @classmethod
-    def describe(cls) -> list[str]:
-        """One line per setting: name, type, accepted values, default, help."""
+    def rows(cls) -> list[tuple[str, str, str, str, str]]:
+        """Per setting, in groups (`GROUPS`): group, name, type and accepted values, default, help."""
         hints = typing.get_type_hints(cls)
-        rows = []
-        shared = {f.name for f in dataclasses.fields(TeamSettings)}  # the mode's own settings first
-        for f in sorted(dataclasses.fields(cls), key=lambda f: f.name in shared):
+        out = []
+        for f in dataclasses.fields(cls):
             kind = getattr(hints[f.name], "__name__", str(hints[f.name]))
-            rows.append((f.name, f"{kind} {_accepts(f)}".strip(), repr(f.default), f.metadata.get("help", "")))
-        width = [max(len(r[i]) for r in rows) for i in range(3)]
-        return [f"{n:<{width[0]}}  {k:<{width[1]}}  default {d:<{width[2]}}  {h}" for n, k, d, h in rows]
+            out.append((f.metadata.get("group", LABELING), f.name, f"{kind} {_accepts(f)}".strip(), repr(f.default),
+                        f.metadata.get("help", "")))
+        return sorted(out, key=lambda r: GROUPS.index(r[0]))
+
+    @classmethod
+    def describe(cls, width: int = 100) -> list[str]:
+        """``--help-settings``: the settings under their groups' headings, each a line with its name,
+        accepted values and default, then its help wrapped to ``width`` columns."""
+        lines: list[str] = []
+        group = None
+        for g, name, kind, default, text in cls.rows():
+            if g != group:
+                group = g
+                lines += ([""] if lines else []) + [{LABELING: "While labeling:", MODEL_GROUP: "Model (training hyper-"
+                                                     "parameters):", "team": "Team:"}[g]]
+            width = max(40, width)
+            lines += textwrap.wrap(f"{name}  {kind}  default {default}", width, initial_indent="  ",
+                                   subsequent_indent="        ", break_on_hyphens=False)
+            lines += textwrap.wrap(text, width, initial_indent="      ", subsequent_indent="      ")
+        return lines
 
 
 @dataclasses.dataclass
@@ -93,7 +127,7 @@ class TeamSettings(Settings):
     concurrent sessions are handed different items (leases in the label store) unless overlap is asked."""
 
     overlap: int = setting(1, "annotators each item goes to (2 or more: independent opinions, for agreement)",
-                           min=1, max=10)
+                           min=1, max=10, group="team")
 
 
 

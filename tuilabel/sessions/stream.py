@@ -12,7 +12,7 @@ chains whose starting image the model already labels with high confidence.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -22,11 +22,16 @@ from ..errors import TuilabelError
 from ..models.rbm import RBM, pick_device
 from ..workspace import Workspace
 from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
-from .settings import Settings, setting
+from .settings import MODEL_GROUP, Settings, setting
 
 MODEL = "rbm"  # the model file this mode keeps (see Workspace.model_path)
 MIN_FPS, MAX_FPS = 0.5, 60.0
 START_WINDOW = 10  # a chain's first frames: the ones that still look like its starting pool image
+MAX_SLOWDOWN = 3.0  # autospeed: a frame the model has no idea about lasts this many times longer
+AUTOSPEED_AFTER = 50  # labelled frames before autospeed acts (an untrained model is unsure of every frame)
+EVALUATE_EVERY = 25  # labelled frames between the test evaluations the screen shows
+SURE = 0.8  # skip_sure: a chain start the model gives more than this is skipped (seed 000)
+FAST_LEARNING_RATE = 0.002  # of the fast weights (Tieleman and Hinton 2009)
 
 
 @dataclass
@@ -34,25 +39,28 @@ class StreamSettings(Settings):
     mode = "stream"
     fps: float = setting(6.0, "frames a second", min=MIN_FPS, max=MAX_FPS)
     chain_length: int = setting(10, "Gibbs steps before a chain restarts from a fresh pool image", min=1)
-    autospeed: bool = setting(True, "frames the model is unsure of play slower")
-    max_slowdown: float = setting(3.0, "autospeed: a frame the model has no idea about lasts this many times longer",
-                                  min=1.0)
-    autospeed_after: int = setting(50, "labelled frames before autospeed acts (an untrained model is unsure of all)",
-                                   min=0)
-    skip_sure: bool = setting(False, "don't show chains whose start the model is already sure of")
-    sure_threshold: float = setting(0.8, "\"sure\": the top label probability above this", min=0.0, max=1.0)
+    autospeed: bool = setting(True, "frames the model is unsure of play slower (up to 3 times, after 50 "
+                                    "labelled frames)")
+    skip_sure: bool = setting(False, "don't show chains whose start the model is already sure of (above 0.8)")
     online: bool = setting(True, "learn the label weights from each labelled frame as it is shown")
     undo_on_change: int = setting(5, "labelled frames taken back when the label changes", min=0)
     fast_weights: bool = setting(False, "fast weights push the chain out of the minimum it just visited")
-    fast_learning_rate: float = setting(0.002, "learning rate of the fast weights", min=0.0)
-    online_learning_rate: float = setting(0.05, "learning rate of the online label-weight rule", min=0.0)
-    evaluate_every: int = setting(25, "labelled frames between test evaluations shown on screen (0: never)", min=0)
-    offline_epochs: int = setting(50, "CD-1 passes of offline label-weight training", min=1)
-    offline_learning_rate: float = setting(0.2, "learning rate of offline label-weight training", min=0.0)
     offline_every: int = setting(500, "labelled frames between offline retrains of the label weights, in the "
                                  "background (0: only when asked)", min=0)
     label_start: bool = setting(True, "a chain's starting pool image takes the label its first frames were given")
     seed: int = setting(0, "which pool images start the chains", min=0)
+    preset: str = setting("none", "a named set of the values above: seed000 is seed 000's stream (chains of 30, "
+                              "frames only, offline training only when asked); a value you set wins",
+                          choices=("none", "seed000"))
+    online_learning_rate: float = setting(0.05, "learning rate of the online label-weight rule", min=0.0,
+                                          group=MODEL_GROUP)
+    offline_epochs: int = setting(50, "CD-1 passes of offline label-weight training", min=1, group=MODEL_GROUP)
+    offline_learning_rate: float = setting(0.2, "learning rate of offline label-weight training", min=0.0,
+                                           group=MODEL_GROUP)
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "seed000": {"chain_length": 30, "label_start": False, "offline_every": 0},
+    }
 
 
 @dataclass
@@ -106,7 +114,7 @@ class StreamSession(BaseSession):
                 raise TuilabelError("no RBM yet: run `tuilabel train WORKSPACE --model rbm` first", workspace.path)
             rbm = workspace.load_model(MODEL, RBM.load)
         self.rbm = rbm
-        self.rbm.config.fast_learning_rate = self.settings.fast_learning_rate
+        self.rbm.config.fast_learning_rate = FAST_LEARNING_RATE
         self.rng = np.random.default_rng(self.settings.seed)
         self.shape = self.pool.image_shape
         self.label: int | None = None
@@ -193,7 +201,7 @@ class StreamSession(BaseSession):
             if not self.settings.skip_sure:
                 break
             p = self.rbm.label_probs_from_hidden(self.rbm.hidden_probs(v))
-            if float(p.max()) <= self.settings.sure_threshold:
+            if float(p.max()) <= SURE:
                 break
             self.skipped_chains += 1
         self.v = self.start_v = v
@@ -233,15 +241,15 @@ class StreamSession(BaseSession):
         self.chain_events.append((event, self.chain_step))
         self.since_offline += 1
         self.per_class[self.label] += 1
-        if self.settings.evaluate_every and len(self.labelled) % self.settings.evaluate_every == 0:
+        if len(self.labelled) % EVALUATE_EVERY == 0:
             self.evaluate()
 
     def frame_interval(self) -> float:
         interval = 1.0 / self.settings.fps
-        if self.settings.autospeed and len(self.labelled) >= self.settings.autospeed_after:
+        if self.settings.autospeed and len(self.labelled) >= AUTOSPEED_AFTER:
             k = len(self.probs)
             unsure = (1.0 - float(self.probs.max())) / (1.0 - 1.0 / k) if k > 1 else 0.0
-            interval *= 1.0 + (self.settings.max_slowdown - 1.0) * min(max(unsure, 0.0), 1.0)
+            interval *= 1.0 + (MAX_SLOWDOWN - 1.0) * min(max(unsure, 0.0), 1.0)
         return interval
 
     def tick(self) -> int:
@@ -332,7 +340,7 @@ class StreamSession(BaseSession):
     def do_toggle_fast_weights(self) -> None:
         """Fast weights push the chain out of the minimum it just visited."""
         self.settings.fast_weights = not self.settings.fast_weights
-        self.rbm.config.fast_learning_rate = self.settings.fast_learning_rate
+        self.rbm.config.fast_learning_rate = FAST_LEARNING_RATE
         self.rbm.reset_fast_weights()
 
     def do_next_chain(self) -> None:

@@ -81,8 +81,6 @@ class BatchScreen(GalleryScreen):
         if v.history:
             status.append("  curve " + " ".join(f"{n}:{'-' if a is None else f'{a:.0%}'}" for n, a in v.history[-4:]),
                           style="dim")
-        if v.pseudo_count:
-            status.append(f"  pseudo-labels {v.pseudo_count}")
         if v.training:
             status.append(f"  {self.progress_text or 'training…'}", style="yellow")
         self.query_one("#status", TextPanel).set_text(status)

@@ -1,0 +1,1 @@
+"""The Textual screens: keys to actions, a session's view to pixels (see ARCHITECTURE.md)."""
