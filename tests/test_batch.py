@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-import tuilabel.sessions.batch as batch_module
+import tuilabel.sessions.batch.rounds as batch_module
 from tuilabel.cli import main
 from tuilabel.sessions import Action, SimClock
 from tuilabel.sessions.base import choose_augment
@@ -172,13 +172,13 @@ def test_augment_auto_measures_both_kinds_when_the_labels_allow(sample_workspace
     pool = sample_workspace.pool
     idx = np.concatenate([np.flatnonzero(pool.truth == c)[:4] for c in range(10)])
     job = RoundJob(1, pool.as_float(idx), pool.truth[idx].astype(np.int64), idx, np.arange(0), 10, len(idx), 0.0)
-    choice, scores, trained, checked = session._choose_augment(job, lambda *a: None)
+    choice, scores, trained, checked = batch_module.measure_augment(session, job, lambda *a: None)
     assert set(scores) == {"shift", "geometric"} and choice in scores and trained > 0 and checked == 4
     job.augment_checked = 4
-    assert session._choose_augment(job, lambda *a: None)[1:] == ({}, 0, 4)  # measured once a level
+    assert batch_module.measure_augment(session, job, lambda *a: None)[1:] == ({}, 0, 4)  # measured once a level
     fixed = BatchSession(sample_workspace, settings=BatchSettings(**TINY, augment="none"), save_models=False)
     job.augment_checked, job.augment = 0, "none"
-    assert fixed._choose_augment(job, lambda *a: None) == ("none", {}, 0, 0)
+    assert batch_module.measure_augment(fixed, job, lambda *a: None) == ("none", {}, 0, 0)
     session.close()
     fixed.close()
 
@@ -205,14 +205,10 @@ def test_choose_augment_keeps_what_cross_validates_better_and_measures_once_a_le
 
 
 def test_a_large_subset_is_scored_under_fewer_views_on_a_cpu(sample_workspace):
-    from tuilabel.sessions import batch
-
     session = BatchSession(sample_workspace, settings=BatchSettings(**{**TINY, "augmentations": 10}),
                            save_models=False)
-    if batch.on_gpu():
-        assert session._views(20_000) == 10
-    else:
-        assert session._views(100) == 10 and session._views(20_000) == 2 and session._views(10**6) == 1
+    views = [batch_module.views_for(session, n) for n in (100, 20_000, 10**6)]
+    assert views == ([10, 10, 10] if batch_module.on_gpu() else [10, 2, 1])
     session.close()
 
 

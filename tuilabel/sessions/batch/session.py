@@ -1,0 +1,365 @@
+"""The batch session: pages of the ranking, a label per key, the update cycle (rounds.py trains)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ... import strategies
+from ...data import shown_id, to_model_input
+from ...errors import TuilabelError
+from ...models.cnn import CNNClassifier
+from ...workspace import Workspace
+from ..base import BaseSession, Clock, CurvePoint, Progress, no_progress
+from ..paging import Paging
+from . import rounds
+from .rounds import RoundJob, RoundResult
+from .settings import MODEL, BatchSettings, score_subset
+
+
+@dataclass
+class PageItem:
+    index: int
+    item_id: str
+    image: np.ndarray
+    guess: int | None
+    confidence: float | None
+    uncertainty: float | None
+    label: int | None = None  # what the user gave on this page
+    answered: bool = False
+
+
+@dataclass
+class BatchView:
+    page: list[PageItem]
+    focus: int
+    page_number: int
+    round: int
+    labels: int
+    next_round_at: int
+    training: bool
+    accuracy: float | None
+    counts: list[int]
+    unsure: int = 0
+    history: list[tuple[int, float | None]] = field(default_factory=list)  # (labels, accuracy) per round
+    message: str = ""
+
+
+class BatchSession(Paging, BaseSession):
+    mode = "batch"
+    settings_class = BatchSettings
+    settings: BatchSettings
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        settings: BatchSettings | None = None,
+        clock: Clock | None = None,
+        annotator: str | None = None,
+        save_models: bool = True,
+        page_size: int = 12,
+    ) -> None:
+        super().__init__(workspace, settings, clock, annotator, save_models)
+        self.arch_settings = self.settings.resolved(self.pool.channels)  # what training runs with
+        self.score_subset = score_subset(self.arch_settings.arch, len(self.pool))
+        self.rng = np.random.default_rng(self.settings.seed)
+        self.page_size = page_size
+        self.augment_choice = self.settings.augment if self.settings.augment != "auto" else "shift"
+        self.augment_checked = 0  # auto: labels a class when the choice was last measured
+        self.model: CNNClassifier | None = None
+        self.round = 0
+        self.accuracy: float | None = None
+        self.probs: dict[int, np.ndarray] = {}
+        self.uncertainty: dict[int, float] = {}
+        self.history: list[tuple[int, float | None]] = []
+        self.labelled = self._labelled_indices()
+        self.ranking = self.rng.permutation(len(self.pool))  # no model yet: random order
+        self.next_round_at = max(self.settings.start, self.classified + 1)
+        self.resume()
+        self.page: list[PageItem] = []
+        self.page_number = 0
+        self.focus = 0
+        self._undo: list[tuple[int, int]] = []  # (page number, pool index) of each answer given
+        self._pages: dict[int, list[PageItem]] = {}  # earlier pages, for an undo that reaches back
+        self.new_page()
+
+    @property
+    def ranking(self) -> np.ndarray:
+        """Pool indices, most useful to label first (random before the first model)."""
+        return self._ranking
+
+    @ranking.setter
+    def ranking(self, order: np.ndarray) -> None:
+        self._ranking = order
+        self._ranked: list[int] = order.tolist()  # once per ranking, not once per page
+        self._front = 0  # the leading run of answered items, passed over
+
+    @property
+    def training(self) -> bool:
+        return self.updating
+
+    @property
+    def spent(self) -> int:
+        return len(self.labelled)
+
+    def resume(self) -> None:
+        """The CNN and ranking a previous batch session saved: guesses and order from the start."""
+        if self.save_models and self.workspace.has_model(MODEL):
+            self.model = self.workspace.load_model(MODEL, CNNClassifier.load)
+        state = self.load_state()
+        if state is None:
+            return
+        self.round = int(state["round"])
+        self.history = [(int(n), a) for n, a in state["history"]]
+        self.accuracy = self.history[-1][1] if self.history else None
+        ranked = np.array(state["ranking"], dtype=np.int64)
+        scored = np.array(state["scored"], dtype=np.int64)
+        probs = np.array(state["probs"], dtype=np.float32).reshape(len(scored), -1)
+        self.probs = {int(i): probs[n] for n, i in enumerate(scored)}
+        self.uncertainty = {int(i): float(u) for i, u in zip(scored, state["uncertainty"])}
+        if self.settings.augment == "auto":
+            self.augment_choice = state.get("augment", self.augment_choice)
+            self.augment_checked = int(state.get("augment_checked", 0))
+        if self.model is not None:  # items the saved ranking never saw come after it, in random order
+            rest = np.setdiff1d(self.ranking, ranked, assume_unique=True)
+            self.ranking = np.concatenate([ranked, self.rng.permutation(rest)])
+        self.next_round_at = max(int(state["next_round_at"]), self.classified + 1)
+        self.message = f"resumed after round {self.round}: the saved model's ranking and guesses"
+
+    def shown_item(self) -> int | None:
+        return self.page[self.focus].index if self.page else None
+
+    # -- pool bookkeeping -----------------------------------------------------------------------
+
+    def _labelled_indices(self) -> set[int]:
+        """Items answered (a class or unsure) that are never shown here again: any person's, or with
+        overlap, this annotator's and those that ``overlap`` others answered."""
+        answered = self.store.labels(("human",))
+        self.unsure = {self.pool.index_of(i) for i, label in answered.items() if label is None}
+        if self.overlap > 1:
+            me = self.store.annotator_of(self.session_id)
+            done = self.store.labelled_by(me) | self.store.answered_by_others(me, self.overlap)
+            return {self.pool.index_of(i) for i in done}
+        return {self.pool.index_of(i) for i in answered}
+
+    @property
+    def classified(self) -> int:
+        """Answers with a class (not unsure): what the schedule and the screen count."""
+        return len(self.labelled) - len(self.unsure)
+
+    def _refill_page(self) -> None:
+        self.page = []
+        self.page_number -= 1  # the same page number, drawn again
+        self.new_page()
+
+    def new_page(self) -> None:
+        if self.page:
+            self._pages[self.page_number] = self.page
+            self.release(item.index for item in self.page if not item.answered)
+        shown = {item.index for item in self.page}
+        # in ranking order, the first items no other annotator holds (read lazily: a million-item
+        # ranking costs what a page takes); the answered run at its front is passed once
+        ranked = self._ranked
+        while self._front < len(ranked) and ranked[self._front] in self.labelled:
+            self._front += 1
+        candidates = (i for i in itertools.islice(ranked, self._front, None)
+                      if i not in self.labelled and i not in shown)
+        self.page = [self._item(i) for i in self.claim(candidates, self.page_size)]
+        self.page_number += 1
+        self.focus = 0
+
+    def _item(self, index: int) -> PageItem:
+        p = self.probs.get(index)
+        if p is None and self.model is not None:
+            p = self.model.predict_proba(self.pool.as_float(np.array([index])))[0]
+        return PageItem(
+            index=index,
+            item_id=str(self.pool.ids[index]),
+            image=self.pool.images[index],
+            guess=None if p is None else int(p.argmax()),
+            confidence=None if p is None else float(p.max()),
+            uncertainty=self.uncertainty.get(index),
+        )
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def _answer(self, label: int | None) -> None:
+        if not self.page:
+            self.message = "nothing left to label"
+            return
+        item = self.page[self.focus]
+        self.store.add(self.session_id, item.item_id, label)
+        item.label, item.answered = label, True
+        self.labelled.add(item.index)
+        if label is None:
+            self.unsure.add(item.index)
+        self._undo.append((self.page_number, item.index))
+        name = "unsure" if label is None else self.pool.class_names[label]
+        self.message = f"{shown_id(item.item_id)} -> {name}"
+        self._move_on()
+
+    def do_label(self, label: int) -> None:
+        """Label the focused image and move to the next."""
+        if self.known_class(label):
+            self._answer(int(label))
+
+    def do_accept(self) -> None:
+        """Accept the model's guess for the focused image."""
+        if self.page and self.page[self.focus].guess is not None:
+            self._answer(self.page[self.focus].guess)
+        else:
+            self.message = "no guess yet: the first model comes after the first round"
+
+    def do_unsure(self) -> None:
+        """Mark the focused image as not any class / unsure."""
+        self._answer(None)
+
+    def do_undo(self) -> None:
+        """Take back the last answer and focus that image again."""
+        if not self._undo:
+            self.message = "nothing to undo"
+            return
+        page_number, index = self._undo.pop()
+        if not self.store.undo(self.session_id):
+            self.message = "nothing to undo"
+            return
+        if page_number != self.page_number:  # the answer was on an earlier page: go back to it
+            self._pages[self.page_number] = self.page
+            self.page, self.page_number = self._pages.pop(page_number), page_number
+        position = next(n for n, it in enumerate(self.page) if it.index == index)
+        item = self.page[position]
+        self.labelled.discard(item.index)
+        self.unsure.discard(item.index)
+        item.label, item.answered = None, False
+        self.focus = position
+        self.message = f"undone: {shown_id(item.item_id)}"
+
+    def do_skip_page(self) -> None:
+        """Leave this page unlabelled and show the next one."""
+        self.new_page()
+
+    # -- the update cycle: a round ----------------------------------------------------------------
+
+    def due_update(self) -> bool:
+        if self.updating or self.classified < self.next_round_at:
+            return False
+        return len(self.labelled) < len(self.pool)  # nothing left to score: no round
+
+    def snapshot(self) -> RoundJob:
+        idx, y = self.human_labels()
+        open_items = np.ones(len(self.pool), bool)
+        open_items[np.fromiter(self.labelled, np.int64, len(self.labelled))] = False
+        unlabelled = np.flatnonzero(open_items).astype(np.int64)
+        subset = self.score_subset
+        if subset and len(unlabelled) > subset:
+            unlabelled = np.sort(self.rng.choice(unlabelled, subset, replace=False))
+        self.round += 1
+        t = self.round
+        self.updating = True
+        n = self.classified
+        if self.settings.schedule == "exponential":
+            self.next_round_at = n + strategies.exponential_schedule(n, self.settings.start)
+        else:
+            self.next_round_at = n + self.settings.batch_size
+        job = RoundJob(t, self.pool.as_float(idx), y, idx, unlabelled, self.pool.n_classes, n,
+                       self.elapsed, round_size=self.next_round_at - n, augment=self.augment_choice,
+                       augment_checked=self.augment_checked)
+        if self.settings.stream_frames:
+            job.frames_x, job.frames_y = self._stream_frames()
+        return job
+
+    def _stream_frames(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every live labelled stream frame of the workspace's pool shape, as model input."""
+        frames, labels = self.store.labelled_samples(self.pool.image_shape)
+        return to_model_input(frames), labels
+
+    def train(self, job: RoundJob, progress: Progress = no_progress) -> RoundResult:
+        return rounds.train(self, job, progress)
+
+    def compute_seconds(self, job: RoundJob, result: RoundResult) -> float:
+        return rounds.compute_seconds(self, job, result)
+
+    def persist(self, job: RoundJob, result: RoundResult) -> None:
+        """The round's CNN and ranking, so that a reopened batch session starts from them."""
+        if not self.save_models:
+            return
+        result.model.save(self.workspace.model_path(MODEL))
+        scored = sorted(result.probs)
+        history = [*self.history, (job.labels, result.accuracy)]
+        self.save_state({
+            "round": job.round, "history": history, "next_round_at": self.next_round_at,
+            "ranking": result.ranking.tolist(), "scored": scored,
+            "probs": np.round(np.array([result.probs[i] for i in scored]), 5).ravel().tolist(),
+            "uncertainty": [round(result.uncertainty[i], 5) for i in scored],
+            "augment": result.augment,
+            "augment_checked": result.augment_checked,
+            "curve": [*self.curve_records(), {"labels": job.labels, "seconds": job.seconds,
+                                              "accuracy": result.accuracy, "extra": {"round": job.round}}],
+        })
+
+    def apply(self, job: RoundJob, result: RoundResult) -> None:
+        """Back on the session's thread: the new ranking, model and curve point."""
+        self.model = result.model
+        self.probs, self.uncertainty = result.probs, result.uncertainty
+        self.ranking = result.ranking
+        self.accuracy = result.accuracy
+        self.updating = False
+        self.augment_choice, self.augment_checked = result.augment, result.augment_checked
+        self.history.append((job.labels, result.accuracy))
+        self.curve.append(CurvePoint(job.labels, job.seconds, result.accuracy, {
+            "round": job.round,
+            "seconds_train": round(result.seconds_train, 2), "seconds_score": round(result.seconds_score, 2),
+            "scored": len(job.candidates), "images_trained": result.images_trained,
+            "views_scored": result.views_scored, "semi_guesses": result.guesses,
+            "augment": result.augment, **({"augment_cv": result.augment_scores} if result.augment_scores else {}),
+            "estimate": self.estimate(result.accuracy),
+        }))
+        # refresh guesses on the open page (unscored ones get a direct prediction); order stays
+        for item in self.page:
+            p = self.probs.get(item.index)
+            if p is None:
+                p = self.model.predict_proba(self.pool.as_float(np.array([item.index])))[0]
+            item.guess, item.confidence = int(p.argmax()), float(p.max())
+            item.uncertainty = self.uncertainty.get(item.index)
+        self.message = f"round {job.round}: model retrained on {job.labels} labels"
+
+    # -- the view -------------------------------------------------------------------------------
+
+    def view(self) -> BatchView:
+        counts = self.store.counts()
+        return BatchView(
+            page=self.page, focus=self.focus, page_number=self.page_number, round=self.round,
+            labels=self.classified, next_round_at=self.next_round_at, training=self.updating,
+            unsure=len(self.unsure),
+            accuracy=self.accuracy,
+            counts=[counts.get(("human", c), 0) for c in range(self.pool.n_classes)],
+            history=list(self.history), message=self.message,
+        )
+
+
+# -- `tuilabel train --model cnn` and `tuilabel eval` ------------------------------------------------
+
+
+def train_cnn(workspace: Workspace, request: Any, progress: Progress = no_progress) -> str:
+    """One batch round now, on every human label: the CNN and the pool's ranking, saved for the
+    batch mode to resume from."""
+    session = BatchSession(workspace, BatchSettings.from_options(request.options), annotator="train")
+    idx, _ = session.human_labels()
+    if len(idx) < 2:
+        raise TuilabelError("fewer than 2 human labels: label some images first", workspace.path)
+    result = session.update(progress)
+    acc = "" if result.accuracy is None else f"; test accuracy {result.accuracy:.4f}"
+    return f"batch CNN trained on {len(idx)} labels, {len(result.ranking)} images ranked{acc}; " \
+           f"saved {workspace.model_path(MODEL)}"
+
+
+def evaluate(workspace: Workspace) -> list[str]:
+    if not workspace.has_model(MODEL):
+        return []
+    model = workspace.load_model(MODEL, CNNClassifier.load)
+    test = workspace.test
+    assert test is not None and test.truth is not None
+    return [f"cnn (batch mode): test accuracy {model.score(test.as_float(), test.truth):.4f}"]
