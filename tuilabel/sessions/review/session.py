@@ -1,20 +1,4 @@
-"""Review: labels the model disagrees with come back for a second look (seed 004).
-
-Every current label of a pool item (human, propagated, pseudo) is judged by a model that never saw
-it: the labelled items are split into K folds, a CNN is trained on K-1 of them and gives the held-out
-fold its class probabilities (cross-fitting). Items are ranked by how strongly those out-of-sample
-probabilities disagree with the stored label (confident learning's per-class thresholds flag the
-likely errors; self-confidence orders them), and items on which annotators disagree come first.
-
-The reviewer sees the doubtful items page by page, grouped by their stored class: Enter keeps the
-label, a number key corrects it, ``x`` marks the item unusable. Each answer is a new human label
-event in a "review" session (the old one stays in the log), so exports and every model use it. As
-corrections arrive the folds are retrained in the background and the queue re-ranked.
-
-With ``stage=second`` the session asks for a blind second opinion instead: the doubtful items are
-shown without their stored label or the model's guess, and the answer is this annotator's own label,
-so that review can rank disagreement between annotators (Cohen's kappa in `tuilabel status`).
-"""
+"""The review session: the queue of doubtful labels, page by page; its settings; the update cycle."""
 
 from __future__ import annotations
 
@@ -23,13 +7,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..agreement import reliability, store_agreement
-from ..data import shown_id
-from ..models.augment import PRESETS
-from ..models.cnn import CNNClassifier
-from ..store import LabelEvent
-from ..workspace import Workspace
-from .base import (
+from ...agreement import reliability, store_agreement
+from ...data import shown_id
+from ...models.augment import PRESETS
+from ...models.cnn import CNNClassifier
+from ...store import LabelEvent
+from ...workspace import Workspace
+from ..base import (
     AUGMENT_KINDS,
     COSTS,
     BaseSession,
@@ -40,8 +24,9 @@ from .base import (
     measured_augment,
     no_progress,
 )
-from .paging import Paging
-from .settings import MODEL_GROUP, TeamSettings, setting
+from ..paging import Paging
+from ..settings import MODEL_GROUP, TeamSettings, setting
+from .judging import ReviewJob, ReviewResult, confident_errors, cross_fit, doubt_scores
 
 SECOND = "second-opinion"  # the store's mode name for blind second opinions
 FOLD_BUDGET = 60_000  # image passes of a fold's CNN at most: fewer epochs on many labels
@@ -69,37 +54,6 @@ class ReviewSettings(TeamSettings):
                          group=MODEL_GROUP)
     epochs: int = setting(30, "training epochs of each fold's CNN (fewer on many labels: 60,000 image passes a "
                               "fold at most)", min=1, group=MODEL_GROUP)
-
-
-@dataclass
-class ReviewJob:
-    round: int
-    items: np.ndarray  # pool indices of the labelled items
-    labels: np.ndarray  # their stored labels
-    weights: np.ndarray  # their confidences
-    x: np.ndarray  # model input of the items
-    n_classes: int
-    reviewed: int
-    seconds: float
-    augment: str = "shift"  # the judging CNNs' augmentation
-    # augment=auto before it is known: the out-of-fold agreement of the kinds already fitted on these
-    # same labels and folds ({} in the first round); None: the augmentation is settled, nothing measured
-    measured: dict[str, float] | None = None
-    folds_of: int = 0  # the round whose folds and fold seeds these are (0: this one)
-
-
-@dataclass
-class ReviewResult:
-    probs: np.ndarray  # (n, classes): out-of-sample class probabilities of job.items
-    flagged: np.ndarray  # (n,) bool: confident learning's likely errors
-    accuracy: float | None  # the folds' ensemble on the test set
-    images_trained: int
-    scored: int
-    tested: int
-    seconds: float
-    augment: str = "shift"  # the augmentation the folds trained with
-    augment_scores: dict[str, float] = field(default_factory=dict)  # measured: out-of-fold agreement of each
-    chosen: str | None = None  # once every kind is measured on the same labels: the better one
 
 
 @dataclass
@@ -136,28 +90,6 @@ class ReviewView:
     ranked: bool
     class_filter: int | None
     message: str = ""
-
-
-def doubt_scores(probs: np.ndarray, labels: np.ndarray, score: str = "self_confidence") -> np.ndarray:
-    """How strongly out-of-sample probabilities disagree with the stored labels, in [0, 1]."""
-    n = np.arange(len(labels))
-    given = probs[n, labels]
-    if score == "self_confidence":
-        return 1.0 - given
-    other = probs.copy()
-    other[n, labels] = -1.0
-    return (other.max(1) - given + 1.0) / 2.0  # the normalised margin, mapped to [0, 1]
-
-
-def confident_errors(probs: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """Confident learning's flag (Northcutt et al.): an item is a likely error when some other class
-    reaches that class's threshold (the mean probability the model gives it on items labelled with
-    it) and the most probable such class is not the stored one."""
-    thresholds = np.array([probs[labels == k, k].mean() if (labels == k).any() else 1.0 for k in range(n_classes)])
-    above = probs >= thresholds[None, :] - 1e-12
-    masked = np.where(above, probs, -1.0)
-    best = masked.argmax(1)
-    return above.any(1) & (best != labels)
 
 
 class ReviewSession(Paging, BaseSession):
@@ -504,7 +436,7 @@ class ReviewSession(Paging, BaseSession):
             members = rng.permutation(np.flatnonzero(job.labels == k))
             folds[members] = np.arange(len(members)) % s.folds
         test = self.test_arrays()
-        probs, test_probs, trained = self._cross_fit(job, folds, folds_of, test, progress)
+        probs, test_probs, trained = cross_fit(self, job, folds, folds_of, test, progress)
         scores: dict[str, float] = {}
         chosen = None
         if job.measured is not None:
@@ -516,37 +448,6 @@ class ReviewSession(Paging, BaseSession):
         flagged = confident_errors(probs, job.labels, job.n_classes)
         return ReviewResult(probs, flagged, accuracy, trained, n, 0 if test is None else len(test[1]) * s.folds,
                             time.perf_counter() - t0, job.augment, scores, chosen)
-
-    def _cross_fit(self, job: ReviewJob, folds: np.ndarray, folds_of: int, test: tuple[np.ndarray, np.ndarray] | None,
-                   progress: Progress) -> tuple[np.ndarray, np.ndarray | None, int]:
-        """One fold model per fold, trained with ``job.augment`` (seeded by the round ``folds_of``,
-        so that two kinds measured on the same labels differ only in their augmentation): the
-        held-out probabilities, the folds' mean on the test set (None without one) and the image passes."""
-        s = self.settings
-        probs = np.zeros((len(job.items), job.n_classes), np.float32)
-        test_probs = None if test is None else np.zeros((len(test[1]), job.n_classes), np.float32)
-        trained = 0
-        # a round that only measures another augmentation says so (the ranking shown stays meanwhile)
-        what = f"trying {job.augment} augmentation" if job.measured else f"review round {job.round}"
-        for k in range(s.folds):
-            held = folds == k
-            train_idx = np.flatnonzero(~held)
-            progress(k / s.folds, f"{what}: judging fold {k + 1}/{s.folds} "
-                     f"({held.sum()} labels) with a CNN trained on the other {len(train_idx)}")
-            model = self.fold_model(len(train_idx), s.seed + 100 * folds_of + k, job.augment)
-
-            def step(epoch: int, loss: float, fold: int = k, model: CNNClassifier = model) -> None:
-                progress((fold + epoch / model.epochs) / s.folds,
-                         f"{what}: fold {fold + 1}/{s.folds}, epoch {epoch}/{model.epochs}")
-
-            model.fit(job.x[train_idx], job.labels[train_idx], job.n_classes,
-                      sample_weight=job.weights[train_idx], progress=step)
-            trained += model.images_seen_
-            if held.any():
-                probs[held] = model.predict_proba(job.x[held])
-            if test is not None and test_probs is not None:
-                test_probs += model.predict_proba(test[0]) / s.folds
-        return probs, test_probs, trained
 
     def compute_seconds(self, job: ReviewJob, result: ReviewResult) -> float:
         return COSTS.cnn_image_epoch * result.images_trained + COSTS.evaluation_item * (result.scored + result.tested)
