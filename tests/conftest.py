@@ -27,6 +27,16 @@ CLUSTERS_TINY = dict(k=6, fine_k=8, per_epoch=4, epoch_samples=12000, pretrain_e
                      cnn_epochs=3, space_steps=30, space_trial=0)
 
 
+@pytest.fixture(autouse=True)
+def small_rounds(monkeypatch):
+    """A batch round in a test scores a random 150 of the unlabelled pool, as a round on a pool over
+    20,000 images scores 20,000 (`batch.score_subset`): the tests' pools are 600 images, and what they
+    check is not how many images a round reads (test_batch checks that with the real cap)."""
+    import tuilabel.sessions.batch.settings as batch_settings
+
+    monkeypatch.setattr(batch_settings, "SCORE_CAP_CPU", 150)
+
+
 def make_pool(n: int = 40, n_classes: int = 4, shape: tuple[int, ...] = (8, 8), seed: int = 0) -> Pool:
     """A tiny pool whose classes are visibly different: class c lights up row band c."""
     rng = np.random.default_rng(seed)

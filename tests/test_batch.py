@@ -80,7 +80,7 @@ def test_simulate_batch(sample_workspace, tmp_path):
     # second round may start a few labels late; the first is at `start`, the last on every label
     assert labels[0] == 10 and labels[-1] == 25 and labels == sorted(set(labels))
     assert all(p["accuracy"] > 0.1 for p in curve)
-    assert curve[0]["scored"] == 600 - 10  # a pool under 20,000 images: every unlabelled one
+    assert curve[0]["scored"] == 150  # the tests' cap (conftest.small_rounds), as 20,000 of a larger pool
 
 
 def test_batch_screen_labels_the_focused_tile(sample_workspace):
@@ -230,3 +230,14 @@ def test_auto_keeps_random_order_until_the_model_is_worth_asking(sample_workspac
     rand = BatchSession(sample_workspace, settings=BatchSettings(**TINY, strategy="random"), save_models=False)
     assert (rand.train(jobs["auto"]).ranking == rankings["auto"]).all()  # strategy=random's very order: paired
     rand.close()
+
+
+def test_a_round_on_a_large_pool_scores_a_random_subset(monkeypatch):
+    from tuilabel.sessions.batch import score_subset
+
+    monkeypatch.undo()  # the real caps, not the tests' small rounds (conftest.small_rounds)
+    if batch_module.on_gpu():
+        assert score_subset("small", 60_000) == 0 and score_subset("small", 300_000) == 200_000
+    else:
+        assert score_subset("small", 4000) == 0 and score_subset("small", 60_000) == 20_000
+        assert score_subset("seed-mnist", 4000) == 2000  # seed 001's networks are ~9x slower on a CPU
