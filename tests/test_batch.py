@@ -4,6 +4,7 @@ import asyncio
 import json
 
 import numpy as np
+import pytest
 
 import tuilabel.sessions.batch.rounds as batch_module
 from tuilabel.cli import main
@@ -31,6 +32,7 @@ def test_labels_commit_at_once_and_pages_advance(sample_workspace):
     assert first_page[3] not in sample_workspace.store.current()
 
 
+@pytest.mark.slow
 def test_rounds_rank_unlabelled_items_and_save_the_model(sample_workspace):
     settings = BatchSettings(**TINY)
     session = BatchSession(sample_workspace, clock=SimClock(), settings=settings, page_size=5)
@@ -52,6 +54,7 @@ def test_rounds_rank_unlabelled_items_and_save_the_model(sample_workspace):
     assert main(["eval", str(sample_workspace.path)]) == 0  # the round saved models/cnn.npz
 
 
+@pytest.mark.slow
 def test_cnn_trains_on_labelled_stream_frames(sample_workspace):
     pool = sample_workspace.pool
     store = sample_workspace.store
@@ -68,6 +71,7 @@ def test_cnn_trains_on_labelled_stream_frames(sample_workspace):
     assert session.accuracy is not None
 
 
+@pytest.mark.slow
 def test_simulate_batch(sample_workspace, tmp_path):
     out = tmp_path / "batch.json"
     args = ["simulate", str(sample_workspace.path), "--mode", "batch", "--labels", "25", "--out", str(out)]
@@ -105,6 +109,7 @@ def test_batch_screen_labels_the_focused_tile(sample_workspace):
     assert sample_workspace.store.current() == {ids[0]: (7, 1.0), ids[1]: (None, 1.0)}
 
 
+@pytest.mark.slow
 def test_semi_supervised_round_trains_on_sure_guesses(sample_workspace, monkeypatch):
     session = BatchSession(sample_workspace, clock=SimClock(), settings=BatchSettings(**TINY), page_size=5,
                            save_models=False)
@@ -146,6 +151,7 @@ def test_semi_supervised_round_trains_on_sure_guesses(sample_workspace, monkeypa
         s.close()
 
 
+@pytest.mark.slow
 def test_semi_supervised_fits_train_longer_once_every_class_has_16_labels(sample_workspace, monkeypatch):
     """Rounds are far apart by then: each semi-supervised fit gets twice the image passes."""
     monkeypatch.setattr(batch_module, "TRAIN_PASSES", 3000)  # small enough that 20 epochs do not cap it
@@ -167,6 +173,7 @@ def test_semi_supervised_fits_train_longer_once_every_class_has_16_labels(sample
     assert trained[16] - supervised > 1.6 * (trained[17] - supervised)
 
 
+@pytest.mark.slow
 def test_augment_auto_measures_both_kinds_when_the_labels_allow(sample_workspace):
     session = BatchSession(sample_workspace, settings=BatchSettings(**TINY), save_models=False)
     pool = sample_workspace.pool
@@ -212,6 +219,7 @@ def test_a_large_subset_is_scored_under_fewer_views_on_a_cpu(sample_workspace):
     session.close()
 
 
+@pytest.mark.slow
 def test_auto_keeps_random_order_until_the_model_is_worth_asking(sample_workspace):
     truth = sample_workspace.pool.truth
     orders, jobs, rankings = {}, {}, {}

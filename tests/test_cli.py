@@ -24,6 +24,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, small_pool, capsys):
         assert not (tmp_path / f"ws-{name.replace(' ', '-')}" / "tuilabel.toml").exists()
 
 
+@pytest.mark.slow
 def test_real_process_prints_no_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "tuilabel.cli", "init", str(tmp_path / "ws"), "--data", str(tmp_path / "x.npz")],

@@ -102,6 +102,7 @@ def _session(ws, model, **changes):
     return ClustersSession(ws, settings, clock=SimClock(), model=model)
 
 
+@pytest.mark.slow
 def test_a_centre_label_spreads_with_equation_2_and_undo_takes_it_all_back(sample_workspace, clusters_model):
     ws = sample_workspace
     session = _session(ws, clusters_model, confidence="high", show="centre")
@@ -219,6 +220,7 @@ def _save_past_first_epoch(ws, model):
         model.labelled_epochs_ = saved
 
 
+@pytest.mark.slow
 def test_later_epochs_show_medoids_for_the_share_the_spread_has_earned(sample_workspace, clusters_model):
     """A later epoch shows the least sure clusters' medoids for the share
     of the queue the spread's weight gives, and for the rest the first images of the session's
@@ -273,6 +275,7 @@ def test_later_epochs_show_medoids_for_the_share_the_spread_has_earned(sample_wo
     assert reopened.spread_factor() == pytest.approx(2 * (1 + 1 + m * 0.7) / (4 + 2 + m) - 1)
 
 
+@pytest.mark.slow
 def test_augment_auto_is_measured_on_a_persons_labels_not_the_spread(sample_workspace, clusters_model, monkeypatch):
     import tuilabel.models.cnn as clusters_module
     from tuilabel.sessions.clusters import EpochJob
@@ -304,6 +307,7 @@ def test_augment_auto_is_measured_on_a_persons_labels_not_the_spread(sample_work
     assert measure_augment(fixed, job, lambda *a: None, 0.3) == ("geometric", {}, 0, 0)
 
 
+@pytest.mark.slow
 def test_classifier_auto_keeps_what_cross_validates_better_on_a_persons_labels(sample_workspace, clusters_model):
     from tuilabel.sessions.clusters import EpochJob
     from tuilabel.sessions.clusters.epoch import measure_learner
@@ -338,6 +342,7 @@ def test_classifier_auto_keeps_what_cross_validates_better_on_a_persons_labels(s
     assert measure_learner(fixed, job, "shift", {"shift": 0.0}, lambda *a: None, 0.3) == ("cnn", {}, 0, 0, 0)
 
 
+@pytest.mark.slow
 def test_classifier_features_answers_with_softmax_regression_on_the_encoders_features(sample_workspace,
                                                                                       clusters_model):
     from tuilabel.models.probe import FeatureProbe
@@ -424,6 +429,7 @@ def test_the_cnn_trains_cnn_epochs_over_the_labelled_within_the_budget():
     assert cnn_epochs(s, 42_000, 640) == 93 and cnn_epochs(s, 12_000, 12_000) == 5
 
 
+@pytest.mark.slow
 def test_an_epoch_trains_on_the_spread_labels_and_clusters_again(sample_workspace, clusters_model):
     ws = sample_workspace
     session = _session(ws, clusters_model, space="vae")  # the seed's: the class term shapes the space clustered
@@ -469,6 +475,7 @@ def test_train_key_ends_the_epoch_early(sample_workspace, clusters_model):
     assert session.spent == 1
 
 
+@pytest.mark.slow
 def test_simulated_clusters_run_and_eval_print_the_metrics(sample_workspace, capsys):
     ws = sample_workspace.path
     out = ws / "runs" / "c.json"
@@ -489,6 +496,7 @@ def test_simulated_clusters_run_and_eval_print_the_metrics(sample_workspace, cap
     assert "cnn (clusters mode" not in printed  # simulations keep their models apart
 
 
+@pytest.mark.slow
 def test_an_epoch_of_mostly_no_class_says_the_clusters_do_not_follow_the_classes(sample_workspace, clusters_model):
     session = _session(sample_workspace, clusters_model)
     session.handle(Action("label", 1))
@@ -540,6 +548,7 @@ def test_the_simulated_person_decides_a_cluster_from_what_the_screen_shows(sampl
 # -- the screen -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_clusters_screen_labels_splits_and_trains(sample_workspace, clusters_model):
     from tuilabel.tui.app import TuilabelApp
     from tuilabel.tui.clusters import ClustersScreen

@@ -118,6 +118,7 @@ def test_label_passes_settings_to_the_mode(sample_workspace):
 # -- the update cycle, from a script ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_script_reaches_a_trained_batch_model(sample_workspace):
     """The README's example: actions in, `update_if_due` after each, a trained model out."""
     truth = sample_workspace.pool.truth
@@ -132,6 +133,7 @@ def test_a_script_reaches_a_trained_batch_model(sample_workspace):
     assert sample_workspace.has_model("cnn")
 
 
+@pytest.mark.slow
 def test_simulated_runs_are_a_function_of_the_command(sample_workspace, tmp_path, capsys):
     args = ["simulate", str(sample_workspace.path), "--mode", "batch", "--labels", "30", "--seed", "3"]
     for key, value in BATCH_TINY.items():
@@ -168,6 +170,7 @@ def test_a_model_for_another_pool_is_a_one_line_error(sample_workspace, tmp_path
         BatchSession(sample_workspace)
 
 
+@pytest.mark.slow
 def test_batch_resumes_with_its_model_and_ranking(sample_workspace):
     truth = sample_workspace.pool.truth
     first = BatchSession(sample_workspace, BatchSettings(**BATCH_TINY))
@@ -184,6 +187,7 @@ def test_batch_resumes_with_its_model_and_ranking(sample_workspace):
     assert [p.labels for p in again.curve] == [10]
 
 
+@pytest.mark.slow
 def test_quitting_batch_mid_round_keeps_the_round(sample_workspace):
     from tuilabel.tui.app import TuilabelApp
     from tuilabel.tui.batch import BatchScreen
@@ -219,6 +223,7 @@ def test_quitting_batch_mid_round_keeps_the_round(sample_workspace):
     assert all("no guess" not in c and "%" in c for c in captions), captions
 
 
+@pytest.mark.slow
 def test_leaving_while_an_update_reports_progress_keeps_the_app_and_the_result(sample_workspace):
     """Found by random keys under load: progress (or the result) reaching a screen whose widgets were
     being removed raised NoMatches, which failed the update on its thread and then the app."""
@@ -272,6 +277,7 @@ def test_leaving_while_an_update_reports_progress_keeps_the_app_and_the_result(s
     assert app.updates.wait(120) and sample_workspace.has_model("cnn")  # the round was saved all the same
 
 
+@pytest.mark.slow
 def test_a_progress_report_held_back_does_not_outlive_its_update(sample_workspace):
     """Found in tmux: the clusters screen said "epoch 1: done" instead of the epoch's outcome, since
     the last report, held back by the throttle, was drawn after the update had been applied."""
@@ -306,6 +312,7 @@ def test_a_progress_report_held_back_does_not_outlive_its_update(sample_workspac
     assert rounds == 1 and text == ""
 
 
+@pytest.mark.slow
 def test_clusters_resumes_its_epoch_and_history(sample_workspace, vae_file):
     import shutil
 
@@ -334,6 +341,7 @@ def test_stream_keeps_its_label_weights(stream_workspace):
     assert np.allclose(again.rbm.U_.numpy(), session.rbm.U_.numpy()) and float(again.rbm.U_.abs().sum()) > 0
 
 
+@pytest.mark.slow
 def test_train_cnn_then_batch_opens_with_guesses(sample_workspace, capsys):
     pool = sample_workspace.pool
     s = sample_workspace.store.start_session("browse")
@@ -351,6 +359,7 @@ def test_train_cnn_then_batch_opens_with_guesses(sample_workspace, capsys):
 # -- packaging ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_the_sample(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                            "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, check=False)

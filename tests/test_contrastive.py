@@ -44,6 +44,7 @@ def coloured_marks(n: int = 400, side: int = 16, seed: int = 0) -> tuple[np.ndar
     return x, truth
 
 
+@pytest.mark.slow
 def test_the_encoder_clusters_by_shape_where_pixels_cluster_by_colour(tmp_path):
     x, truth = coloured_marks()
     pixels = nmi(truth, kmeans(x.reshape(len(x), -1), 4, seed=0).assignment)
@@ -72,6 +73,7 @@ def test_distortions_keep_shape_and_range_and_big_images_shrink_to_32():
     assert shrink(x).shape == x.shape
 
 
+@pytest.mark.slow
 def test_space_contrastive_clusters_the_encoders_features_and_keeps_the_encoder(sample_workspace, clusters_model,
                                                                                vae_file):
     ws = sample_workspace
@@ -96,6 +98,7 @@ def test_space_contrastive_clusters_the_encoders_features_and_keeps_the_encoder(
     assert parts["plan"].latent.shape == (len(ws.pool), 128)
 
 
+@pytest.mark.slow
 def test_a_colour_pool_is_simulated_and_trained_in_the_encoders_space(tmp_path, capsys):
     from tuilabel.cli import main
 
@@ -128,6 +131,7 @@ def _trial(ws, model, **changes) -> ClustersSession:
     return ClustersSession(ws, settings, clock=SimClock(), model=model)
 
 
+@pytest.mark.slow
 def test_space_auto_on_grey_images_tries_both_spaces_and_keeps_the_one_called_purer(sample_workspace,
                                                                                     clusters_model, vae_file):
     from tuilabel.sessions import Action

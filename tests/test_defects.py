@@ -41,6 +41,7 @@ def labelled(ws: Workspace, n: int = 5) -> dict:
 # 1. export never overwrites the workspace's own files; folders and non-empty folders are refused
 
 
+@pytest.mark.slow
 def test_export_refuses_the_workspaces_own_files(sample_workspace, tmp_path):
     ws = sample_workspace
     before = labelled(ws)
@@ -93,6 +94,7 @@ def test_16_bit_pngs_are_scaled_not_binarised(tmp_path):
 # 6. a missing, empty or damaged label store is refused, never silently replaced
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["missing", "empty", "garbage"])
 def test_a_lost_store_is_a_one_line_error(sample_workspace, damage):
     ws = sample_workspace
@@ -201,6 +203,7 @@ def test_no_color_draws_shades_in_the_app(sample_workspace, monkeypatch):
 # 15. unknown sources are errors
 
 
+@pytest.mark.slow
 def test_unknown_sources_are_errors(sample_workspace, tmp_path):
     labelled(sample_workspace)
     sample_workspace.close()
@@ -212,6 +215,7 @@ def test_unknown_sources_are_errors(sample_workspace, tmp_path):
 # 11 / 12. a damaged or inconsistent workspace is one line from every command, the app included
 
 
+@pytest.mark.slow
 def test_damaged_workspace_files_are_one_line_errors(sample_workspace, tmp_path):
     ws = sample_workspace
     labelled(ws)
@@ -271,6 +275,7 @@ def test_batch_undo_across_pages_and_keys_label_only_the_focused_tile(sample_wor
 # 3. while the terminal is too small to show the image, label keys do nothing
 
 
+@pytest.mark.slow
 def test_label_keys_do_nothing_while_the_image_is_hidden(sample_workspace):
     from tuilabel.tui.app import TuilabelApp
 
@@ -292,6 +297,7 @@ def test_label_keys_do_nothing_while_the_image_is_hidden(sample_workspace):
 # 10. batch on a tiny pool and on 1x1 images
 
 
+@pytest.mark.slow
 def test_batch_on_a_tiny_pool_and_tiny_images(tmp_path):
     rng = np.random.default_rng(0)
     for shape in [(40, 8, 8), (30, 1, 1)]:
@@ -347,6 +353,7 @@ def test_counts_come_from_the_store(sample_workspace):
 # 21. the stream simulation prints each point once
 
 
+@pytest.mark.slow
 def test_stream_simulation_prints_each_point_once(stream_workspace, tmp_path):
     proc = run_cli("simulate", str(stream_workspace.path), "--mode", "stream", "--seconds", "120",
                    "--set", "chain_length=10", "--out", str(tmp_path / "s.json"))
@@ -360,6 +367,7 @@ def test_stream_simulation_prints_each_point_once(stream_workspace, tmp_path):
 # 16. more than ten classes: every class has a way in from the keyboard
 
 
+@pytest.mark.slow
 def test_more_than_ten_classes_are_typed_as_numbers(tmp_path, capsys):
     from tuilabel.tui.app import HelpScreen, TuilabelApp
 
@@ -399,6 +407,7 @@ def test_more_than_ten_classes_are_typed_as_numbers(tmp_path, capsys):
 # 11. in the app: a model for another pool, a store that stops taking writes; read-only workspaces
 
 
+@pytest.mark.slow
 def test_a_mismatched_model_in_the_app_is_a_message_not_a_traceback(sample_workspace):
     from tuilabel.models.cnn import CNNClassifier
     from tuilabel.tui.app import StartScreen, TuilabelApp
@@ -459,6 +468,7 @@ def test_a_read_only_workspace_still_shows_status_and_exports(sample_workspace, 
 # 12. models made for another pool are refused wherever they are used
 
 
+@pytest.mark.slow
 def test_models_for_another_pool_are_refused(stream_workspace, tmp_path):
     from tuilabel.models.rbm import RBM
 

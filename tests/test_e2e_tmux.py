@@ -51,6 +51,7 @@ class Tmux:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True, check=False)
 
 
+@pytest.mark.slow
 def test_label_browse_undo_quit_in_tmux(sample_workspace, tmp_path):
     ws_path = sample_workspace.path
     pool = sample_workspace.pool
@@ -91,6 +92,7 @@ def test_label_browse_undo_quit_in_tmux(sample_workspace, tmp_path):
     assert Workspace(ws_path).pool is not None  # the workspace reopens clean
 
 
+@pytest.mark.slow
 def test_clusters_label_split_train_then_eval_in_tmux(sample_workspace, tmp_path):
     ws_path = sample_workspace.path
     sample_workspace.close()
@@ -131,6 +133,7 @@ def test_clusters_label_split_train_then_eval_in_tmux(sample_workspace, tmp_path
     assert re.search(r"classifier's classes\s+0\.\d+\s+0\.\d+\s+-?0\.\d+", out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env", [{"NO_COLOR": "1", "TERM": "xterm-256color"}, {"TERM": "dumb"}])
 def test_no_colour_terminals_draw_shades_in_tmux(sample_workspace, env):
     ws_path = sample_workspace.path
@@ -151,6 +154,7 @@ def test_no_colour_terminals_draw_shades_in_tmux(sample_workspace, env):
     assert LabelStore(ws_path / "labels.sqlite").current() == {item: (4, 1.0)}
 
 
+@pytest.mark.slow
 def test_every_mode_fits_80x24_with_its_footer_in_tmux(stream_workspace, vae_file, encoder_file):
     import shutil as sh
 
@@ -177,6 +181,7 @@ def test_every_mode_fits_80x24_with_its_footer_in_tmux(stream_workspace, vae_fil
             tmux.close()
 
 
+@pytest.mark.slow
 def test_quitting_while_a_model_trains_waits_and_ctrl_c_leaves_it_in_tmux(sample_workspace):
     ws_path = sample_workspace.path
     sample_workspace.close()
@@ -195,6 +200,7 @@ def test_quitting_while_a_model_trains_waits_and_ctrl_c_leaves_it_in_tmux(sample
         tmux.close()
 
 
+@pytest.mark.slow
 def test_review_brings_back_deliberate_mistakes_in_tmux(sample_workspace, tmp_path):
     """Labels with deliberate mistakes come back in the review gallery; Enter keeps, a number key
     corrects, and `export` shows the corrected label."""

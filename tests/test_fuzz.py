@@ -24,6 +24,7 @@ SETTINGS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["browse", "batch", "clusters", "stream"])
 def test_random_keys_never_crash_a_mode(stream_workspace, vae_file, encoder_file, mode):
     from tuilabel.tui.app import StartScreen, TuilabelApp

@@ -208,6 +208,7 @@ def pool_match(pool, image: np.ndarray) -> int:
     return int(hits[0]) if len(hits) else -1
 
 
+@pytest.mark.slow
 def test_kitty_in_a_pty_sends_the_pool_image_and_placeholders_that_show_it(sample_workspace):
     ws_path = sample_workspace.path
     term = Pty(["label", str(ws_path), "--mode", "browse", "--graphics", "kitty"])
@@ -239,6 +240,7 @@ def test_kitty_in_a_pty_sends_the_pool_image_and_placeholders_that_show_it(sampl
     assert cols / (2 * rows) == pytest.approx(pool.image_shape[1] / pool.image_shape[0], rel=0.1)
 
 
+@pytest.mark.slow
 def test_iterm2_in_a_pty_writes_the_pool_image_at_the_widgets_cells(sample_workspace):
     ws_path = sample_workspace.path
     term = Pty(["label", str(ws_path), "--mode", "browse", "--graphics", "iterm2"])
@@ -266,6 +268,7 @@ KITTY_TERMINAL = {b"\x1b[c": b"\x1b_Gi=31;OK\x1b\\\x1bP>|kitty(0.35.2)\x1b\\\x1b
 PLAIN_TERMINAL = {b"\x1b[c": b"\x1b[?62;22c"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("answers, protocol", [(KITTY_TERMINAL, "kitty"), (PLAIN_TERMINAL, "blocks")])
 def test_auto_asks_the_terminal_over_a_slow_link_and_leaves_no_stray_input(sample_workspace, answers, protocol):
     """Replies 1 s late (a 1 s round trip): the app waits for them, picks the protocol, and none of
@@ -285,6 +288,7 @@ def test_auto_asks_the_terminal_over_a_slow_link_and_leaves_no_stray_input(sampl
     assert LabelStore(ws_path / "labels.sqlite").counts() == {("human", 5): 1}
 
 
+@pytest.mark.slow
 def test_auto_gives_up_on_a_silent_terminal_and_draws_half_blocks(sample_workspace):
     term = Pty(["label", str(sample_workspace.path), "--mode", "browse"], env={"TUILABEL_PROBE_TIMEOUT": "1"})
     try:
@@ -294,6 +298,7 @@ def test_auto_gives_up_on_a_silent_terminal_and_draws_half_blocks(sample_workspa
         assert term.close() == 0
 
 
+@pytest.mark.slow
 @pytest.mark.tmux
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_tmux_passes_kitty_images_through_when_allowed_and_falls_back_otherwise(sample_workspace, tmp_path):

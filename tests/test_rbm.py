@@ -25,6 +25,7 @@ def test_training_lowers_reconstruction_error(pool_and_rbm):
     assert rbm.reconstruction_error(x) < untrained.reconstruction_error(x)
 
 
+@pytest.mark.slow
 def test_a_small_pool_gets_as_many_updates_as_a_large_one():
     """By default the epochs follow the pool's size: 170 images get what 4,000 get at 40 epochs
     (at a fixed 40 they got 24 times fewer updates and the stream showed near-uniform frames)."""
@@ -39,6 +40,7 @@ def test_a_small_pool_gets_as_many_updates_as_a_large_one():
     assert decided.reconstruction_error(x) < 0.8 * fixed.reconstruction_error(x)
 
 
+@pytest.mark.slow
 def test_label_weights_learn_classes_offline(pool_and_rbm):
     pool, x, rbm = pool_and_rbm
     rbm.fit_labels(x, pool.truth, epochs=40, lr=0.2)

@@ -41,6 +41,7 @@ def worked_workspace(sample_workspace):
     return sample_workspace
 
 
+@pytest.mark.slow
 def test_report_prints_plots_and_writes_png_and_html(worked_workspace, tmp_path, capsys):
     ws = str(worked_workspace.path)
     png = tmp_path / "report.png"
@@ -69,6 +70,7 @@ def test_report_on_a_fresh_workspace_says_what_is_missing(sample_workspace, caps
     assert "no learning curve yet" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_labeling_screens_show_the_stopping_signal(worked_workspace):
     from tuilabel.tui.app import TuilabelApp
 
@@ -99,6 +101,7 @@ def test_cross_validation_holds_every_label_out_once():
     assert cross_validated(y[:5], 3, oracle) is None  # fewer than two labels a fold
 
 
+@pytest.mark.slow
 def test_without_a_test_set_the_accuracy_is_cross_validated(tmp_path, sample_arrays):
     from tuilabel.workspace import Workspace
 

@@ -60,6 +60,7 @@ def reviewed(tmp_path_factory, sample_arrays):
     ws.close()
 
 
+@pytest.mark.slow
 def test_the_queue_puts_the_wrong_labels_first(reviewed):
     _ws, session, _items, wrong = reviewed
     top = session.queue[: len(wrong)]
@@ -107,6 +108,7 @@ def test_keep_correct_unusable_and_undo_are_review_events(reviewed):
     assert rows[second.item_id]["mode"] == "review"
 
 
+@pytest.mark.slow
 def test_review_measures_its_augmentation_once_or_takes_another_modes(reviewed, tmp_path, sample_arrays):
     from tuilabel.sessions.base import measured_augment
     from tuilabel.workspace import Workspace
@@ -182,6 +184,7 @@ def test_review_measures_its_augmentation_once_or_takes_another_modes(reviewed, 
     other.close()
 
 
+@pytest.mark.slow
 def test_corrections_rerank_in_the_background_and_reviewed_items_stay_settled(reviewed):
     ws, session, _items, _wrong = reviewed
     truth = ws.pool.truth
@@ -236,6 +239,7 @@ def test_second_opinions_are_blind_and_agreement_shows_in_status(reviewed, capsy
     assert set(review.queue[: len(disputed)]) == set(disputed)
 
 
+@pytest.mark.slow
 def test_simulated_review_reports_errors_found_and_accuracy(sample_workspace, tmp_path):
     out = tmp_path / "review.json"
     code = main(["simulate", str(sample_workspace.path), "--mode", "review", "--labels", "120",
@@ -251,6 +255,7 @@ def test_simulated_review_reports_errors_found_and_accuracy(sample_workspace, tm
     assert set(result["accuracy_after_training"]) == {"noisy", "reviewed", "clean"}
 
 
+@pytest.mark.slow
 def test_review_screen_keeps_corrects_and_marks(sample_workspace):
     from tuilabel.tui.app import TuilabelApp
 

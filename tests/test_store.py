@@ -33,6 +33,7 @@ def recomputed(store: LabelStore, sources=("human",)) -> dict:
     return {item: (ev.label, ev.confidence) for item, (_, ev) in best.items() if ev.source in sources}
 
 
+@pytest.mark.slow
 def test_add_current_and_sources(loc):
     store = LabelStore(loc)
     s = store.start_session("browse", "ann")
@@ -152,6 +153,7 @@ def _writer(loc, annotator, n, queue):
     queue.put(ids)
 
 
+@pytest.mark.slow
 def test_four_concurrent_writers_lose_nothing(loc):
     LabelStore(loc).close()
     ctx = mp.get_context("spawn")
@@ -186,6 +188,7 @@ KILLED_WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moment_loses_no_acknowledged_label(loc, tmp_path):
     rng = random.Random(os.getpid())
     for trial in range(3):

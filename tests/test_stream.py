@@ -5,6 +5,7 @@ import json
 import time
 
 import numpy as np
+import pytest
 import torch
 
 import tuilabel.sessions.stream as stream_module
@@ -111,6 +112,7 @@ def test_offline_training_from_stored_frames(stream_workspace, capsys):
     assert "rbm: test accuracy" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_simulate_stream_writes_online_and_offline_curve(stream_workspace, tmp_path):
     out = tmp_path / "stream.json"
     assert main(["simulate", str(stream_workspace.path), "--mode", "stream", "--seconds", "90",

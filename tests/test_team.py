@@ -123,6 +123,7 @@ def test_a_store_of_another_workspace_is_refused(tmp_path, sample_arrays, capsys
     assert "belongs to another workspace" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.tmux
 def test_two_label_processes_on_postgresql_get_different_batch_items(tmp_path, sample_arrays):
     """The real `tuilabel label --mode batch` twice, as ann and bob, in tmux, on one PostgreSQL store."""
