@@ -139,7 +139,7 @@ def test_space_auto_on_grey_images_tries_both_spaces_and_keeps_the_one_called_pu
     ws = sample_workspace
     shutil.copy(vae_file, ws.model_path("vae"))
     truth = ws.pool.truth
-    session = _trial(ws, clusters_model)
+    session = _trial(ws, clusters_model, k=12)  # enough clusters that the VAE's images have homes of their own
     assert session.space is None and session.encoded is not None and session.features is None
     trial = session.queue[:4]
     assert [c.space for c in trial] == ["vae", "contrastive", "vae", "contrastive"] and all(c.trial for c in trial)

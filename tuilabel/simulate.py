@@ -234,9 +234,17 @@ class CentreJudge(SimulatedLabeler):
     def __init__(self, workspace: Workspace, settings: SimSettings) -> None:
         super().__init__(workspace, settings)
         pool = workspace.pool
-        self.eyes = Eyes(reference_classifier(workspace), settings, pool.n_classes, self.rng)
+        self._eyes: Eyes | None = None
         self.truth = TruthLabeler(pool.truth, pool.n_classes, settings.error_rate, self.rng)
         self.n_classes = pool.n_classes
+
+    @property
+    def eyes(self) -> Eyes:
+        """The reference CNN, trained (or read from ``runs/``) the first time a decoded centre is
+        shown: a real image is told by its truth, so a run of medoids never needs it."""
+        if self._eyes is None:
+            self._eyes = Eyes(reference_classifier(self.workspace), self.settings, self.n_classes, self.rng)
+        return self._eyes
 
     def judge(self, image: np.ndarray, shown: Sequence[int] = ()) -> tuple[int | None, str]:
         """A decoded centre ``image`` and the pool items ``shown`` under it."""
