@@ -154,7 +154,8 @@ def test_semi_supervised_round_trains_on_sure_guesses(sample_workspace, monkeypa
 @pytest.mark.slow
 def test_semi_supervised_fits_train_longer_once_every_class_has_16_labels(sample_workspace, monkeypatch):
     """Rounds are far apart by then: each semi-supervised fit gets twice the image passes."""
-    monkeypatch.setattr(batch_module, "TRAIN_PASSES", 3000)  # small enough that 20 epochs do not cap it
+    monkeypatch.setattr(batch_module, "TRAIN_PASSES", 1000)  # small enough that 8 epochs do not cap it
+    monkeypatch.setattr(batch_module, "MIN_SEMI_EPOCHS", 2)  # (a real round trains at least 10)
     pool = sample_workspace.pool
     idx = np.concatenate([np.flatnonzero(pool.truth == c)[:16] for c in range(10)])
     others = np.setdiff1d(np.arange(len(pool)), idx)[:120]
@@ -162,14 +163,14 @@ def test_semi_supervised_fits_train_longer_once_every_class_has_16_labels(sample
     for ask_after in (16, 17):  # the same labels, counted as enough or not
         monkeypatch.setattr(batch_module, "ASK_AFTER", ask_after)
         monkeypatch.setattr(batch_module, "SEMI_STEPS", 1)
-        s = BatchSession(sample_workspace, settings=BatchSettings(**{**TINY, "epochs": 20}, augment="shift"),
+        s = BatchSession(sample_workspace, settings=BatchSettings(**{**TINY, "epochs": 8}, augment="shift"),
                          save_models=False)
         job = RoundJob(1, pool.as_float(idx), pool.truth[idx].astype(np.int64), idx, others, 10, len(idx), 0.0)
         result = s.train(job)
         assert result.guesses > 0
         trained[ask_after] = result.images_trained
         s.close()
-    supervised = 20 * 640  # the first fit: 20 epochs of at least 10 batches of 64
+    supervised = 8 * 640  # the first fit: 8 epochs of at least 10 batches of 64
     assert trained[16] - supervised > 1.6 * (trained[17] - supervised)
 
 

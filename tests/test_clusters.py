@@ -480,14 +480,15 @@ def test_simulated_clusters_run_and_eval_print_the_metrics(sample_workspace, cap
     ws = sample_workspace.path
     out = ws / "runs" / "c.json"
     opts = ["--set", "k=6", "--set", "fine_k=8", "--set", "per_epoch=5", "--set", "epoch_samples=3000",
-            "--set", "pretrain_epochs=1", "--set", "cnn_epochs=2", "--set", "space_steps=20"]
+            "--set", "pretrain_epochs=1", "--set", "cnn_epochs=2", "--set", "space=vae", "--set", "classifier=cnn",
+            "--set", "augment=shift"]  # the plumbing under test, not the measurements (test_contrastive has those)
     assert main(["simulate", str(ws), "--mode", "clusters", "--labels", "12", "--out", str(out), *opts]) == 0
     result = json.loads(out.read_text())
     curve = result["curve"]
     assert [p["labels"] for p in curve] == [5, 10, 12]  # the last two labels are trained on too
     assert all(p["accuracy"] is not None for p in curve)
-    assert main(["train", str(ws), "--model", "vae", "--set", "pretrain_epochs=1", "--set", "space_steps=20",
-                 "--set", "epoch_samples=3000"]) == 0
+    assert main(["train", str(ws), "--model", "vae", "--set", "pretrain_epochs=1", "--set", "epoch_samples=3000",
+                 "--set", "space=vae", "--set", "classifier=cnn"]) == 0
     capsys.readouterr()
     assert main(["eval", str(ws)]) == 0
     printed = capsys.readouterr().out

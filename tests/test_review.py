@@ -244,7 +244,7 @@ def test_simulated_review_reports_errors_found_and_accuracy(sample_workspace, tm
     out = tmp_path / "review.json"
     code = main(["simulate", str(sample_workspace.path), "--mode", "review", "--labels", "120",
                  "--error-rate", "0.25", "--seed", "0", "--out", str(out),
-                 "--set", "folds=2", "--set", "epochs=6", "--set", "rerank_every=20"])
+                 "--set", "folds=2", "--set", "epochs=3", "--set", "rerank_every=20"])
     assert code == 0
     result = json.loads(out.read_text())
     assert isinstance(result["injected_errors"], int) and result["injected_errors"] > 10

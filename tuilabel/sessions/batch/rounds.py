@@ -17,6 +17,7 @@ from ..base import COSTS, Progress, choose_augment, cross_validated, no_progress
 from .settings import (
     ASK_AFTER,
     DIVERSE_POOL,
+    MIN_SEMI_EPOCHS,
     PATIENCE,
     SEMI_AGREE,
     SEMI_CONFIDENCE,
@@ -169,7 +170,7 @@ def train(session: BatchSession, job: RoundJob, progress: Progress = no_progress
         extra_y = [*base_y, mean[sure].argmax(axis=1)]
         extra_w = [*base_w, np.ones(len(sure), np.float32)]
         n_train = len(job.y) + sum(len(e) for e in extra_y)
-        epochs = min(s.epochs, max(10, -(-passes // n_train)))
+        epochs = min(s.epochs, max(MIN_SEMI_EPOCHS, -(-passes // n_train)))
         progress(0.8 * (fits - 1) / fits, f"round {job.round}: training on {len(job.y)} labels and "
                                           f"{guesses} sure guesses")
         model = new_cnn(session, job, epochs=epochs)

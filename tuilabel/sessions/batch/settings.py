@@ -28,6 +28,7 @@ PATIENCE = 15  # early stopping's patience, on a split of the human labels once 
 SEMI_CONFIDENCE = 0.5  # a sure guess: mean probability over the views at least this ...
 SEMI_AGREE = 0.7  # ... and this share of the views giving its class
 SEMI_STEPS = 2  # semi-supervised fits a round once every class has ASK_AFTER labels (one before)
+MIN_SEMI_EPOCHS = 10  # a semi-supervised fit trains at least this many epochs (within the `epochs` setting)
 STREAM_WEIGHT = 0.5  # weight of a stream frame in training (stream_frames)
 
 
