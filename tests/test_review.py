@@ -14,7 +14,7 @@ from tuilabel.cli import main
 from tuilabel.sessions import Action, SimClock
 from tuilabel.sessions.review import ReviewSession, ReviewSettings, confident_errors, doubt_scores
 
-QUICK = dict(folds=2, epochs=12, rerank_every=10, seed=0)
+QUICK = dict(folds=2, epochs=8, rerank_every=10, seed=0)
 
 
 def test_doubt_and_confident_learning_flag_what_the_model_disputes():
