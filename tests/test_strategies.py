@@ -58,10 +58,8 @@ def test_select_returns_distinct_indices(strategy):
     assert len(chosen) == len(set(chosen.tolist())) == 7
 
 
-def test_pseudo_labels_below_threshold_and_schedule():
+def test_the_schedule_doubles_and_unknown_strategies_are_errors():
     probs = np.array([[0.999, 0.001], [0.6, 0.4], [0.0005, 0.9995]])
-    idx, labels = st.pseudo_labels(probs, 0.05)
-    assert idx.tolist() == [0, 2] and labels.tolist() == [0, 1]
     assert st.exponential_schedule(0) == 20 and st.exponential_schedule(160) == 160
     with pytest.raises(ValueError):
         st.select("nosuch", probs, 1, np.random.default_rng())
@@ -72,20 +70,6 @@ def _blobs(rng, centres, per, spread=0.3):
     points = [c + rng.normal(0, spread, (per, len(c))) for c in centres]
     outliers = [c + 8 * spread * np.ones(len(c)) for c in centres]
     return np.concatenate([*points, np.array(outliers)]).astype(np.float32)
-
-
-def test_typical_takes_one_central_point_per_unlabelled_cluster():
-    rng = np.random.default_rng(0)
-    centres = np.array([[0, 0], [10, 0], [0, 10], [10, 10]], float)
-    x = _blobs(rng, centres, 50)
-    chosen = st.typical(x, 4, np.zeros((0, 2)), rng)
-    assert len(set(chosen.tolist())) == 4
-    nearest = np.linalg.norm(x[chosen][:, None] - centres[None], axis=2)
-    assert sorted(nearest.argmin(1).tolist()) == [0, 1, 2, 3]  # one from each blob
-    assert nearest.min(1).max() < 0.5  # each near its blob's middle, never the outlier
-    # a blob that already holds a labelled item gets nothing more; the others do
-    again = st.typical(x, 3, centres[:1] + 0.1, rng)
-    assert sorted(np.linalg.norm(x[again][:, None] - centres[None], axis=2).argmin(1).tolist()) == [1, 2, 3]
 
 
 def test_diverse_spreads_a_batch_over_clusters_and_keeps_every_index():
@@ -101,19 +85,6 @@ def test_diverse_spreads_a_batch_over_clusters_and_keeps_every_index():
     assert order[0] == int(np.argmax(scores))
     plain = st.top_k(scores, 60)
     assert (plain[:3] // 20).tolist() == [0, 0, 0]  # what uncertainty alone would do
-
-
-def test_pca_features_ignore_brightness_and_keep_the_pattern():
-    from tuilabel.models.features import pca_features
-
-    rng = np.random.default_rng(0)
-    a, b = np.zeros((8, 8), np.float32), np.zeros((8, 8), np.float32)
-    a[:, :4], b[:4, :] = 1, 1  # two patterns
-    x = np.stack([(a if i % 2 else b) * rng.uniform(0.3, 1.0) + rng.uniform(0, 0.2) for i in range(40)])[:, None]
-    f = pca_features(x, dims=2)
-    assert f.shape == (40, 2)
-    same = np.linalg.norm(f[1] - f[3]), np.linalg.norm(f[0] - f[2])
-    assert max(same) < 0.1 * np.linalg.norm(f[0] - f[1])  # exposure gone, the pattern decides
 
 
 def test_augmentation_presets():

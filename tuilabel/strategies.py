@@ -59,40 +59,6 @@ def fusion(probs: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
         share += max(1, (k - len(union)) // 3 + 1)
 
 
-def typical(features: np.ndarray, k: int, taken: np.ndarray, rng: np.random.Generator,
-            neighbours: int = 20, sample: int = 2000) -> np.ndarray:
-    """Cold start by diversity, TypiClust (Hacohen et al., 2022): cluster ``features`` (one row per
-    candidate, a representation learned without labels) into as many clusters as there are taken
-    items (``taken``: features of items already labelled) plus ``k``; from each cluster that holds no
-    taken item, largest first, its most typical member: the one whose ``neighbours`` nearest
-    neighbours in the cluster are closest (the inverse of their mean distance). Returns ``k``
-    indices into ``features``."""
-    n = len(features)
-    k = min(k, n)
-    if k <= 0:
-        return np.zeros(0, np.int64)
-    taken = np.asarray(taken, np.float32).reshape(-1, features.shape[1])
-    found = kmeans(np.concatenate([features, taken]), len(taken) + k, seed=int(rng.integers(2**31)), n_init=1)
-    assign, held = found.assignment[:n], set(found.assignment[n:].tolist())
-    sizes = np.bincount(assign, minlength=len(found.centres))
-    chosen: list[int] = []
-    for cluster in np.argsort(-sizes, kind="stable"):
-        if len(chosen) == k or sizes[cluster] == 0:
-            break
-        if cluster in held:
-            continue
-        members = np.flatnonzero(assign == cluster)
-        if len(members) > sample:
-            members = rng.choice(members, sample, replace=False)
-        d = np.sqrt(np.maximum(_sq_dists(features[members], features[members]), 0))
-        near = np.sort(d, axis=1)[:, 1 : neighbours + 1]
-        chosen.append(int(members[np.argmin(near.mean(axis=1)) if near.size else 0]))
-    if len(chosen) < k:  # fewer free clusters than asked (duplicates, or taken items everywhere)
-        rest = np.setdiff1d(np.arange(n), chosen)
-        chosen.extend(rng.choice(rest, k - len(chosen), replace=False).tolist())
-    return np.array(chosen, np.int64)
-
-
 def diverse(scores: np.ndarray, features: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """Uncertainty with diversity: the ``features`` rows (the most uncertain candidates, say) fall
     into ``k`` k-means clusters, and the highest-scoring member of each is chosen, so that a batch is
@@ -137,13 +103,6 @@ def select(strategy: str, probs: np.ndarray, k: int, rng: np.random.Generator, f
     if strategy not in scorers:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
     return top_k(scorers[strategy](probs), k, rng)
-
-
-def pseudo_labels(probs: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """CEAL's high-confidence samples: indices whose entropy is below ``threshold`` bits, and the
-    class each is given (the argmax of the mean over augmentations)."""
-    chosen = np.flatnonzero(entropy(probs) < threshold)
-    return chosen, _mean(probs)[chosen].argmax(axis=1)
 
 
 def exponential_schedule(labelled: int, start: int = 20) -> int:
