@@ -13,6 +13,7 @@ from tuilabel.data import Pool
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
+SAMPLE_POOL = 600  # the tests' pool: the sample's first images (sample_arrays, and the shared models' training)
 # a clusters mode small enough for tests: 6 clusters, then 8; epochs of 12,000 images; a 3-epoch CNN
 # and a contrastive encoder of 30 batches
 if os.environ.get("PYTEST_XDIST_WORKER"):  # one thread a worker (and its child processes): they share the cores
@@ -99,7 +100,7 @@ def sample_arrays(tmp_path_factory):
     """The first 600 pool and 300 test images of the bundled sample, written once per test run."""
     folder = tmp_path_factory.mktemp("sample")
     with np.load(SAMPLE / "mnist-pool.npz") as d:
-        np.savez(folder / "pool.npz", images=d["images"][:600], labels=d["labels"][:600])
+        np.savez(folder / "pool.npz", images=d["images"][:SAMPLE_POOL], labels=d["labels"][:SAMPLE_POOL])
     with np.load(SAMPLE / "mnist-test.npz") as d:
         np.savez(folder / "test.npz", images=d["images"][:300], labels=d["labels"][:300])
     return folder / "pool.npz", folder / "test.npz"
@@ -127,7 +128,7 @@ def shared_model(tmp_path_factory, name: str, train: Callable[[Path], None]) -> 
 
 def _sample_pool_x(shape: str = "flat") -> np.ndarray:
     with np.load(SAMPLE / "mnist-pool.npz") as d:
-        images = d["images"][:600]
+        images = d["images"][:SAMPLE_POOL]
     x = images.astype(np.float32) / 255.0
     return x.reshape(len(x), -1) if shape == "flat" else x[:, None]
 

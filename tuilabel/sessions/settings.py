@@ -109,12 +109,12 @@ class Settings:
         accepted values and default, then its help wrapped to ``width`` columns."""
         lines: list[str] = []
         group = None
+        width = max(40, width)
         for g, name, kind, default, text in cls.rows():
             if g != group:
                 group = g
                 lines += ([""] if lines else []) + [{LABELING: "While labeling:", MODEL_GROUP: "Model (training hyper-"
                                                      "parameters):", "team": "Team:"}[g]]
-            width = max(40, width)
             lines += textwrap.wrap(f"{name}  {kind}  default {default}", width, initial_indent="  ",
                                    subsequent_indent="        ", break_on_hyphens=False)
             lines += textwrap.wrap(text, width, initial_indent="      ", subsequent_indent="      ")

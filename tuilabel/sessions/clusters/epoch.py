@@ -1,6 +1,7 @@
 """An epoch's training (any thread; no store): the VAE's epoch with the class term, what answers for
 the pool (the learner: a CNN on the spread labels, or softmax regression on the encoder's features
-over the pool's neighbour graph, chosen by cross-validation on a person's labels), and the next plan.
+over the pool's neighbour graph, chosen by cross-validation on a person's labels), and the next plan;
+then `persist` (model files and state, any thread) and `apply` (the session's thread) of the update cycle.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from ...models.contrastive import ContrastiveEncoder
 from ...models.vae import VAEClassifier
 from ...workspace import Workspace
 from ..base import Progress, no_progress
+from .plan import Plan, make_plan
 from .settings import ClustersSettings
 
 VAE = "vae"  # the model files this mode keeps (see Workspace.model_path)
@@ -58,8 +59,6 @@ def prepare(workspace: Workspace, s: ClustersSettings, progress: Progress = no_p
     """A session's models before it opens: the workspace's VAE (trained first without labels when
     there is none, or always for a simulation), the contrastive encoder likewise where it is
     needed, and the first clustering (the session checks its space)."""
-    from .plan import Plan, make_plan
-
     pool = workspace.pool
     x = pool.as_float()
     if save_models and workspace.has_model(VAE):

@@ -3,6 +3,7 @@ current cluster's view out; the store gets each decision and what it spread befo
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -417,7 +418,7 @@ class ClustersSession(BaseSession):
         labels, weights = self.training_labels(self.taken_mask)
         self.updating = True
         return EpochJob(self.epoch, labels, weights, self.spent_here, self.elapsed, self.plan.k, self.taken_mask.copy(),
-                        Checks(self.checks.agreed, self.checks.checked), self.spread_factor(), self.augment_choice,
+                        dataclasses.replace(self.checks), self.spread_factor(), self.augment_choice,
                         self.augment_checked, self.space or "vae", self._confidence_sums(), self.learner_name,
                         self.learner_checked)
 
