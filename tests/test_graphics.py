@@ -344,7 +344,6 @@ def test_gallery_tiles_send_full_size_images_each_under_its_own_id(sample_worksp
 
     written: list[str] = []
     monkeypatch.setattr(GraphicsOut, "write", lambda self, data: written.append(data))
-    monkeypatch.setattr(BatchScreen, "THUMBNAILS", True)  # as review's gallery (GalleryScreen's switch)
 
     async def go():
         app = TuilabelApp(sample_workspace, mode="batch", graphics=Choice("kitty"))

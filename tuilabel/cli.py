@@ -109,7 +109,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     samples = ws.store.sample_counts()
     sources = [s for s in ("human", "propagated", "pseudo") if any(src == s for src, _ in counts)] or ["human"]
     sample_modes = sorted({mode for mode, _ in samples})
-    sample_titles = {"stream": "stream frames", "clusters": "cluster centres"}
+    sample_titles = {m.name: m.samples for m in MODES if m.samples}
     names = ws.class_names
     table = Table(title="pool items by source, and generated samples (not pool items)")
     table.add_column("class")
@@ -352,9 +352,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     owner, model = models()[args.model]
     options = list(args.set)
-    epochs_setting = {"vae": "pretrain_epochs", "cnn": "epochs"}.get(args.model)
-    if args.epochs is not None and epochs_setting:
-        options.append(f"{epochs_setting}={args.epochs}")
+    if args.epochs is not None and model.epochs_setting:
+        options.append(f"{model.epochs_setting}={args.epochs}")
     if args.seed and not any(o.startswith("seed=") for o in options):
         options.append(f"seed={args.seed}")
     owner.make_settings(options)  # checked before the workspace is read

@@ -20,10 +20,18 @@ import numpy as np
 from .agreement import agreement
 from .curves import StoppingSignal, stopping_signal
 from .errors import TuilabelError
+from .sessions.registry import MODES
 from .workspace import Workspace
 
-CURVE_MODES = ("batch", "clusters", "review")  # the modes whose state keeps a learning curve
-CONFUSION_MODELS = (("cnn", "batch CNN"), ("clusters-cnn", "clusters CNN"))
+
+def curve_modes() -> list[str]:
+    """The modes whose saved state keeps a learning curve."""
+    return [m.name for m in MODES if m.built and m.curve]
+
+
+def confusion_models() -> list[tuple[str, str]]:
+    """(model file, title) of each CNN classifier whose confusion matrix `report` can draw, in order."""
+    return [(model.name, model.confusion) for m in MODES for model in m.models if model.confusion]
 
 
 @dataclass
@@ -42,7 +50,7 @@ class Report:
 def gather(ws: Workspace, confusion: bool = True) -> Report:
     names = ws.class_names
     report = Report(str(ws.path), names)
-    for mode in CURVE_MODES:
+    for mode in curve_modes():
         path = ws.models_dir / f"{mode}-state.json"
         if not path.exists():
             continue
@@ -70,7 +78,7 @@ def gather(ws: Workspace, confusion: bool = True) -> Report:
     report.agreement = agreement(ev for ev in events if ev.source == "human")
     test = ws.test
     if confusion and test is not None and test.truth is not None:
-        for name, title in CONFUSION_MODELS:
+        for name, title in confusion_models():
             if ws.has_model(name):
                 from .models.cnn import CNNClassifier
 
@@ -123,7 +131,7 @@ def terminal(report: Report, width: int = 80, height: int = 14, color: bool = Fa
         for mode, signal in report.signals.items():
             parts.append(f"when to stop ({mode}): {signal.text()} (at {signal.labels} labels)")
     else:
-        parts.append("no learning curve yet: a batch round, a clusters epoch or a review ranking makes one")
+        parts.append(f"no learning curve yet: a model's update in {' or '.join(curve_modes())} makes one")
     if report.balance:
         def balance() -> None:
             names = [n[:8] for n in report.class_names]

@@ -124,12 +124,14 @@ def choose_augment(y: np.ndarray, n_classes: int, current: str, checked: int,
     return better_augment(scores), scores, due[-1]
 
 
-def measured_augment(workspace: Workspace, modes: tuple[str, ...] = ("batch", "clusters")) -> str | None:
+def measured_augment(workspace: Workspace) -> str | None:
     """The augmentation ``augment=auto`` chose from a person's labels in another mode of this
-    workspace (their saved state: the kind and the labels a class it was measured at), the one
-    measured on the most labels; None when none has measured it."""
+    workspace (the saved state of each mode whose spec says it measures one: the kind and the labels
+    a class it was measured at), the one measured on the most labels; None when none has measured it."""
+    from .registry import MODES
+
     best: tuple[int, str] | None = None
-    for mode in modes:
+    for mode in (m.name for m in MODES if m.measures_augment):
         try:
             state = json.loads(workspace.model_path(f"{mode}-state").read_text())
         except (OSError, ValueError):

@@ -41,6 +41,8 @@ class ModelSpec:
     help: str
     train: str | None = None  # "module:function(workspace, TrainRequest, progress) -> str", the line to print
     evaluate: str | None = None  # "module:function(workspace) -> list[str]", lines to print
+    epochs_setting: str | None = None  # the mode's setting that `train --epochs N` sets
+    confusion: str | None = None  # a CNN classifier file: `report` draws its confusion matrix, titled so
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class ModeSpec:
     screen: str | None
     labeler: str | None  # the simulated labeler's class, in tuilabel.simulate
     models: tuple[ModelSpec, ...] = field(default_factory=tuple)
+    curve: bool = False  # its saved state (models/<mode>-state.json) keeps a learning curve for `report`
+    samples: str | None = None  # `status`'s column title for the generated samples it stores
+    measures_augment: bool = False  # its saved state records what augment=auto measured (review reuses it)
 
     @property
     def built(self) -> bool:
@@ -94,6 +99,7 @@ MODES: tuple[ModeSpec, ...] = (
             ModelSpec("rbm-labels", "the RBM's label weights, offline from every stored stream frame",
                       train="tuilabel.sessions.stream:train_label_weights"),
         ),
+        samples="stream frames",
     ),
     ModeSpec(
         "batch", "a", "a CNN pages through its most confusing",
@@ -101,8 +107,10 @@ MODES: tuple[ModeSpec, ...] = (
         screen="tuilabel.tui.batch:BatchScreen", labeler="tuilabel.simulate:ItemLabeler",
         models=(
             ModelSpec("cnn", "the batch CNN on every human label, and the pool ranked by it",
-                      train="tuilabel.sessions.batch:train_cnn", evaluate="tuilabel.sessions.batch:evaluate"),
+                      train="tuilabel.sessions.batch:train_cnn", evaluate="tuilabel.sessions.batch:evaluate",
+                      epochs_setting="epochs", confusion="batch CNN"),
         ),
+        curve=True, measures_augment=True,
     ),
     ModeSpec(
         "clusters", "c", "label VAE cluster centres; labels spread",
@@ -111,13 +119,17 @@ MODES: tuple[ModeSpec, ...] = (
         screen="tuilabel.tui.clusters:ClustersScreen", labeler="tuilabel.simulate:CentreJudge",
         models=(
             ModelSpec("vae", "the clusters mode's VAE and contrastive encoder, trained without labels",
-                      train="tuilabel.sessions.clusters:train_vae", evaluate="tuilabel.sessions.clusters:evaluate"),
+                      train="tuilabel.sessions.clusters:train_vae", evaluate="tuilabel.sessions.clusters:evaluate",
+                      epochs_setting="pretrain_epochs"),
+            ModelSpec("clusters-cnn", "the clusters mode's CNN on the spread labels (its epochs train it)",
+                      confusion="clusters CNN"),
         ),
+        curve=True, samples="cluster centres", measures_augment=True,
     ),
     ModeSpec(
         "review", "r", "a second look where the model disagrees",
         session="tuilabel.sessions.review:ReviewSession", settings="tuilabel.sessions.review:ReviewSettings",
-        screen="tuilabel.tui.review:ReviewScreen", labeler="tuilabel.simulate:Reviewer",
+        screen="tuilabel.tui.review:ReviewScreen", labeler="tuilabel.simulate:Reviewer", curve=True,
     ),
 )
 

@@ -41,8 +41,10 @@ class GalleryScreen(ModeScreen):
     the grid with its panels and draws each tile's picture through `picture`."""
 
     CHROME_ROWS: ClassVar[int] = 5  # rows of header, panels and footer around the grid
-    MIN_TILE_WIDTH: ClassVar[int] = 0  # room for the caption under a narrow picture
-    THUMBNAILS: ClassVar[bool] = False  # half-size pictures when full size would fit fewer than 4
+    MIN_TILE_WIDTH: ClassVar[int] = 12  # room for the caption under a narrow picture
+    SCALES: ClassVar[tuple[float, ...]] = (1.0, 1 / 2, 1 / 3, 1 / 4)  # the tile sizes tried, largest first
+    MIN_SIDE: ClassVar[int] = 12  # pixels: a smaller scale is tried only while the tile keeps this much
+    ENOUGH_TILES: ClassVar[int] = 4  # the largest scale whose page holds this many wins
 
     session: Any
 
@@ -52,25 +54,43 @@ class GalleryScreen(ModeScreen):
         h, w = workspace.pool.image_shape[:2]
         self.full = (w, h)
         self.tile_w, self.tile_h = w, h
-        self.half = False  # thumbnails at half size, when full-size tiles would leave a gallery of 1-3
+        self.scale = 1.0  # of the pool's images, chosen by `_fits` for the terminal's size
         self._thumbs: dict[tuple[int, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = {}
         self._laid_out: tuple[int, int, int, int] = (0, 0, 0, 0)
         self.tiles: list[Tile] = []
 
-    def _grid(self, w: int, h: int) -> tuple[int, int]:
+    @property
+    def half(self) -> bool:
+        """Whether the tiles are thumbnails smaller than the pool's images."""
+        return self.scale < 1
+
+    def _grid(self, w: int, h: int) -> tuple[int, int, bool]:
+        """Columns and rows of ``w`` x ``h`` tiles (a caption row under each) the terminal holds,
+        at least one each, and whether one whole tile, caption included, fits."""
         width, height = self.app.size
-        cols = max(1, (width - 2 + TILE_GAP) // (max(w, self.MIN_TILE_WIDTH) + TILE_GAP))
-        rows = max(1, (height - self.CHROME_ROWS) // ((h + 1) // 2 + 1))
-        return cols, rows
+        tile_w, tile_h = max(w, self.MIN_TILE_WIDTH), (h + 1) // 2 + 1
+        cols = max(1, (width - 2 + TILE_GAP) // (tile_w + TILE_GAP))
+        rows = max(1, (height - self.CHROME_ROWS) // tile_h)
+        return cols, rows, tile_w <= width - 2 and tile_h <= height - self.CHROME_ROWS
 
     def _fits(self) -> tuple[int, int]:
-        w, h = self.full
-        cols, rows = self._grid(w, h)
-        self.half = self.THUMBNAILS and cols * rows < 4 and min(w, h) >= 16  # 80x24: 2 digits or 10 thumbnails
-        if self.half:
-            w, h = w // 2, h // 2
-            cols, rows = self._grid(w, h)
-        self.tile_w, self.tile_h = w, h
+        """The largest scale at which a page holds `ENOUGH_TILES` whole tiles (80x24: ten digits at
+        half size, eight 64-pixel colour images at a quarter); else the largest at which one whole
+        tile fits; else the smallest tried."""
+        w0, h0 = self.full
+        tried: list[tuple[float, int, int, int, int, bool]] = []
+        for scale in self.SCALES:
+            w, h = max(1, round(w0 * scale)), max(1, round(h0 * scale))
+            if tried and min(w, h) < self.MIN_SIDE:
+                break
+            cols, rows, fit = self._grid(w, h)
+            tried.append((scale, w, h, cols, rows, fit))
+            if fit and cols * rows >= self.ENOUGH_TILES:
+                break
+        last, whole = tried[-1], [t for t in tried if t[5]]
+        enough = last[5] and last[3] * last[4] >= self.ENOUGH_TILES
+        best = last if enough or not whole else whole[0]
+        self.scale, self.tile_w, self.tile_h, cols, rows, _ = best
         return cols, rows
 
     def session_ready(self) -> None:
@@ -100,7 +120,7 @@ class GalleryScreen(ModeScreen):
     def picture(self, image: np.ndarray) -> np.ndarray:
         """The tile's picture: the image, or a half-size thumbnail (box filter) on a small terminal
         (under a graphics protocol the terminal scales the full image into the tile's cells)."""
-        if not self.half or self.graphics_protocol != "blocks":
+        if self.scale == 1 or self.graphics_protocol != "blocks":
             return image
         key = (id(image), image.shape)
         cached = self._thumbs.get(key)

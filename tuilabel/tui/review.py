@@ -37,8 +37,6 @@ class ReviewScreen(GalleryScreen):
 
     session_class = ReviewSession
     ENTER_ACTION = "keep"
-    THUMBNAILS = True
-    MIN_TILE_WIDTH = 12  # "▶ 3→5 92%" under a 14-column thumbnail
     session: ReviewSession | None
 
     def compose(self) -> ComposeResult:
