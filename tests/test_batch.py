@@ -99,7 +99,7 @@ def test_batch_screen_labels_the_focused_tile(sample_workspace):
             assert isinstance(screen, BatchScreen) and len(screen.tiles) >= 2
             ids = [it.item_id for it in screen.session.page[:2]]
             view = screen.tiles[0].view
-            assert np.array_equal(view._pixels, screen.session.page[0].image)
+            assert np.array_equal(view._pixels, screen.picture(screen.session.page[0].image))
             await pilot.press("7", "x")
             await pilot.pause()
             await pilot.press("q")

@@ -39,9 +39,31 @@ def test_every_built_mode_has_all_its_parts():
         assert spec.settings_class().mode == spec.name
         assert spec.screen_class().session_class is session
         assert spec.labeler_class() is not None
-    assert set(models()) == {"rbm", "rbm-labels", "cnn", "vae"}
+    assert set(models()) == {"rbm", "rbm-labels", "cnn", "vae", "clusters-cnn"}
     with pytest.raises(TuilabelError, match="no mode 'nosuch'; modes: browse, stream, batch, clusters, review"):
         mode("nosuch")
+
+
+def test_report_and_review_find_a_modes_saved_state_through_its_spec(sample_workspace, monkeypatch):
+    """A mode added to the registry with ``curve`` and ``measures_augment`` reaches `report`'s curves
+    and review's borrowed augmentation with no other file touched."""
+    import dataclasses
+    import json
+
+    from tuilabel import report
+    from tuilabel.sessions import registry
+    from tuilabel.sessions.base import measured_augment
+
+    ws = sample_workspace
+    state = {"curve": [{"labels": 10, "seconds": 5.0, "accuracy": 0.5}, {"labels": 20, "seconds": 9.0,
+                                                                         "accuracy": 0.7}],
+             "augment": "shift", "augment_checked": 7, "items": len(ws.pool)}
+    ws.model_path("extra-state").write_text(json.dumps(state))
+    assert "extra" not in report.gather(ws, confusion=False).curves and measured_augment(ws) is None
+    extra = dataclasses.replace(mode("batch"), name="extra", key="e", curve=True, measures_augment=True)
+    monkeypatch.setattr(registry, "MODES", (*registry.MODES, extra))
+    assert report.gather(ws, confusion=False).curves["extra"] == [(10, 5.0, 0.5), (20, 9.0, 0.7)]
+    assert measured_augment(ws) == "shift"
 
 
 # -- settings ---------------------------------------------------------------------------------------

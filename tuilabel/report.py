@@ -20,18 +20,18 @@ import numpy as np
 from .agreement import agreement
 from .curves import StoppingSignal, stopping_signal
 from .errors import TuilabelError
-from .sessions.registry import MODES
+from .sessions import registry
 from .workspace import Workspace
 
 
 def curve_modes() -> list[str]:
     """The modes whose saved state keeps a learning curve."""
-    return [m.name for m in MODES if m.built and m.curve]
+    return [m.name for m in registry.MODES if m.built and m.curve]
 
 
 def confusion_models() -> list[tuple[str, str]]:
     """(model file, title) of each CNN classifier whose confusion matrix `report` can draw, in order."""
-    return [(model.name, model.confusion) for m in MODES for model in m.models if model.confusion]
+    return [(model.name, model.confusion) for m in registry.MODES for model in m.models if model.confusion]
 
 
 @dataclass
