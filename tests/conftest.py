@@ -38,6 +38,15 @@ def small_rounds(monkeypatch):
     monkeypatch.setattr(batch_settings, "SCORE_CAP_CPU", 150)
 
 
+@pytest.fixture(autouse=True)
+def short_epochs(monkeypatch):
+    """A CNN epoch in a test is at least 4 batches, not 10: the tests' label sets are tiny, and what
+    they check is what a session does with a trained model, not how good 10 batches make it."""
+    import tuilabel.models.cnn as cnn
+
+    monkeypatch.setattr(cnn, "MIN_BATCHES_PER_EPOCH", 4)
+
+
 def make_pool(n: int = 40, n_classes: int = 4, shape: tuple[int, ...] = (8, 8), seed: int = 0) -> Pool:
     """A tiny pool whose classes are visibly different: class c lights up row band c."""
     rng = np.random.default_rng(seed)

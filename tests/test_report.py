@@ -108,9 +108,10 @@ def test_without_a_test_set_the_accuracy_is_cross_validated(tmp_path, sample_arr
     ws = Workspace.init(tmp_path / "no-test", sample_arrays[0])
     try:
         assert ws.test is None
-        # enough labels and epochs that a cross-validated estimate can tell a model from chance
-        session = BatchSession(ws, clock=SimClock(), settings=BatchSettings(**{**TINY, "start": 20, "epochs": 10}),
-                               page_size=5)
+        # enough labels and epochs that a cross-validated estimate can tell a model from chance (one
+        # fit a round: the estimate, not the semi-supervised second fit, is under test)
+        session = BatchSession(ws, clock=SimClock(), page_size=5,
+                               settings=BatchSettings(**{**TINY, "start": 20, "epochs": 10, "semi": False}))
         truth = ws.pool.truth
         while not session.due_update():
             session.handle(Action("label", int(truth[session.page[session.focus].index])))
@@ -119,7 +120,7 @@ def test_without_a_test_set_the_accuracy_is_cross_validated(tmp_path, sample_arr
         assert point.extra["estimate"] == "cv" and 0.2 < point.accuracy <= 1.0
         signal = stopping_signal([(p.labels, p.accuracy) for p in session.curve], estimate="cv")
         assert signal is not None and signal.text().startswith("cv acc ")
-        off = BatchSession(ws, clock=SimClock(), settings=BatchSettings(**TINY, cv_folds=0), page_size=5,
+        off = BatchSession(ws, clock=SimClock(), settings=BatchSettings(**TINY, cv_folds=0, semi=False), page_size=5,
                            save_models=False)
         while not off.due_update():
             off.handle(Action("label", int(truth[off.page[off.focus].index])))

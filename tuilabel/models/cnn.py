@@ -108,6 +108,9 @@ def class_weights(counts: np.ndarray, mu: float = 0.3) -> np.ndarray:
     return np.maximum(w, 1.0).astype(np.float32)
 
 
+MIN_BATCHES_PER_EPOCH = 10  # tiny label sets still get real training: an epoch is at least this many batches
+
+
 class CNNClassifier:
     def __init__(
         self,
@@ -119,7 +122,7 @@ class CNNClassifier:
         validation_fraction: float = 0.15,
         use_class_weights: bool = True,
         augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
-        min_batches_per_epoch: int = 10,
+        min_batches_per_epoch: int | None = None,  # None: MIN_BATCHES_PER_EPOCH
         min_validation: int = 1000,
         min_epochs: int = 20,
         seed: int = 0,
@@ -140,7 +143,7 @@ class CNNClassifier:
         self.validation_fraction = validation_fraction
         self.use_class_weights = use_class_weights
         self.augment = augment
-        self.min_batches_per_epoch = min_batches_per_epoch  # tiny label sets still get real training
+        self.min_batches_per_epoch = MIN_BATCHES_PER_EPOCH if min_batches_per_epoch is None else min_batches_per_epoch
         self.min_validation = min_validation  # below this many labels, no split: too noisy to stop on
         self.min_epochs = min_epochs  # never stop before this: small validation sets are noisy early
         self.seed = seed
