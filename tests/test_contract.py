@@ -215,7 +215,7 @@ def test_quitting_batch_mid_round_keeps_the_round(sample_workspace):
     from tuilabel.tui.batch import BatchScreen
 
     truth = sample_workspace.pool.truth
-    settings = BatchSettings(**{**BATCH_TINY, "epochs": 20})  # a round of a few seconds: time to quit in it
+    settings = BatchSettings(**{**BATCH_TINY, "epochs": 20, "semi": False})  # a round of seconds: time to quit
 
     async def first_visit():
         app = TuilabelApp(sample_workspace, mode="batch", settings=settings)

@@ -93,16 +93,21 @@ def test_label_browse_undo_quit_in_tmux(sample_workspace, tmp_path):
 
 
 @pytest.mark.slow
-def test_clusters_label_split_train_then_eval_in_tmux(sample_workspace, tmp_path):
+def test_clusters_label_split_train_then_eval_in_tmux(sample_workspace, vae_file, encoder_file, tmp_path):
+    """The shared tiny VAE and encoder in place (as `tuilabel train --model vae` leaves them; the
+    models' training is not under test), the app with the same tiny settings."""
+    import shutil
+
+    from .conftest import CLUSTERS_TINY
+
+    shutil.copy(vae_file, sample_workspace.model_path("vae"))
+    shutil.copy(encoder_file, sample_workspace.model_path("clusters-space"))
     ws_path = sample_workspace.path
     sample_workspace.close()
     exe = Path(sys.executable).with_name("tuilabel")
     tuilabel = str(exe if exe.exists() else "tuilabel")
-    small = ["--set", "space_steps=20", "--set", "epoch_samples=6000"]  # the models' training is not under test
-    subprocess.run([tuilabel, "train", str(ws_path), "--model", "vae", "--epochs", "1", *small],
-                   check=True, capture_output=True)
-    tmux = Tmux(f"tuilabel-clusters-{os.getpid()}",
-                f"{tuilabel} label {ws_path} --mode clusters --colors 256 {' '.join(small)} --set cnn_epochs=3",
+    small = " ".join(f"--set {k}={v}" for k, v in CLUSTERS_TINY.items())
+    tmux = Tmux(f"tuilabel-clusters-{os.getpid()}", f"{tuilabel} label {ws_path} --mode clusters --colors 256 {small}",
                 width=90, height=28, env={"TERM": "xterm-256color"})
     try:
         first = tmux.wait_for(r"cluster (\d+)\s+(\d+) images", timeout=60)
@@ -118,7 +123,7 @@ def test_clusters_label_split_train_then_eval_in_tmux(sample_workspace, tmp_path
         tmux.keys("t")
         # the message is replaced once the next epoch's centres are ready; the accuracy panel keeps the epoch
         tmux.wait_for(r"epoch 1: test accuracy [\d.]+%|epoch 1: [\d.]+% with \d+ labels", timeout=90)
-        tmux.wait_for(r"epoch 2, k=32")
+        tmux.wait_for(rf"epoch 2, k={CLUSTERS_TINY['fine_k']}")
         tmux.keys("q")
         tmux.wait_for(r"EXIT=0")
     finally:
@@ -215,7 +220,7 @@ def test_review_brings_back_deliberate_mistakes_in_tmux(sample_workspace, tmp_pa
     ws.close()
     exe = Path(sys.executable).with_name("tuilabel")
     command = (f"{exe if exe.exists() else 'tuilabel'} label {ws_path} --mode review --colors none "
-               "--set folds=2 --set epochs=8")
+               "--set folds=2 --set epochs=8 --set augment=geometric")  # augment=auto's measuring is not under test
     tmux = Tmux(f"tuilabel-review-{os.getpid()}", command, width=100, height=32)
     try:
         tmux.wait_for(r"review round 1: 120 labels judged", timeout=240)

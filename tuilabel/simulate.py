@@ -169,13 +169,14 @@ class StreamWatcher(SimulatedLabeler):
 
     def __init__(self, workspace: Workspace, settings: SimSettings) -> None:
         super().__init__(workspace, settings)
-        self.eyes = Eyes(reference_classifier(workspace), settings, workspace.pool.n_classes, self.rng)
+        self.eyes: Eyes | None = None  # the reference CNN, once the session has opened (its model checked)
         self.shown: list[tuple[float, np.ndarray]] = []
         self.next_eval = settings.eval_every
         self.seen_at = -1.0
 
     def prepare(self, session: Any) -> None:
         session.rbm.reset_labels()  # the simulated person starts from nothing
+        self.eyes = Eyes(reference_classifier(self.workspace), self.settings, self.workspace.pool.n_classes, self.rng)
         self.shown = [(session.clock(), session.frame)]
 
     def act(self, session: Any, clock: SimClock) -> bool:
@@ -187,6 +188,7 @@ class StreamWatcher(SimulatedLabeler):
         while len(self.shown) > 1 and self.shown[1][0] <= clock() - s.reaction_seconds:
             self.shown.pop(0)
         if self.shown[0][0] != self.seen_at:
+            assert self.eyes is not None, "prepare() comes first"
             self.seen_at = self.shown[0][0]
             decision = self.eyes.decide(self.eyes.look(self.shown[0][1]))
             if decision != session.label:
