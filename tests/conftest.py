@@ -151,12 +151,33 @@ def rbm_file(tmp_path_factory):
                         lambda path: RBM(n_hidden=100, cd_k=5, epochs=10, seed=0).fit(_sample_pool_x(), 10).save(path))
 
 
+@pytest.fixture(scope="session")
+def reference_file(tmp_path_factory, sample_arrays):
+    """The simulated person's eyes on the sample's 600 images (`simulate.reference_classifier`), once
+    per test run."""
+    import shutil
+
+    def train(path: Path) -> None:
+        from tuilabel.simulate import reference_classifier
+        from tuilabel.workspace import Workspace
+
+        ws = Workspace.init(path.parent / "reference-ws", sample_arrays[0])
+        reference_classifier(ws)
+        shutil.copy(ws.runs_dir / "reference-cnn-0.npz", path)
+        ws.close()
+
+    return shared_model(tmp_path_factory, "reference-cnn", train)
+
+
 @pytest.fixture
-def stream_workspace(sample_workspace, rbm_file):
-    """The sample workspace with the shared small RBM in place."""
+def stream_workspace(sample_workspace, rbm_file, reference_file):
+    """The sample workspace with the shared small RBM in place, and the shared reference CNN that a
+    simulated stream watcher reads."""
     import shutil
 
     shutil.copy(rbm_file, sample_workspace.model_path("rbm"))
+    sample_workspace.runs_dir.mkdir(exist_ok=True)
+    shutil.copy(reference_file, sample_workspace.runs_dir / "reference-cnn-0.npz")
     return sample_workspace
 
 
