@@ -75,7 +75,9 @@ def test_image_folder_any_size_colour_and_class_folders(tmp_path):
     assert pool.images.shape == (7, 30, 20, 3)  # most common size, colour because some are RGB
     assert pool.class_names == ["ants", "bees"]
     assert sorted(np.bincount(pool.truth).tolist()) == [3, 4]
-    assert len(warnings) == 1 and "skipped 2 file(s)" in warnings[0]
+    skipped = [w for w in warnings if "skipped" in w]
+    assert len(skipped) == 1 and "skipped 2 file(s)" in skipped[0] and "notes.txt" in skipped[0]
+    assert any("display copies 20x30 (6 of 7 images are 20x30" in w for w in warnings), warnings
     assert "ants/big.jpg" in pool.ids.tolist()
 
 

@@ -46,12 +46,20 @@ def _classes(text: str | None) -> list[str] | None:
 
 def cmd_init(args: argparse.Namespace) -> int:
     from .data import parse_size
-    from .workspace import Workspace
+    from .workspace import INGEST, Workspace
 
-    ws = Workspace.init(
-        args.workspace, args.data, test=args.test, classes=_classes(args.classes),
-        labels=args.labels, size=parse_size(args.size), warn=_warn, store=args.store,
-    )
+    try:
+        with _Progress("init") as progress:
+            ws = Workspace.init(
+                args.workspace, args.data, test=args.test, classes=_classes(args.classes),
+                labels=args.labels, size=parse_size(args.size), warn=_warn, store=args.store, progress=progress,
+            )
+    except KeyboardInterrupt:
+        if (Path(args.workspace) / INGEST).is_dir():
+            print(f"tuilabel: interrupted; the images read so far are kept in {Path(args.workspace) / INGEST}: "
+                  "the same command goes on from there", file=sys.stderr)
+            return 130
+        raise
     pool = ws.pool
     test = ws.test
     print(
@@ -97,6 +105,44 @@ def cmd_store_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _originals_line(ws: Any) -> str:
+    originals = ws.pool.originals
+    if originals is None:
+        return "originals: none (the pool came from arrays: its images are the originals)"
+    missing, changed = originals.survey()
+    line = f"originals: {len(originals)} files under {originals.root}"
+    if not missing and not changed:
+        return line + ", all present and unchanged"
+    first = originals.paths[(missing or changed)[0]]
+    return (line + f"; {len(missing)} missing, {len(changed)} changed (first: {first}); labeling goes on with "
+            f"the display copies; if the folder moved: tuilabel originals {ws.path} --root NEW_FOLDER")
+
+
+def cmd_originals(args: argparse.Namespace) -> int:
+    from .workspace import Workspace
+
+    ws = Workspace(args.workspace).check()
+    originals = ws.pool.originals
+    if originals is None:
+        raise TuilabelError("the pool came from arrays, not image files: it has no originals", ws.path)
+    if args.root is not None:
+        try:
+            moved = originals.moved_to(args.root)
+        except ValueError as exc:
+            raise TuilabelError(f"not the originals' folder: {exc}", args.root) from None
+        ws.replace_originals(moved)
+        print(f"originals: {len(moved)} files now under {moved.root}")
+        return 0
+    print(_originals_line(ws))
+    missing, changed = originals.survey()
+    for kind, items in (("missing", missing), ("changed", changed)):
+        for i in items[:20]:
+            print(f"  {kind}: {originals.path(i)}")
+        if len(items) > 20:
+            print(f"  ... and {len(items) - 20} more {kind}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -131,6 +177,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"{int(spent // 3600)}h {int(spent % 3600 // 60)}m {int(spent % 60)}s"
     )
     console.print(f"test set: {len(ws.test) if ws.test is not None else 'none'}")
+    print(_originals_line(ws))  # one line, never wrapped: scripts read it
     console.print(f"models: {', '.join(ws.models_present()) or 'none yet'}")
     from .agreement import store_agreement
 
@@ -178,8 +225,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     ws = Workspace(args.workspace).check()
     sources = [s.strip() for s in args.sources.split(",")]
-    n = export(ws, args.format, args.out, sources=sources, force=args.force)
-    print(f"exported {n} labels ({', '.join(sources)}) to {args.out}")
+    done = export(ws, args.format, args.out, sources=sources, force=args.force, link=args.link)
+    extra = ""
+    if done.originals or done.missing:
+        extra = f"; {done.originals} original files {'linked' if args.link else 'copied'}"
+    if done.missing:
+        extra += (f", {len(done.missing)} written as display copies because the original is missing or changed "
+                  f"(first: {done.missing[0]}; `tuilabel status` lists them)")
+    print(f"exported {done.records} labels ({', '.join(sources)}) to {args.out}{extra}")
     return 0
 
 
@@ -452,6 +505,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workspace")
     p.set_defaults(func=cmd_status)
 
+    p = sub.add_parser("originals", help="the pool's original image files: missing or changed ones; --root "
+                                         "NEW_FOLDER after moving them")
+    p.add_argument("workspace")
+    p.add_argument("--root", help="the folder the originals are now under (checked: same files, sizes, hashes)")
+    p.set_defaults(func=cmd_originals)
+
     p = sub.add_parser("report", help="learning curves, class balance, confusion, labels over time, agreement")
     p.add_argument("workspace")
     p.add_argument("--out", type=Path, help="also write the figures as a .png or a self-contained .html page")
@@ -463,6 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--sources", default="human", help="comma-separated: human,propagated,pseudo")
     p.add_argument("--force", action="store_true", help="imagefolder: replace what a non-empty --out holds")
+    p.add_argument("--link", action="store_true",
+                   help="imagefolder: hard-link the original files instead of copying them (same file system)")
     p.set_defaults(func=cmd_export)
 
     colors: dict[str, Any] = {"choices": ["auto", "truecolor", "256", "none"], "default": "auto",

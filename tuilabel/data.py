@@ -14,7 +14,6 @@ import os
 import re
 import sys
 import zipfile
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError
+from .ingest import IMAGE_SUFFIXES, is_path_list
+from .originals import Originals
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
-MAX_DEFAULT_SIDE = 64  # folders of large photos are brought down to this unless --size says otherwise
 IDX_DTYPES: dict[int, Any] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -52,6 +51,7 @@ class Pool:
     truth: np.ndarray | None = None  # class index per image, -1 unknown; evaluation only
     source: str = ""
     checked: bool = field(default=False, repr=False, compare=False)  # ids known unique (a workspace's cache)
+    originals: Originals | None = field(default=None, repr=False, compare=False)  # image files' records
     _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -105,12 +105,18 @@ class Pool:
         arrays = {"ids": self.ids, "class_names": np.array(self.class_names)}
         if self.truth is not None:
             arrays["truth"] = self.truth
+        if self.originals is not None:
+            arrays.update(self.originals.arrays())
         pixels = self.images_path(path)
-        tmp = pixels.with_name(pixels.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, self.images)
-        os.replace(tmp, pixels)
-        np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub: allow_pickle
+        mapped = getattr(self.images, "filename", None)
+        if mapped is None or Path(mapped).resolve() != pixels.resolve():  # not already there (a folder's init)
+            tmp = pixels.with_name(pixels.name + ".tmp")
+            with open(tmp, "wb") as f:
+                np.save(f, self.images)
+            os.replace(tmp, pixels)
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub: allow_pickle
+        os.replace(tmp, path)
 
     @classmethod
     def load_cache(cls, path: Path) -> Pool:
@@ -122,7 +128,8 @@ class Pool:
                 images = d["images"]
             else:
                 images = np.load(cls.images_path(path), mmap_mode="r", allow_pickle=False)
-            return cls(images, d["ids"], d["class_names"].tolist(), truth, str(path), checked=True)
+            return cls(images, d["ids"], d["class_names"].tolist(), truth, str(path), checked=True,
+                       originals=Originals.from_arrays(d))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,85 +376,39 @@ def find_idx_images(folder: Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Folders of images
+# Image files (a folder, a list of paths, a CSV of paths): read by `ingest`
 
 
-def _to_8bit(img: Any) -> Any:
-    """Grey images of more than 8 bits (16-bit PNG, 32-bit int, float) scaled to 0..255 by their
-    bit depth; PIL's own conversion would clip everything above 255 to white."""
-    from PIL import Image
-
-    if img.mode not in ("I", "I;16", "I;16B", "I;16L", "F"):
-        return img
-    a = np.asarray(img, dtype=np.float64)
-    if img.mode == "F":
-        top = 1.0 if a.max(initial=0) <= 1.0 else 255.0 if a.max(initial=0) <= 255 else float(a.max())
-    else:
-        top = 65535.0 if img.mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
-    return Image.fromarray(np.clip(np.rint(a / top * 255.0), 0, 255).astype(np.uint8), "L")
+def is_image_files(path: Path) -> bool:
+    """A source of image files: a folder (not one of IDX files), a list of paths, a CSV of paths."""
+    return (path.is_dir() and not find_idx_images(path)) or (path.is_file() and is_path_list(path))
 
 
-def class_from_folder(folder: str) -> str:
-    """A class name from its folder (export percent-encodes what a file name cannot hold)."""
-    from urllib.parse import unquote
-
-    return "" if folder == "%00" else unquote(folder)
-
-
-def _load_image_folder(
-    folder: Path, classes: Sequence[str] | None, size: tuple[int, int] | None, warn: Callable[[str], None]
+def read_image_files(
+    path: Path, work: Path, classes: Sequence[str] | None, size: tuple[int, int] | None,
+    warn: Callable[[str], None], progress: Any = None,
 ) -> Pool:
-    from PIL import Image, UnidentifiedImageError
+    """An image source read into ``work/pool-images.npy`` (see `ingest`); the pool's images a
+    read-only memory map of it."""
+    from .ingest import read_images
 
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-    loaded: list[tuple[str, Image.Image, str | None]] = []
-    skipped: list[str] = []
-    for p in files:
-        rel = p.relative_to(folder)
-        if p.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped.append(str(rel))
-            continue
-        try:
-            with Image.open(p) as im:
-                im.load()
-                img = im.copy()
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-            skipped.append(str(rel))
-            continue
-        if rel.parts[0] == "_generated" and len(rel.parts) > 1:
-            skipped.append(str(rel))  # generated samples an export put beside the pool items
-            continue
-        label = class_from_folder(rel.parts[0]) if len(rel.parts) > 1 else None
-        loaded.append((rel.as_posix(), img, label))
-    if skipped:
-        shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
-        warn(f"{folder}: skipped {len(skipped)} file(s) that are not readable images ({shown})")
-    if not loaded:
-        raise DataError("no readable images in the folder", folder)
-    colour = any(img.mode not in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F") for _, img, _ in loaded)
-    if size is None:
-        common = Counter(img.size for _, img, _ in loaded).most_common(1)[0][0]  # (w, h)
-        w, h = common
-        scale = min(1.0, MAX_DEFAULT_SIDE / max(w, h))
-        size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    h, w = size
-    arrays = []
-    for _, img, _ in loaded:
-        img = _to_8bit(img)
-        img = img.convert("RGB" if colour else "L")
-        if img.size != (w, h):
-            img = img.resize((w, h), Image.Resampling.BILINEAR)
-        arrays.append(np.asarray(img, dtype=np.uint8))
-    images = np.stack(arrays)
-    ids = np.array([item for item, _, _ in loaded])
-    labelled = [lab for _, _, lab in loaded]
-    raw = None
-    if any(lab is not None for lab in labelled):
-        if classes is None:
-            classes = sorted({lab for lab in labelled if lab is not None})
-        lookup = {name: i for i, name in enumerate(classes)}
-        raw = np.array([lookup.get(lab, -1) if lab is not None else -1 for lab in labelled])
-    return _finish(images, raw, folder, classes, ids)
+    images, ids, names, truth, originals = read_images(path, work, size, classes, warn, progress)
+    truth, names = _labels_to_classes(truth, len(ids), path, names)
+    if not names:
+        raise DataError("no labels to learn the classes from: pass --classes A,B,...", path)
+    return Pool(images, ids, names, truth, str(path), originals=originals)
+
+
+def _load_image_files(
+    path: Path, classes: Sequence[str] | None, size: tuple[int, int] | None, warn: Callable[[str], None]
+) -> Pool:
+    """An image source read into memory (a workspace's init reads it into its own folder instead)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="tuilabel-read-") as work:
+        pool = read_image_files(path, Path(work), classes, size, warn)
+        pool.images = np.array(pool.images)
+    return pool
 
 
 # ---------------------------------------------------------------------------------------------
@@ -538,11 +499,13 @@ def load_pool(
         if idx_files:
             pool = _load_idx(idx_files[0], labels_path, classes)
         else:
-            pool = _load_image_folder(path, classes, size, warn)
+            pool = _load_image_files(path, classes, size, warn)
     else:
         name = path.name.lower()
         try:
-            if name.endswith(".npz"):
+            if is_path_list(path):
+                pool = _load_image_files(path, classes, size, warn)
+            elif name.endswith(".npz"):
                 pool = _load_npz(path, labels_path, classes)
             elif name.endswith(".npy"):
                 pool = _load_npy(path, labels_path, classes)
@@ -558,7 +521,7 @@ def load_pool(
                 )
         except PermissionError:
             raise DataError("permission denied", path) from None
-    if size is not None and pool.image_shape[:2] != size and not path.is_dir():
+    if size is not None and pool.image_shape[:2] != size and pool.originals is None:
         pool = resize_pool(pool, size)
     return pool
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +38,15 @@ def _records(ws: Workspace, sources: Iterable[str]) -> list[LabelEvent]:
     return items + samples
 
 
-def _row(ev: LabelEvent, names: list[str]) -> dict:
+def _row(ev: LabelEvent, names: list[str], ws: Workspace | None = None) -> dict:
     sample = ev.sample
+    originals = ws.pool.originals if ws is not None else None
+    original = ""
+    if originals is not None and ev.item_id is not None and ws is not None:
+        original = str(originals.path(ws.pool.index_of(ev.item_id)))
     return {
         "item_id": ev.item_id if ev.item_id is not None else f"sample-{ev.id}",
+        "original": original,
         "kind": "item" if sample is None else "sample",
         "label": ev.label,
         "class_name": names[ev.label] if ev.label is not None else UNSURE_NAME,
@@ -107,8 +114,18 @@ def check_target(ws: Workspace, fmt: str, out: Path, force: bool = False) -> Pat
     return target
 
 
-def export(ws: Workspace, fmt: str, out: str | Path, sources: Iterable[str] = ("human",), force: bool = False) -> int:
-    """Write the labels; returns how many records were written."""
+@dataclass
+class Exported:
+    records: int  # labels written
+    originals: int = 0  # imagefolder: original files copied or linked
+    display_copies: int = 0  # imagefolder: pool items written as their display copy (no original, or it changed)
+    missing: list[str] = field(default_factory=list)  # the items whose original was missing or changed
+
+
+def export(ws: Workspace, fmt: str, out: str | Path, sources: Iterable[str] = ("human",), force: bool = False,
+           link: bool = False) -> Exported:
+    """Write the labels. An image folder holds each item's original file (copied, or hard-linked
+    with ``link``) where the workspace has it unchanged, else its display copy as a PNG."""
     if fmt not in FORMATS:
         raise TuilabelError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
     sources = check_sources(sources)
@@ -116,8 +133,7 @@ def export(ws: Workspace, fmt: str, out: str | Path, sources: Iterable[str] = ("
     records = _records(ws, sources)
     names = ws.class_names
     if fmt == "imagefolder":
-        _export_imagefolder(ws, records, target, Path(out))
-        return len(records)
+        return _export_imagefolder(ws, records, target, Path(out), link)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     with tmp.open("w", newline="") as f:  # written whole, then renamed: never half an export
@@ -125,15 +141,15 @@ def export(ws: Workspace, fmt: str, out: str | Path, sources: Iterable[str] = ("
             writer = csv.DictWriter(f, fieldnames=list(_row(records[0], names)) if records else ["item_id"])
             writer.writeheader()
             for ev in records:
-                writer.writerow(_row(ev, names))
+                writer.writerow(_row(ev, names, ws))
         else:
             for ev in records:
-                f.write(json.dumps(_row(ev, names)) + "\n")
+                f.write(json.dumps(_row(ev, names, ws)) + "\n")
     tmp.replace(target)
-    return len(records)
+    return Exported(len(records))
 
 
-def _export_imagefolder(ws: Workspace, records: list[LabelEvent], root: Path, out: Path) -> None:
+def _export_imagefolder(ws: Workspace, records: list[LabelEvent], root: Path, out: Path, link: bool) -> Exported:
     from PIL import Image
 
     names = ws.class_names
@@ -143,18 +159,45 @@ def _export_imagefolder(ws: Workspace, records: list[LabelEvent], root: Path, ou
         raise TuilabelError(f"class name {too_long[0][:40]!r}... is too long for a folder name "
                             f"(over {MAX_NAME_BYTES} bytes); export as csv or jsonl", out)
     pool = ws.pool
+    originals = pool.originals
+    done = Exported(len(records))
     for ev in records:
         if ev.label is None:
             continue  # unsure items have no class folder
+        original = None
         if ev.sample is not None:
             pixels, stem = ev.sample, f"sample-{ev.id}"
             folder = root / GENERATED / safe_name(ev.mode) / folders[ev.label]
         else:
             assert ev.item_id is not None  # an event is a pool item or a generated sample
-            pixels, stem = pool.images[pool.index_of(ev.item_id)], safe_name(ev.item_id)
+            index = pool.index_of(ev.item_id)
+            pixels, stem = pool.images[index], safe_name(ev.item_id)
             folder = root / folders[ev.label]
-        target = (folder / f"{Path(stem).stem}.png").resolve()
+            if originals is not None:
+                if originals.state(index) == "ok":
+                    original = originals.path(index)
+                else:
+                    done.missing.append(ev.item_id)
+        name = stem if original is not None else f"{Path(stem).stem}.png"
+        target = (folder / name).resolve()
         if root not in target.parents:  # belt and braces: never write outside --out
             raise TuilabelError(f"refusing to write outside the export folder: {target}", out)
         target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(target)
+        if original is not None:
+            _place(original, target, link)
+            done.originals += 1
+        else:
+            Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(target)
+            done.display_copies += ev.sample is None
+    return done
+
+
+def _place(original: Path, target: Path, link: bool) -> None:
+    """The original at ``target``: a hard link where asked and the file system allows, else a copy."""
+    if link:
+        try:
+            os.link(original, target)
+            return
+        except OSError:
+            pass  # another file system, or links not allowed: a copy instead
+    shutil.copy2(original, target)

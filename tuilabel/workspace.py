@@ -34,11 +34,12 @@ else:  # pragma: no cover
 
 import numpy as np
 
-from .data import Pool, find_idx_images, load_pool
+from .data import Pool, find_idx_images, is_image_files, load_pool, read_image_files
 from .errors import DataError, TuilabelError
 from .store import LabelStore, is_url, shown_location
 
 CONFIG = "tuilabel.toml"
+INGEST = ".ingest"  # an image source being read by init: what a rerun after a kill goes on from
 
 # Every model file a mode writes, by name: the one place these file names are spelled.
 MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")  # a model file is models/NAME.npz; each mode names its own
@@ -125,7 +126,10 @@ class Workspace:
         size: tuple[int, int] | None = None,
         warn: Callable[[str], None] | None = None,
         store: str | None = None,
+        progress: Callable[[float | None, str], None] | None = None,
     ) -> Workspace:
+        from .ingest import finish as finish_ingest
+
         path = Path(path)
         if store is not None and not is_url(store):
             raise TuilabelError("--store takes a PostgreSQL URL (postgresql://...); without it the labels "
@@ -139,7 +143,17 @@ class Workspace:
             raise TuilabelError("already a workspace; open it instead of running init again", path)
         if path.exists() and not path.is_dir():
             raise TuilabelError("exists and is not a folder", path)
-        pool = load_pool(data, labels=labels, classes=classes, size=size, warn=warn)
+        source = Path(data)
+        if source.exists() and is_image_files(source) and labels is None:  # read into the workspace, resumably
+            path.mkdir(parents=True, exist_ok=True)
+            work = path / INGEST
+            pool = read_image_files(source, work, classes, size,
+                                    warn or (lambda msg: print(f"tuilabel: {msg}", file=sys.stderr)), progress)
+            pool.images = np.empty(0)  # the memory map closed before its file moves
+            finish_ingest(work, Pool.images_path(path / "pool.npz"))
+            pool.images = np.load(Pool.images_path(path / "pool.npz"), mmap_mode="r")
+        else:
+            pool = load_pool(data, labels=labels, classes=classes, size=size, warn=warn)
         repeated = sorted({n for n in pool.class_names if pool.class_names.count(n) > 1})
         if repeated:
             raise DataError(f"class names must be distinct; repeated: {', '.join(map(repr, repeated))}", data)
@@ -187,6 +201,12 @@ class Workspace:
             created.claim_workspace(config["workspace"]["id"])
         write_config(path, text)  # the config appears last: a half-made workspace is no workspace
         return cls(path)
+
+    def replace_originals(self, originals: Any) -> None:
+        """The pool's records of its original files replaced (the pixels untouched)."""
+        pool = self.pool
+        pool.originals = originals
+        pool.save(self.path / "pool.npz")
 
     # -- parts ----------------------------------------------------------------------------------
 
