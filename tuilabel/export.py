@@ -46,7 +46,6 @@ def _row(ev: LabelEvent, names: list[str], ws: Workspace | None = None) -> dict:
         original = str(originals.path(ws.pool.index_of(ev.item_id)))
     return {
         "item_id": ev.item_id if ev.item_id is not None else f"sample-{ev.id}",
-        "original": original,
         "kind": "item" if sample is None else "sample",
         "label": ev.label,
         "class_name": names[ev.label] if ev.label is not None else UNSURE_NAME,
@@ -58,6 +57,7 @@ def _row(ev: LabelEvent, names: list[str], ws: Workspace | None = None) -> dict:
         "time": ev.time,
         "shape": "" if sample is None else "x".join(map(str, sample.shape)),
         "pixels": "" if sample is None else " ".join(map(str, np.asarray(sample, np.uint8).ravel().tolist())),
+        "original": original,  # the image file the item came from, where the pool has one (last: new columns go last)
     }
 
 
