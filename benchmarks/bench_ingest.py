@@ -9,7 +9,7 @@ folders. `init` runs as the real command under ``/usr/bin/time -v``; the PIL loo
 in this process, one core, over ``--loop`` of the files, and their rate is scaled to the folder.
 
 Usage: python benchmarks/bench_ingest.py [--n 2000] [--unique 100] [--size 4000x3000]
-       [--folder /tmp/tuilabel-photos] [--out benchmarks/results/ingest.json]
+       [--folder DIR (default: tuilabel-photos in the temporary folder)] [--out benchmarks/results/ingest.json]
 """
 
 from __future__ import annotations

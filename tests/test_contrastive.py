@@ -111,7 +111,7 @@ def test_a_colour_pool_is_simulated_and_trained_in_the_encoders_space(tmp_path, 
     assert main(["init", str(ws), "--data", str(tmp_path / "pool.npz"), "--test", str(tmp_path / "test.npz")]) == 0
     out = ws / "runs" / "c.json"
     opts = ["--set", "k=8", "--set", "fine_k=8", "--set", "per_epoch=4", "--set", "epoch_samples=2000",
-            "--set", "pretrain_epochs=1", "--set", "cnn_epochs=2", "--set", "space_steps=40"]
+            "--set", "pretrain_epochs=1", "--set", "cnn_epochs=2", "--set", "space_steps=20"]
     assert main(["simulate", str(ws), "--mode", "clusters", "--labels", "8", "--out", str(out), *opts]) == 0
     curve = json.loads(out.read_text())["curve"]
     assert [p["labels"] for p in curve] == [4, 8] and all(p["accuracy"] is not None for p in curve)

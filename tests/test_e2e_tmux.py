@@ -29,11 +29,16 @@ class Tmux:
         self.name = name
         self.env = {**os.environ, **(env or {})}
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True, check=False)
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-s", name, "-x", str(width), "-y", str(height),
-             f"{command}; echo EXIT=$?; sleep 60"],
-            check=True, env=self.env,
-        )
+        for _attempt in range(3):  # a tmux server whose last session just ended exits under a new client
+            started = subprocess.run(
+                ["tmux", "new-session", "-d", "-s", name, "-x", str(width), "-y", str(height),
+                 f"{command}; echo EXIT=$?; sleep 60"],
+                check=False, env=self.env, capture_output=True, text=True,
+            )
+            if started.returncode == 0:
+                break
+            time.sleep(0.5)
+        assert started.returncode == 0, started.stderr
 
     def keys(self, *keys: str, pause: float = 0.4) -> None:
         for key in keys:

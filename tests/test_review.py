@@ -242,8 +242,8 @@ def test_second_opinions_are_blind_and_agreement_shows_in_status(reviewed, capsy
 @pytest.mark.slow
 def test_simulated_review_reports_errors_found_and_accuracy(sample_workspace, tmp_path):
     out = tmp_path / "review.json"
-    code = main(["simulate", str(sample_workspace.path), "--mode", "review", "--labels", "120",
-                 "--error-rate", "0.25", "--seed", "0", "--out", str(out),
+    code = main(["simulate", str(sample_workspace.path), "--mode", "review", "--labels", "60",
+                 "--error-rate", "0.3", "--seed", "0", "--out", str(out),
                  "--set", "folds=2", "--set", "epochs=3", "--set", "rerank_every=20"])
     assert code == 0
     result = json.loads(out.read_text())
