@@ -225,7 +225,7 @@ def test_review_brings_back_deliberate_mistakes_in_tmux(sample_workspace, tmp_pa
     ws.close()
     exe = Path(sys.executable).with_name("tuilabel")
     command = (f"{exe if exe.exists() else 'tuilabel'} label {ws_path} --mode review --colors none "
-               "--set folds=2 --set epochs=8 --set augment=geometric")  # augment=auto's measuring is not under test
+               "--set folds=2 --set epochs=5 --set augment=geometric")  # augment=auto's measuring is not under test
     tmux = Tmux(f"tuilabel-review-{os.getpid()}", command, width=100, height=32)
     try:
         tmux.wait_for(r"review round 1: 120 labels judged", timeout=240)

@@ -227,3 +227,34 @@ def test_a_killed_init_finishes_when_run_again(tmp_path):
         with Image.open(photos / ws.pool.ids[index]) as im:
             im.draft(im.mode, (64, 48))
             assert np.array_equal(ws.pool.images[index], ingest.display_copy(im, 64, 48, True))
+
+
+def test_kitty_shows_the_original_in_browse_once_it_is_read(tmp_path, monkeypatch):
+    """Under kitty the browse picture is first the 64-pixel display copy, then the original file read
+    on a worker thread, at the same aspect and far more pixels."""
+    import asyncio
+
+    from tests.test_graphics import decode_png, kitty_images
+    from tuilabel.graphics import Choice
+    from tuilabel.tui.app import TuilabelApp
+    from tuilabel.tui.widgets import GraphicsOut
+
+    photos = _folder_of_photos(tmp_path / "photos", 4, size=(1200, 900))
+    assert main(["init", str(tmp_path / "ws"), "--data", str(photos)]) == 0
+    ws = Workspace(tmp_path / "ws")
+    written: list[str] = []
+    monkeypatch.setattr(GraphicsOut, "write", lambda self, data: written.append(data))
+
+    async def go():
+        app = TuilabelApp(ws, mode="browse", graphics=Choice("kitty"))
+        async with app.run_test(size=(100, 30)) as pilot:
+            for _ in range(50):
+                await pilot.pause(0.1)
+                if len(kitty_images("".join(written))) >= 2:
+                    break
+            await pilot.press("q")
+
+    asyncio.run(go())
+    sent = [decode_png(data) for _, data in kitty_images("".join(written))]
+    assert sent[0].shape == (48, 64, 3)  # the display copy at once
+    assert sent[-1].shape[1] > 64 * 3 and abs(sent[-1].shape[0] / sent[-1].shape[1] - 0.75) < 0.02

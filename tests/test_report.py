@@ -111,7 +111,7 @@ def test_without_a_test_set_the_accuracy_is_cross_validated(tmp_path, sample_arr
         # enough labels and epochs that a cross-validated estimate can tell a model from chance (one
         # fit a round: the estimate, not the semi-supervised second fit, is under test)
         session = BatchSession(ws, clock=SimClock(), page_size=5,
-                               settings=BatchSettings(**{**TINY, "start": 20, "epochs": 10, "semi": False}))
+                               settings=BatchSettings(**{**TINY, "start": 20, "epochs": 6, "semi": False}))
         truth = ws.pool.truth
         while not session.due_update():
             session.handle(Action("label", int(truth[session.page[session.focus].index])))

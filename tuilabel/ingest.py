@@ -206,6 +206,27 @@ def _decode(job: tuple[str, int, int, bool]) -> tuple[np.ndarray | None, str, in
         return None, str(exc) or type(exc).__name__, 0, 0, 0
 
 
+def read_original(path: str | Path, display: tuple[int, ...], cells_px: tuple[int, int],
+                  longest: int = 1024) -> np.ndarray | None:
+    """The original file at the display copy's shape (``display``: H x W [x 3]) scaled up to fill
+    ``cells_px`` (width, height in pixels, at most ``longest`` on a side), so that the terminal
+    shows it in the same cells; None when it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    h, w = display[:2]
+    scale = max(1.0, min(cells_px[0] / w, cells_px[1] / h, longest / max(w, h)))
+    width, height = max(1, round(w * scale)), max(1, round(h * scale))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                if im.format == "JPEG":
+                    im.draft(im.mode, (max(width, height), max(width, height)))
+                return display_copy(im, width, height, len(display) == 3)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
 def _mapped(function: Callable[[Any], Any], jobs: Sequence[Any], workers: int) -> Any:
     """``function`` over ``jobs`` in order: in worker processes (spawned: no thread of this process
     is copied) when there are enough jobs to pay for them."""

@@ -90,6 +90,7 @@ class PixelView(Widget):
         self._out: GraphicsOut | None = None
         self._image_id = 0
         self._sent: tuple[int, int, int, int] | None = None  # (image, cols, rows, x/y) last written
+        self._detail: tuple[np.ndarray, np.ndarray] | None = None  # (the picture, more pixels of it)
         self._emit_pending = False
 
     # -- the picture ------------------------------------------------------------------------------
@@ -129,6 +130,14 @@ class PixelView(Widget):
             return
         self.refresh()
 
+    def set_detail(self, image: np.ndarray, detail: np.ndarray) -> None:
+        """More pixels of ``image`` (its original file, read in the background), sent in its place
+        under a graphics protocol while ``image`` is the picture shown; half blocks ignore it."""
+        if image is not self._pixels or self._out is None:
+            return  # another picture by now, or cells that cannot show more pixels
+        self._detail = (image, detail)
+        self._send()
+
     def fit_box(self, width: int, height: int) -> None:
         """Called by the box on resize: choose the scale and size the widget to the picture."""
         self._box = (width, height)
@@ -155,6 +164,8 @@ class PixelView(Widget):
         width, height = self.size
         if out is None or pixels is None or not self.is_mounted or width <= 0 or height <= 0:
             return
+        if self._detail is not None and self._detail[0] is pixels:
+            pixels = self._detail[1]
         region = self.region
         where = region.x * 10_000 + region.y if out.protocol == "iterm2" else 0  # kitty's cells say where
         key = (id(pixels), width, height, where)
