@@ -4,7 +4,8 @@ decoding the same files in a plain PIL loop (the physical limit of one core here
 The folder is made here (once; kept for later runs): ``--unique`` pictures of ``--size`` pixels
 (smooth colour fields, filled shapes and sensor-like noise, saved as JPEG at quality 90, one in four
 with EXIF orientation 6 as a camera held upright writes it), copied to ``--n`` files in two class
-folders. `init` runs as the real command under ``/usr/bin/time -v``; the PIL loops (a full decode,
+folders. `init` runs as the real command, its memory the peak of its process tree's resident memory
+(the worker processes included), sampled every 50 ms; the PIL loops (a full decode,
 ``Image.open(p).convert("RGB")``, and the same with JPEG draft decoding at the display size) run
 in this process, one core, over ``--loop`` of the files, and their rate is scaled to the folder.
 
@@ -71,16 +72,37 @@ def make_folder(folder: Path, n: int, unique: int, width: int, height: int) -> N
     marker.write_text(f"{n} {unique} {width}x{height}")
 
 
-def time_v(command: list[str]) -> tuple[float, int, str]:
-    """Wall seconds, peak resident memory (bytes) and the output of a command under /usr/bin/time -v."""
-    proc = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True, check=False)
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (the worker processes count too), from /proc."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024  # type: ignore[union-attr]
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, AttributeError, ValueError):
+            continue  # gone meanwhile, or a kernel thread
+    return total
+
+
+def run_measured(command: list[str]) -> tuple[float, int, str]:
+    """Wall seconds, the peak of the summed resident memory of the command's process tree (sampled
+    every 50 ms), and its output."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss(proc.pid))
+            time.sleep(0.05)
+        wall = time.perf_counter() - started
+        log.seek(0)
+        said = log.read()
     if proc.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{proc.stderr[-2000:]}")
-    peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1)) * 1024  # type: ignore[union-attr]
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", proc.stderr).group(1)  # type: ignore[union-attr]
-    parts = [float(p) for p in wall.split(":")]
-    seconds = sum(p * 60 ** k for k, p in enumerate(reversed(parts)))
-    return seconds, peak, proc.stdout + proc.stderr
+        raise SystemExit(f"failed: {' '.join(command)}\n{said[-2000:]}")
+    return wall, peak, said
 
 
 def pil_loop(files: list[Path], draft: tuple[int, int] | None) -> float:
@@ -111,7 +133,8 @@ def main() -> None:
     on_disk = sum(p.stat().st_size for p in files)
     with tempfile.TemporaryDirectory() as tmp:
         ws = Path(tmp) / "ws"
-        wall, peak, said = time_v([sys.executable, "-m", "tuilabel.cli", "init", str(ws), "--data", str(args.folder)])
+        wall, peak, said = run_measured([sys.executable, "-m", "tuilabel.cli", "init", str(ws), "--data",
+                                         str(args.folder)])
         shape = re.search(r"(\d+) images ([\dx]+)", said)
         loop = files[: args.loop]
         full = pil_loop(loop, None)

@@ -46,3 +46,17 @@ def test_the_settings_tables_in_the_docs_are_up_to_date():
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "settings_docs.py"), "--check"],
                           check=False, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_the_ingest_benchmark_runs_on_a_tiny_folder(tmp_path):
+    import json
+
+    out = tmp_path / "ingest.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_ingest.py"), "--n", "6", "--unique", "2",
+                           "--size", "160x120", "--loop", "2", "--folder", str(tmp_path / "photos"), "--out", str(out)],
+                          check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-1000:]
+    result = json.loads(out.read_text())
+    assert result["files"] == 6 and result["init"]["pool"] == "6 images 48x64x3"
+    assert result["init"]["peak_rss_mb"] > 10 and result["pil_full_decode_loop"]["seconds_per_file"] > 0

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from PIL import Image as PILImage
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
@@ -87,6 +88,7 @@ class PixelView(Widget):
         self._box: tuple[int, int] = (28, 14)
         self._scale = 1
         self._fixed: tuple[int, int] | None = None  # cells set by the owner (gallery tiles)
+        self._shrink: tuple[int, int] | None = None  # (w, h) half blocks draw a picture larger than the box at
         self._out: GraphicsOut | None = None
         self._image_id = 0
         self._sent: tuple[int, int, int, int] | None = None  # (image, cols, rows, x/y) last written
@@ -152,6 +154,11 @@ class PixelView(Widget):
         h, w = self._pixels.shape[:2]
         self._scale = min(self.max_scale, fit_scale(self._pixels.shape, width, height))
         size = (w * self._scale, (h * self._scale + 1) // 2)
+        self._shrink = None
+        if w > width or h > 2 * height:  # larger than the box even at scale 1: a smaller copy, never a crop
+            factor = min(width / w, 2 * height / h)
+            self._shrink = (max(1, int(w * factor)), max(1, int(h * factor)))
+            size = (self._shrink[0], (self._shrink[1] + 1) // 2)
         if self._out is not None:  # the terminal scales: any size that keeps the aspect and fits
             cols = max(1, min(width, 2 * height * w // max(h, 1), w * self.max_scale, MAX_CELLS))
             size = (cols, max(1, min(MAX_CELLS, (cols * h // max(w, 1) + 1) // 2)))
@@ -206,7 +213,11 @@ class PixelView(Widget):
                 self.call_after_refresh(self._after_paint)
             return Strip.blank(width, self.rich_style)
         if self._pixels is not None and not self._pixel_strips:
-            self._pixel_strips = image_strips(quantize(self._pixels, self.levels), self._scale, self.image_colors)
+            pixels = self._pixels
+            if self._shrink is not None:
+                small = PILImage.fromarray(np.asarray(pixels)).resize(self._shrink, PILImage.Resampling.BOX)
+                pixels = np.asarray(small)
+            self._pixel_strips = image_strips(quantize(pixels, self.levels), self._scale, self.image_colors)
         if not 0 <= y < len(self._pixel_strips):
             return Strip.blank(width, self.rich_style)
         strip = self._pixel_strips[y]
