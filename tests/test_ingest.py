@@ -258,3 +258,32 @@ def test_kitty_shows_the_original_in_browse_once_it_is_read(tmp_path, monkeypatc
     sent = [decode_png(data) for _, data in kitty_images("".join(written))]
     assert sent[0].shape == (48, 64, 3)  # the display copy at once
     assert sent[-1].shape[1] > 64 * 3 and abs(sent[-1].shape[0] / sent[-1].shape[1] - 0.75) < 0.02
+
+
+def test_add_brings_new_files_into_a_labelled_workspace(tmp_path, capsys):
+    photos = _folder_of_photos(tmp_path / "photos", 4)
+    ws_path = tmp_path / "ws"
+    assert main(["init", str(ws_path), "--data", str(photos)]) == 0
+    ws = Workspace(ws_path)
+    first = ws.pool.ids[0]
+    ws.store.add(ws.store.start_session("browse"), first, 1)
+    before = np.array(ws.pool.images)
+    ws.close()
+    photo(320, 240, 50).save(photos / "class1" / "IMG_new.jpg", quality=90)  # a new photo in the same folder
+    (tmp_path / "more" / "class0").mkdir(parents=True)
+    photo(640, 480, 51).save(tmp_path / "more" / "class0" / "other.jpg", quality=90)  # and one elsewhere
+    photo(64, 64, 52).convert("L").save(tmp_path / "more" / "grey.png")
+    capsys.readouterr()
+    assert main(["init", str(ws_path), "--data", str(photos), "--add"]) == 0
+    assert "added 1 images (4 already in the pool); 5 images now" in capsys.readouterr().out
+    assert main(["init", str(ws_path), "--data", str(tmp_path / "more"), "--add"]) == 0
+    ws = Workspace(ws_path)
+    pool = ws.pool
+    assert len(pool) == 7 and pool.image_shape == (48, 64, 3) and np.array_equal(pool.images[:4], before)
+    assert pool.ids[4] == "class1/IMG_new.jpg" and pool.truth[4] == 1
+    assert pool.ids[5] == str((tmp_path / "more" / "class0" / "other.jpg").resolve()) and pool.truth[5] == 0
+    assert pool.truth[6] == -1 and pool.originals is not None and pool.originals.survey() == ([], [])
+    assert ws.store.current() == {first: (1, 1.0)}
+    assert ws.config["data"]["items"] == 7
+    assert main(["init", str(ws_path), "--data", str(photos), "--add"]) == 2
+    assert "every image file there is in the pool already" in capsys.readouterr().err

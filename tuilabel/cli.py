@@ -49,6 +49,14 @@ def cmd_init(args: argparse.Namespace) -> int:
     from .data import parse_size
     from .workspace import INGEST, Workspace
 
+    if args.add:
+        ws = Workspace(args.workspace).check()
+        before = len(ws.pool)
+        with _Progress("add") as progress:
+            added, known = ws.add_images(args.data, _warn, progress)
+        print(f"workspace {ws.path}: added {added} images ({known} already in the pool); {before + added} images now, "
+              "labels and models untouched")
+        return 0
     try:
         with _Progress("init") as progress:
             ws = Workspace.init(
@@ -401,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", help="bring images to HxW (default: their own, folders capped at 64)")
     p.add_argument("--store", help="keep the labels in PostgreSQL (postgresql://user@host/db, an empty "
                                    "database; needs psycopg) instead of the workspace's labels.sqlite")
+    p.add_argument("--add", action="store_true", help="add the image files of --data that an existing workspace's "
+                                                      "pool does not hold yet (its labels untouched)")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("store", help="the label store: copy it to another engine")

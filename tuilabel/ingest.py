@@ -269,16 +269,22 @@ def read_images(
     warn: Callable[[str], None] | None = None,
     progress: Progress | None = None,
     workers: int | None = None,
+    colour: bool | None = None,
+    exclude: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[np.ndarray, np.ndarray, list[str] | None, np.ndarray | None, Originals]:
     """Images, ids, class names, truth and originals of an image source; the images a read-only
-    memory map of ``work/images.npy``. ``work`` keeps what was read: called again after a kill with
-    the same source, it reads only the rest."""
+    memory map of ``work/pool-images.npy``. ``work`` keeps what was read: called again after a kill
+    with the same source, it reads only the rest. ``colour`` forces grey or RGB (else: RGB when any
+    file is colour); files whose absolute path is in ``exclude`` are passed over."""
     warn = warn or (lambda msg: None)
     progress = progress or (lambda fraction, text: None)
     workers = default_workers() if workers is None else workers
     root, entries, skipped = scan(source)
+    entries = [e for e in entries if e.path not in exclude]
+    if not entries:
+        raise DataError("every image file there is in the pool already", source)
     work.mkdir(parents=True, exist_ok=True)
-    key = hashlib.blake2b(json.dumps([str(source.resolve()), size, [e.item for e in entries]]).encode(),
+    key = hashlib.blake2b(json.dumps([str(source.resolve()), size, colour, [e.item for e in entries]]).encode(),
                           digest_size=16).hexdigest()
     manifest_path = work / "manifest.json"
     manifest = _read_manifest(manifest_path, key)
@@ -290,7 +296,8 @@ def read_images(
         tmp.write_text(json.dumps(manifest))
         os.replace(tmp, manifest_path)
     keep = [int(i) for i in manifest["keep"]]
-    height, width, colour = int(manifest["height"]), int(manifest["width"]), bool(manifest["colour"])
+    height, width = int(manifest["height"]), int(manifest["width"])
+    colour = bool(manifest["colour"]) if colour is None else colour
     if manifest.get("why"):
         warn(f"{source}: display copies {width}x{height} ({manifest['why']}; --size HxW chooses another)")
     shape = (len(keep), height, width, 3) if colour else (len(keep), height, width)

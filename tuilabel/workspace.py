@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 import time
 import uuid
@@ -201,6 +202,67 @@ class Workspace:
             created.claim_workspace(config["workspace"]["id"])
         write_config(path, text)  # the config appears last: a half-made workspace is no workspace
         return cls(path)
+
+    def add_images(self, source: str | Path, warn: Callable[[str], None],
+                   progress: Callable[[float | None, str], None] | None = None) -> tuple[int, int]:
+        """Image files of ``source`` that the pool does not hold yet, read at the pool's size and
+        colour and appended to it; labels, models and ids of the items already there untouched.
+        Returns (added, already in the pool)."""
+        from .ingest import read_images, scan
+        from .originals import Originals
+
+        pool = self.pool
+        if pool.originals is None:
+            raise TuilabelError("the pool came from arrays, not image files: --add takes image files into a pool "
+                                "read from image files", self.path)
+        source = Path(source)
+        if not (source.exists() and is_image_files(source)):
+            raise DataError("--add takes a folder of images, a list or a CSV of image paths", source)
+        known = {str(pool.originals.path(i)) for i in range(len(pool))}
+        work = self.path / (INGEST + "-add")
+        h, w = pool.image_shape[:2]
+        images, _, _, truth, found = read_images(source, work, (h, w), pool.class_names, warn, progress,
+                                                 colour=pool.channels == 3, exclude=known)
+        root = Path(pool.originals.root)
+        paths = []
+        for i in range(len(found)):
+            path = found.path(i)
+            paths.append(path.relative_to(root).as_posix() if root in path.parents else str(path))
+        new_ids = np.array(paths)  # ids as the pool's own: under its root, else the absolute path
+        clash = sorted(set(new_ids.tolist()) & set(pool.ids.tolist()))
+        if clash:
+            raise DataError(f"{len(clash)} new files would take ids the pool has (first: {clash[0]})", source)
+        unknown = int((truth < 0).sum()) if truth is not None else 0
+        if truth is not None and unknown:
+            warn(f"{source}: {unknown} new image(s) are in folders that are not among the classes; added unlabelled")
+        pixels = Pool.images_path(self.path / "pool.npz")
+        tmp = pixels.with_name(pixels.name + ".tmp")
+        out = np.lib.format.open_memmap(tmp, "w+", np.uint8, (len(pool) + len(new_ids), *pool.image_shape))
+        step = max(1, (64 << 20) // max(1, int(np.prod(pool.image_shape))))
+        for start in range(0, len(pool), step):
+            end = min(start + step, len(pool))
+            out[start:end] = pool.images[start:end]
+        for start in range(0, len(new_ids), step):
+            out[len(pool) + start:len(pool) + start + step] = images[start:start + step]
+        out.flush()
+        del out, images
+        old_truth = pool.truth if pool.truth is not None else np.full(len(pool), -1, np.int64)
+        new_truth = truth if truth is not None else np.full(len(new_ids), -1, np.int64)
+        self._pool = None
+        os.replace(tmp, pixels)
+        merged = Pool(np.load(pixels, mmap_mode="r"), np.concatenate([pool.ids, new_ids]),
+                      pool.class_names, np.concatenate([old_truth, new_truth]), pool.source,
+                      originals=Originals(pool.originals.root, np.concatenate([pool.originals.paths, new_ids]),
+                                          np.concatenate([pool.originals.sizes, found.sizes]),
+                                          np.concatenate([pool.originals.mtimes, found.mtimes]),
+                                          np.concatenate([pool.originals.hashes, found.hashes])))
+        merged.save(self.path / "pool.npz")  # the pixels are in place: only ids, truth and records are written
+        shutil.rmtree(work, ignore_errors=True)
+        config = {table: dict(values) for table, values in self.config.items()}
+        config.setdefault("data", {})["items"] = len(merged)
+        write_config(self.path, dump_toml(config))
+        self.config = config
+        return len(new_ids), sum(e.path in known for e in scan(source)[1])
 
     def replace_originals(self, originals: Any) -> None:
         """The pool's records of its original files replaced (the pixels untouched)."""
