@@ -97,7 +97,7 @@ class StartScreen(LabelScreen):
                 yield Static(id="balance")
                 yield Static(id="modes")
         yield from self.compose_too_small()
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.refresh_summary()

@@ -103,6 +103,11 @@ class ModeScreen(LabelScreen):
     (`BaseSession.persist`) when it finishes, and quitting waits for it (Ctrl+C drops it).
     """
 
+    # first in the footer: at 60 columns the mode's own keys are what gets cut, never help and quit
+    BINDINGS = [
+        Binding("question_mark", "app.help", "Help", key_display="?"),
+        Binding("q", "app.quit", "Quit"),
+    ]
     session_class: ClassVar[type[BaseSession]] = BaseSession
     ENTER_ACTION: ClassVar[str | None] = None  # what Enter does when no class number is being typed
     PROGRESS_EVERY = 0.1  # seconds between progress repaints from a worker

@@ -46,7 +46,7 @@ class BatchScreen(GalleryScreen):
         yield TextPanel(id="balance")
         yield TextPanel(id="message")
         yield from self.compose_too_small()
-        yield Footer()
+        yield Footer(compact=True)
 
     def show(self) -> None:
         if self.session is None:

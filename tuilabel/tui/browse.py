@@ -59,7 +59,7 @@ class BrowseScreen(ModeScreen):
                 yield TextPanel(id="balance")
         yield TextPanel(id="message")
         yield from self.compose_too_small()
-        yield Footer()
+        yield Footer(compact=True)
 
     def show(self) -> None:
         if self.session is None:

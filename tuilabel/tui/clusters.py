@@ -96,7 +96,7 @@ class ClustersScreen(ModeScreen):
                 yield TextPanel(id="counts")
         yield TextPanel(id="message")
         yield from self.compose_too_small()
-        yield Footer()
+        yield Footer(compact=True)
 
     def say(self, text: str) -> None:
         self.query_one("#message", TextPanel).set_text(text)

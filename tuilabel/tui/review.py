@@ -45,7 +45,7 @@ class ReviewScreen(GalleryScreen):
         yield Grid(id="tiles")
         yield TextPanel(id="message")
         yield from self.compose_too_small()
-        yield Footer()
+        yield Footer(compact=True)
 
     def show(self) -> None:
         if self.session is None:

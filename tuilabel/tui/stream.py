@@ -70,7 +70,7 @@ class StreamScreen(ModeScreen):
                 yield TextPanel(id="counts")
         yield TextPanel(id="message")
         yield from self.compose_too_small()
-        yield Footer()
+        yield Footer(compact=True)
 
     def session_ready(self) -> None:
         assert self.session is not None
