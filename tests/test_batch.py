@@ -119,7 +119,10 @@ def test_semi_supervised_round_trains_on_sure_guesses(sample_workspace, monkeypa
     session.update()
     point = session.curve[-1].extra
     assert point["semi_guesses"] > 0 and point["augment"] == "shift"  # too few labels a class to measure yet
-    assert point["images_trained"] > 2 * 10 * 64  # two fits: the supervised one, then with the guesses
+    from tuilabel.models.cnn import CNNClassifier
+
+    one_fit = TINY["epochs"] * CNNClassifier().images_per_epoch(TINY["start"])  # the supervised fit alone
+    assert point["images_trained"] >= 2 * one_fit  # two fits: the supervised one, then with the guesses
     off = BatchSession(sample_workspace, clock=SimClock(), settings=BatchSettings(**TINY, semi=False), page_size=5,
                        save_models=False)
     job = off.snapshot()
@@ -156,6 +159,9 @@ def test_semi_supervised_fits_train_longer_once_every_class_has_16_labels(sample
     """Rounds are far apart by then: each semi-supervised fit gets twice the image passes."""
     monkeypatch.setattr(batch_module, "TRAIN_PASSES", 1000)  # small enough that 8 epochs do not cap it
     monkeypatch.setattr(batch_module, "MIN_SEMI_EPOCHS", 2)  # (a real round trains at least 10)
+    import tuilabel.models.cnn as cnn
+
+    monkeypatch.setattr(cnn, "MIN_BATCHES_PER_EPOCH", 10)  # the product's epochs: what the passes are counted in
     pool = sample_workspace.pool
     idx = np.concatenate([np.flatnonzero(pool.truth == c)[:16] for c in range(10)])
     others = np.setdiff1d(np.arange(len(pool)), idx)[:120]
@@ -170,7 +176,7 @@ def test_semi_supervised_fits_train_longer_once_every_class_has_16_labels(sample
         assert result.guesses > 0
         trained[ask_after] = result.images_trained
         s.close()
-    supervised = 8 * 640  # the first fit: 8 epochs of at least 10 batches of 64
+    supervised = 8 * cnn.CNNClassifier().images_per_epoch(len(idx))  # the first fit: 8 epochs of at least 10 batches
     assert trained[16] - supervised > 1.6 * (trained[17] - supervised)
 
 

@@ -111,7 +111,7 @@ def test_clusters_label_split_train_then_eval_in_tmux(sample_workspace, vae_file
     sample_workspace.close()
     exe = Path(sys.executable).with_name("tuilabel")
     tuilabel = str(exe if exe.exists() else "tuilabel")
-    small = " ".join(f"--set {k}={v}" for k, v in CLUSTERS_TINY.items())
+    small = " ".join(f"--set {k}={v}" for k, v in {**CLUSTERS_TINY, "cnn_epochs": 1}.items())
     tmux = Tmux(f"tuilabel-clusters-{os.getpid()}", f"{tuilabel} label {ws_path} --mode clusters --colors 256 {small}",
                 width=90, height=28, env={"TERM": "xterm-256color"})
     try:

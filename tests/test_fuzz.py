@@ -19,7 +19,7 @@ KEYS = [*"0123456789xznthmlsacpkowy+-=", "enter", "escape", "backspace", "space"
         "question_mark", "shift+tab"]
 OTHER_MODES = {m.key for m in MODES}
 SETTINGS = {
-    "clusters": ClustersSettings(**{**CLUSTERS_TINY, "epoch_samples": 3000, "classifier": "cnn"}),
+    "clusters": ClustersSettings(**{**CLUSTERS_TINY, "epoch_samples": 3000, "classifier": "cnn", "cnn_epochs": 1}),
     "batch": BatchSettings(arch="small", epochs=1, augmentations=1, start=5),
 }
 

@@ -299,7 +299,7 @@ class StreamSession(BaseSession):
             return
         taken = self._take_back(self.settings.undo_on_change, self.label)
         self.label = None
-        self.message = "unsure: not labelling" + (f" (took back {taken} frames)" if taken else "")
+        self.message = "stopped: frames are not labelled" + (f" (took back {taken} frames)" if taken else "")
 
     def do_undo(self) -> None:
         """Take back the last labelled frames (and stop labelling)."""

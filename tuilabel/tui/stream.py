@@ -33,7 +33,7 @@ class StreamScreen(ModeScreen):
     """
     BINDINGS = [
         *digit_bindings("label", "Label"),
-        Binding("x", "session('unsure')", "Unsure"),
+        Binding("x", "session('unsure')", "Stop"),  # clears the sticky label: nothing is stored (not browse's unsure)
         Binding("backspace,z", "session('undo')", "Undo", key_display="⌫/z"),
         Binding("space,p", "session('pause')", "Pause", key_display="space"),
         Binding("n", "session('step')", "Step", show=False),
@@ -124,13 +124,13 @@ class StreamScreen(ModeScreen):
         state.append(f"frames {v.frames}  labelled {v.labelled_frames}  acc {acc}{busy}")
         self.query_one("#state", TextPanel).set_text(state)
         keys = Text("label: ")
-        active = "unsure" if v.label is None else names[v.label]
+        active = "none: frames not labelled" if v.label is None else names[v.label]
         keys.append(f" {active} ", style="bold reverse" if v.label is not None else "dim reverse")
         self.query_one("#keys", TextPanel).set_text(keys)
         self.query_one("#probs", TextPanel).set_text(prob_bars(names, v.probs, active=v.label))
         self.query_one("#counts", TextPanel).set_text(class_bars(names, v.per_class, width=14, highlight=v.label))
         self.query_one("#message", TextPanel).set_text(
-            v.message or "number keys set a sticky label, x unsure, space pause, ? all keys"
+            v.message or "number keys set a sticky label, x stops labelling, space pause, ? all keys"
         )
 
     def act(self, action: Action) -> None:
