@@ -14,7 +14,7 @@ from tuilabel.data import Pool
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
 SAMPLE_POOL = 600  # the tests' pool: the sample's first images (sample_arrays, and the shared models' training)
-# a clusters mode small enough for tests: 6 clusters, then 8; epochs of 12,000 images; a 3-epoch CNN
+# a clusters mode small enough for tests: 6 clusters, then 8; epochs of 4,000 images; a 3-epoch CNN
 # and a contrastive encoder of 15 batches
 if os.environ.get("PYTEST_XDIST_WORKER"):  # one thread a worker (and its child processes): they share the cores
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -24,7 +24,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # one thread a worker (and its child 
 
 # a batch mode small enough for tests: the small CNN, 3 epochs, 2 views, the first round at 10 labels
 BATCH_TINY = dict(arch="small", epochs=3, augmentations=2, start=10, seed=0)
-CLUSTERS_TINY = dict(k=6, fine_k=8, per_epoch=4, epoch_samples=12000, pretrain_epochs=2,
+CLUSTERS_TINY = dict(k=6, fine_k=8, per_epoch=4, epoch_samples=4000, pretrain_epochs=2,
                      cnn_epochs=3, space_steps=15, space_trial=0)
 
 
