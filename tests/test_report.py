@@ -120,6 +120,10 @@ def test_without_a_test_set_the_accuracy_is_cross_validated(tmp_path, sample_arr
         assert point.extra["estimate"] == "cv" and 0.2 < point.accuracy <= 1.0
         signal = stopping_signal([(p.labels, p.accuracy) for p in session.curve], estimate="cv")
         assert signal is not None and signal.text().startswith("cv acc ")
+        from tuilabel.report import gather, terminal
+
+        text = terminal(gather(ws, confusion=False))  # the report names the figure as the header does
+        assert "cv accuracy (on your labels) (%) by labels spent" in text and "test accuracy" not in text
         off = BatchSession(ws, clock=SimClock(), settings=BatchSettings(**TINY, cv_folds=0, semi=False), page_size=5,
                            save_models=False)
         while not off.due_update():

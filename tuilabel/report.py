@@ -45,6 +45,16 @@ class Report:
     timeline: dict[str, list[float]] = field(default_factory=dict)  # source -> event times, minutes
     agreement: list[tuple[str, str, int, float | None]] = field(default_factory=list)
     signals: dict[str, StoppingSignal] = field(default_factory=dict)
+    estimates: dict[str, str] = field(default_factory=dict)  # mode -> "test", "cv" or "none": what its accuracy is
+
+    @property
+    def accuracy_name(self) -> str:
+        """What the curves' accuracy is: on the test set, cross-validated on the labels (no test
+        set), or either (modes differ)."""
+        kinds = {e for e in self.estimates.values() if e != "none"}
+        if kinds == {"cv"}:
+            return "cv accuracy (on your labels)"
+        return "test accuracy" if kinds <= {"test"} else "accuracy (test set, or cv without one)"
 
 
 def gather(ws: Workspace, confusion: bool = True) -> Report:
@@ -61,7 +71,9 @@ def gather(ws: Workspace, confusion: bool = True) -> Report:
         curve = [(int(p["labels"]), float(p["seconds"]), p.get("accuracy")) for p in points]
         if curve:
             report.curves[mode] = curve
-            estimate = (points[-1].get("extra") or {}).get("estimate", "test")
+            default = "test" if ws.test is not None else "cv"  # a point saved without it: the workspace says
+            estimate = (points[-1].get("extra") or {}).get("estimate", default)
+            report.estimates[mode] = estimate
             signal = stopping_signal([(n, a) for n, _, a in curve], estimate=estimate)
             if signal is not None:
                 report.signals[mode] = signal
@@ -116,7 +128,7 @@ def terminal(report: Report, width: int = 80, height: int = 14, color: bool = Fa
                 pts = [(n, 100 * a) for n, _, a in curve if a is not None]
                 if pts:
                     plt.plot([p[0] for p in pts], [p[1] for p in pts], label=mode, marker="hd")
-            plt.title("test accuracy (%) by labels spent")
+            plt.title(f"{report.accuracy_name} (%) by labels spent")
             plt.xlabel("labels (review: items reviewed)")
 
         def by_time() -> None:
@@ -124,7 +136,7 @@ def terminal(report: Report, width: int = 80, height: int = 14, color: bool = Fa
                 pts = [(s / 60, 100 * a) for _, s, a in curve if a is not None]
                 if pts:
                     plt.plot([p[0] for p in pts], [p[1] for p in pts], label=mode, marker="hd")
-            plt.title("test accuracy (%) by minutes in the session")
+            plt.title(f"{report.accuracy_name} (%) by minutes in the session")
 
         plot(by_labels)
         plot(by_time)
@@ -194,13 +206,13 @@ def figure(report: Report) -> Any:
         pts = [(n, 100 * a) for n, _, a in curve if a is not None]
         if pts:
             ax.plot(*zip(*pts), marker="o", label=mode)
-    ax.set(title="test accuracy by labels spent", xlabel="labels (review: items reviewed)", ylabel="%")
+    ax.set(title=f"{report.accuracy_name} by labels spent", xlabel="labels (review: items reviewed)", ylabel="%")
     ax = axes[0, 1]
     for mode, curve in report.curves.items():
         minutes = [(s / 60, 100 * a) for _, s, a in curve if a is not None]
         if minutes:
             ax.plot(*zip(*minutes), marker="o", label=mode)
-    ax.set(title="test accuracy by time in the session", xlabel="minutes", ylabel="%")
+    ax.set(title=f"{report.accuracy_name} by time in the session", xlabel="minutes", ylabel="%")
     for ax in axes[0, :2]:
         if report.curves:
             ax.legend()

@@ -77,7 +77,8 @@ class BatchScreen(GalleryScreen):
         status.append(f"  page {v.page_number}  labelled {v.labels}{unsure}  round {v.round}  "
                       f"next round at {v.next_round_at}")
         acc = "-" if v.accuracy is None else f"{v.accuracy:.1%}"
-        status.append(f"\ntest accuracy {acc}")
+        kind = self.session.estimate(v.accuracy)
+        status.append(f"\n{'cv accuracy (on your labels)' if kind == 'cv' else 'test accuracy'} {acc}")
         if v.history:
             status.append("  curve " + " ".join(f"{n}:{'-' if a is None else f'{a:.0%}'}" for n, a in v.history[-4:]),
                           style="dim")

@@ -79,7 +79,8 @@ class BrowseScreen(ModeScreen):
         else:
             info.append("model guess: (no model yet)\n", style="dim")
         acc = "-" if v.accuracy is None else f"{v.accuracy:.1%}"
-        info.append(f"test accuracy: {acc}{'  training…' if self.session.updating else ''}\n")
+        name = "cv accuracy" if self.session.estimate(v.accuracy) == "cv" else "test accuracy"
+        info.append(f"{name}: {acc}{'  training…' if self.session.updating else ''}\n")
         info.append(f"labelled here: {v.labels_spent}   unsure: {v.unsure}\n")
         self.query_one("#info", TextPanel).set_text(info)
         self.query_one("#balance", TextPanel).set_text(class_bars(names, v.counts, width=14, highlight=v.guess))

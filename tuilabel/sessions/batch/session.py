@@ -296,8 +296,9 @@ class BatchSession(Paging, BaseSession):
             "uncertainty": [round(result.uncertainty[i], 5) for i in scored],
             "augment": result.augment,
             "augment_checked": result.augment_checked,
-            "curve": [*self.curve_records(), {"labels": job.labels, "seconds": job.seconds,
-                                              "accuracy": result.accuracy, "extra": {"round": job.round}}],
+            "curve": [*self.curve_records(), {
+                "labels": job.labels, "seconds": job.seconds, "accuracy": result.accuracy,
+                "extra": {"round": job.round, "estimate": self.estimate(result.accuracy)}}],
         })
 
     def apply(self, job: RoundJob, result: RoundResult) -> None:
