@@ -287,3 +287,36 @@ def test_add_brings_new_files_into_a_labelled_workspace(tmp_path, capsys):
     assert ws.config["data"]["items"] == 7
     assert main(["init", str(ws_path), "--data", str(photos), "--add"]) == 2
     assert "every image file there is in the pool already" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_kitty_shows_the_original_of_reviews_focused_tile(tmp_path, monkeypatch):
+    import asyncio
+
+    from tests.test_graphics import decode_png, kitty_images
+    from tuilabel.graphics import Choice
+    from tuilabel.sessions.review import ReviewSettings
+    from tuilabel.tui.app import TuilabelApp
+    from tuilabel.tui.widgets import GraphicsOut
+
+    photos = _folder_of_photos(tmp_path / "photos", 12, size=(640, 480))
+    assert main(["init", str(tmp_path / "ws"), "--data", str(photos)]) == 0
+    ws = Workspace(tmp_path / "ws")
+    session = ws.store.start_session("browse")
+    ws.store.add_many(session, [(item, i % 2, 1.0) for i, item in enumerate(ws.pool.ids)])
+    written: list[str] = []
+    monkeypatch.setattr(GraphicsOut, "write", lambda self, data: written.append(data))
+
+    async def go():
+        app = TuilabelApp(ws, mode="review", graphics=Choice("kitty"),
+                          settings=ReviewSettings(folds=2, epochs=1, augment="shift"))
+        async with app.run_test(size=(100, 30)) as pilot:
+            for _ in range(300):
+                await pilot.pause(0.1)
+                if any(decode_png(d).shape[1] > 64 for _, d in kitty_images("".join(written))):
+                    break
+            await pilot.press("q")
+
+    asyncio.run(go())
+    widths = [decode_png(data).shape[1] for _, data in kitty_images("".join(written))]
+    assert 64 in widths and max(widths) > 64 * 2  # display copies in the tiles, the focused one's original

@@ -21,10 +21,13 @@ from textual.screen import Screen
 
 from ..curves import stopping_signal
 from ..errors import TuilabelError
+from ..ingest import read_original
 from ..sessions.base import Action, BaseSession, Progress
 from ..sessions.settings import Settings
 from ..workspace import Workspace
 from .widgets import MIN_HEIGHT, MIN_WIDTH, PixelView, TooSmall
+
+CELL_PX = (10, 20)  # pixels a terminal cell is taken to be, for an original's resolution under kitty or iTerm2
 
 
 def digit_bindings(action: str, description: str, enter: str | None = None) -> list[Binding]:
@@ -176,6 +179,26 @@ class ModeScreen(LabelScreen):
             self._failed(exc)
             return
         self._opened(session)
+
+    def show_original(self, view: PixelView, index: int) -> None:
+        """Under kitty or iTerm2, pool item ``index``'s original file in ``view``'s cells, read on a
+        worker thread (never on the key path); the display copy shows until it is there, and stays
+        where there is no original or it cannot be read. Half blocks: nothing to do."""
+        originals = self.workspace.pool.originals
+        shown = view._pixels
+        if view.protocol == "blocks" or originals is None or shown is None:
+            return
+        if view._detail is not None and view._detail[0] is shown:
+            return  # read already
+        path = originals.path(index)
+
+        def read() -> None:
+            width, height = view.size if view.size.area else view._box  # laid out by now, or the room it has
+            detail = read_original(path, shown.shape, (width * CELL_PX[0], height * CELL_PX[1]))
+            if detail is not None:
+                self.app.call_from_thread(view.set_detail, shown, detail)
+
+        self.run_worker(read, thread=True, exclusive=True, group="original")
 
     def show_stopping_signal(self) -> None:
         """The header's subtitle: the workspace, the latest test accuracy and, from the curve so far,

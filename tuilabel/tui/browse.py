@@ -11,14 +11,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header
 
 from ..data import shown_id
-from ..ingest import read_original
 from ..sessions.browse import BrowseSession, BrowseSettings
 from ..sessions.settings import Settings
 from ..workspace import Workspace
 from .base import ModeScreen, digit_bindings
 from .widgets import ImageBox, PixelView, TextPanel, class_bars
-
-CELL_PX = (10, 20)  # pixels a terminal cell is taken to be, for the original's resolution under kitty or iTerm2
 
 
 class BrowseScreen(ModeScreen):
@@ -68,8 +65,8 @@ class BrowseScreen(ModeScreen):
         names = self.session.pool.class_names
         view = self.query_one(PixelView)
         view.set_image(v.image)
-        if v.item_id is not None and view.protocol != "blocks":
-            self._detail(view, v.item_id)
+        if v.item_id is not None:
+            self.show_original(view, self.workspace.pool.index_of(v.item_id))
         info = Text()
         info.append("browse", style="bold")
         info.append(f"  {v.position + 1 if not v.done else v.position}/{v.total}\n")
@@ -88,23 +85,6 @@ class BrowseScreen(ModeScreen):
         if v.done:
             message = "Every image of the pool has been seen. Esc goes back."
         self.query_one("#message", TextPanel).set_text(message)
-
-    def _detail(self, view: PixelView, item_id: str) -> None:
-        """Under kitty or iTerm2, the item's original file in the picture's cells, read on a worker
-        thread (never on the key path); the display copy shows until it is there."""
-        originals = self.workspace.pool.originals
-        shown = view._pixels
-        if originals is None or shown is None or (view._detail is not None and view._detail[0] is shown):
-            return
-        path = originals.path(self.workspace.pool.index_of(item_id))
-
-        def read() -> None:
-            width, height = view.size if view.size.area else view._box  # laid out by now, or the room it has
-            detail = read_original(path, shown.shape, (width * CELL_PX[0], height * CELL_PX[1]))
-            if detail is not None:
-                self.app.call_from_thread(view.set_detail, shown, detail)
-
-        self.run_worker(read, thread=True, exclusive=True, group="original")
 
     def show_progress(self) -> None:
         pass  # softmax regression takes a moment: "training…" beside the accuracy says enough

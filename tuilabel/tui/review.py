@@ -79,6 +79,7 @@ class ReviewScreen(GalleryScreen):
                 if n == v.focus:
                     caption.stylize("bold reverse")
                     caption = Text("▶ ") + caption
+                    self.show_original(tile.view, item.index)  # the focused tile: its original, under kitty or iTerm2
             tile.caption.set_text(caption)
         status = Text()
         status.append("review" if not blind else "second opinion", style="bold")
