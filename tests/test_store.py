@@ -302,3 +302,14 @@ def test_a_store_from_an_older_tuilabel_is_upgraded(tmp_path):
     s = store.start_session("browse", "bob")
     store.add(s, "b", 0)
     assert store.current() == {"a": (1, 1.0), "b": (0, 1.0)}
+
+
+def test_the_default_annotator_is_the_login_name_without_user_set(monkeypatch):
+    import pwd
+    import socket
+
+    from tuilabel.store.schema import default_annotator
+
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    assert default_annotator() == f"{pwd.getpwuid(os.getuid()).pw_name}@{socket.gethostname()}"  # not "user@..."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 from dataclasses import dataclass
@@ -132,5 +131,10 @@ class LabelEvent:
 
 
 def default_annotator() -> str:
-    user = os.environ.get("USER") or os.environ.get("USERNAME") or "user"
+    import getpass
+
+    try:
+        user = getpass.getuser()  # LOGNAME, USER, LNAME, USERNAME, then the password database
+    except (OSError, KeyError):
+        user = "user"  # no name anywhere (a container's uid without an entry)
     return f"{user}@{socket.gethostname()}"
