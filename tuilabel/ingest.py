@@ -305,7 +305,8 @@ def read_images(
     if not meta_path.exists():
         np.lib.format.open_memmap(images_path, "w+", np.uint8, shape).flush()
         np.lib.format.open_memmap(meta_path, "w+", np.int64, (len(keep), 4)).flush()  # state, size, time, hash
-    images = np.load(images_path, mmap_mode="r+")
+    final = work / "pool-images.npy"  # there once every file is read: a rerun has nothing left to decode
+    images = None if final.exists() else np.load(images_path, mmap_mode="r+")
     meta = np.load(meta_path, mmap_mode="r+")
     todo = [n for n in range(len(keep)) if meta[n, 0] == 0]
     done = len(keep) - len(todo)
@@ -316,6 +317,7 @@ def read_images(
     try:
         for count, (n, (pixels, error, nbytes, mtime, digest)) in enumerate(zip(todo, results), start=1):
             if pixels is not None:
+                assert images is not None  # files left to read: the pool's pixels are not final yet
                 images[n] = pixels
                 meta[n] = (1, nbytes, mtime, digest)
             else:
@@ -323,7 +325,7 @@ def read_images(
                 manifest.setdefault("errors", {})[str(n)] = error
             done += 1
             flushed = count % FLUSH_EVERY == 0
-            if flushed:
+            if flushed and images is not None:
                 images.flush()  # the pixels first: a state never says done before its pixels are down
                 meta.flush()
             if flushed or time.monotonic() - last > 0.2 or done == len(keep):
@@ -332,7 +334,8 @@ def read_images(
     finally:
         if pool is not None:
             pool.terminate()
-        images.flush()
+        if images is not None:
+            images.flush()
         meta.flush()
         if manifest.get("errors"):
             manifest_path.write_text(json.dumps(manifest))
@@ -343,10 +346,12 @@ def read_images(
         warn(f"{source}: skipped {len(failed)} file(s) that could not be decoded ({shown})")
     if not len(ok):
         raise DataError("no readable images", source)
-    final = work / "pool-images.npy"
-    if len(ok) < len(keep) or not final.exists():
-        _compact(images, ok, final)
-    del images
+    if images is not None and len(ok) < len(keep):
+        _compact(images, ok, final)  # the rows read, without the failed ones
+    elif images is not None:
+        del images
+        os.replace(images_path, final)  # every row read: the file is the pool's as it stands
+    images = None
     chosen = [entries[keep[n]] for n in ok]
     originals = Originals(str(root), np.array([_relative(e.path, root) for e in chosen]),
                           np.ascontiguousarray(meta[ok, 1]), np.ascontiguousarray(meta[ok, 2]),

@@ -11,11 +11,13 @@ from .sessions.registry import MODES
 from .store import shown_location
 
 
-def originals_line(ws: Any) -> str:
+def originals_line(ws: Any, survey: tuple[list[int], list[int]] | None = None) -> str:
+    """One line on the pool's original files; ``survey``: `Originals.survey`'s answer, when the
+    caller has it already (a stat per file)."""
     originals = ws.pool.originals
     if originals is None:
         return "originals: none (the pool came from arrays: its images are the originals)"
-    missing, changed = originals.survey()
+    missing, changed = survey if survey is not None else originals.survey()
     line = f"originals: {len(originals)} files under {originals.root}"
     if not missing and not changed:
         return line + ", all present and unchanged"
@@ -39,8 +41,8 @@ def cmd_originals(args: argparse.Namespace) -> int:
         ws.replace_originals(moved)
         print(f"originals: {len(moved)} files now under {moved.root}")
         return 0
-    print(originals_line(ws))
     missing, changed = originals.survey()
+    print(originals_line(ws, (missing, changed)))
     for kind, items in (("missing", missing), ("changed", changed)):
         for i in items[:20]:
             print(f"  {kind}: {originals.path(i)}")

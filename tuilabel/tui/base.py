@@ -112,6 +112,7 @@ class ModeScreen(LabelScreen):
         Binding("q", "app.quit", "Quit"),
     ]
     session_class: ClassVar[type[BaseSession]] = BaseSession
+    _original_asked: object = None  # the picture whose original a worker was last asked to read
     ENTER_ACTION: ClassVar[str | None] = None  # what Enter does when no class number is being typed
     PROGRESS_EVERY = 0.1  # seconds between progress repaints from a worker
 
@@ -188,8 +189,9 @@ class ModeScreen(LabelScreen):
         shown = view._pixels
         if view.protocol == "blocks" or originals is None or shown is None:
             return
-        if view._detail is not None and view._detail[0] is shown:
-            return  # read already
+        if (view._detail is not None and view._detail[0] is shown) or self._original_asked is shown:
+            return  # read already, or being read: show() runs on every key and progress report
+        self._original_asked = shown
         path = originals.path(index)
 
         def read() -> None:
