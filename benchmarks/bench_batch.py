@@ -8,8 +8,13 @@ is read off at each round. Reports the median over seeds at each label count, th
 accuracy of the same network and training, the smallest label count at which each setting comes
 within 0.5 points of it, and the time of one round and images scored per second.
 
+With a backbone (the default, ``--backbone efficientnet-lite0``) the workspace's embeddings are
+computed first (charged once to each simulated clock) and the head ranks and may answer; ``--backbone
+none`` runs the CNN alone, as the mode did before backbones.
+
 Usage:
   python benchmarks/bench_batch.py [--dataset mnist|photos|shapes] [--seeds 0 1 2] [--max-labels 1280]
+      [--backbone efficientnet-lite0|none]
       [--strategies random,auto,entropy,least_confidence,margin,fusion] [--reuse]
 
 Runs are independent: split them over processes (``--strategies random`` in one, ``auto`` in the
@@ -58,6 +63,8 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="also train on all 4,000 pool labels")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
     parser.add_argument("--reuse", action="store_true", help="read runs whose file the output folder holds")
+    parser.add_argument("--backbone", default="efficientnet-lite0",
+                        help="the workspace's pretrained network (none: the pool-trained CNN alone, as before it)")
     args = parser.parse_args()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +72,7 @@ def main() -> None:
     runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         pool_file, test_file = benchmark_files(args.dataset, Path(tmp))
-        ws = Workspace.init(Path(tmp) / "ws", pool_file, test=test_file)
+        ws = Workspace.init(Path(tmp) / "ws", pool_file, test=test_file, backbone=args.backbone)
         full = None
         if args.full:
             full_runs = [full_set_accuracy(ws, s) for s in args.seeds]
@@ -76,7 +83,8 @@ def main() -> None:
             for seed in args.seeds:
                 settings = SimSettings(mode="batch", labels=args.max_labels, seed=seed, options={"strategy": name})
                 t0 = time.perf_counter()
-                run_file = out_dir / f"batch-{args.dataset}-{name}-{seed}.json"
+                tag = "" if args.backbone == "none" else f"{args.backbone}-"
+                run_file = out_dir / f"batch-{args.dataset}-{tag}{name}-{seed}.json"
                 if args.reuse and run_file.exists():
                     result = json.loads(run_file.read_text())
                 else:
@@ -113,7 +121,8 @@ def main() -> None:
         k = BatchSettings().resolved(1).augmentations
         print(f"\none round (median over all rounds): retrain {train:.1f}s + score {score:.1f}s "
               f"({scored:.0f} images x {k} views: {scored * k / max(score, 1e-9):.0f} views scored per second)")
-    stem = "batch" if args.dataset == "mnist" else f"batch-{args.dataset}"
+    stem = ("batch" if args.dataset == "mnist" else f"batch-{args.dataset}") + (
+        "" if args.backbone == "none" else f"-{args.backbone}")
     (out_dir / f"{stem}.json").write_text(json.dumps({"dataset": args.dataset, "seeds": args.seeds, "counts": counts,
                                                      "full_accuracy": full, "table": table, "runs": runs}, indent=2))
     try:

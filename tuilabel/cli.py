@@ -62,6 +62,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             ws = Workspace.init(
                 args.workspace, args.data, test=args.test, classes=_classes(args.classes),
                 labels=args.labels, size=parse_size(args.size), warn=_warn, store=args.store, progress=progress,
+                backbone=_backbone_name(args.backbone),
             )
     except KeyboardInterrupt:
         if (Path(args.workspace) / INGEST).is_dir():
@@ -393,6 +394,39 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 # -- parser ---------------------------------------------------------------------------------------
 
 
+def _backbone_name(name: str | None) -> str | None:
+    from .models import backbones
+
+    return None if name is None else backbones.check_name(name)
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from . import embeddings
+    from .models import backbones
+    from .workspace import Workspace
+
+    ws = Workspace(args.workspace).check()
+    name = _backbone_name(args.backbone) or (ws.backbone if ws.backbone != backbones.NONE else backbones.DEFAULT)
+    if name == backbones.NONE:
+        ws.set_backbone(name)
+        print(f"workspace {ws.path}: backbone none; the modes use their pool-trained models alone")
+        return 0
+    try:
+        with _Progress(f"embed {name}") as progress:
+            record = embeddings.compute(ws, name, progress, device=args.device)
+    except KeyboardInterrupt:
+        done = embeddings.info(ws, name)
+        print(f"tuilabel: interrupted; {done.done if done else 0} of {len(ws.pool)} images are embedded and kept: "
+              "the same command goes on from there", file=sys.stderr)
+        return 130
+    if ws.backbone != name:
+        ws.set_backbone(name)
+    fell = f"; {record.fallbacks} originals unreadable, their display copies used" if record.fallbacks else ""
+    print(f"workspace {ws.path}: {record.done} images embedded with {name} ({record.dim} features, read from "
+          f"the {record.source} at {record.side} px, {record.seconds:.0f} s){fell}; every mode uses them")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tuilabel", description="Label images from the terminal, with a model choosing what you see."
@@ -411,7 +445,16 @@ def build_parser() -> argparse.ArgumentParser:
                                    "database; needs psycopg) instead of the workspace's labels.sqlite")
     p.add_argument("--add", action="store_true", help="add the image files of --data that an existing workspace's "
                                                       "pool does not hold yet (its labels untouched)")
+    p.add_argument("--backbone", help="the pretrained network every mode uses (tuilabel embed computes its "
+                                      "features); none: the pool-trained models alone")
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("embed", help="compute the pool's features with a pretrained network (resumable); "
+                                     "every mode then uses them")
+    p.add_argument("workspace")
+    p.add_argument("--backbone", help="efficientnet-lite0 (the default, offline) or none")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when there is one)")
+    p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("store", help="the label store: copy it to another engine")
     store_sub = p.add_subparsers(dest="store_command", metavar="STORE_COMMAND", required=True)

@@ -384,25 +384,34 @@ def drive(session: BaseSession, labeler: SimulatedLabeler, settings: SimSettings
     them: started when due, applied when their compute time has passed on ``clock``."""
     report = report or (lambda n, point: None)
     pending: tuple[float, Any, Any] | None = None  # (ready at, job, result)
+    light: tuple[float, Any, Any] | None = None  # a light update (due_refresh), beside the main one
 
     def apply(entry: tuple[float, Any, Any]) -> None:
         clock.now = max(clock(), entry[0])
         session.apply(entry[1], entry[2])
         report(session.spent, session.curve[-1] if session.curve else None)
 
+    def run(job: Any) -> tuple[float, Any, Any]:
+        started = time.perf_counter()
+        result = session.train(job)
+        measured = time.perf_counter() - started
+        session.persist(job, result)
+        cost = measured if settings.compute == "measured" else session.compute_seconds(job, result)
+        return clock() + cost, job, result
+
     labeler.prepare(session)
     while True:
+        if light is not None and clock() >= light[0]:
+            apply(light)
+            light = None
         if pending is not None and clock() >= pending[0]:
             apply(pending)
             pending = None
+        if light is None and session.due_refresh():
+            light = run(session.refresh_snapshot())
+            continue
         if pending is None and session.due_update():
-            job = session.snapshot()
-            started = time.perf_counter()
-            result = session.train(job)
-            measured = time.perf_counter() - started
-            session.persist(job, result)
-            cost = measured if settings.compute == "measured" else session.compute_seconds(job, result)
-            pending = (clock() + cost, job, result)
+            pending = run(session.snapshot())
             continue
         if not _budget_left(settings, session, clock):
             break
@@ -412,8 +421,8 @@ def drive(session: BaseSession, labeler: SimulatedLabeler, settings: SimSettings
         if not labeler.act(session, clock):
             break
         report(session.spent, None)
-    if pending is not None:
-        apply(pending)
+    for entry in sorted((e for e in (light, pending) if e is not None), key=lambda e: e[0]):
+        apply(entry)
     if settings.epochs is None or len(session.curve) < settings.epochs:
         points = len(session.curve)
         labeler.finish(session)
@@ -449,6 +458,7 @@ def run_simulation(workspace: Path, settings: SimSettings, out: Path, report: Re
     clock = SimClock()
     labeler = spec.labeler_class()(ws, settings)
     session = spec.session_class().open(ws, mode_settings, clock=clock, annotator="simulated", save_models=False)
+    clock.advance(session.setup_seconds())  # the embedding, charged once from the cost model
     drive(session, labeler, settings, clock, report)
     result = {
         "mode": settings.mode,

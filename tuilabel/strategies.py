@@ -77,6 +77,29 @@ def diverse(scores: np.ndarray, features: np.ndarray, k: int, rng: np.random.Gen
     return np.concatenate([picked, order[~np.isin(order, picked)]])
 
 
+TYPICAL_SAMPLE = 20_000  # pool images the first labels' k-means reads at most
+
+
+def typical(features: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """The first labels before any model: the ``features`` row nearest the centre of each of ``k``
+    k-means clusters (a medoid: the most typical image of a kind), the largest cluster's first.
+    Labels chosen so cover the pool's kinds where random ones repeat the common kinds."""
+    k = min(k, len(features))
+    if k <= 0:
+        return np.zeros(0, np.int64)
+    rows = np.arange(len(features))
+    if len(rows) > TYPICAL_SAMPLE:  # a large pool: its kinds are found in a random share of it
+        rows = np.sort(np.random.default_rng(seed).choice(rows, TYPICAL_SAMPLE, replace=False))
+    result = kmeans(features[rows], k, seed=seed, n_init=3, max_iter=30)
+    sizes = np.bincount(result.assignment, minlength=k)
+    out = []
+    for j in np.argsort(-sizes, kind="stable"):
+        members = np.flatnonzero(result.assignment == j)
+        if len(members):
+            out.append(int(rows[members[result.distances[members].argmin()]]))
+    return np.array(out, np.int64)
+
+
 def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * a).sum(1)[:, None] - 2 * a @ b.T + (b * b).sum(1)[None, :]
 

@@ -128,6 +128,7 @@ class Workspace:
         warn: Callable[[str], None] | None = None,
         store: str | None = None,
         progress: Callable[[float | None, str], None] | None = None,
+        backbone: str | None = None,
     ) -> Workspace:
         from .ingest import finish as finish_ingest
 
@@ -187,6 +188,8 @@ class Workspace:
             },
             "classes": {"names": pool.class_names},
         }
+        if backbone is not None:
+            config["model"] = {"backbone": backbone}
         if store is not None:
             config["store"] = {"location": store}
         text = dump_toml(config)
@@ -328,6 +331,18 @@ class Workspace:
         self.close()
         self.config = config
         self._locate_store()
+
+    @property
+    def backbone(self) -> str:
+        """The pretrained image encoder every mode uses ([model] backbone; none when unset)."""
+        return str(self.config.get("model", {}).get("backbone", "none"))
+
+    def set_backbone(self, name: str) -> None:
+        """[model] backbone in tuilabel.toml, rewritten atomically."""
+        config = {table: dict(values) for table, values in self.config.items()}
+        config.setdefault("model", {})["backbone"] = name
+        write_config(self.path, dump_toml(config))
+        self.config = config
 
     @property
     def models_dir(self) -> Path:

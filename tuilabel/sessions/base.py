@@ -173,6 +173,9 @@ class ComputeCosts:
     evaluation_item: float = 1.6e-4  # one test image through the small CNN
     rbm_label_pass: float = 6.0e-6  # one frame through one CD-1 pass of the label weights (500 hidden)
     rbm_hidden: float = 5.6e-6  # one frame's hidden probabilities (500 hidden units)
+    embed_image: float = 3.0e-2  # one image through EfficientNet-Lite0 at 224 pixels (a quarter of it at 112)
+    head_label: float = 2.0e-4  # the head's fit (1,280 features), per labelled image
+    head_item: float = 5.0e-5  # the head's probabilities and ranking, per unlabelled pool image
 
 
 COSTS = ComputeCosts()
@@ -208,6 +211,7 @@ class BaseSession:
         self.curve: list[CurvePoint] = []
         self.message = ""
         self.updating = False
+        self.refreshing = False
         self.overlap = int(getattr(self.settings, "overlap", 1))  # TeamSettings: items per annotator
         self._leased = False
         self._renewed = time.monotonic()
@@ -238,6 +242,11 @@ class BaseSession:
         """`prepare`, then the session: what a script or the simulate driver calls."""
         parts = cls.prepare(workspace, settings, progress, kwargs.get("save_models", True))
         return cls(workspace, settings, **{**parts, **kwargs})
+
+    def setup_seconds(self) -> float:
+        """Compute the session's opening costs on the reference CPU beyond what a person waits for
+        anyway (a simulation charges it once to its clock): the backbone's embedding, say."""
+        return 0.0
 
     @property
     def elapsed(self) -> float:
@@ -305,6 +314,16 @@ class BaseSession:
 
     # -- the update cycle -----------------------------------------------------------------------
 
+    def due_refresh(self) -> bool:
+        """A light update (a second or so: the batch mode's head on a backbone's embeddings) is due.
+        It runs beside the main update, through the same `train`, `persist` and `apply`, so that
+        what a person sees stays fresh while a long update runs; `refreshing` says one is running."""
+        return False
+
+    def refresh_snapshot(self) -> Any:
+        """What the light update needs, read on the session's thread; marks ``refreshing``."""
+        raise NotImplementedError
+
     def due_update(self) -> bool:
         """Whether an update should start now."""
         return False
@@ -337,9 +356,16 @@ class BaseSession:
         return result
 
     def update_if_due(self, progress: Progress = no_progress) -> bool:
-        """Run an update if one is due; after each `handle` in a script."""
+        """Run a light update and an update if due, in line; after each `handle` in a script."""
+        ran = False
+        if not self.refreshing and self.due_refresh():
+            job = self.refresh_snapshot()
+            result = self.train(job, progress)
+            self.persist(job, result)
+            self.apply(job, result)
+            ran = True
         if self.updating or not self.due_update():
-            return False
+            return ran
         self.update(progress)
         return True
 

@@ -292,11 +292,34 @@ class ModeScreen(LabelScreen):
 
     def maybe_update(self) -> None:
         session = self.session
-        if session is None or session.updating or not session.due_update():
+        if session is None:
+            return
+        if not session.refreshing and session.due_refresh():
+            self._refresh(session, session.refresh_snapshot())
+        if session.updating or not session.due_update():
             return
         job = session.snapshot()
         self.set_class(True, "-updating")
         self._update(session, job)
+
+    @work(group="refresh")
+    async def _refresh(self, session: BaseSession, job: Any) -> None:
+        """A light update beside the main one (the batch mode's head): applied when it lands."""
+        def heavy(progress: Progress) -> Any:
+            result = session.train(job)
+            session.persist(job, result)
+            return result
+
+        try:
+            result = await self._in_thread(f"{session.mode} refresh", heavy)
+        except Exception as exc:
+            session.refreshing = False
+            self.app.notify(f"{type(exc).__name__}: {exc}", title="refresh failed", severity="error", timeout=20)
+            return
+        session.apply(job, result)
+        if self.can_draw:
+            self.show()
+            self.maybe_update()
 
     @work(group="update")
     async def _update(self, session: BaseSession, job: Any) -> None:

@@ -14,6 +14,7 @@ from ... import strategies
 from ...models.augment import PRESETS
 from ...models.cnn import CNNClassifier
 from ..base import COSTS, Progress, choose_augment, cross_validated, no_progress
+from . import head as heads
 from .settings import (
     ASK_AFTER,
     DIVERSE_POOL,
@@ -49,6 +50,7 @@ class RoundJob:
     round_size: int = 0  # labels until the next round: how many the new ranking's front should spread over
     augment: str = "shift"  # the augmentation so far (auto: the last measured choice)
     augment_checked: int = 0  # auto: labels a class at the last measurement (0: none yet)
+    learner: str = "cnn"  # with a backbone: which model answers so far (head.py)
 
 
 @dataclass
@@ -67,6 +69,9 @@ class RoundResult:
     augment: str = "shift"  # the augmentation this round chose (or was told)
     augment_scores: dict[str, float] = field(default_factory=dict)  # auto: cross-validated accuracy of each
     augment_checked: int = 0
+    learner: str = "cnn"  # with a backbone: the model that answers from this round on
+    learner_scores: dict[str, float | None] = field(default_factory=dict)  # cross-validated accuracy of each
+    head: Any = None  # with a backbone: the head fitted on this round's labels
 
 
 def new_cnn(session: BatchSession, job: RoundJob, augment: str | None = None,
@@ -142,7 +147,18 @@ def train(session: BatchSession, job: RoundJob, progress: Progress = no_progress
     rng = np.random.default_rng(s.seed + 1000 + job.round)
     scores = strategies.entropy(probs)
     worth_asking = np.bincount(job.y, minlength=job.n_classes).min() >= ASK_AFTER
-    if s.strategy == "auto" and worth_asking:
+    learner, head = job.learner, None
+    learner_scores: dict[str, float | None] = {}
+    if session.features is not None:  # which model answers: measured on the labels' folds
+        learner_scores, cv_trained = measure_learners(session, job, progress)
+        trained += cv_trained
+        learner = heads.better(learner_scores, job.learner)
+        head = heads.fit(session, job.labelled_idx, job.y, job.n_classes)
+    if head is not None and (learner == "head" or not worth_asking):  # the head's doubts rank the pool
+        ranking, head_probs, head_scores = heads.rank(session, head, job.candidates, job.round_size, rng)
+        if learner == "head":
+            scores = head_scores
+    elif s.strategy == "auto" and worth_asking:
         ranking = diverse_ranking(session, model, job, cx, scores, rng)
     else:  # auto before the model is worth asking: the very order strategy=random gives (paired runs)
         order = "random" if s.strategy == "auto" else s.strategy
@@ -181,8 +197,14 @@ def train(session: BatchSession, job: RoundJob, progress: Progress = no_progress
         mean = model.predict_proba(cx)  # its guesses on the pages
     accuracy = None
     test = session.test_arrays()
-    if test is not None:
+    if head is not None and learner == "head":
+        mean = head_probs
+        accuracy = heads.accuracy(session, head, job.y, learner_scores.get("head"))
+        test = None if session.test_features is None else test
+    elif test is not None:
         accuracy = model.score(*test)
+    elif learner_scores:
+        accuracy = learner_scores.get("cnn")
     elif s.cv_folds:
         accuracy, cv_trained = cross_validate(session, job, progress)
         trained += cv_trained
@@ -195,6 +217,7 @@ def train(session: BatchSession, job: RoundJob, progress: Progress = no_progress
         seconds_score=scoring, images_trained=trained, views_scored=scored,
         tested=0 if test is None else len(test[1]), guesses=guesses,
         augment=job.augment, augment_scores=augment_scores, augment_checked=checked,
+        learner=learner, learner_scores=learner_scores, head=head,
     )
 
 
@@ -207,6 +230,23 @@ def diverse_ranking(session: BatchSession, model: CNNClassifier, job: RoundJob, 
     features = model.embed(cx[top])
     front = top[strategies.diverse(scores[top], features, job.round_size, rng)]
     return job.candidates[np.concatenate([front, order[len(top):]])]
+
+
+def measure_learners(session: BatchSession, job: RoundJob, progress: Progress) -> tuple[dict[str, float | None], int]:
+    """With a backbone: the head and the CNN cross-validated on the same folds of the round's labels."""
+    trained = 0
+
+    def cnn_predict(train: np.ndarray, held: np.ndarray) -> np.ndarray:
+        nonlocal trained
+        progress(0.95, f"round {job.round}: comparing the head and the CNN on {len(job.y)} labels")
+        model = new_cnn(session, job)
+        model.fit(job.x[train], job.y[train], job.n_classes)
+        trained += model.images_seen_
+        return model.predict_proba(torch.as_tensor(job.x[held])).argmax(axis=1)
+
+    scores = heads.choose_learner(session, job.labelled_idx, job.y, job.n_classes, cnn_predict,
+                                  session.arch_settings.seed + job.round)
+    return scores, trained
 
 
 def cross_validate(session: BatchSession, job: RoundJob, progress: Progress) -> tuple[float | None, int]:

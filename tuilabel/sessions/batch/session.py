@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,9 +16,11 @@ from ...models.cnn import CNNClassifier
 from ...workspace import Workspace
 from ..base import BaseSession, Clock, CurvePoint, Progress, no_progress
 from ..paging import Paging
+from . import head as heads
 from . import rounds
+from .head import HeadJob, HeadResult
 from .rounds import RoundJob, RoundResult
-from .settings import MODEL, BatchSettings, score_subset
+from .settings import ASK_AFTER, MODEL, BatchSettings, score_subset
 
 
 @dataclass
@@ -61,8 +64,20 @@ class BatchSession(Paging, BaseSession):
         annotator: str | None = None,
         save_models: bool = True,
         page_size: int = 12,
+        features: np.ndarray | None = None,
+        test_features: np.ndarray | None = None,
     ) -> None:
         super().__init__(workspace, settings, clock, annotator, save_models)
+        if features is None and workspace.backbone != "none":
+            parts = self.prepare(workspace, self.settings)
+            features, test_features = parts["features"], parts["test_features"]
+        self.features = features  # the backbone's embeddings of the pool, standardized (None: no backbone)
+        self.test_features = test_features
+        self.learner = "head" if features is not None else "cnn"  # which model answers (head.py)
+        self.head: Any = None
+        self.head_at = 0  # labels at the head's last refit
+        self.ranked_at = 0  # labels of the update whose ranking is shown
+        self.head_rounds = 0
         self.arch_settings = self.settings.resolved(self.pool.channels)  # what training runs with
         self.score_subset = score_subset(self.arch_settings.arch, len(self.pool))
         self.rng = np.random.default_rng(self.settings.seed)
@@ -77,6 +92,9 @@ class BatchSession(Paging, BaseSession):
         self.history: list[tuple[int, float | None]] = []
         self.labelled = self._labelled_indices()
         self.ranking = self.rng.permutation(len(self.pool))  # no model yet: random order
+        if self.features is not None and self.settings.strategy == "auto":  # ... or the most typical first
+            first = strategies.typical(self.features, self.settings.start, self.settings.seed)
+            self.ranking = np.concatenate([first, self.ranking[~np.isin(self.ranking, first)]])
         self.next_round_at = max(self.settings.start, self.classified + 1)
         self.resume()
         self.page: list[PageItem] = []
@@ -85,6 +103,39 @@ class BatchSession(Paging, BaseSession):
         self._undo: list[tuple[int, int]] = []  # (page number, pool index) of each answer given
         self._pages: dict[int, list[PageItem]] = {}  # earlier pages, for an undo that reaches back
         self.new_page()
+
+    @classmethod
+    def prepare(cls, workspace: Workspace, settings: Any = None, progress: Progress = no_progress,
+                save_models: bool = True) -> dict[str, Any]:
+        """With a backbone: its embeddings of the pool (computed first where the workspace lacks
+        them), standardized, and of the test set."""
+        if workspace.backbone == "none":
+            return {}
+        from ... import embeddings
+        from ...models.head import like_pool, pool_features
+
+        if not embeddings.is_complete(workspace, workspace.backbone):
+            embeddings.compute(workspace, workspace.backbone, progress)
+        features, shift, scale = pool_features(embeddings.load(workspace, workspace.backbone))
+        test = None
+        if workspace.test is not None:
+            test = like_pool(embeddings.load(workspace, workspace.backbone, "test"), shift, scale)
+        return {"features": features, "test_features": test}
+
+    @classmethod
+    def needs_preparing(cls, workspace: Workspace, settings: Any = None) -> bool:
+        return workspace.backbone != "none"
+
+    def setup_seconds(self) -> float:
+        """The embedding's compute on the reference CPU (a simulation charges it once)."""
+        if self.features is None:
+            return 0.0
+        from ... import embeddings
+        from ..base import COSTS
+
+        record = embeddings.info(self.workspace, self.workspace.backbone)
+        side = record.side if record is not None else 224
+        return COSTS.embed_image * (side / 224) ** 2 * len(self.pool)
 
     @property
     def ranking(self) -> np.ndarray:
@@ -120,6 +171,9 @@ class BatchSession(Paging, BaseSession):
         probs = np.array(state["probs"], dtype=np.float32).reshape(len(scored), -1)
         self.probs = {int(i): probs[n] for n, i in enumerate(scored)}
         self.uncertainty = {int(i): float(u) for i, u in zip(scored, state["uncertainty"])}
+        if self.features is not None:
+            self.learner = state.get("learner", self.learner) if state.get("learner") in heads.LEARNERS else "head"
+            self.head_at = -heads.HEAD_EVERY  # refitted at once (a second): its guesses and ranking
         if self.settings.augment == "auto":
             self.augment_choice = state.get("augment", self.augment_choice)
             self.augment_checked = int(state.get("augment_checked", 0))
@@ -173,7 +227,10 @@ class BatchSession(Paging, BaseSession):
 
     def _item(self, index: int) -> PageItem:
         p = self.probs.get(index)
-        if p is None and self.model is not None:
+        if p is None and self.learner == "head" and self.head is not None:
+            assert self.features is not None
+            p = self.head.predict_proba(self.features[[index]])[0]
+        elif p is None and self.model is not None:
             p = self.model.predict_proba(self.pool.as_float(np.array([index])))[0]
         return PageItem(
             index=index,
@@ -248,11 +305,39 @@ class BatchSession(Paging, BaseSession):
             return False
         return len(self.labelled) < len(self.pool)  # nothing left to score: no round
 
-    def snapshot(self) -> RoundJob:
-        idx, y = self.human_labels()
+    def due_refresh(self) -> bool:
+        """The head refits every HEAD_EVERY labels while it ranks the pool: while it answers, or
+        before every class has the labels that make the CNN worth asking."""
+        if self.features is None or self.refreshing or len(self.labelled) >= len(self.pool):
+            return False
+        if self.classified < self.settings.start or self.classified - self.head_at < heads.HEAD_EVERY:
+            return False
+        return self.learner == "head" or self._weak_cnn()
+
+    def _weak_cnn(self) -> bool:
+        """Some class has fewer labels than make the CNN's doubts worth asking."""
+        counts = self.store.counts()
+        return min(counts.get(("human", c), 0) for c in range(self.pool.n_classes)) < ASK_AFTER
+
+    def _open_items(self) -> np.ndarray:
         open_items = np.ones(len(self.pool), bool)
         open_items[np.fromiter(self.labelled, np.int64, len(self.labelled))] = False
-        unlabelled = np.flatnonzero(open_items).astype(np.int64)
+        return np.flatnonzero(open_items).astype(np.int64)
+
+    def refresh_snapshot(self) -> HeadJob:
+        idx, y = self.human_labels()
+        self.refreshing = True
+        self.head_rounds += 1
+        self.head_at = n = self.classified
+        return HeadJob(self.head_rounds, idx, y, self._open_items(), self.pool.n_classes, n, self.elapsed,
+                       heads.HEAD_EVERY)
+
+    def snapshot(self) -> RoundJob:
+        return self._round_job()
+
+    def _round_job(self) -> RoundJob:
+        idx, y = self.human_labels()
+        unlabelled = self._open_items()
         subset = self.score_subset
         if subset and len(unlabelled) > subset:
             unlabelled = np.sort(self.rng.choice(unlabelled, subset, replace=False))
@@ -266,7 +351,7 @@ class BatchSession(Paging, BaseSession):
             self.next_round_at = n + self.settings.batch_size
         job = RoundJob(t, self.pool.as_float(idx), y, idx, unlabelled, self.pool.n_classes, n,
                        self.elapsed, round_size=self.next_round_at - n, augment=self.augment_choice,
-                       augment_checked=self.augment_checked)
+                       augment_checked=self.augment_checked, learner=self.learner)
         if self.settings.stream_frames:
             job.frames_x, job.frames_y = self._stream_frames()
         return job
@@ -276,56 +361,106 @@ class BatchSession(Paging, BaseSession):
         frames, labels = self.store.labelled_samples(self.pool.image_shape)
         return to_model_input(frames), labels
 
-    def train(self, job: RoundJob, progress: Progress = no_progress) -> RoundResult:
+    def train(self, job: RoundJob | HeadJob, progress: Progress = no_progress) -> RoundResult | HeadResult:
+        if isinstance(job, HeadJob):
+            return heads.head_round(self, job, progress)
         return rounds.train(self, job, progress)
 
-    def compute_seconds(self, job: RoundJob, result: RoundResult) -> float:
+    def compute_seconds(self, job: RoundJob | HeadJob, result: RoundResult | HeadResult) -> float:
+        if isinstance(job, HeadJob):
+            from ..base import COSTS
+
+            return COSTS.head_label * len(job.y) + COSTS.head_item * len(job.candidates)
+        assert isinstance(result, RoundResult)
         return rounds.compute_seconds(self, job, result)
 
-    def persist(self, job: RoundJob, result: RoundResult) -> None:
+    def persist(self, job: RoundJob | HeadJob, result: RoundResult | HeadResult) -> None:
         """The round's CNN and ranking, so that a reopened batch session starts from them."""
         if not self.save_models:
             return
+        if isinstance(result, HeadResult):
+            return  # refitted in a second when the session opens again
         result.model.save(self.workspace.model_path(MODEL))
+        learner = result.learner
         scored = sorted(result.probs)
         history = [*self.history, (job.labels, result.accuracy)]
         self.save_state({
-            "round": job.round, "history": history, "next_round_at": self.next_round_at,
+            "round": self.round, "history": history, "next_round_at": self.next_round_at,
             "ranking": result.ranking.tolist(), "scored": scored,
             "probs": np.round(np.array([result.probs[i] for i in scored]), 5).ravel().tolist(),
             "uncertainty": [round(result.uncertainty[i], 5) for i in scored],
             "augment": result.augment,
             "augment_checked": result.augment_checked,
+            "learner": learner,
             "curve": [*self.curve_records(), {
                 "labels": job.labels, "seconds": job.seconds, "accuracy": result.accuracy,
-                "extra": {"round": job.round, "estimate": self.estimate(result.accuracy)}}],
+                "extra": {"round": self.round, "learner": learner, "estimate": self.estimate(result.accuracy)}}],
         })
 
-    def apply(self, job: RoundJob, result: RoundResult) -> None:
+    def apply(self, job: RoundJob | HeadJob, result: RoundResult | HeadResult) -> None:
         """Back on the session's thread: the new ranking, model and curve point."""
+        if isinstance(job, HeadJob):
+            assert isinstance(result, HeadResult)
+            self._apply_head(job, result)
+            return
+        assert isinstance(result, RoundResult)
+        self.learner = result.learner
         self.model = result.model
-        self.probs, self.uncertainty = result.probs, result.uncertainty
-        self.ranking = result.ranking
-        self.accuracy = result.accuracy
+        if job.labels >= self.ranked_at:  # not older than the head's last refit
+            self.ranked_at = job.labels
+            self.head = result.head or self.head
+            self.probs, self.uncertainty = result.probs, result.uncertainty
+            self.ranking = result.ranking
+            self.accuracy = result.accuracy
+        elif result.learner == "cnn":  # the CNN answers from now on: its figure, whatever refit came since
+            self.accuracy = result.accuracy
         self.updating = False
         self.augment_choice, self.augment_checked = result.augment, result.augment_checked
-        self.history.append((job.labels, result.accuracy))
-        self.curve.append(CurvePoint(job.labels, job.seconds, result.accuracy, {
+        bisect.insort(self.history, (job.labels, result.accuracy), key=lambda h: h[0])
+        bisect.insort(self.curve, CurvePoint(job.labels, job.seconds, result.accuracy, {
             "round": job.round,
             "seconds_train": round(result.seconds_train, 2), "seconds_score": round(result.seconds_score, 2),
             "scored": len(job.candidates), "images_trained": result.images_trained,
             "views_scored": result.views_scored, "semi_guesses": result.guesses,
             "augment": result.augment, **({"augment_cv": result.augment_scores} if result.augment_scores else {}),
             "estimate": self.estimate(result.accuracy),
-        }))
-        # refresh guesses on the open page (unscored ones get a direct prediction); order stays
+            **({"learner": result.learner, "learner_cv": result.learner_scores} if result.learner_scores else {}),
+        }), key=lambda p: p.labels)  # in label order: refits of the head may have landed first
+        self._refresh_page()
+        self.message = f"round {job.round}: model retrained on {job.labels} labels" + (
+            f"; the {'pretrained head' if self.learner == 'head' else 'CNN'} answers" if self.features is not None
+            else "")
+
+    def _refresh_page(self) -> None:
+        """Guesses on the open page from the model that answers (unscored ones get a direct
+        prediction); the order stays."""
         for item in self.page:
             p = self.probs.get(item.index)
-            if p is None:
+            if p is None and self.learner == "head" and self.head is not None:
+                assert self.features is not None
+                p = self.head.predict_proba(self.features[[item.index]])[0]
+            elif p is None and self.model is not None:
                 p = self.model.predict_proba(self.pool.as_float(np.array([item.index])))[0]
-            item.guess, item.confidence = int(p.argmax()), float(p.max())
+            if p is not None:
+                item.guess, item.confidence = int(p.argmax()), float(p.max())
             item.uncertainty = self.uncertainty.get(item.index)
-        self.message = f"round {job.round}: model retrained on {job.labels} labels"
+
+    def _apply_head(self, job: HeadJob, result: HeadResult) -> None:
+        self.refreshing = False
+        if job.labels < self.ranked_at or not (self.learner == "head" or self._weak_cnn()):
+            return  # a CNN round with more labels landed meanwhile, or the CNN now ranks
+        self.ranked_at = job.labels
+        self.head = result.head
+        self.ranking = result.ranking
+        if self.learner == "head":
+            self.probs, self.uncertainty = result.probs, result.uncertainty
+            self.accuracy = result.accuracy
+            self.history.append((job.labels, result.accuracy))
+            self.curve.append(CurvePoint(job.labels, job.seconds, result.accuracy, {
+                "head_round": job.round, "learner": "head", "seconds_head": round(result.seconds, 3),
+                "scored": result.scored, "estimate": self.estimate(result.accuracy)}))
+            self._refresh_page()
+        self.message = f"ranking refreshed: the head refitted on {job.labels} labels"
 
     # -- the view -------------------------------------------------------------------------------
 

@@ -1,0 +1,104 @@
+"""Batch with a backbone: typical images first, a head on the embeddings refitted every few labels
+beside the CNN's rounds, and the model that answers chosen by cross-validation. The embeddings are
+injected (features that separate the classes, or that carry nothing): what is under test is the
+session's logic, not the pretrained network (tests/test_backbones.py checks that)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tuilabel.sessions import Action, SimClock
+from tuilabel.sessions.batch import BatchSession, BatchSettings
+from tuilabel.sessions.batch import head as heads
+from tuilabel.simulate import ItemLabeler, SimSettings, drive
+
+from .conftest import BATCH_TINY as TINY
+
+
+def _features(truth: np.ndarray, signal: float = 3.0, seed: int = 0) -> np.ndarray:
+    """Each class a direction of its own, plus noise: what a good backbone gives."""
+    rng = np.random.default_rng(seed)
+    onehot = np.eye(int(truth.max()) + 1, dtype=np.float32)[truth]
+    clean = np.concatenate([signal * onehot, np.zeros((len(truth), 6), np.float32)], 1)
+    return clean + rng.normal(0, 0.3, clean.shape).astype(np.float32)
+
+
+def _session(ws, features, **kw) -> BatchSession:
+    test = ws.test
+    test_features = None if test is None else _features(test.truth, seed=1) if features.std() > 0.5 else \
+        np.random.default_rng(1).normal(0, 1, (len(test), features.shape[1])).astype(np.float32)
+    return BatchSession(ws, clock=SimClock(), settings=BatchSettings(**{**TINY, **kw}), page_size=5,
+                        features=features, test_features=test_features)
+
+
+def _label_until(session: BatchSession, n: int) -> None:
+    truth = session.pool.truth
+    while session.classified < n:
+        session.handle(Action("label", int(truth[session.page[session.focus].index])))
+        session.update_if_due()
+
+
+def test_typical_images_come_first_then_the_head_ranks_and_answers(sample_workspace):
+    truth = sample_workspace.pool.truth
+    session = _session(sample_workspace, _features(truth))
+    assert session.learner == "head"
+    first = session.ranking[: session.settings.start]
+    assert len(set(truth[first].tolist())) == 10  # one typical image of each kind: every class
+    _label_until(session, 10)  # the CNN's first round and the head's first refit, in line
+    assert session.round == 1 and session.head_rounds >= 1
+    assert session.learner == "head"  # separable features: the head cross-validates better than a 10-label CNN
+    point = next(p for p in session.curve if p.extra.get("round") == 1)
+    cv = point.extra["learner_cv"]
+    assert cv["head"] > cv["cnn"] and point.accuracy is not None and point.accuracy > 0.9
+    assert all(item.guess == truth[item.index] for item in session.page)
+    refits = session.head_rounds
+    _label_until(session, 20)
+    assert session.head_rounds > refits and session.ranked_at >= 20  # refitted every HEAD_EVERY labels
+    assert not set(session.ranking[:50].tolist()) & session.labelled
+
+
+@pytest.mark.slow
+def test_features_that_carry_nothing_hand_the_answers_to_the_cnn(sample_workspace):
+    truth = sample_workspace.pool.truth
+    noise = np.random.default_rng(0).normal(0, 1, (len(truth), 16)).astype(np.float32)
+    session = _session(sample_workspace, noise, epochs=6)
+    _label_until(session, 20)
+    assert session.learner == "cnn"
+    last = [p for p in session.curve if "learner_cv" in p.extra][-1]
+    assert last.extra["learner_cv"]["cnn"] > last.extra["learner_cv"]["head"]
+    assert session.accuracy == last.accuracy  # the CNN's figure is the one shown
+
+
+def test_a_reopened_session_keeps_its_learner_and_refits_the_head(sample_workspace):
+    truth = sample_workspace.pool.truth
+    features = _features(truth)
+    session = _session(sample_workspace, features)
+    _label_until(session, 12)
+    session.close()
+    again = _session(sample_workspace, features)
+    assert again.learner == "head" and again.due_refresh()
+    again.update_if_due()
+    assert again.head is not None and all(item.guess is not None for item in again.page)
+
+
+@pytest.mark.slow
+def test_simulated_refits_run_beside_rounds_and_repeat_exactly(tmp_path, sample_arrays):
+    from tuilabel.workspace import Workspace
+
+    def run(name: str) -> list[tuple[int, float | None, str]]:
+        ws = Workspace.init(tmp_path / name, sample_arrays[0], test=sample_arrays[1])
+        session = _session(ws, _features(ws.pool.truth))
+        settings = SimSettings(mode="batch", labels=35, seed=0)
+        drive(session, ItemLabeler(ws, settings), settings, session.clock)  # type: ignore[arg-type]
+        session.close()
+        ws.close()
+        return [(p.labels, p.accuracy, "head" if "head_round" in p.extra else "round") for p in session.curve]
+
+    first = run("a")
+    heads_at = [n for n, _, kind in first if kind == "head"]
+    assert heads_at and all(b - a >= heads.HEAD_EVERY for a, b in zip(heads_at, heads_at[1:]))
+    assert heads_at[-1] >= 30  # the ranking kept up with the labels while the CNN's rounds ran
+    assert [n for n, _, _ in first] == sorted(n for n, _, _ in first)
+    assert any(kind == "round" for _, _, kind in first)
+    assert run("b") == first  # a function of the command and its seed

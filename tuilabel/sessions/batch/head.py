@@ -1,0 +1,128 @@
+"""Batch with a backbone (the workspace's pretrained network, ``tuilabel embed``): the ranking comes
+from a softmax-regression head on the cached embeddings, refitted every ``HEAD_EVERY`` labels in a
+second or so, and the first labels are the pool's most typical images instead of random ones.
+
+Which model answers (the guesses, the accuracy shown) is measured at every CNN round: the head and
+the CNN are cross-validated on the same folds of the person's labels and the better one is the
+session's ``learner``. While the head answers, its uncertainty ranks the pool, spread over k-means
+clusters of the embeddings; once the CNN answers and is worth asking, the CNN's round ranks as it
+does without a backbone.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ... import strategies
+from ...models.head import EmbeddingHead
+from ..base import Progress, cross_validated, no_progress
+from .settings import DIVERSE_POOL
+
+if TYPE_CHECKING:
+    from .session import BatchSession
+
+HEAD_EVERY = 10  # labels between the head's refits: the ranking a person sees is at most this old
+CV_FOLDS = 3  # folds of the learner's choice
+LEARNERS = ("head", "cnn")
+
+
+@dataclass
+class HeadJob:
+    """A head refit: what it needs, gathered on the session's thread."""
+
+    round: int
+    idx: np.ndarray  # labelled pool indices
+    y: np.ndarray
+    candidates: np.ndarray  # unlabelled pool indices
+    n_classes: int
+    labels: int
+    seconds: float
+    round_size: int  # labels until the next refit: how many the ranking's front spreads over
+
+
+@dataclass
+class HeadResult:
+    head: EmbeddingHead
+    ranking: np.ndarray
+    probs: dict[int, np.ndarray]
+    uncertainty: dict[int, float]
+    accuracy: float | None
+    seconds: float = 0.0
+    scored: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def fit(session: BatchSession, idx: np.ndarray, y: np.ndarray, n_classes: int) -> EmbeddingHead:
+    assert session.features is not None
+    return EmbeddingHead(seed=session.settings.seed).fit(session.features[idx], y, n_classes)
+
+
+def rank(session: BatchSession, head: EmbeddingHead, candidates: np.ndarray, round_size: int,
+         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidates by the head's entropy, the next ``round_size`` spread over k-means clusters
+    of the embeddings of the most uncertain (another ``strategy`` setting: that order of the head's
+    probabilities; random: random order); returns (ranking, probabilities, entropies)."""
+    assert session.features is not None
+    probs = head.predict_proba(session.features[candidates])
+    scores = strategies.entropy(probs[..., None])
+    strategy = session.settings.strategy
+    if strategy != "auto":
+        return candidates[strategies.select(strategy, probs[..., None], len(candidates), rng, round_size)], \
+            probs, scores
+    order = strategies.top_k(scores, len(scores), rng)
+    top = order[: min(len(order), DIVERSE_POOL * max(1, round_size))]
+    front = top[strategies.diverse(scores[top], session.features[candidates[top]], round_size, rng)]
+    return candidates[np.concatenate([front, order[len(top):]])], probs, scores
+
+
+def accuracy(session: BatchSession, head: EmbeddingHead, y: np.ndarray, cv: float | None) -> float | None:
+    """The head's test accuracy where there is a test set, else its cross-validated one."""
+    test = session.workspace.test
+    if session.test_features is not None and test is not None and test.truth is not None:
+        return head.score(session.test_features, test.truth)
+    return cv
+
+
+def head_round(session: BatchSession, job: HeadJob, progress: Progress = no_progress) -> HeadResult:
+    """Refit the head on every human label and rank the candidates (any thread)."""
+    t0 = time.perf_counter()
+    progress(0.1, f"refitting the head on {len(job.y)} labels")
+    head = fit(session, job.idx, job.y, job.n_classes)
+    rng = np.random.default_rng(session.settings.seed + 2000 + job.round)
+    progress(0.5, f"ranking {len(job.candidates)} images")
+    ranking, probs, scores = rank(session, head, job.candidates, job.round_size, rng)
+    cv = None
+    if session.workspace.test is None and session.settings.cv_folds:
+        cv = cross_validated(job.y, session.settings.cv_folds,
+                             lambda tr, held: fit(session, job.idx[tr], job.y[tr], job.n_classes)
+                             .predict(session.features[job.idx[held]]),  # type: ignore[index]
+                             session.settings.seed + job.round)
+    return HeadResult(head=head, ranking=ranking,
+                      probs={int(i): probs[n] for n, i in enumerate(job.candidates)},
+                      uncertainty={int(i): float(scores[n]) for n, i in enumerate(job.candidates)},
+                      accuracy=accuracy(session, head, job.y, cv), seconds=time.perf_counter() - t0,
+                      scored=len(job.candidates))
+
+
+def choose_learner(session: BatchSession, idx: np.ndarray, y: np.ndarray, n_classes: int,
+                   cnn_predict: object, seed: int) -> dict[str, float | None]:
+    """Cross-validated accuracy of the head and of the CNN on the same folds of the labels.
+    ``cnn_predict(train, held)`` trains a CNN on one part and returns its classes for the other."""
+    scores: dict[str, float | None] = {
+        "head": cross_validated(y, CV_FOLDS, lambda tr, held: fit(session, idx[tr], y[tr], n_classes)
+                                .predict(session.features[idx[held]]), seed),  # type: ignore[index]
+        "cnn": cross_validated(y, CV_FOLDS, cnn_predict, seed),  # type: ignore[arg-type]
+    }
+    return scores
+
+
+def better(scores: dict[str, float | None], current: str) -> str:
+    """The learner with the higher cross-validated accuracy; a tie, or no measure, keeps ``current``."""
+    head, cnn = scores.get("head"), scores.get("cnn")
+    if head is None or cnn is None or head == cnn:
+        return current
+    return "head" if head > cnn else "cnn"
