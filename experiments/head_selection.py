@@ -17,10 +17,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tuilabel import embeddings, strategies  # noqa: E402
-from tuilabel.cluster import kmeans  # noqa: E402
-from tuilabel.models.linear import SoftmaxRegression  # noqa: E402
-from tuilabel.workspace import Workspace  # noqa: E402
+from tuilabel import embeddings, strategies
+from tuilabel.cluster import kmeans
+from tuilabel.models.linear import SoftmaxRegression
+from tuilabel.workspace import Workspace
 
 LEVELS = (20, 40, 80, 160, 250, 500)
 

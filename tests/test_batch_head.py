@@ -5,6 +5,8 @@ session's logic, not the pretrained network (tests/test_backbones.py checks that
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -41,20 +43,20 @@ def _label_until(session: BatchSession, n: int) -> None:
 
 def test_typical_images_come_first_then_the_head_ranks_and_answers(sample_workspace):
     truth = sample_workspace.pool.truth
-    session = _session(sample_workspace, _features(truth))
+    session = _session(sample_workspace, _features(truth), start=20)
     assert session.learner == "head"
-    first = session.ranking[: session.settings.start]
-    assert len(set(truth[first].tolist())) == 10  # one typical image of each kind: every class
-    _label_until(session, 10)  # the CNN's first round and the head's first refit, in line
+    first = session.ranking[:10]
+    assert len(set(truth[first].tolist())) == 10  # typical images, far apart first: every class in the first 10
+    _label_until(session, 20)  # the CNN's first round and the head's first refit, in line
     assert session.round == 1 and session.head_rounds >= 1
-    assert session.learner == "head"  # separable features: the head cross-validates better than a 10-label CNN
+    assert session.learner == "head"  # separable features: the head cross-validates better than a 20-label CNN
     point = next(p for p in session.curve if p.extra.get("round") == 1)
     cv = point.extra["learner_cv"]
     assert cv["head"] > cv["cnn"] and point.accuracy is not None and point.accuracy > 0.9
     assert all(item.guess == truth[item.index] for item in session.page)
     refits = session.head_rounds
-    _label_until(session, 20)
-    assert session.head_rounds > refits and session.ranked_at >= 20  # refitted every HEAD_EVERY labels
+    _label_until(session, 30)
+    assert session.head_rounds > refits and session.ranked_at >= 30  # refitted every HEAD_EVERY labels
     assert not set(session.ranking[:50].tolist()) & session.labelled
 
 
@@ -97,7 +99,7 @@ def test_simulated_refits_run_beside_rounds_and_repeat_exactly(tmp_path, sample_
 
     first = run("a")
     heads_at = [n for n, _, kind in first if kind == "head"]
-    assert heads_at and all(b - a >= heads.HEAD_EVERY for a, b in zip(heads_at, heads_at[1:]))
+    assert heads_at and all(b - a >= heads.HEAD_EVERY for a, b in itertools.pairwise(heads_at))
     assert heads_at[-1] >= 30  # the ranking kept up with the labels while the CNN's rounds ran
     assert [n for n, _, _ in first] == sorted(n for n, _, _ in first)
     assert any(kind == "round" for _, _, kind in first)

@@ -62,7 +62,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             ws = Workspace.init(
                 args.workspace, args.data, test=args.test, classes=_classes(args.classes),
                 labels=args.labels, size=parse_size(args.size), warn=_warn, store=args.store, progress=progress,
-                backbone=_backbone_name(args.backbone),
+                backbone=_backbone_name(args.backbone) or _default_backbone(),
             )
     except KeyboardInterrupt:
         if (Path(args.workspace) / INGEST).is_dir():
@@ -78,6 +78,9 @@ def cmd_init(args: argparse.Namespace) -> int:
         + (f", test set of {len(test)}" if test is not None else "")
         + (f"; labels in {shown_location(ws.store_location)}" if args.store else "")
     )
+    if ws.backbone != "none":
+        print(f"backbone {ws.backbone}: `tuilabel embed {ws.path}` computes its features now (else the first batch "
+              "session does); --backbone none at init leaves it out")
     return 0
 
 
@@ -400,6 +403,15 @@ def _backbone_name(name: str | None) -> str | None:
     return None if name is None else backbones.check_name(name)
 
 
+def _default_backbone() -> str:
+    """A new workspace's backbone: the offline default where its weights are installed."""
+    import importlib.util
+
+    from .models import backbones
+
+    return backbones.DEFAULT if importlib.util.find_spec(backbones.EFFNET_PACKAGE) else backbones.NONE
+
+
 def cmd_embed(args: argparse.Namespace) -> int:
     from . import embeddings
     from .models import backbones
@@ -445,8 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "database; needs psycopg) instead of the workspace's labels.sqlite")
     p.add_argument("--add", action="store_true", help="add the image files of --data that an existing workspace's "
                                                       "pool does not hold yet (its labels untouched)")
-    p.add_argument("--backbone", help="the pretrained network every mode uses (tuilabel embed computes its "
-                                      "features); none: the pool-trained models alone")
+    p.add_argument("--backbone", help="the pretrained network the modes use (tuilabel embed computes its "
+                                      "features): efficientnet-lite0 (the default) or none (the pool-trained "
+                                      "models alone)")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("embed", help="compute the pool's features with a pretrained network (resumable); "

@@ -26,6 +26,21 @@ def originals_line(ws: Any, survey: tuple[list[int], list[int]] | None = None) -
             f"the display copies; if the folder moved: tuilabel originals {ws.path} --root NEW_FOLDER")
 
 
+def backbone_line(ws: Any) -> str:
+    """The workspace's pretrained network and how much of the pool it has embedded."""
+    from . import embeddings
+
+    name = ws.backbone
+    if name == "none":
+        return "backbone: none (the modes' pool-trained models alone; tuilabel embed WS chooses one)"
+    record = embeddings.info(ws, name)
+    if record is None:
+        return f"backbone: {name}, nothing embedded yet (tuilabel embed WS, or the first batch session, does it)"
+    fell = f", {record.fallbacks} from display copies" if record.fallbacks and record.source == "originals" else ""
+    return (f"backbone: {name}, {min(record.done, len(ws.pool))} of {len(ws.pool)} images embedded "
+            f"(from the {record.source} at {record.side} px{fell})")
+
+
 def cmd_originals(args: argparse.Namespace) -> int:
     from .workspace import Workspace
 
@@ -87,6 +102,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     console.print(f"test set: {len(ws.test) if ws.test is not None else 'none'}")
     print(originals_line(ws))  # one line, never wrapped: scripts read it
     console.print(f"models: {', '.join(ws.models_present()) or 'none yet'}")
+    print(backbone_line(ws))
     from .agreement import store_agreement
 
     if leases:

@@ -82,7 +82,8 @@ TYPICAL_SAMPLE = 20_000  # pool images the first labels' k-means reads at most
 
 def typical(features: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     """The first labels before any model: the ``features`` row nearest the centre of each of ``k``
-    k-means clusters (a medoid: the most typical image of a kind), the largest cluster's first.
+    k-means clusters (a medoid: the most typical image of a kind), the largest cluster's first, then
+    each the farthest from those before it.
     Labels chosen so cover the pool's kinds where random ones repeat the common kinds."""
     k = min(k, len(features))
     if k <= 0:
@@ -92,12 +93,21 @@ def typical(features: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
         rows = np.sort(np.random.default_rng(seed).choice(rows, TYPICAL_SAMPLE, replace=False))
     result = kmeans(features[rows], k, seed=seed, n_init=3, max_iter=30)
     sizes = np.bincount(result.assignment, minlength=k)
-    out = []
+    medoids = []
     for j in np.argsort(-sizes, kind="stable"):
         members = np.flatnonzero(result.assignment == j)
         if len(members):
-            out.append(int(rows[members[result.distances[members].argmin()]]))
-    return np.array(out, np.int64)
+            medoids.append(int(rows[members[result.distances[members].argmin()]]))
+    # in farthest-first order from the largest cluster's: the first few labels already far apart
+    chosen = np.asarray(medoids, np.int64)
+    f = np.asarray(features[chosen], np.float32)
+    order, nearest = [0], _sq_dists(f, f[:1])[:, 0]
+    while len(order) < len(chosen):
+        nearest[order] = -np.inf
+        nxt = int(nearest.argmax())
+        order.append(nxt)
+        nearest = np.minimum(nearest, _sq_dists(f, f[nxt:nxt + 1])[:, 0])
+    return chosen[order]
 
 
 def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:

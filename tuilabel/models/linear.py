@@ -9,10 +9,11 @@ import torch
 class SoftmaxRegression:
     """L2-regularised softmax regression fitted with full-batch L-BFGS."""
 
-    def __init__(self, l2: float = 1e-2, max_iter: int = 100, seed: int = 0) -> None:
+    def __init__(self, l2: float = 1e-2, max_iter: int = 100, seed: int = 0, balanced: bool = False) -> None:
         self.l2 = l2
         self.max_iter = max_iter
         self.seed = seed
+        self.balanced = balanced  # each class weighs the same in the loss, however many labels it has
 
     def fit(self, x: np.ndarray, y: np.ndarray, n_classes: int) -> SoftmaxRegression:
         if len(x) != len(y):
@@ -25,10 +26,14 @@ class SoftmaxRegression:
         w = torch.zeros(xt.shape[1], n_classes, requires_grad=True)
         b = torch.zeros(n_classes, requires_grad=True)
         opt = torch.optim.LBFGS([w, b], max_iter=self.max_iter, line_search_fn="strong_wolfe")
+        weight = None
+        if self.balanced and len(yt):
+            counts = torch.bincount(yt, minlength=n_classes).float()
+            weight = torch.where(counts > 0, len(yt) / (n_classes * counts.clamp(min=1)), torch.zeros(n_classes))
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(xt @ w + b, yt) + self.l2 * (w * w).sum()
+            loss = torch.nn.functional.cross_entropy(xt @ w + b, yt, weight=weight) + self.l2 * (w * w).sum()
             loss.backward()
             return loss
 

@@ -79,6 +79,8 @@ class BatchScreen(GalleryScreen):
         acc = "-" if v.accuracy is None else f"{v.accuracy:.1%}"
         kind = self.session.estimate(v.accuracy)
         status.append(f"\n{'cv accuracy (on your labels)' if kind == 'cv' else 'test accuracy'} {acc}")
+        if v.learner is not None:
+            status.append(f" ({'pretrained features' if v.learner == 'head' else 'CNN'})")
         if v.history:
             status.append("  curve " + " ".join(f"{n}:{'-' if a is None else f'{a:.0%}'}" for n, a in v.history[-4:]),
                           style="dim")

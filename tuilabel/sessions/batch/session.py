@@ -49,6 +49,7 @@ class BatchView:
     unsure: int = 0
     history: list[tuple[int, float | None]] = field(default_factory=list)  # (labels, accuracy) per round
     message: str = ""
+    learner: str | None = None  # with a backbone: "head" or "cnn", the model that answers
 
 
 class BatchSession(Paging, BaseSession):
@@ -473,6 +474,7 @@ class BatchSession(Paging, BaseSession):
             accuracy=self.accuracy,
             counts=[counts.get(("human", c), 0) for c in range(self.pool.n_classes)],
             history=list(self.history), message=self.message,
+            learner=None if self.features is None else self.learner,
         )
 
 
