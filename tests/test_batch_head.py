@@ -104,3 +104,47 @@ def test_simulated_refits_run_beside_rounds_and_repeat_exactly(tmp_path, sample_
     assert [n for n, _, _ in first] == sorted(n for n, _, _ in first)
     assert any(kind == "round" for _, _, kind in first)
     assert run("b") == first  # a function of the command and its seed
+
+
+def test_the_screen_embeds_on_opening_with_progress_then_says_which_model_answers(tmp_path):
+    import asyncio
+
+    from tuilabel.models import backbones
+    from tuilabel.tui.app import TuilabelApp
+    from tuilabel.tui.batch import BatchScreen
+    from tuilabel.workspace import Workspace
+
+    from .conftest import make_pool
+
+    pool = make_pool(n=120, n_classes=4, shape=(16, 16))
+    np.savez(tmp_path / "p.npz", images=pool.images, labels=pool.truth)
+    np.savez(tmp_path / "t.npz", images=pool.images[:40], labels=pool.truth[:40])
+    ws = Workspace.init(tmp_path / "ws", tmp_path / "p.npz", test=tmp_path / "t.npz", backbone=backbones.DEFAULT)
+    texts: list[str] = []
+
+    async def go() -> str:
+        app = TuilabelApp(ws, mode="batch", settings=BatchSettings(**TINY))
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, BatchScreen)
+            for _ in range(200):  # opening: the embedding runs on a worker, its progress on screen
+                texts.append(screen.progress_text)
+                if screen.session is not None:
+                    break
+                await pilot.pause(0.05)
+            session = screen.session
+            assert session is not None and session.features is not None
+            for _ in range(10):
+                await pilot.press(str(int(pool.truth[session.page[session.focus].index])))
+            for _ in range(300):  # the round and the head's refit run on workers
+                await pilot.pause(0.1)
+                if session.round >= 1 and not session.updating and not session.refreshing:
+                    break
+            status = str(screen.query_one("#status").render())
+            await pilot.press("q")
+        return status
+
+    status = asyncio.run(go())
+    assert any("embedding" in t for t in texts)
+    assert "pretrained features" in status or "CNN" in status
+    ws.close()

@@ -108,7 +108,8 @@ def test_a_colour_pool_is_simulated_and_trained_in_the_encoders_space(tmp_path, 
     np.savez(tmp_path / "pool.npz", images=images(x), labels=truth)
     np.savez(tmp_path / "test.npz", images=images(tx), labels=tt)
     ws = tmp_path / "ws"
-    assert main(["init", str(ws), "--data", str(tmp_path / "pool.npz"), "--test", str(tmp_path / "test.npz")]) == 0
+    assert main(["init", str(ws), "--data", str(tmp_path / "pool.npz"), "--test", str(tmp_path / "test.npz"),
+                 "--backbone", "none"]) == 0
     out = ws / "runs" / "c.json"
     opts = ["--set", "k=8", "--set", "fine_k=8", "--set", "per_epoch=4", "--set", "epoch_samples=2000",
             "--set", "pretrain_epochs=1", "--set", "cnn_epochs=2", "--set", "space_steps=20"]

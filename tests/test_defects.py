@@ -69,7 +69,8 @@ def test_export_refuses_the_workspaces_own_files(sample_workspace, tmp_path):
 def test_class_names_outside_the_bmp_make_a_readable_workspace(tmp_path):
     np.savez(tmp_path / "d.npz", images=np.zeros((3, 4, 4), np.uint8), labels=[0, 1, 2])
     names = "cat🐱,dog\u007f,\"quoted\" \\ back"
-    assert main(["init", str(tmp_path / "ws"), "--data", str(tmp_path / "d.npz"), "--classes", names]) == 0
+    assert main(["init", str(tmp_path / "ws"), "--data", str(tmp_path / "d.npz"), "--classes", names,
+                 "--backbone", "none"]) == 0
     ws = Workspace(tmp_path / "ws")
     assert ws.class_names == ["cat🐱", "dog\u007f", "\"quoted\" \\ back"]
     assert main(["status", str(tmp_path / "ws")]) == 0
@@ -304,7 +305,7 @@ def test_batch_on_a_tiny_pool_and_tiny_images(tmp_path):
         data = tmp_path / f"d{shape[1]}.npz"
         np.savez(data, images=rng.integers(0, 255, shape, dtype=np.uint8), labels=np.arange(shape[0]) % 2)
         ws = tmp_path / f"ws{shape[1]}"
-        assert main(["init", str(ws), "--data", str(data), "--test", str(data)]) == 0
+        assert main(["init", str(ws), "--data", str(data), "--test", str(data), "--backbone", "none"]) == 0
         out = tmp_path / f"c{shape[1]}.json"
         assert main(["simulate", str(ws), "--mode", "batch", "--labels", str(shape[0]), "--set", "epochs=2",
                      "--set", "start=10", "--out", str(out)]) == 0
@@ -375,7 +376,7 @@ def test_more_than_ten_classes_are_typed_as_numbers(tmp_path, capsys):
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "d.npz", images=rng.integers(0, 255, (60, 8, 8), dtype=np.uint8),
              labels=np.arange(60) % 25, class_names=np.array(names))
-    assert main(["init", str(tmp_path / "ws"), "--data", str(tmp_path / "d.npz")]) == 0
+    assert main(["init", str(tmp_path / "ws"), "--data", str(tmp_path / "d.npz"), "--backbone", "none"]) == 0
     assert "c0, c1, c2, c3, c4, c5, c6, c7, … 15 more …, c23, c24" in capsys.readouterr().out
     ws = Workspace(tmp_path / "ws")
 
@@ -495,7 +496,7 @@ def test_keys_show_their_classes_and_ids_hide_the_class_folder(tmp_path):
         folder.mkdir(parents=True)
         for i in range(4):
             Image.fromarray(np.full((8, 8), 60 * k + i, np.uint8)).save(folder / f"{name[0]}{i}.png")
-    assert main(["init", str(tmp_path / "ws"), "--data", str(tmp_path / "shapes")]) == 0
+    assert main(["init", str(tmp_path / "ws"), "--data", str(tmp_path / "shapes"), "--backbone", "none"]) == 0
     ws = Workspace(tmp_path / "ws")
 
     async def go():

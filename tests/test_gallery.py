@@ -19,7 +19,7 @@ def colour_workspace(tmp_path_factory) -> Workspace:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (60, 64, 64, 3), dtype=np.uint8)
     np.savez(root / "d.npz", images=images, labels=np.arange(60) % 3)
-    assert main(["init", str(root / "ws"), "--data", str(root / "d.npz")]) == 0
+    assert main(["init", str(root / "ws"), "--data", str(root / "d.npz"), "--backbone", "none"]) == 0
     return Workspace(root / "ws")
 
 

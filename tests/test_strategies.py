@@ -99,3 +99,19 @@ def test_augmentation_presets():
     assert shifted.shape == x.shape and not torch.equal(shifted, x)
     assert abs(float(shifted.sum() - x.sum())) / float(x.sum()) < 0.3  # moved and rescaled a little, not warped
     assert PRESETS["none"] is None and PRESETS["geometric"].elastic_alpha > 0
+
+
+def test_typical_takes_each_clusters_most_central_member_far_apart_first():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0], [10, 0], [0, 20]], np.float32)
+    sizes = [60, 30, 20]
+    x = np.concatenate([c + rng.normal(0, 1, (n, 2)) for c, n in zip(centres, sizes)]).astype(np.float32)
+    blob = np.repeat(np.arange(3), sizes)
+    picked = st.typical(x, 3, seed=0)
+    # the largest kind first, then the farthest from it (the small blob at (0, 20) before the one at (10, 0))
+    assert blob[picked].tolist() == [0, 2, 1]
+    for i in picked:  # each among the members nearest its own group's middle
+        members = x[blob == blob[i]]
+        middle = members.mean(0)
+        assert np.linalg.norm(x[i] - middle) <= np.sort(np.linalg.norm(members - middle, axis=1))[2]
+    assert st.typical(x, 0).size == 0

@@ -125,7 +125,12 @@ class BatchSession(Paging, BaseSession):
 
     @classmethod
     def needs_preparing(cls, workspace: Workspace, settings: Any = None) -> bool:
-        return workspace.backbone != "none"
+        """Slow while the backbone's embeddings are not all computed (loading them is quick)."""
+        if workspace.backbone == "none":
+            return False
+        from ... import embeddings
+
+        return not embeddings.is_complete(workspace, workspace.backbone)
 
     def setup_seconds(self) -> float:
         """The embedding's compute on the reference CPU (a simulation charges it once)."""
