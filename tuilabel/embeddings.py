@@ -28,7 +28,7 @@ from .errors import TuilabelError
 from .models import backbones
 
 FOLDER = "embeddings"
-BATCH = 64  # images through the network at once
+BATCH = 64  # images through the network at once at 112 pixels; a quarter of it at 224 (activations ~200 MB)
 Progress = Callable[[float | None, str], None]
 
 
@@ -127,7 +127,7 @@ def _open(workspace: Any, backbone: str, part: str, dim: int, side: int, source:
 
 
 def compute(workspace: Any, backbone: str, progress: Progress = _no_progress, device: str | None = None,
-            batch: int = BATCH, stop: Callable[[], bool] | None = None) -> EmbeddingInfo:
+            batch: int | None = None, stop: Callable[[], bool] | None = None) -> EmbeddingInfo:
     """Embed every pool item that is not embedded yet (resumable), then the test set's (evaluation
     only); returns what is stored of the pool. ``stop``, when given, is asked between batches."""
     backbones.check_name(backbone)
@@ -142,13 +142,14 @@ def compute(workspace: Any, backbone: str, progress: Progress = _no_progress, de
 
 
 def _compute_part(workspace: Any, backbone: str, part: str, loaded: list[Any], progress: Progress,
-                  device: str | None, batch: int, stop: Callable[[], bool] | None) -> EmbeddingInfo:
+                  device: str | None, batch: int | None, stop: Callable[[], bool] | None) -> EmbeddingInfo:
     from .ingest import read_original
 
     pool = _pool(workspace, part)
     originals = pool.originals
     side = backbones.input_side(max(workspace.pool.image_shape[:2]), workspace.pool.originals is not None)
     source = "originals" if originals is not None else "display"
+    batch = batch or max(8, BATCH * 112 * 112 // (side * side))
     record = info(workspace, backbone, part)
     if record is not None and record.done >= len(pool) and record.side == side and record.source == source:
         return record
