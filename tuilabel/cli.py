@@ -178,13 +178,28 @@ def _print_settings(names: Sequence[str]) -> int:
     return 0
 
 
-def _start_settings(mode: str | None, options: Sequence[str]) -> Any:
-    """The start mode's settings, checked before anything opens."""
+def _start_settings(mode: str | None, options: Sequence[str], workspace: Any = None, save: bool = False) -> Any:
+    """The start mode's settings (those kept in the workspace's tuilabel.toml, ``--set`` over them),
+    checked before anything opens; with ``save``, the ``--set`` ones kept for every later start."""
     if mode is None:
-        if options:
-            raise TuilabelError(f"--set {options[0]} needs --mode: settings belong to a mode")
+        if options or save:
+            raise TuilabelError(f"{'--set ' + options[0] if options else '--save'} needs --mode: settings "
+                                "belong to a mode")
         return None
-    return mode_spec(mode).make_settings(options)
+    spec = mode_spec(mode)
+    if workspace is None:
+        return spec.make_settings(options)
+    settings = spec.workspace_settings(workspace, options)
+    if save:
+        if not options:
+            raise TuilabelError("--save keeps the --set settings: give at least one")
+        from .sessions.settings import parse_option
+
+        keys = [parse_option(text)[0] for text in options]
+        workspace.save_settings(mode, {key: getattr(settings, key) for key in keys})
+        print(f"tuilabel: kept in {workspace.path / 'tuilabel.toml'} for every {mode} session: "
+              + ", ".join(f"{k}={getattr(settings, k)}" for k in keys), file=sys.stderr)
+    return settings
 
 
 def _graphics_setting(workspace: Any, given: str | None) -> str:
@@ -270,8 +285,9 @@ def cmd_label(args: argparse.Namespace) -> int:
 
     if args.help_settings:
         return _print_settings([args.mode] if args.mode else [m.name for m in MODES if m.built])
-    settings = _start_settings(args.mode, args.set)  # a wrong setting is one line, before any reading
-    return _run_app(Workspace(args.workspace), args.mode, args.colors, settings, args.annotator, args.graphics)
+    workspace = Workspace(args.workspace)
+    settings = _start_settings(args.mode, args.set, workspace, args.save)  # a wrong one: one line, before any work
+    return _run_app(workspace, args.mode, args.colors, settings, args.annotator, args.graphics)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -516,6 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--colors", **colors)
     p.add_argument("--graphics", **graphics)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=settings_help)
+    p.add_argument("--save", action="store_true", help="keep the --set settings in the workspace's tuilabel.toml "
+                                                       "([MODE] table): every later start of the mode uses them")
     p.add_argument("--help-settings", action="store_true", help="list the mode's settings and exit")
     p.add_argument("--annotator", help="who the labels are recorded as (default: user@host)")
     p.set_defaults(func=cmd_label)

@@ -332,6 +332,18 @@ class Workspace:
         self.config = config
         self._locate_store()
 
+    def saved_settings(self, mode: str) -> dict[str, Any]:
+        """A mode's settings kept in tuilabel.toml (``[batch]``, ``[clusters]``...; `label --save`)."""
+        table = self.config.get(mode, {})
+        return dict(table) if isinstance(table, dict) else {}
+
+    def save_settings(self, mode: str, values: dict[str, Any]) -> None:
+        """Keep ``values`` in the mode's table of tuilabel.toml (merged with what is there), atomically."""
+        config = {table: dict(v) for table, v in self.config.items()}
+        config.setdefault(mode, {}).update(values)
+        write_config(self.path, dump_toml(config))
+        self.config = config
+
     @property
     def backbone(self) -> str:
         """The pretrained image encoder every mode uses ([model] backbone; none when unset)."""

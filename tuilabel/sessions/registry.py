@@ -82,6 +82,19 @@ class ModeSpec:
             raise TuilabelError(f"the {self.name} mode is not built yet")
         return cls.from_options(options, **values)
 
+    def workspace_settings(self, workspace: Any, options: Any = ()) -> Any:
+        """The mode's settings: those kept in the workspace's tuilabel.toml (``[<mode>]``, written by
+        `label --save`), with ``--set`` options over them; a bad kept value is one line naming the file."""
+        from .settings import parse_option
+
+        saved = workspace.saved_settings(self.name)
+        given = options if isinstance(options, dict) else dict(parse_option(text) for text in options)
+        try:
+            self.make_settings(saved)
+        except TuilabelError as exc:
+            raise TuilabelError(f"[{self.name}] in tuilabel.toml: {exc}", workspace.path / "tuilabel.toml") from None
+        return self.make_settings({**saved, **given})
+
 
 MODES: tuple[ModeSpec, ...] = (
     ModeSpec(

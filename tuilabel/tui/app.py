@@ -174,6 +174,8 @@ class TuilabelApp(App):
             self.notify(f"The {name} mode is not built yet.", severity="warning")
         else:
             try:
+                if settings is None:  # from the start screen: what the workspace keeps for the mode
+                    settings = spec.workspace_settings(self.workspace)
                 screen = mode(name).screen_class()(self.workspace, self.image_colors, settings, self.annotator)
             except TuilabelError as exc:  # a model file made for another pool, say
                 self.notify(str(exc), title=f"cannot open the {name} mode", severity="error", timeout=30)
