@@ -146,5 +146,5 @@ def test_the_screen_embeds_on_opening_with_progress_then_says_which_model_answer
 
     status = asyncio.run(go())
     assert any("embedding" in t for t in texts)
-    assert "pretrained features" in status or "CNN" in status
+    assert "(pretrained)" in status or "(CNN)" in status
     ws.close()

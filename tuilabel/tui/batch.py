@@ -80,8 +80,8 @@ class BatchScreen(GalleryScreen):
         kind = self.session.estimate(v.accuracy)
         status.append(f"\n{'cv accuracy (on your labels)' if kind == 'cv' else 'test accuracy'} {acc}")
         if v.learner is not None:
-            status.append(f" ({'pretrained features' if v.learner == 'head' else 'CNN'})")
-        if v.history:
+            status.append(f" ({'pretrained' if v.learner == 'head' else 'CNN'})")
+        if v.history and not v.training:  # the round's progress needs the room while it runs
             status.append("  curve " + " ".join(f"{n}:{'-' if a is None else f'{a:.0%}'}" for n, a in v.history[-4:]),
                           style="dim")
         if v.training:

@@ -135,15 +135,14 @@ def train(session: BatchSession, job: RoundJob, progress: Progress = no_progress
     def score(model: CNNClassifier, start: float, text: str) -> np.ndarray:
         """The candidates under the round's views, timed and counted."""
         nonlocal scoring, scored
-        progress(start, f"round {job.round}: {text}")
+        progress(start, f"round {job.round}: {text} under {views_for(session, len(cx))} views")
         t_score = time.perf_counter()
         probs = score_views(session, model, cx, job.augment, progress, start, f"round {job.round}: {text}")
         scoring += time.perf_counter() - t_score
         scored += probs.shape[0] * probs.shape[2]
         return probs
 
-    views = views_for(session, len(job.candidates))
-    probs = score(model, 0.8 / fits, f"scoring {len(job.candidates)} images x {views} views")
+    probs = score(model, 0.8 / fits, f"scoring {len(job.candidates)} images")
     rng = np.random.default_rng(s.seed + 1000 + job.round)
     scores = strategies.entropy(probs)
     worth_asking = np.bincount(job.y, minlength=job.n_classes).min() >= ASK_AFTER
@@ -281,7 +280,7 @@ def score_views(session: BatchSession, model: CNNClassifier, cx: np.ndarray, aug
     passes = [model.predict_proba(x)]  # the image itself is one of the k views
     for view in range(1, k):
         assert transform is not None
-        progress(start + (1 - start) * 0.9 * view / k, f"{what} {len(cx)} images: view {view + 1}/{k}")
+        progress(start + (1 - start) * 0.9 * view / k, f"{what}, view {view + 1}/{k}")
         passes.append(model.predict_proba(transform(x, g)))
     return np.stack(passes, axis=2)
 
