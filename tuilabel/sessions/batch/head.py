@@ -5,8 +5,10 @@ second or so, and the first labels are the pool's most typical images instead of
 Which model answers (the guesses, the accuracy shown) is measured at every CNN round: the head and
 the CNN are cross-validated on the same folds of the person's labels and the better one is the
 session's ``learner``. While the head answers, its uncertainty ranks the pool, spread over k-means
-clusters of the embeddings; once the CNN answers and is worth asking, the CNN's round ranks as it
-does without a backbone.
+clusters of the embeddings; once the CNN answers, the CNN's rounds rank as they do without a
+backbone (random order until every class has 16 labels: on digits, where the CNN answers from the
+first round, the head's doubts meanwhile gave 97.4% at 250 labels against 98.2% without a backbone,
+seed 0).
 """
 
 from __future__ import annotations

@@ -153,7 +153,7 @@ def train(session: BatchSession, job: RoundJob, progress: Progress = no_progress
         trained += cv_trained
         learner = heads.better(learner_scores, job.learner)
         head = heads.fit(session, job.labelled_idx, job.y, job.n_classes)
-    if head is not None and (learner == "head" or not worth_asking):  # the head's doubts rank the pool
+    if head is not None and learner == "head":  # the head answers: its doubts rank the pool
         ranking, head_probs, head_scores = heads.rank(session, head, job.candidates, job.round_size, rng)
         if learner == "head":
             scores = head_scores

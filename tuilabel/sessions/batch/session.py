@@ -20,7 +20,7 @@ from . import head as heads
 from . import rounds
 from .head import HeadJob, HeadResult
 from .rounds import RoundJob, RoundResult
-from .settings import ASK_AFTER, MODEL, BatchSettings, score_subset
+from .settings import MODEL, BatchSettings, score_subset
 
 
 @dataclass
@@ -312,18 +312,12 @@ class BatchSession(Paging, BaseSession):
         return len(self.labelled) < len(self.pool)  # nothing left to score: no round
 
     def due_refresh(self) -> bool:
-        """The head refits every HEAD_EVERY labels while it ranks the pool: while it answers, or
-        before every class has the labels that make the CNN worth asking."""
+        """The head refits every HEAD_EVERY labels while it answers (and so ranks the pool)."""
         if self.features is None or self.refreshing or len(self.labelled) >= len(self.pool):
             return False
         if self.classified < self.settings.start or self.classified - self.head_at < heads.HEAD_EVERY:
             return False
-        return self.learner == "head" or self._weak_cnn()
-
-    def _weak_cnn(self) -> bool:
-        """Some class has fewer labels than make the CNN's doubts worth asking."""
-        counts = self.store.counts()
-        return min(counts.get(("human", c), 0) for c in range(self.pool.n_classes)) < ASK_AFTER
+        return self.learner == "head"
 
     def _open_items(self) -> np.ndarray:
         open_items = np.ones(len(self.pool), bool)
@@ -453,8 +447,8 @@ class BatchSession(Paging, BaseSession):
 
     def _apply_head(self, job: HeadJob, result: HeadResult) -> None:
         self.refreshing = False
-        if job.labels < self.ranked_at or not (self.learner == "head" or self._weak_cnn()):
-            return  # a CNN round with more labels landed meanwhile, or the CNN now ranks
+        if job.labels < self.ranked_at or self.learner != "head":
+            return  # a CNN round with more labels landed meanwhile, or the CNN answers (and ranks) now
         self.ranked_at = job.labels
         self.head = result.head
         self.ranking = result.ranking
