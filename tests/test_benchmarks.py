@@ -5,6 +5,7 @@ holds outputs only (no one-off scripts, no /tmp paths)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 
@@ -60,3 +61,13 @@ def test_the_ingest_benchmark_runs_on_a_tiny_folder(tmp_path):
     result = json.loads(out.read_text())
     assert result["files"] == 6 and result["init"]["pool"] == "6 images 48x64x3"
     assert result["init"]["peak_rss_mb"] > 10 and result["pil_full_decode_loop"]["seconds_per_file"] > 0
+
+
+def test_the_head_benchmark_runs_on_a_small_pool(tmp_path):
+    out = tmp_path / "head.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_head.py"), "--items", "1500",
+                           "--labels", "40", "--out", str(out)], check=False, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-800:]
+    result = json.loads(out.read_text())
+    assert result["items"] == 1500 and 0 < result["fit_seconds"] < result["refit_seconds"]

@@ -174,8 +174,8 @@ class ComputeCosts:
     rbm_label_pass: float = 6.0e-6  # one frame through one CD-1 pass of the label weights (500 hidden)
     rbm_hidden: float = 5.6e-6  # one frame's hidden probabilities (500 hidden units)
     embed_image: float = 3.0e-2  # one image through EfficientNet-Lite0 at 224 pixels (a quarter of it at 112)
-    head_label: float = 2.0e-4  # the head's fit (1,280 features), per labelled image
-    head_item: float = 5.0e-5  # the head's probabilities and ranking, per unlabelled pool image
+    head_fit: float = 0.5  # one fit of the batch head (1,280 features, up to a few hundred labels; L-BFGS)
+    head_item: float = 1.0e-5  # the head's probabilities and ranking, per unlabelled pool image
 
 
 COSTS = ComputeCosts()

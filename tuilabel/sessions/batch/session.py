@@ -370,7 +370,7 @@ class BatchSession(Paging, BaseSession):
         if isinstance(job, HeadJob):
             from ..base import COSTS
 
-            return COSTS.head_label * len(job.y) + COSTS.head_item * len(job.candidates)
+            return COSTS.head_fit + COSTS.head_item * len(job.candidates)
         assert isinstance(result, RoundResult)
         return rounds.compute_seconds(self, job, result)
 
@@ -454,11 +454,12 @@ class BatchSession(Paging, BaseSession):
         self.ranking = result.ranking
         if self.learner == "head":
             self.probs, self.uncertainty = result.probs, result.uncertainty
-            self.accuracy = result.accuracy
-            self.history.append((job.labels, result.accuracy))
-            self.curve.append(CurvePoint(job.labels, job.seconds, result.accuracy, {
-                "head_round": job.round, "learner": "head", "seconds_head": round(result.seconds, 3),
-                "scored": result.scored, "estimate": self.estimate(result.accuracy)}))
+            if result.accuracy is not None:  # a test set: a point of the curve (else the round's estimate stays)
+                self.accuracy = result.accuracy
+                self.history.append((job.labels, result.accuracy))
+                self.curve.append(CurvePoint(job.labels, job.seconds, result.accuracy, {
+                    "head_round": job.round, "learner": "head", "seconds_head": round(result.seconds, 3),
+                    "scored": result.scored, "estimate": self.estimate(result.accuracy)}))
             self._refresh_page()
         self.message = f"ranking refreshed: the head refitted on {job.labels} labels"
 
