@@ -14,6 +14,7 @@ seed 0).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -107,13 +108,13 @@ def head_round(session: BatchSession, job: HeadJob, progress: Progress = no_prog
 
 
 def choose_learner(session: BatchSession, idx: np.ndarray, y: np.ndarray, n_classes: int,
-                   cnn_predict: object, seed: int) -> dict[str, float | None]:
+                   cnn_predict: Callable[[np.ndarray, np.ndarray], np.ndarray], seed: int) -> dict[str, float | None]:
     """Cross-validated accuracy of the head and of the CNN on the same folds of the labels.
     ``cnn_predict(train, held)`` trains a CNN on one part and returns its classes for the other."""
     scores: dict[str, float | None] = {
         "head": cross_validated(y, CV_FOLDS, lambda tr, held: fit(session, idx[tr], y[tr], n_classes)
                                 .predict(session.features[idx[held]]), seed),  # type: ignore[index]
-        "cnn": cross_validated(y, CV_FOLDS, cnn_predict, seed),  # type: ignore[arg-type]
+        "cnn": cross_validated(y, CV_FOLDS, cnn_predict, seed),
     }
     return scores
 

@@ -231,36 +231,35 @@ def diverse_ranking(session: BatchSession, model: CNNClassifier, job: RoundJob, 
     return job.candidates[np.concatenate([front, order[len(top):]])]
 
 
-def measure_learners(session: BatchSession, job: RoundJob, progress: Progress) -> tuple[dict[str, float | None], int]:
-    """With a backbone: the head and the CNN cross-validated on the same folds of the round's labels."""
-    trained = 0
+class _FoldCNN:
+    """A CNN trained on one fold of the round's labels, predicting the rest; counts the image passes."""
 
-    def cnn_predict(train: np.ndarray, held: np.ndarray) -> np.ndarray:
-        nonlocal trained
-        progress(0.95, f"round {job.round}: comparing the head and the CNN on {len(job.y)} labels")
-        model = new_cnn(session, job)
+    def __init__(self, session: BatchSession, job: RoundJob, progress: Progress, text: str) -> None:
+        self.session, self.job, self.progress, self.text = session, job, progress, text
+        self.trained = 0
+
+    def __call__(self, train: np.ndarray, held: np.ndarray) -> np.ndarray:
+        job = self.job
+        self.progress(0.95, f"round {job.round}: {self.text} on {len(job.y)} labels")
+        model = new_cnn(self.session, job)
         model.fit(job.x[train], job.y[train], job.n_classes)
-        trained += model.images_seen_
+        self.trained += model.images_seen_
         return model.predict_proba(torch.as_tensor(job.x[held])).argmax(axis=1)
 
-    scores = heads.choose_learner(session, job.labelled_idx, job.y, job.n_classes, cnn_predict,
+
+def measure_learners(session: BatchSession, job: RoundJob, progress: Progress) -> tuple[dict[str, float | None], int]:
+    """With a backbone: the head and the CNN cross-validated on the same folds of the round's labels."""
+    cnn = _FoldCNN(session, job, progress, "comparing the head and the CNN")
+    scores = heads.choose_learner(session, job.labelled_idx, job.y, job.n_classes, cnn,
                                   session.arch_settings.seed + job.round)
-    return scores, trained
+    return scores, cnn.trained
 
 
 def cross_validate(session: BatchSession, job: RoundJob, progress: Progress) -> tuple[float | None, int]:
     """Without a test set: the round's recipe cross-validated on its human labels."""
-    folds, trained = session.arch_settings.cv_folds, 0
-
-    def fit_predict(train: np.ndarray, held: np.ndarray) -> np.ndarray:
-        nonlocal trained
-        progress(0.95, f"round {job.round}: cross-validating on {len(job.y)} labels")
-        model = new_cnn(session, job)
-        model.fit(job.x[train], job.y[train], job.n_classes)
-        trained += model.images_seen_
-        return model.predict_proba(torch.as_tensor(job.x[held])).argmax(axis=1)
-
-    return cross_validated(job.y, folds, fit_predict, session.arch_settings.seed + job.round), trained
+    cnn = _FoldCNN(session, job, progress, "cross-validating")
+    return cross_validated(job.y, session.arch_settings.cv_folds, cnn, session.arch_settings.seed + job.round), \
+        cnn.trained
 
 
 def views_for(session: BatchSession, n: int) -> int:
