@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,18 +25,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_compute import median_seconds  # noqa: E402  (this folder: the script's own)
+
 from tuilabel.models.head import EmbeddingHead  # noqa: E402
 from tuilabel.sessions.batch import BatchSession, BatchSettings  # noqa: E402
 from tuilabel.workspace import Workspace  # noqa: E402
-
-
-def median_seconds(fn, repeats: int = 5) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -61,11 +52,11 @@ def main() -> None:
             store.add(s, ws.pool.ids[i], int(truth[i]))
         session = BatchSession(ws, BatchSettings(), save_models=False, features=features)
         job = session.refresh_snapshot()
-        refit = median_seconds(lambda: session.train(job))
-        fit = median_seconds(lambda: EmbeddingHead().fit(features[job.idx], job.y, 10))
+        refit = median_seconds(lambda: session.train(job), 5)
+        fit = median_seconds(lambda: EmbeddingHead().fit(features[job.idx], job.y, 10), 5)
         head = EmbeddingHead().fit(features[job.idx], job.y, 10)
         weights = torch.as_tensor(np.asarray(head.model_.coef_))
-        floor = median_seconds(lambda: torch.as_tensor(features) @ weights)
+        floor = median_seconds(lambda: torch.as_tensor(features) @ weights, 5)
         ws.close()
     result = {"items": args.items, "labels": args.labels, "threads": torch.get_num_threads(),
               "refit_seconds": refit, "fit_seconds": fit, "matmul_seconds": floor,

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tuilabel import embeddings, strategies
 from tuilabel.cluster import kmeans
+from tuilabel.models.head import like_pool, pool_features
 from tuilabel.models.linear import SoftmaxRegression
 from tuilabel.workspace import Workspace
 
@@ -41,10 +42,8 @@ def medoids(f: np.ndarray, n: int, seed: int, exclude: np.ndarray | None = None)
 
 
 def run(ws: Workspace, how: str, seed: int, c: float) -> dict[int, float]:
-    pool = embeddings.standardized(embeddings.load(ws, ws.backbone))
-    raw_test = embeddings.load(ws, ws.backbone, "test")
-    raw_pool = embeddings.load(ws, ws.backbone)
-    test = (raw_test - raw_pool.mean(0)) / (raw_pool.std(0) + 1e-6)
+    pool, shift, scale = pool_features(embeddings.load(ws, ws.backbone))
+    test = like_pool(embeddings.load(ws, ws.backbone, "test"), shift, scale)
     truth, ty, k = ws.pool.truth, ws.test.truth, ws.pool.n_classes
     rng = np.random.default_rng(seed)
     out: dict[int, float] = {}

@@ -13,6 +13,7 @@ from typing import Any
 from . import __version__
 from .errors import TuilabelError
 from .graphics import GRAPHICS_CHOICES
+from .progress import CommandProgress
 from .sessions.registry import MODES, models
 from .sessions.registry import mode as mode_spec
 from .sessions.settings import parse_option
@@ -52,13 +53,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     if args.add:
         ws = Workspace(args.workspace).check()
         before = len(ws.pool)
-        with _Progress("add") as progress:
+        with CommandProgress("add") as progress:
             added, known = ws.add_images(args.data, _warn, progress)
         print(f"workspace {ws.path}: added {added} images ({known} already in the pool); {before + added} images now, "
               "labels and models untouched")
         return 0
     try:
-        with _Progress("init") as progress:
+        with CommandProgress("init") as progress:
             ws = Workspace.init(
                 args.workspace, args.data, test=args.test, classes=_classes(args.classes),
                 labels=args.labels, size=parse_size(args.size), warn=_warn, store=args.store, progress=progress,
@@ -101,7 +102,7 @@ def cmd_store_migrate(args: argparse.Namespace) -> int:
                                     args.to)
     target = LabelStore(target_location)
     try:
-        with _Progress("copy label events") as progress:
+        with CommandProgress("copy label events") as progress:
             copied = source.copy_to(target, progress)
         before, after = source.fingerprint(), target.fingerprint()
         if before != after:
@@ -301,41 +302,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     graphics=getattr(args, "graphics", None))
 
 
-class _Progress:
-    """Progress of a long command: a bar on a terminal, a line every few seconds otherwise."""
-
-    def __init__(self, title: str) -> None:
-        self.title = title
-        self.tty = sys.stderr.isatty()
-        self.last = 0.0
-        self.bar: Any = None
-
-    def __enter__(self) -> _Progress:
-        if self.tty:
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(TextColumn(self.title), BarColumn(), TextColumn("{task.description}"),
-                                TimeElapsedColumn(), console=Console(stderr=True))
-            self.bar.__enter__()
-            self.task = self.bar.add_task("", total=None)
-        return self
-
-    def __call__(self, fraction: float | None, text: str) -> None:
-        import time
-
-        if self.bar is not None:
-            self.bar.update(self.task, description=text, total=None if fraction is None else 1.0,
-                            completed=fraction or 0.0)
-        elif time.monotonic() - self.last >= 5.0 or (fraction is not None and fraction >= 1.0):
-            self.last = time.monotonic()
-            print(f"{self.title}: {text}", file=sys.stderr, flush=True)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from .sessions.registry import TrainRequest, load
     from .workspace import Workspace
@@ -352,7 +318,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "hidden": args.hidden, "cd_k": args.cd_k, "persistent": args.persistent, "learning_rate": args.learning_rate,
     })
     assert model.train is not None
-    with _Progress(f"train {args.model}") as progress:
+    with CommandProgress(f"train {args.model}") as progress:
         line = load(model.train)(ws, request, progress)
     print(line)
     return 0
@@ -440,7 +406,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         print(f"workspace {ws.path}: backbone none; the modes use their pool-trained models alone")
         return 0
     try:
-        with _Progress(f"embed {name}") as progress:
+        with CommandProgress(f"embed {name}") as progress:
             record = embeddings.compute(ws, name, progress, device=args.device)
     except KeyboardInterrupt:
         done = embeddings.info(ws, name)

@@ -206,9 +206,3 @@ def _square(image: np.ndarray, side: int) -> np.ndarray:
 
     return np.asarray(Image.fromarray(image).resize((side, side), Image.Resampling.BILINEAR))
 
-
-def standardized(features: np.ndarray) -> np.ndarray:
-    """Each feature centred and scaled by the pool's mean and spread (the unlabelled pool's part in
-    a head trained on a few labels)."""
-    f = np.asarray(features, np.float32)
-    return (f - f.mean(0)) / (f.std(0) + 1e-6)

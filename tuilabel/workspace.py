@@ -261,10 +261,7 @@ class Workspace:
                                           np.concatenate([pool.originals.hashes, found.hashes])))
         merged.save(self.path / "pool.npz")  # the pixels are in place: only ids, truth and records are written
         shutil.rmtree(work, ignore_errors=True)
-        config = {table: dict(values) for table, values in self.config.items()}
-        config.setdefault("data", {})["items"] = len(merged)
-        write_config(self.path, dump_toml(config))
-        self.config = config
+        self._update_config("data", {"items": len(merged)})
         return len(new_ids), sum(e.path in known for e in scan(source)[1])
 
     def replace_originals(self, originals: Any) -> None:
@@ -339,10 +336,7 @@ class Workspace:
 
     def save_settings(self, mode: str, values: dict[str, Any]) -> None:
         """Keep ``values`` in the mode's table of tuilabel.toml (merged with what is there), atomically."""
-        config = {table: dict(v) for table, v in self.config.items()}
-        config.setdefault(mode, {}).update(values)
-        write_config(self.path, dump_toml(config))
-        self.config = config
+        self._update_config(mode, values)
 
     @property
     def backbone(self) -> str:
@@ -351,8 +345,12 @@ class Workspace:
 
     def set_backbone(self, name: str) -> None:
         """[model] backbone in tuilabel.toml, rewritten atomically."""
-        config = {table: dict(values) for table, values in self.config.items()}
-        config.setdefault("model", {})["backbone"] = name
+        self._update_config("model", {"backbone": name})
+
+    def _update_config(self, table: str, values: dict[str, Any]) -> None:
+        """tuilabel.toml with ``values`` merged into ``table``, replaced atomically."""
+        config = {t: dict(v) for t, v in self.config.items()}
+        config.setdefault(table, {}).update(values)
         write_config(self.path, dump_toml(config))
         self.config = config
 

@@ -349,7 +349,10 @@ class BaseSession:
 
     def update(self, progress: Progress = no_progress) -> Any:
         """The whole cycle in line: what a script calls. Returns the result."""
-        job = self.snapshot()
+        return self._run_in_line(self.snapshot(), progress)
+
+    def _run_in_line(self, job: Any, progress: Progress) -> Any:
+        """Steps 3 to 5 of a job already snapshotted (an update's or a light update's)."""
         result = self.train(job, progress)
         self.persist(job, result)
         self.apply(job, result)
@@ -359,10 +362,7 @@ class BaseSession:
         """Run a light update and an update if due, in line; after each `handle` in a script."""
         ran = False
         if not self.refreshing and self.due_refresh():
-            job = self.refresh_snapshot()
-            result = self.train(job, progress)
-            self.persist(job, result)
-            self.apply(job, result)
+            self._run_in_line(self.refresh_snapshot(), progress)
             ran = True
         if self.updating or not self.due_update():
             return ran

@@ -22,7 +22,7 @@ from textual.screen import Screen
 from ..curves import stopping_signal
 from ..errors import TuilabelError
 from ..ingest import read_original
-from ..sessions.base import Action, BaseSession, Progress
+from ..sessions.base import Action, BaseSession, Progress, no_progress
 from ..sessions.settings import Settings
 from ..workspace import Workspace
 from .widgets import MIN_HEIGHT, MIN_WIDTH, PixelView, TooSmall
@@ -302,16 +302,23 @@ class ModeScreen(LabelScreen):
         self.set_class(True, "-updating")
         self._update(session, job)
 
-    @work(group="refresh")
-    async def _refresh(self, session: BaseSession, job: Any) -> None:
-        """A light update beside the main one (the batch mode's head): applied when it lands."""
+    @staticmethod
+    def _heavy(session: BaseSession, job: Any) -> Callable[[Progress], Any]:
+        """Steps 3-4 of the update cycle, for a daemon thread: train, then persist (kept from here
+        on, whatever happens to the screen)."""
         def heavy(progress: Progress) -> Any:
-            result = session.train(job)
+            result = session.train(job, progress)
             session.persist(job, result)
             return result
 
+        return heavy
+
+    @work(group="refresh")
+    async def _refresh(self, session: BaseSession, job: Any) -> None:
+        """A light update beside the main one (the batch mode's head): applied when it lands."""
         try:
-            result = await self._in_thread(f"{session.mode} refresh", heavy)
+            heavy = self._heavy(session, job)  # its progress stays off the screen: a second at most
+            result = await self._in_thread(f"{session.mode} refresh", lambda progress: heavy(no_progress))
         except Exception as exc:
             session.refreshing = False
             self.app.notify(f"{type(exc).__name__}: {exc}", title="refresh failed", severity="error", timeout=20)
@@ -323,13 +330,8 @@ class ModeScreen(LabelScreen):
 
     @work(group="update")
     async def _update(self, session: BaseSession, job: Any) -> None:
-        def heavy(progress: Progress) -> Any:
-            result = session.train(job, progress)
-            session.persist(job, result)  # kept from here on, whatever happens to the screen
-            return result
-
         try:
-            result = await self._in_thread(f"{session.mode} update", heavy)
+            result = await self._in_thread(f"{session.mode} update", self._heavy(session, job))
         except Exception as exc:
             self._failed(exc)
             return

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -56,7 +56,6 @@ class HeadResult:
     accuracy: float | None
     seconds: float = 0.0
     scored: int = 0
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 def fit(session: BatchSession, idx: np.ndarray, y: np.ndarray, n_classes: int) -> EmbeddingHead:
@@ -82,7 +81,7 @@ def rank(session: BatchSession, head: EmbeddingHead, candidates: np.ndarray, rou
     return candidates[np.concatenate([front, order[len(top):]])], probs, scores
 
 
-def accuracy(session: BatchSession, head: EmbeddingHead, y: np.ndarray, cv: float | None) -> float | None:
+def accuracy(session: BatchSession, head: EmbeddingHead, cv: float | None) -> float | None:
     """The head's test accuracy where there is a test set, else its cross-validated one."""
     test = session.workspace.test
     if session.test_features is not None and test is not None and test.truth is not None:
@@ -103,7 +102,7 @@ def head_round(session: BatchSession, job: HeadJob, progress: Progress = no_prog
     return HeadResult(head=head, ranking=ranking,
                       probs={int(i): probs[n] for n, i in enumerate(job.candidates)},
                       uncertainty={int(i): float(scores[n]) for n, i in enumerate(job.candidates)},
-                      accuracy=accuracy(session, head, job.y, None), seconds=time.perf_counter() - t0,
+                      accuracy=accuracy(session, head, None), seconds=time.perf_counter() - t0,
                       scored=len(job.candidates))
 
 

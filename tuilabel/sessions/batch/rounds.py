@@ -198,8 +198,9 @@ def train(session: BatchSession, job: RoundJob, progress: Progress = no_progress
     test = session.test_arrays()
     if head is not None and learner == "head":
         mean = head_probs
-        accuracy = heads.accuracy(session, head, job.y, learner_scores.get("head"))
-        test = None if session.test_features is None else test
+        accuracy = heads.accuracy(session, head, learner_scores.get("head"))
+        if session.test_features is None:
+            test = None  # no CNN evaluation charged: the head's accuracy was cross-validated
     elif test is not None:
         accuracy = model.score(*test)
     elif learner_scores:

@@ -14,7 +14,7 @@ from ...data import shown_id, to_model_input
 from ...errors import TuilabelError
 from ...models.cnn import CNNClassifier
 from ...workspace import Workspace
-from ..base import BaseSession, Clock, CurvePoint, Progress, no_progress
+from ..base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
 from ..paging import Paging
 from . import head as heads
 from . import rounds
@@ -137,7 +137,6 @@ class BatchSession(Paging, BaseSession):
         if self.features is None:
             return 0.0
         from ... import embeddings
-        from ..base import COSTS
 
         record = embeddings.info(self.workspace, self.workspace.backbone)
         side = record.side if record is not None else 224
@@ -231,13 +230,19 @@ class BatchSession(Paging, BaseSession):
         self.page_number += 1
         self.focus = 0
 
-    def _item(self, index: int) -> PageItem:
+    def _probs_of(self, index: int) -> np.ndarray | None:
+        """Class probabilities of a pool item from the model that answers: the last ranking's,
+        else a direct prediction (an item the round did not score); None before any model."""
         p = self.probs.get(index)
         if p is None and self.learner == "head" and self.head is not None:
             assert self.features is not None
             p = self.head.predict_proba(self.features[[index]])[0]
         elif p is None and self.model is not None:
             p = self.model.predict_proba(self.pool.as_float(np.array([index])))[0]
+        return p
+
+    def _item(self, index: int) -> PageItem:
+        p = self._probs_of(index)
         return PageItem(
             index=index,
             item_id=str(self.pool.ids[index]),
@@ -368,8 +373,6 @@ class BatchSession(Paging, BaseSession):
 
     def compute_seconds(self, job: RoundJob | HeadJob, result: RoundResult | HeadResult) -> float:
         if isinstance(job, HeadJob):
-            from ..base import COSTS
-
             return COSTS.head_fit + COSTS.head_item * len(job.candidates)
         assert isinstance(result, RoundResult)
         return rounds.compute_seconds(self, job, result)
@@ -435,12 +438,7 @@ class BatchSession(Paging, BaseSession):
         """Guesses on the open page from the model that answers (unscored ones get a direct
         prediction); the order stays."""
         for item in self.page:
-            p = self.probs.get(item.index)
-            if p is None and self.learner == "head" and self.head is not None:
-                assert self.features is not None
-                p = self.head.predict_proba(self.features[[item.index]])[0]
-            elif p is None and self.model is not None:
-                p = self.model.predict_proba(self.pool.as_float(np.array([item.index])))[0]
+            p = self._probs_of(item.index)
             if p is not None:
                 item.guess, item.confidence = int(p.argmax()), float(p.max())
             item.uncertainty = self.uncertainty.get(item.index)
