@@ -43,20 +43,20 @@ def _label_until(session: BatchSession, n: int) -> None:
 
 def test_typical_images_come_first_then_the_head_ranks_and_answers(sample_workspace):
     truth = sample_workspace.pool.truth
-    session = _session(sample_workspace, _features(truth), start=20)
+    session = _session(sample_workspace, _features(truth), start=40)
     assert session.learner == "head"
     first = session.ranking[:10]
     assert len(set(truth[first].tolist())) == 10  # typical images, far apart first: every class in the first 10
-    _label_until(session, 20)  # the CNN's first round and the head's first refit, in line
+    _label_until(session, 40)  # the CNN's first round and the head's refits, in line
     assert session.round == 1 and session.head_rounds >= 1
-    assert session.learner == "head"  # separable features: the head cross-validates better than a 20-label CNN
+    assert session.learner == "head"  # separable features: the head cross-validates better than a 40-label CNN
     point = next(p for p in session.curve if p.extra.get("round") == 1)
     cv = point.extra["learner_cv"]
     assert cv["head"] > cv["cnn"] and point.accuracy is not None and point.accuracy > 0.9
     assert all(item.guess == truth[item.index] for item in session.page)
     refits = session.head_rounds
-    _label_until(session, 30)
-    assert session.head_rounds > refits and session.ranked_at >= 30  # refitted every HEAD_EVERY labels
+    _label_until(session, 50)
+    assert session.head_rounds > refits and session.ranked_at >= 50  # refitted every HEAD_EVERY labels
     assert not set(session.ranking[:50].tolist()) & session.labelled
 
 
@@ -64,12 +64,26 @@ def test_typical_images_come_first_then_the_head_ranks_and_answers(sample_worksp
 def test_features_that_carry_nothing_hand_the_answers_to_the_cnn(sample_workspace):
     truth = sample_workspace.pool.truth
     noise = np.random.default_rng(0).normal(0, 1, (len(truth), 16)).astype(np.float32)
-    session = _session(sample_workspace, noise, epochs=6)
-    _label_until(session, 20)
+    session = _session(sample_workspace, noise, epochs=6, start=40)
+    _label_until(session, 40)
     assert session.learner == "cnn"
     last = [p for p in session.curve if "learner_cv" in p.extra][-1]
     assert last.extra["learner_cv"]["cnn"] > last.extra["learner_cv"]["head"]
     assert session.accuracy == last.accuracy  # the CNN's figure is the one shown
+
+
+def test_the_learners_are_compared_from_four_labels_a_class_and_not_after_a_decisive_lead(sample_workspace):
+    session = _session(sample_workspace, _features(sample_workspace.pool.truth), start=20)
+    _label_until(session, 20)
+    point = next(p for p in session.curve if p.extra.get("round") == 1)
+    assert "learner_cv" not in point.extra and session.learner == "head"  # 2 labels a class: not compared
+    assert point.accuracy is not None and point.accuracy > 0.9  # the head's figure all the same
+    assert heads.worth_comparing(40, 10, 0.0) and not heads.worth_comparing(39, 10, 0.0)
+    close = heads.lead({"head": 0.60, "cnn": 0.55}, 40)
+    clear = heads.lead({"head": 0.95, "cnn": 0.70}, 40)
+    assert close < heads.DECISIVE < clear
+    assert not heads.worth_comparing(80, 10, clear) and heads.worth_comparing(80, 10, 0.0)
+    assert heads.lead({"head": 1.0, "cnn": 1.0}, 40) == 0.0 and heads.lead({"head": None, "cnn": 0.9}, 40) == 0.0
 
 
 def test_a_reopened_session_keeps_its_learner_and_refits_the_head(sample_workspace):

@@ -2,17 +2,19 @@
 from a softmax-regression head on the cached embeddings, refitted every ``HEAD_EVERY`` labels in a
 second or so, and the first labels are the pool's most typical images instead of random ones.
 
-Which model answers (the guesses, the accuracy shown) is measured at every CNN round: the head and
-the CNN are cross-validated on the same folds of the person's labels and the better one is the
-session's ``learner``. While the head answers, its uncertainty ranks the pool, spread over k-means
-clusters of the embeddings; once the CNN answers, the CNN's rounds rank as they do without a
-backbone (random order until every class has 16 labels: on digits, where the CNN answers from the
-first round, the head's doubts meanwhile gave 97.4% at 250 labels against 98.2% without a backbone,
-seed 0).
+Which model answers (the guesses, the accuracy shown) is measured at CNN rounds: the head and the
+CNN are cross-validated on the same folds of the person's labels and the better one is the
+session's ``learner``. Not before ``COMPARE_FROM`` labels a class, and not in the round after a
+decisive lead (the CNN's three fits would delay the next ranking; compared again the round after).
+While the head answers, its uncertainty ranks the pool, spread over k-means clusters of the
+embeddings; once the CNN answers, the CNN's rounds rank as they do without a backbone (random order
+until every class has 16 labels: on digits, where the CNN answers from the first round, the head's
+doubts meanwhile gave 97.4% at 250 labels against 98.2% without a backbone, seed 0).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 
 HEAD_EVERY = 10  # labels between the head's refits: the ranking a person sees is at most this old
 CV_FOLDS = 3  # folds of the learner's choice
+COMPARE_FROM = 4  # labels a class (on average) before the head and the CNN are compared: folds of one or two
+# labels a class are noise, and the comparison's three CNN fits delay the early rounds that matter most
+DECISIVE = 2.0  # a lead of this many standard errors skips the next round's comparison (then compared again)
 LEARNERS = ("head", "cnn")
 
 
@@ -111,11 +116,32 @@ def choose_learner(session: BatchSession, idx: np.ndarray, y: np.ndarray, n_clas
     """Cross-validated accuracy of the head and of the CNN on the same folds of the labels.
     ``cnn_predict(train, held)`` trains a CNN on one part and returns its classes for the other."""
     scores: dict[str, float | None] = {
-        "head": cross_validated(y, CV_FOLDS, lambda tr, held: fit(session, idx[tr], y[tr], n_classes)
-                                .predict(session.features[idx[held]]), seed),  # type: ignore[index]
+        "head": cross_validate(session, idx, y, n_classes, seed),
         "cnn": cross_validated(y, CV_FOLDS, cnn_predict, seed),
     }
     return scores
+
+
+def worth_comparing(labels: int, n_classes: int, last_lead: float) -> bool:
+    """Whether this round compares the learners: enough labels, and the last comparison was not decisive."""
+    return labels >= COMPARE_FROM * n_classes and last_lead < DECISIVE
+
+
+def lead(scores: dict[str, float | None], labels: int) -> float:
+    """The winner's lead in standard errors of the difference of two accuracies on ``labels`` labels
+    (0 without both figures)."""
+    head, cnn = scores.get("head"), scores.get("cnn")
+    if head is None or cnn is None or labels <= 0:
+        return 0.0
+    p = (head + cnn) / 2
+    se = max(math.sqrt(2 * p * (1 - p) / labels), 1 / labels)
+    return abs(head - cnn) / se
+
+
+def cross_validate(session: BatchSession, idx: np.ndarray, y: np.ndarray, n_classes: int, seed: int) -> float | None:
+    """The head alone, cross-validated on the labels (a round that does not compare, without a test set)."""
+    return cross_validated(y, CV_FOLDS, lambda tr, held: fit(session, idx[tr], y[tr], n_classes)
+                           .predict(session.features[idx[held]]), seed)  # type: ignore[index]
 
 
 def better(scores: dict[str, float | None], current: str) -> str:

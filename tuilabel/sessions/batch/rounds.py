@@ -51,6 +51,7 @@ class RoundJob:
     augment: str = "shift"  # the augmentation so far (auto: the last measured choice)
     augment_checked: int = 0  # auto: labels a class at the last measurement (0: none yet)
     learner: str = "cnn"  # with a backbone: which model answers so far (head.py)
+    learner_lead: float = 0.0  # ... and the winner's lead at the last round's comparison (0: none)
 
 
 @dataclass
@@ -71,6 +72,7 @@ class RoundResult:
     augment_checked: int = 0
     learner: str = "cnn"  # with a backbone: the model that answers from this round on
     learner_scores: dict[str, float | None] = field(default_factory=dict)  # cross-validated accuracy of each
+    learner_lead: float = 0.0  # the winner's lead in standard errors (0: not compared this round)
     head: Any = None  # with a backbone: the head fitted on this round's labels
 
 
@@ -148,10 +150,13 @@ def train(session: BatchSession, job: RoundJob, progress: Progress = no_progress
     worth_asking = np.bincount(job.y, minlength=job.n_classes).min() >= ASK_AFTER
     learner, head = job.learner, None
     learner_scores: dict[str, float | None] = {}
+    lead = 0.0
     if session.features is not None:  # which model answers: measured on the labels' folds
-        learner_scores, cv_trained = measure_learners(session, job, progress)
-        trained += cv_trained
-        learner = heads.better(learner_scores, job.learner)
+        if heads.worth_comparing(len(job.y), job.n_classes, job.learner_lead):
+            learner_scores, cv_trained = measure_learners(session, job, progress)
+            trained += cv_trained
+            learner = heads.better(learner_scores, job.learner)
+            lead = heads.lead(learner_scores, len(job.y))
         head = heads.fit(session, job.labelled_idx, job.y, job.n_classes)
     if head is not None and learner == "head":  # the head answers: its doubts rank the pool
         ranking, head_probs, head_scores = heads.rank(session, head, job.candidates, job.round_size, rng)
@@ -198,7 +203,9 @@ def train(session: BatchSession, job: RoundJob, progress: Progress = no_progress
     test = session.test_arrays()
     if head is not None and learner == "head":
         mean = head_probs
-        accuracy = heads.accuracy(session, head, learner_scores.get("head"))
+        cv = learner_scores.get("head") if learner_scores or session.test_features is not None else \
+            heads.cross_validate(session, job.labelled_idx, job.y, job.n_classes, s.seed + job.round)
+        accuracy = heads.accuracy(session, head, cv)
         if session.test_features is None:
             test = None  # no CNN evaluation charged: the head's accuracy was cross-validated
     elif test is not None:
@@ -217,7 +224,7 @@ def train(session: BatchSession, job: RoundJob, progress: Progress = no_progress
         seconds_score=scoring, images_trained=trained, views_scored=scored,
         tested=0 if test is None else len(test[1]), guesses=guesses,
         augment=job.augment, augment_scores=augment_scores, augment_checked=checked,
-        learner=learner, learner_scores=learner_scores, head=head,
+        learner=learner, learner_scores=learner_scores, learner_lead=lead, head=head,
     )
 
 

@@ -75,6 +75,7 @@ class BatchSession(Paging, BaseSession):
         self.features = features  # the backbone's embeddings of the pool, standardized (None: no backbone)
         self.test_features = test_features
         self.learner = "head" if features is not None else "cnn"  # which model answers (head.py)
+        self.learner_lead = 0.0  # the winner's lead at the last round's comparison (head.worth_comparing)
         self.head: Any = None
         self.head_at = 0  # labels at the head's last refit
         self.ranked_at = 0  # labels of the update whose ranking is shown
@@ -178,6 +179,7 @@ class BatchSession(Paging, BaseSession):
         self.uncertainty = {int(i): float(u) for i, u in zip(scored, state["uncertainty"])}
         if self.features is not None:
             self.learner = state.get("learner", self.learner) if state.get("learner") in heads.LEARNERS else "head"
+            self.learner_lead = float(state.get("learner_lead", 0.0))
             self.head_at = -heads.HEAD_EVERY  # refitted at once (a second): its guesses and ranking
         if self.settings.augment == "auto":
             self.augment_choice = state.get("augment", self.augment_choice)
@@ -356,7 +358,8 @@ class BatchSession(Paging, BaseSession):
             self.next_round_at = n + self.settings.batch_size
         job = RoundJob(t, self.pool.as_float(idx), y, idx, unlabelled, self.pool.n_classes, n,
                        self.elapsed, round_size=self.next_round_at - n, augment=self.augment_choice,
-                       augment_checked=self.augment_checked, learner=self.learner)
+                       augment_checked=self.augment_checked, learner=self.learner,
+                       learner_lead=self.learner_lead)
         if self.settings.stream_frames:
             job.frames_x, job.frames_y = self._stream_frames()
         return job
@@ -394,7 +397,7 @@ class BatchSession(Paging, BaseSession):
             "uncertainty": [round(result.uncertainty[i], 5) for i in scored],
             "augment": result.augment,
             "augment_checked": result.augment_checked,
-            "learner": learner,
+            "learner": learner, "learner_lead": result.learner_lead,
             "curve": [*self.curve_records(), {
                 "labels": job.labels, "seconds": job.seconds, "accuracy": result.accuracy,
                 "extra": {"round": self.round, "learner": learner, "estimate": self.estimate(result.accuracy)}}],
@@ -407,7 +410,7 @@ class BatchSession(Paging, BaseSession):
             self._apply_head(job, result)
             return
         assert isinstance(result, RoundResult)
-        self.learner = result.learner
+        self.learner, self.learner_lead = result.learner, result.learner_lead
         self.model = result.model
         if job.labels >= self.ranked_at:  # not older than the head's last refit
             self.ranked_at = job.labels
