@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+import pytest
 from textual.widgets import Static
 
 from tuilabel.tui.app import HelpScreen, StartScreen, TuilabelApp
@@ -48,6 +49,32 @@ def test_help_lists_every_key_of_the_screen(sample_workspace):
     run(go())
 
 
+def test_help_says_what_the_mode_is_for_then_its_keys_in_the_footer_order(sample_workspace):
+    from textual.containers import VerticalScroll
+
+    from tuilabel.tui.batch import BatchScreen
+
+    async def go():
+        app = TuilabelApp(sample_workspace, mode="batch", settings=None)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("question_mark")
+            await pilot.pause()
+            text = str(app.screen.query_one(Static).render())
+            assert text.startswith(BatchScreen.HELP)
+            assert text.index("Help") < text.index("Quit") < text.index("Label") < text.index("Accept")
+            assert "typed class number" not in text  # ten classes: one key a class
+            box = app.screen.query_one(VerticalScroll)
+            assert "scroll" in str(box.border_subtitle) and box.has_focus
+            assert box.region.height <= 24 and box.region.y >= 0  # inside the screen, its border included
+            before = box.scroll_y
+            await pilot.press("down", "down")
+            await pilot.pause()
+            assert box.max_scroll_y == 0 or box.scroll_y > before  # the arrows scroll what 24 rows cut
+
+    run(go())
+
+
 def test_browse_keys_label_into_the_store_and_q_quits(sample_workspace):
     async def go():
         app = TuilabelApp(sample_workspace, mode="browse", annotator="zoe")  # label --annotator zoe
@@ -85,5 +112,27 @@ def test_too_small_terminal_says_how_big(sample_workspace):
             await pilot.resize_terminal(80, 24)
             await pilot.pause()
             assert not app.screen.has_class("-too-small")
+
+    run(go())
+
+
+def _shown(widget) -> str:
+    """The text a widget draws in the rows that are on screen (inside its parents)."""
+    bottom = min(w.region.bottom for w in widget.ancestors_with_self if hasattr(w, "region") and w.region.height)
+    rows = max(0, min(widget.size.height, bottom - widget.region.y))
+    return "\n".join("".join(seg.text for seg in widget.render_line(y)) for y in range(rows))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 18)])
+def test_the_start_screen_shows_every_mode_at_the_smallest_size(sample_workspace, size):
+    from tuilabel.sessions.registry import MODES
+
+    async def go():
+        app = TuilabelApp(sample_workspace)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            shown = _shown(app.screen.query_one("#modes"))
+            for m in MODES:
+                assert f"{m.key} {m.name}" in shown, (m.name, shown)
 
     run(go())

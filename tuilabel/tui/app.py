@@ -19,17 +19,18 @@ from ..graphics import Choice
 from ..sessions.registry import MODES, mode
 from ..sessions.settings import Settings
 from ..workspace import Workspace
-from .base import LabelScreen, Updates
+from .base import TYPED_ENTER, LabelScreen, Updates
 from .widgets import GraphicsOut, class_bars
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every key of the screen beneath, with what it does."""
+    """What the screen beneath is for, then its keys in the order of its footer, with what they do."""
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 64; height: auto; max-height: 90%; border: round $accent; background: $panel; padding: 0 1;
+        width: 64; height: auto; max-height: 100%; border: round $accent; background: $panel; padding: 0 1;
+        border-subtitle-align: right;
     }
     """
     BINDINGS = [
@@ -42,41 +43,64 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         text = Text()
-        text.append(f"Keys: {self.beneath.__class__.__name__.removesuffix('Screen') or 'start'}\n\n", style="bold")
-        seen = set()
-        mine = [c for c in type(self.beneath).__mro__ if c.__module__.startswith("tuilabel.")]
-        ours = {(b.action, b.description) for c in [*mine, TuilabelApp] for b in c.__dict__.get("BINDINGS", [])
-                if isinstance(b, Binding)}
-        for active in sorted(self.beneath.active_bindings.values(), key=lambda a: a.binding.description):
-            binding = active.binding
-            if binding.system or (binding.action, binding.description) not in ours:
-                continue  # Textual's own (focus, copy, palette): not ours to explain
-            label = binding.description or binding.action
-            shown = binding.key_display or self.app.get_key_display(binding)
-            if (label, shown) in seen:
-                continue
-            seen.add((label, shown))
-            text.append(f"{shown:>12}  ", style="bold cyan")
-            text.append(f"{label}\n")
+        about = getattr(self.beneath, "HELP", "")
+        if about:
+            text.append(about + "\n\n")
         session = getattr(self.beneath, "session", None)
-        if session is not None and session.pool.n_classes > 10:
+        typed = session is not None and session.pool.n_classes > 10  # class numbers of more than one digit
+        # ours, in the footer's order (help and quit first, then the mode's): Textual's own keys (focus,
+        # copy, palette, its ctrl+q) are not ours to explain; one line an action, its keys joined
+        mine = [c for c in reversed(type(self.beneath).__mro__) if c.__module__.startswith("tuilabel.")]
+        keys: dict[tuple[str, str], list[str]] = {}
+        for binding in (b for c in [*mine, TuilabelApp] for b in c.__dict__.get("BINDINGS", [])):
+            if not isinstance(binding, Binding) or binding.system:
+                continue
+            if binding.action == "enter" and binding.description == TYPED_ENTER and not typed:
+                continue
+            shown = binding.key_display or ", ".join(self.app.get_key_display(Binding(k, ""))
+                                                     for k in binding.key.split(","))
+            shown_keys = keys.setdefault((binding.action, binding.description or binding.action), [])
+            if shown not in shown_keys:
+                shown_keys.append(shown)
+        active = {(a.binding.action, a.binding.description or a.binding.action)
+                  for a in self.beneath.active_bindings.values()}
+        listed = set()
+        for (action, label), shown_keys in keys.items():
+            line = (label, ", ".join(shown_keys))
+            if (action, label) in active and line not in listed:  # the app's help and the screen's: once
+                listed.add(line)
+                text.append(f"{line[1]:>12}  ", style="bold cyan")
+                text.append(f"{label}\n")
+        if typed:
+            assert session is not None
             names = session.pool.class_names
             text.append(f"\n{len(names)} classes: type the number (⏎ when more digits could follow)\n", style="bold")
             text.append("  ".join(f"{k} {name}" for k, name in enumerate(names)) + "\n")
-        text.append("\nEsc or ? closes this help.", style="dim")
-        with VerticalScroll():
-            yield Static(text)
+        box = VerticalScroll(Static(text))
+        name = self.beneath.__class__.__name__.removesuffix("Screen")
+        box.border_title = f"Keys: {'start' if name in ('', 'Start') else name.lower()}"
+        box.border_subtitle = "↑↓ scroll · Esc closes"
+        yield box
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()  # the arrow keys scroll it
 
 
 class StartScreen(LabelScreen):
     """The workspace at a glance, and the modes by key."""
+
+    HELP = (
+        "Open a mode by its key. New here: start with batch, where a model picks the images worth labelling "
+        "(browse is the plain baseline). Every label is saved as you type it; `tuilabel export` writes them "
+        "out."
+    )
 
     DEFAULT_CSS = """
     StartScreen #body { padding: 0 1; }
     StartScreen #summary { height: auto; margin-bottom: 1; }
     StartScreen #columns { height: 1fr; }
     StartScreen #balance { width: 36; }
-    StartScreen #modes { width: 1fr; }
+    StartScreen #modes { width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     StartScreen.-too-small #body { display: none; }
     StartScreen.-too-small TooSmall { display: block; }
     """
@@ -125,12 +149,13 @@ class StartScreen(LabelScreen):
         balance = Text("labels per class\n", style="bold")
         balance.append_text(class_bars(pool.class_names, human, width=16, keys=False))
         self.query_one("#balance", Static).update(balance)
-        modes = Text("modes: press a key\n", style="bold")
+        # one line a mode, cut to the column (60 columns leave it 22): every mode's key stays in sight
+        modes = Text("modes: press a key\n", style="bold", no_wrap=True, overflow="ellipsis")
         for m in MODES:
             modes.append(f"{m.key} ", style="bold cyan")
             modes.append(m.name, style="bold" if m.built else "dim")
             modes.append("" if m.built else "  (not built yet)", style="yellow")
-            modes.append(f"\n  {m.summary}\n", style="" if m.built else "dim")
+            modes.append(f"  {m.summary}\n", style="dim")
         self.query_one("#modes", Static).update(modes)
 
     def action_open_mode(self, name: str) -> None:
@@ -159,7 +184,7 @@ class TuilabelApp(App):
         self.start_settings = settings  # the start mode's settings from `--set`, checked already
         self.image_colors = colors
         self.updates = Updates()  # updates on worker threads: quitting waits for them
-        self.sub_title = str(workspace.path)
+        self.sub_title = workspace.path.name  # the whole path is on the start screen: the header keeps room
 
     def on_mount(self) -> None:
         self.push_screen(StartScreen(self.workspace))

@@ -30,13 +30,16 @@ from .widgets import MIN_HEIGHT, MIN_WIDTH, PixelView, TooSmall
 CELL_PX = (10, 20)  # pixels a terminal cell is taken to be, for an original's resolution under kitty or iTerm2
 
 
+TYPED_ENTER = "Enter a typed class number"  # Enter's description where no other action is given
+
+
 def digit_bindings(action: str, description: str, enter: str | None = None) -> list[Binding]:
     """0-9 as ten bindings of the session action ``action`` with one footer entry, and Enter."""
     return [
         *(Binding(str(d), f"session('{action}', {d})", description, key_display="0-9", show=d == 0)
           for d in range(10)),
         # Enter ends a typed class number (more than ten classes), else does the screen's ENTER_ACTION
-        Binding("enter", "enter", enter or "Enter a typed class number", key_display="⏎", show=enter is not None),
+        Binding("enter", "enter", enter or TYPED_ENTER, key_display="⏎", show=enter is not None),
     ]
 
 
@@ -79,6 +82,7 @@ class Updates:
 
 
 class LabelScreen(Screen):
+    HELP: ClassVar[str] = ""  # what the screen is for and how to work it: the top of its `?` help
     """Base for every screen: hides its content and says so when the terminal is too small."""
 
     def compose_too_small(self) -> ComposeResult:
@@ -203,14 +207,15 @@ class ModeScreen(LabelScreen):
         self.run_worker(read, thread=True, exclusive=True, group="original")
 
     def show_stopping_signal(self) -> None:
-        """The header's subtitle: the workspace, the latest test accuracy and, from the curve so far,
-        the labels one more point would take (``tuilabel.curves``). After opening and each update."""
+        """The header's subtitle: the latest test accuracy and, from the curve so far, the labels one
+        more point would take (``tuilabel.curves``), then the workspace's name: the stopping signal
+        first, where 80 columns keep it. After opening and each update."""
         signal = None
         if self.session is not None:
             curve = self.session.curve
             estimate = curve[-1].extra.get("estimate", "test") if curve else "test"
             signal = stopping_signal([(p.labels, p.accuracy) for p in curve], estimate=estimate)
-        self.sub_title = str(self.workspace.path) + ("" if signal is None else f" · {signal.text()}")
+        self.sub_title = ("" if signal is None else f"{signal.text()} · ") + self.workspace.path.name
 
     def _opened(self, session: BaseSession) -> None:
         if not self.can_draw:  # left while it opened

@@ -15,6 +15,11 @@ from .widgets import TextPanel
 
 
 class BatchScreen(GalleryScreen):
+    HELP = (
+        "A model ranks the pool and shows the images it is least sure of, a page at a time. A number key "
+        "labels the ▶ image and moves on; ⏎ accepts the guess under it. The model retrains as the labels "
+        "grow; the header says what one more point of accuracy would take."
+    )
     DEFAULT_CSS = """
     BatchScreen #status { height: 2; padding: 0 1; }
     BatchScreen #tiles { height: 1fr; grid-gutter: 0 2; padding: 0 1; }

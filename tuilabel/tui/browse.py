@@ -19,6 +19,10 @@ from .widgets import ImageBox, PixelView, TextPanel, class_bars
 
 
 class BrowseScreen(ModeScreen):
+    HELP = (
+        "The pool in random order, one image at a time: the baseline the other modes are measured against. A "
+        "number key labels the image and shows the next."
+    )
     DEFAULT_CSS = """
     BrowseScreen #main { height: 1fr; }
     BrowseScreen #side { width: 36; padding: 0 1; }

@@ -49,6 +49,11 @@ def sparkline(history: list[tuple[int, int, float | None]], width: int = 30) -> 
 
 
 class ClustersScreen(ModeScreen):
+    HELP = (
+        "The pool is clustered: you see a cluster's centre and a strip of its members. A number key labels "
+        "the cluster, and the label spreads to its members with the confidence you set (h, m or l before the "
+        "number: l or m if the strip mixes); s skips it."
+    )
     DEFAULT_CSS = """
     ClustersScreen #main { height: 1fr; }
     ClustersScreen #left { width: 1fr; }

@@ -15,6 +15,10 @@ from .widgets import TextPanel
 
 
 class ReviewScreen(GalleryScreen):
+    HELP = (
+        "Labels the model disagrees with come back for a second look. ⏎ keeps the label, a number key "
+        "corrects it, x marks the image unusable."
+    )
     DEFAULT_CSS = """
     ReviewScreen #status { height: 2; padding: 0 1; }
     ReviewScreen #tiles { height: 1fr; grid-gutter: 0 2; padding: 0 1; }

@@ -18,6 +18,11 @@ from .widgets import ImageBox, PixelView, TextPanel, class_bars, prob_bars
 
 
 class StreamScreen(ModeScreen):
+    HELP = (
+        "An RBM plays a video of its samples. A number key sets a sticky label: every frame shown is labelled "
+        "with it until you press x (Stop) or another number; undo takes back the last frames. The label "
+        "weights learn as you go."
+    )
     DEFAULT_CSS = """
     StreamScreen #main { height: 1fr; }
     StreamScreen #side { width: 38; padding: 0 1; }
