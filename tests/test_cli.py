@@ -98,3 +98,25 @@ def test_usage_errors_exit_2(argv):
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
+
+
+def test_command_progress_keeps_to_one_line_of_80_columns(monkeypatch):
+    import io
+    import re
+
+    from tuilabel.progress import CommandProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Terminal()
+    monkeypatch.setattr("sys.stderr", out)
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    with CommandProgress("train cnn") as progress:
+        progress(0.5, "round 1: training on 4000 labels and 3000 sure guesses, epoch 20/40, " + "long " * 20)
+    lines = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line) for line in re.split(r"[\r\n]", out.getvalue())]
+    shown = [line for line in lines if line.strip()]
+    assert shown and all(len(line) <= 80 for line in shown)
+    assert "train cnn" in shown[-1] and "━" in shown[-1] and "…" in shown[-1]  # the text gives way, not the bar

@@ -48,6 +48,20 @@ def test_add_current_and_sources(loc):
     assert store.counts() == {("human", 2): 1, ("human", None): 1, ("pseudo", 0): 1}
 
 
+def test_time_spent_counts_the_gaps_between_labels_and_caps_a_pause(loc):
+    from tuilabel.store.base import IDLE_SECONDS
+
+    store = LabelStore(loc)
+    s = store.start_session("batch", "ann")
+    t0 = store._one("SELECT started FROM sessions WHERE id = ?", (s,))[0]
+    for n, offset in enumerate((2.0, 5.0, 305.0, 306.0)):  # 5 minutes waiting for a round, then one more
+        store.add(s, f"i{n}", 1, when=t0 + offset)
+    other = store.start_session("browse", "ann")  # another session: its own first gap
+    t1 = store._one("SELECT started FROM sessions WHERE id = ?", (other,))[0]
+    store.add(other, "j", 0, when=t1 + 4.0)
+    assert store.time_spent() == pytest.approx(2 + 3 + IDLE_SECONDS + 1 + 4)
+
+
 def test_undo_redo_and_redo_cleared_by_new_label(loc):
     store = LabelStore(loc)
     s = store.start_session("browse")

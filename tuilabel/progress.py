@@ -19,9 +19,13 @@ class CommandProgress:
         if self.tty:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.table import Column
 
-            self.bar = Progress(TextColumn(self.title), BarColumn(), TextColumn("{task.description}"),
-                                TimeElapsedColumn(), console=Console(stderr=True))
+            # one line whatever the width: a wrapped line is printed again at every refresh
+            text = Column(no_wrap=True, overflow="ellipsis", ratio=1)
+            self.bar = Progress(TextColumn(self.title, table_column=Column(no_wrap=True)), BarColumn(bar_width=20),
+                                TextColumn("{task.description}", table_column=text), TimeElapsedColumn(),
+                                console=Console(stderr=True), expand=True)
             self.bar.__enter__()
             self.task = self.bar.add_task("", total=None)
         return self

@@ -9,6 +9,7 @@ from typing import Any
 from .errors import TuilabelError
 from .sessions.registry import MODES
 from .store import shown_location
+from .store.base import IDLE_SECONDS
 
 
 def originals_line(ws: Any, survey: tuple[list[int], list[int]] | None = None) -> str:
@@ -80,7 +81,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     sample_modes = sorted({mode for mode, _ in samples})
     sample_titles = {m.name: m.samples for m in MODES if m.samples}
     names = ws.class_names
-    table = Table(title="pool items by source, and generated samples (not pool items)")
+    table = Table()
     table.add_column("class")
     for src in sources:
         table.add_column(f"{src} items", justify="right")
@@ -92,12 +93,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     console = Console()
     console.print(f"[bold]{ws.path}[/]: {len(ws.pool)} images, {len(names)} classes; labels in "
                   f"{ws.store.engine_name} ({shown_location(ws.store_location)})")
+    console.print("pool items by source" + (", and generated samples (not pool items)" if sample_modes else "")
+                  + ":")
     console.print(table)
     human = sum(n for (src, _), n in counts.items() if src == "human")
     spent = ws.store.time_spent()
     console.print(
         f"human-labelled items: {human} of {len(ws.pool)}; time spent labelling: "
-        f"{int(spent // 3600)}h {int(spent % 3600 // 60)}m {int(spent % 60)}s"
+        f"{int(spent // 3600)}h {int(spent % 3600 // 60)}m {int(spent % 60)}s (a pause over "
+        f"{IDLE_SECONDS:.0f} s counts {IDLE_SECONDS:.0f} s)"
     )
     console.print(f"test set: {len(ws.test) if ws.test is not None else 'none'}")
     print(originals_line(ws))  # one line, never wrapped: scripts read it

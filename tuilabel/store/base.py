@@ -14,6 +14,8 @@ from ..errors import TuilabelError
 from .engines import _first_line, _Postgres, _Sqlite
 from .schema import _DIALECTS, DERIVED_VERSION, LIVE, PRIORITY, SCHEMA, SOURCES, LabelEvent, is_url
 
+IDLE_SECONDS = 30.0  # time_spent: a longer gap between two events counts as this much (a wait, a break)
+
 
 class StoreBase:
     """The store's connection, its derived tables and every read; `LabelStore` adds the writes."""
@@ -309,12 +311,15 @@ class StoreBase:
         return {(what.split(":", 1)[1], label): n for what, label, n in self._tallies()
                 if what.startswith("sample:")}
 
-    def time_spent(self) -> float:
-        """Seconds between each session's start and its last event, summed over sessions."""
+    def time_spent(self, idle: float = IDLE_SECONDS) -> float:
+        """Seconds spent labelling: the gaps between a session's consecutive events (the first from
+        the session's start), each counted up to ``idle`` seconds: a longer one was a wait for a model,
+        a break or a screen left open, and counts as ``idle`` at most."""
         row = self._one(
-            "SELECT COALESCE(SUM(last - started), 0) FROM ("
-            " SELECT s.started, (SELECT MAX(e.time) FROM events e WHERE e.session = s.id) AS last"
-            " FROM sessions s) spans WHERE last IS NOT NULL"
+            "SELECT COALESCE(SUM(CASE WHEN gap > ? THEN ? ELSE gap END), 0) FROM ("
+            " SELECT e.time - COALESCE(LAG(e.time) OVER (PARTITION BY e.session ORDER BY e.time, e.id),"
+            " s.started) AS gap FROM events e JOIN sessions s ON s.id = e.session) gaps WHERE gap > 0",
+            (idle, idle),
         )
         return float(row[0])
 

@@ -18,7 +18,9 @@ class BatchScreen(GalleryScreen):
     HELP = (
         "A model ranks the pool and shows the images it is least sure of, a page at a time. A number key "
         "labels the ▶ image and moves on; ⏎ accepts the guess under it. The model retrains as the labels "
-        "grow; the header says what one more point of accuracy would take."
+        "grow; the header says what one more point of accuracy would take. Under each image: the model's "
+        "guess, its probability, and H, the entropy of its probabilities (0: sure; the higher, the more it "
+        "doubts)."
     )
     DEFAULT_CSS = """
     BatchScreen #status { height: 2; padding: 0 1; }

@@ -146,7 +146,7 @@ class ClustersScreen(ModeScreen):
             if centre.guess is not None:
                 state.append(f"model sees {names[centre.guess]} ({centre.guess_confidence:.0%})")
                 if centre.uncertainty is not None:
-                    state.append(f"  H{centre.uncertainty:.2f}", style="dim")
+                    state.append(f"  entropy {centre.uncertainty:.2f}", style="dim")
             state.append("\n")
         else:
             state.append("no centres left: t trains the next epoch\n\n", style="yellow")
