@@ -19,8 +19,8 @@ class BatchScreen(GalleryScreen):
         "A model ranks the pool and shows the images it is least sure of, a page at a time. A number key "
         "labels the ▶ image and moves on; ⏎ accepts the guess under it. The model retrains as the labels "
         "grow; the header says what one more point of accuracy would take. Under each image: the model's "
-        "guess, its probability, and H, the entropy of its probabilities (0: sure; the higher, the more it "
-        "doubts)."
+        "guess, its probability (once 20 of your labels have checked what it says), and H, the entropy of "
+        "its probabilities (0: sure; the higher, the more it doubts)."
     )
     DEFAULT_CSS = """
     BatchScreen #status { height: 2; padding: 0 1; }
@@ -69,7 +69,8 @@ class BatchScreen(GalleryScreen):
                 if item.answered:
                     caption.append(f"✓ {'unsure' if item.label is None else names[item.label]}", style="green")
                 elif item.guess is not None:
-                    caption.append(f"{names[item.guess]} {item.confidence:.0%}")
+                    # the percentage once the labels have measured the model's confidence (calibration.py)
+                    caption.append(names[item.guess] + ("" if item.confidence is None else f" {item.confidence:.0%}"))
                     if item.uncertainty is not None:
                         caption.append(f" H{item.uncertainty:.2f}", style="dim")
                 else:

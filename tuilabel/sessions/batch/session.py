@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ... import strategies
+from ...calibration import fit_temperature, scaled
 from ...data import shown_id, to_model_input
 from ...errors import TuilabelError
 from ...models.cnn import CNNClassifier
@@ -21,6 +23,8 @@ from . import rounds
 from .head import HeadJob, HeadResult
 from .rounds import RoundJob, RoundResult
 from .settings import MODEL, BatchSettings, score_subset
+
+CHECKS_KEPT = 200  # the latest labels whose earlier guess calibrates the confidence shown
 
 
 @dataclass
@@ -92,6 +96,10 @@ class BatchSession(Paging, BaseSession):
         self.probs: dict[int, np.ndarray] = {}
         self.uncertainty: dict[int, float] = {}
         self.history: list[tuple[int, float | None]] = []
+        # what the model said of each item before its label (out-of-sample): the confidence shown is
+        # scaled by the temperature these checks give (tuilabel.calibration), and hidden until they can
+        self.checks: deque[tuple[int, np.ndarray, int]] = deque(maxlen=CHECKS_KEPT)
+        self.temperature: float | None = None
         self.labelled = self._labelled_indices()
         self.ranking = self.rng.permutation(len(self.pool))  # no model yet: random order
         if self.features is not None and self.settings.strategy == "auto":  # ... or the most typical first
@@ -243,6 +251,15 @@ class BatchSession(Paging, BaseSession):
             p = self.model.predict_proba(self.pool.as_float(np.array([index])))[0]
         return p
 
+    def _confidence(self, p: np.ndarray) -> float | None:
+        """The guess's probability as shown: scaled to what the checks measured; None before them."""
+        return None if self.temperature is None else float(scaled(p, self.temperature).max())
+
+    def _calibrate(self) -> None:
+        if self.checks:
+            self.temperature = fit_temperature(np.stack([p for _, p, _ in self.checks]),
+                                               np.array([y for _, _, y in self.checks]))
+
     def _item(self, index: int) -> PageItem:
         p = self._probs_of(index)
         return PageItem(
@@ -250,7 +267,7 @@ class BatchSession(Paging, BaseSession):
             item_id=str(self.pool.ids[index]),
             image=self.pool.images[index],
             guess=None if p is None else int(p.argmax()),
-            confidence=None if p is None else float(p.max()),
+            confidence=None if p is None else self._confidence(p),
             uncertainty=self.uncertainty.get(index),
         )
 
@@ -262,6 +279,14 @@ class BatchSession(Paging, BaseSession):
             return
         item = self.page[self.focus]
         self.store.add(self.session_id, item.item_id, label)
+        said = None if item.guess is None else self._probs_of(item.index)
+        if said is not None and label is not None:
+            self.checks.append((item.index, said, label))
+            self._calibrate()  # a millisecond: 48 temperatures over at most 200 checks
+            for other in self.page:
+                p = None if other.answered or other.guess is None else self._probs_of(other.index)
+                if p is not None:
+                    other.confidence = self._confidence(p)
         item.label, item.answered = label, True
         self.labelled.add(item.index)
         if label is None:
@@ -303,6 +328,8 @@ class BatchSession(Paging, BaseSession):
         item = self.page[position]
         self.labelled.discard(item.index)
         self.unsure.discard(item.index)
+        if self.checks and self.checks[-1][0] == item.index:
+            self.checks.pop()  # taken back: not a check
         item.label, item.answered = None, False
         self.focus = position
         self.message = f"undone: {shown_id(item.item_id)}"
@@ -439,11 +466,12 @@ class BatchSession(Paging, BaseSession):
 
     def _refresh_page(self) -> None:
         """Guesses on the open page from the model that answers (unscored ones get a direct
-        prediction); the order stays."""
+        prediction); the order stays. The temperature is fitted again first."""
+        self._calibrate()
         for item in self.page:
             p = self._probs_of(item.index)
             if p is not None:
-                item.guess, item.confidence = int(p.argmax()), float(p.max())
+                item.guess, item.confidence = int(p.argmax()), self._confidence(p)
             item.uncertainty = self.uncertainty.get(item.index)
 
     def _apply_head(self, job: HeadJob, result: HeadResult) -> None:
