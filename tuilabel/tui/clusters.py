@@ -130,7 +130,9 @@ class ClustersScreen(ModeScreen):
             v.members, box.content_size.width or 40, box.content_size.height or 5)
         self.query_one("#members", PixelView).set_image(strip)
         caption = Text()
-        if centre is not None and not v.training:
+        if v.training:  # the epoch trains on its own: nothing here to decide until it is done
+            caption.append("training… meanwhile Esc, a: label in batch", style="yellow")  # 44 columns at 80
+        elif centre is not None:
             nearest = "nearest" if centre.medoid is None else "next nearest"  # the image above is the nearest
             caption.append(f"{nearest} of its {len(centre.members)} members", style="dim")
         self.query_one("#strip-caption", TextPanel).set_text(caption)
