@@ -24,7 +24,7 @@ class StoppingSignal:
         test set)."""
         out = f"{'cv ' if self.estimate == 'cv' else ''}acc {self.accuracy:.1%}"
         if self.per_point is None:
-            return out + (" · +1 pt: need more rounds" if self.points < 3 else " · the curve is flat")
+            return out + (" · +1 pt: more rounds" if self.points < 3 else " · +1 pt: flat curve")
         return out + f" · +1 pt ≈ {self.per_point:,} labels"
 
 
