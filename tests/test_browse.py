@@ -54,6 +54,28 @@ def test_model_updates_make_a_rising_curve(sample_workspace):
     assert session.view().guess is not None
 
 
+def test_a_reopened_browse_refits_at_once_and_keeps_its_curve(sample_workspace):
+    from tuilabel.report import gather
+
+    truth = sample_workspace.pool.truth
+    first = BrowseSession(sample_workspace, BrowseSettings(seed=0), clock=SimClock())
+    while first.labels_spent < 20:
+        first.handle(Action("label", int(truth[first.current_index])))
+        first.update_if_due()
+    first.close()
+    again = BrowseSession(sample_workspace, BrowseSettings(seed=1), clock=SimClock())
+    assert [p.labels for p in again.curve] == [10, 20]  # the saved curve
+    assert again.model is None and again.due_update()  # refitted on the 20 labels before any new one
+    again.update_if_due()
+    assert again.model is not None and again.view().guess is not None and not again.due_update()
+    assert [p.labels for p in again.curve] == [10, 20]  # the same labels: no second point
+    while again.labels_spent < 10:
+        again.handle(Action("label", int(truth[again.current_index])))
+        again.update_if_due()
+    assert [p.labels for p in again.curve] == [10, 20, 30]  # x: every human label the model learnt from
+    assert [n for n, _, _ in gather(sample_workspace, confusion=False).curves["browse"]] == [10, 20, 30]
+
+
 def test_simulate_cli_writes_curve(sample_workspace, tmp_path, capsys):
     out = tmp_path / "curve.json"
     code = main(["simulate", str(sample_workspace.path), "--mode", "browse", "--labels", "80",

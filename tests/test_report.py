@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import numpy as np
 import pytest
@@ -134,3 +135,20 @@ def test_without_a_test_set_the_accuracy_is_cross_validated(tmp_path, sample_arr
         assert off.curve[-1].accuracy is None and off.curve[-1].extra["estimate"] == "none"
     finally:
         ws.close()
+
+
+def test_report_plots_review_against_its_labels_and_counts_a_kept_label_once(sample_workspace):
+    from tuilabel.report import gather
+
+    ws = sample_workspace
+    ws.model_path("review-state").write_text(json.dumps({"curve": [
+        {"labels": 0, "seconds": 1.0, "accuracy": 0.8, "extra": {"reviewed": 0, "labelled": 50}},
+        {"labels": 12, "seconds": 9.0, "accuracy": 0.85, "extra": {"reviewed": 12, "labelled": 50}}]}))
+    session = ws.store.start_session("batch", "ann")
+    ws.store.add(session, str(ws.pool.ids[0]), 1)
+    ws.store.add(session, str(ws.pool.ids[1]), 2)
+    review = ws.store.start_session("review", "ann")
+    ws.store.add(review, str(ws.pool.ids[0]), 1)  # kept on a second look
+    report = gather(ws, confusion=False)
+    assert [n for n, _, _ in report.curves["review"]] == [50, 50]
+    assert len(report.timeline["human"]) == 2

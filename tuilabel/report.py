@@ -68,7 +68,9 @@ def gather(ws: Workspace, confusion: bool = True) -> Report:
             points = json.loads(path.read_text()).get("curve", [])
         except (OSError, ValueError) as exc:
             raise TuilabelError(f"cannot read the {mode} mode's saved state ({exc})", path) from None
-        curve = [(int(p["labels"]), float(p["seconds"]), p.get("accuracy")) for p in points]
+        # labels the model learnt from (review's points count the labels reviewed: "labelled" says)
+        curve = [(int((p.get("extra") or {}).get("labelled", p["labels"])), float(p["seconds"]), p.get("accuracy"))
+                 for p in points]
         if curve:
             report.curves[mode] = curve
             default = "test" if ws.test is not None else "cv"  # a point saved without it: the workspace says
@@ -85,7 +87,11 @@ def gather(ws: Workspace, confusion: bool = True) -> Report:
     events = list(ws.store.events(samples=False))
     if events:
         start = min(ev.time for ev in events)
-        for ev in events:
+        first: set[tuple[str, str | None]] = set()
+        for ev in sorted(events, key=lambda e: e.time):
+            if (ev.source, ev.item_id) in first and ev.item_id is not None:
+                continue  # a label given again (review's keep, a change of mind): not a new label
+            first.add((ev.source, ev.item_id))
             report.timeline.setdefault(ev.source, []).append((ev.time - start) / 60.0)
     report.agreement = agreement(ev for ev in events if ev.source == "human")
     test = ws.test

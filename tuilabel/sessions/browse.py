@@ -7,7 +7,7 @@ against. Its learner is softmax regression on pixels, retrained on a doubling sc
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -107,6 +107,10 @@ class BrowseSession(BaseSession):
         self.accuracy: float | None = None
         self._guess: tuple[int, float] | None = None
         self._held: set[int] = set()  # items leased to this session
+        # reopened on labels: the softmax regression is refitted on them at once (a second), so that
+        # guesses and the curve go on where the last session left them (its saved curve, `persist`)
+        self.load_state()
+        self._refit = self.settings.learn and len(already) >= self.settings.first_update
         self._settle()
 
     def _settle(self) -> None:
@@ -199,16 +203,16 @@ class BrowseSession(BaseSession):
     # -- the update cycle: softmax regression on every human label ----------------------------------
 
     def due_update(self) -> bool:
-        return self.settings.learn and not self.updating and self.next_update < len(self.schedule) and (
-            self.labels_spent >= self.schedule[self.next_update]
-        )
+        return self.settings.learn and not self.updating and (self._refit or (
+            self.next_update < len(self.schedule) and self.labels_spent >= self.schedule[self.next_update]))
 
     def snapshot(self) -> TrainJob:
         idx, y = self.human_labels()
+        self._refit = False
         while self.next_update < len(self.schedule) and self.schedule[self.next_update] <= self.labels_spent:
             self.next_update += 1
         self.updating = True
-        return TrainJob(self.pool.as_float(idx), y, self.pool.n_classes, self.labels_spent, self.elapsed)
+        return TrainJob(self.pool.as_float(idx), y, self.pool.n_classes, len(y), self.elapsed)
 
     def train(self, job: TrainJob, progress: Progress = no_progress) -> tuple[Any, float | None]:
         from ..models.linear import SoftmaxRegression  # torch loads on the first update, not at start
@@ -228,7 +232,14 @@ class BrowseSession(BaseSession):
         self.updating = False
         self._guess = None
         extra = {"estimate": self.estimate(self.accuracy)}
-        self.curve.append(CurvePoint(job.labels, job.seconds, self.accuracy, extra))
+        if not self.curve or self.curve[-1].labels != job.labels:  # a reopening's refit on the same labels: once
+            self.curve.append(CurvePoint(job.labels, job.seconds, self.accuracy, extra))
+
+    def persist(self, job: TrainJob, result: tuple[Any, float | None]) -> None:
+        """The learning curve, for `tuilabel report` and the next session (the model is refitted)."""
+        point = CurvePoint(job.labels, job.seconds, result[1], {"estimate": self.estimate(result[1])})
+        curve = [p for p in self.curve_records() if p["labels"] != job.labels]
+        self.save_state({"curve": [*curve, asdict(point)]})
 
     def compute_seconds(self, job: TrainJob, result: Any) -> float:
         test = self.workspace.test

@@ -100,7 +100,7 @@ MODES: tuple[ModeSpec, ...] = (
     ModeSpec(
         "browse", "b", "the pool in random order (the baseline)",
         session="tuilabel.sessions.browse:BrowseSession", settings="tuilabel.sessions.browse:BrowseSettings",
-        screen="tuilabel.tui.browse:BrowseScreen", labeler="tuilabel.simulate:ItemLabeler",
+        screen="tuilabel.tui.browse:BrowseScreen", labeler="tuilabel.simulate:ItemLabeler", curve=True,
     ),
     ModeSpec(
         "stream", "s", "an RBM plays a video of its samples",

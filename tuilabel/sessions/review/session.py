@@ -492,6 +492,7 @@ class ReviewSession(Paging, BaseSession):
         self.rebuild_queue()
         self.curve.append(CurvePoint(job.reviewed, job.seconds, self.accuracy, {
             "round": job.round, "reviewed": job.reviewed, "judged": len(job.items),
+            "labelled": len(job.items),  # the x of `report`'s curve: labels the judges learnt from
             "flagged": len(self.flagged), "queue": len(self.queue),
             "seconds_train": round(result.seconds, 2), "augment": self.augment or result.augment,
             **({"augment_cv": result.augment_scores} if result.augment_scores else {}),
