@@ -155,6 +155,23 @@ def test_the_screen_embeds_on_opening_with_progress_then_says_which_model_answer
                 if session.round >= 1 and not session.updating and not session.refreshing:
                     break
             status = str(screen.query_one("#status").render())
+            await pilot.press("s")  # the ▶ image's look-alikes, all selected
+            await pilot.pause()
+            assert session.alike is not None
+            captions = [str(tile.caption.render()) for tile in screen.tiles]
+            assert sum("◆ in" in c for c in captions) == len(session.page)
+            assert "look-alikes" in str(screen.query_one("#message").render())
+            await pilot.press("right", "space")  # the second one left out
+            await pilot.pause()
+            assert "◇ out" in str(screen.tiles[1].caption.render())
+            before = len(ws.store.current())
+            chosen = sum(1 for item in session.page if item.selected)
+            await pilot.press("1")
+            await pilot.pause()
+            assert session.alike is None and len(ws.store.current()) == before + chosen
+            await pilot.press("s", "escape")  # Esc leaves the look-alikes, not the screen
+            await pilot.pause()
+            assert session.alike is None and app.screen is screen
             await pilot.press("q")
         return status
 
@@ -162,3 +179,42 @@ def test_the_screen_embeds_on_opening_with_progress_then_says_which_model_answer
     assert any("embedding" in t for t in texts)
     assert "(pretrained)" in status or "(CNN)" in status
     ws.close()
+
+
+def test_look_alikes_are_labelled_with_one_key_and_undone_together(sample_workspace):
+    truth = sample_workspace.pool.truth
+    session = _session(sample_workspace, _features(truth), start=40)
+    source = session.page[session.focus]
+    session.handle(Action("similar"))
+    assert session.alike is source and session.page[0] is source and len(session.page) == session.page_size
+    assert all(item.selected for item in session.page)
+    # separable features: the nearest images are of the source's class
+    assert [truth[item.index] for item in session.page] == [truth[source.index]] * len(session.page)
+    session.handle(Action("next"))
+    dropped = session.page[session.focus]
+    session.handle(Action("toggle"))  # space: this one is left out
+    assert dropped.selected is False
+    chosen = [item.index for item in session.page if item.selected]
+    before = session.classified
+    session.handle(Action("label", int(truth[source.index])))
+    assert session.alike is None and session.classified == before + len(chosen)
+    stored = sample_workspace.store.current()
+    assert all(stored[str(sample_workspace.pool.ids[i])][0] == truth[source.index] for i in chosen)
+    assert str(sample_workspace.pool.ids[dropped.index]) not in stored
+    assert source.answered and session.page[session.focus] is not source  # back on the ranked page, moved on
+    session.handle(Action("undo"))  # one undo: the whole look-alike page
+    assert session.classified == before and not source.answered
+    current = sample_workspace.store.current()
+    assert not any(str(sample_workspace.pool.ids[i]) in current for i in chosen)
+
+
+def test_look_alikes_need_a_backbone_and_esc_labels_nothing(sample_workspace):
+    plain = BatchSession(sample_workspace, clock=SimClock(), settings=BatchSettings(**TINY), page_size=5)
+    plain.handle(Action("similar"))
+    assert plain.alike is None and "backbone" in plain.message
+    plain.close()
+    session = _session(sample_workspace, _features(sample_workspace.pool.truth))
+    page = list(session.page)
+    session.handle(Action("similar"))
+    session.handle(Action("leave_alike"))
+    assert session.alike is None and session.page == page and session.classified == 0

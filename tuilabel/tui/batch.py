@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.containers import Grid
 from textual.widgets import Footer, Header
 
+from ..sessions.base import Action
 from ..sessions.batch import BatchSession
 from .base import digit_bindings
 from .gallery import GalleryScreen
@@ -20,7 +21,9 @@ class BatchScreen(GalleryScreen):
         "labels the ▶ image and moves on; ⏎ accepts the guess under it. The model retrains as the labels "
         "grow; the header says what one more point of accuracy would take. Under each image: the model's "
         "guess, its probability (once 20 of your labels have checked what it says), and H, the entropy of "
-        "its probabilities (0: sure; the higher, the more it doubts)."
+        "its probabilities (0: sure; the higher, the more it doubts). With a backbone, s opens a page of the "
+        "▶ image's look-alikes, all selected (◆): space drops the ▶ one (◇), a number labels every ◆ one, "
+        "Esc goes back; one undo takes the page's labels back."
     )
     DEFAULT_CSS = """
     BatchScreen #status { height: 2; padding: 0 1; }
@@ -38,6 +41,8 @@ class BatchScreen(GalleryScreen):
         Binding("right,tab", "session('next')", "Next", show=False),
         Binding("left,shift+tab", "session('previous')", "Previous", show=False),
         Binding("n", "session('skip_page')", "Page"),
+        Binding("s", "session('similar')", "Alike"),  # the ▶ image's look-alikes (with a backbone)
+        Binding("space", "session('toggle')", "Select (look-alikes)", show=False),
         Binding("escape", "back", "Back"),
     ]
 
@@ -45,6 +50,13 @@ class BatchScreen(GalleryScreen):
     ENTER_ACTION = "accept"
     CHROME_ROWS = 6  # the class balance line too
     session: BatchSession | None
+
+    def action_back(self) -> None:
+        """Esc on a look-alike page goes back to the ranked page; else as on every screen."""
+        if self.session is not None and self.session.alike is not None and not self.typed:
+            self.act(Action("leave_alike"))
+            return
+        super().action_back()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -68,6 +80,10 @@ class BatchScreen(GalleryScreen):
                 focused = n == v.focus
                 if item.answered:
                     caption.append(f"✓ {'unsure' if item.label is None else names[item.label]}", style="green")
+                elif item.selected is not None:  # a look-alike page: in or out of what a number labels
+                    caption.append("◆ in " if item.selected else "◇ out ", style="bold" if item.selected else "dim")
+                    if item.guess is not None:
+                        caption.append(names[item.guess], style="" if item.selected else "dim")
                 elif item.guess is not None:
                     # the percentage once the labels have measured the model's confidence (calibration.py)
                     caption.append(names[item.guess] + ("" if item.confidence is None else f" {item.confidence:.0%}"))
@@ -100,5 +116,10 @@ class BatchScreen(GalleryScreen):
             balance.append(f" {c}" if c < 10 else " ", style="bold cyan")
             balance.append(f"{'' if names[c] == str(c) else ' ' + names[c][:10]}:{n}")
         self.query_one("#balance", TextPanel).set_text(balance)
+        if v.alike is not None:
+            chosen = sum(1 for it in v.page if it.selected and not it.answered)
+            self.query_one("#message", TextPanel).set_text(
+                f"look-alikes: a number labels the {chosen} ◆, space drops/keeps ▶, Esc back")
+            return
         self.query_one("#message", TextPanel).set_text(
-            v.message or "number keys label the ▶ image, ⏎ accepts the guess, x unsure, ? all keys")
+            v.message or "numbers label ▶, ⏎ accepts the guess, x unsure, s look-alikes, ? all keys")

@@ -25,6 +25,7 @@ from .rounds import RoundJob, RoundResult
 from .settings import MODEL, BatchSettings, score_subset
 
 CHECKS_KEPT = 200  # the latest labels whose earlier guess calibrates the confidence shown
+ALIKE_POOL = 4  # look-alikes: the nearest this many times a page are offered to the leases, in order
 
 
 @dataclass
@@ -37,6 +38,7 @@ class PageItem:
     uncertainty: float | None
     label: int | None = None  # what the user gave on this page
     answered: bool = False
+    selected: bool | None = None  # on a look-alike page: whether a number key labels it (None elsewhere)
 
 
 @dataclass
@@ -54,6 +56,7 @@ class BatchView:
     history: list[tuple[int, float | None]] = field(default_factory=list)  # (labels, accuracy) per round
     message: str = ""
     learner: str | None = None  # with a backbone: "head" or "cnn", the model that answers
+    alike: str | None = None  # a look-alike page is open: the id of the image whose look-alikes these are
 
 
 class BatchSession(Paging, BaseSession):
@@ -110,7 +113,11 @@ class BatchSession(Paging, BaseSession):
         self.page: list[PageItem] = []
         self.page_number = 0
         self.focus = 0
-        self._undo: list[tuple[int, int]] = []  # (page number, pool index) of each answer given
+        # (page number, pool index) of each answer given; a look-alike page's labels: (page, their indices)
+        self._undo: list[tuple[int, int | tuple[int, ...]]] = []
+        self.alike: PageItem | None = None  # the image whose look-alike page is open (do_similar)
+        self._alike_return: tuple[list[PageItem], int] = ([], 0)  # the page and focus it was opened from
+        self._norms: np.ndarray | None = None
         self._pages: dict[int, list[PageItem]] = {}  # earlier pages, for an undo that reaches back
         self.new_page()
 
@@ -297,12 +304,19 @@ class BatchSession(Paging, BaseSession):
         self._move_on()
 
     def do_label(self, label: int) -> None:
-        """Label the focused image and move to the next."""
-        if self.known_class(label):
+        """Label the focused image and move to the next; on a look-alike page, every selected one."""
+        if not self.known_class(label):
+            return
+        if self.alike is not None:
+            self._label_alike(int(label))
+        else:
             self._answer(int(label))
 
     def do_accept(self) -> None:
         """Accept the model's guess for the focused image."""
+        if self.alike is not None:
+            self.message = "look-alikes: a number labels the selected ones; Esc goes back"
+            return
         if self.page and self.page[self.focus].guess is not None:
             self._answer(self.page[self.focus].guess)
         else:
@@ -310,14 +324,115 @@ class BatchSession(Paging, BaseSession):
 
     def do_unsure(self) -> None:
         """Mark the focused image as not any class / unsure."""
+        if self.alike is not None:
+            self.message = "look-alikes: a number labels the selected ones; Esc goes back"
+            return
         self._answer(None)
+
+    # -- look-alikes: the focused image's nearest neighbours, labelled with one key ----------------
+
+    def do_similar(self) -> None:
+        """A page of the focused image's look-alikes (nearest open images in the backbone's space),
+        all selected: a number key labels every selected one, space drops or takes back the focused
+        one, Esc goes back to the ranked page."""
+        if self.features is None:
+            self.message = "look-alikes need a backbone: tuilabel embed WS (or init --backbone)"
+            return
+        if self.alike is not None or not self.page:
+            return
+        source = self.page[self.focus]
+        f = self.features
+        if self._norms is None:
+            self._norms = np.linalg.norm(f, axis=1) + 1e-6
+        sims = (f @ f[source.index]) / self._norms  # cosine, up to the source's own norm
+        sims[np.fromiter(self.labelled, np.int64, len(self.labelled))] = -np.inf
+        sims[source.index] = -np.inf
+        on_page = {it.index for it in self.page}
+        want = max(0, self.page_size - (0 if source.answered else 1))
+        top = np.argpartition(-sims, min(len(sims) - 1, ALIKE_POOL * self.page_size))[: ALIKE_POOL * self.page_size]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        top = top[np.isfinite(sims[top])]
+        held = [i for i in top if i in on_page]  # leased to this session already
+        fresh = self.claim((i for i in top if i not in on_page), want)
+        chosen = sorted([*held, *fresh], key=lambda i: -sims[i])[:want]
+        items = [] if source.answered else [source]
+        items += [self._item(int(i)) for i in chosen]
+        for item in items:
+            item.selected = True
+        self._alike_return = (self.page, self.focus)
+        self.alike, self.page, self.focus = source, items, 0
+        self.message = f"{len(items)} look-alikes of {shown_id(source.item_id)}"
+
+    def do_toggle(self) -> None:
+        """On a look-alike page: drop the focused image from what a number key labels, or take it back."""
+        if self.alike is None or not self.page:
+            return
+        item = self.page[self.focus]
+        if not item.answered:
+            item.selected = not item.selected
+            self.do_next()
+
+    def do_leave_alike(self) -> None:
+        """Back to the ranked page, labelling nothing more."""
+        if self.alike is not None:
+            self._close_alike(set())
+
+    def _label_alike(self, label: int) -> None:
+        chosen = [it for it in self.page if it.selected and not it.answered]
+        if not chosen:
+            self.message = "nothing selected: space selects the focused image"
+            return
+        self.store.add_many(self.session_id, [(it.item_id, label, 1.0) for it in chosen])
+        for it in chosen:
+            it.label, it.answered = label, True
+            self.labelled.add(it.index)
+        self._undo.append((self.page_number, tuple(it.index for it in chosen)))
+        self._close_alike({it.index for it in chosen}, label)
+        self.message = f"{len(chosen)} look-alikes -> {self.pool.class_names[label]}"
+
+    def _close_alike(self, labelled: set[int], label: int | None = None) -> None:
+        page, focus = self._alike_return
+        on_page = {it.index for it in page}
+        self.release(it.index for it in self.page if it.index not in on_page and it.index not in labelled)
+        for it in page:
+            if it.index in labelled:
+                it.label, it.answered = label, True
+        self.alike, self.page, self.focus = None, page, focus
+        self._alike_return = ([], 0)
+        if all(it.answered for it in self.page):
+            self.new_page()
+        elif self.page[self.focus].answered:
+            self._move_on()
+
+    def resize_page(self, size: int) -> None:
+        """A look-alike page keeps what still fits (nothing unseen is labelled); else as `Paging`."""
+        if self.alike is None:
+            super().resize_page(size)
+            return
+        self.page_size = max(1, size)
+        gone = self.page[self.page_size:]
+        on_return = {it.index for it in self._alike_return[0]}
+        self.release(it.index for it in gone if it.index not in on_return)
+        self.page = self.page[: self.page_size]
+        self.focus = min(self.focus, len(self.page) - 1)
 
     def do_undo(self) -> None:
         """Take back the last answer and focus that image again."""
         if not self._undo:
             self.message = "nothing to undo"
             return
+        if self.alike is not None:
+            self._close_alike(set())
         page_number, index = self._undo.pop()
+        if isinstance(index, tuple):  # a look-alike page's labels: taken back together
+            undone = self.store.undo(self.session_id, n=len(index))
+            for i in index:
+                self.labelled.discard(i)
+            for it in [*self.page, *itertools.chain.from_iterable(self._pages.values())]:
+                if it.index in index:
+                    it.label, it.answered = None, False
+            self.message = f"undone: {len(undone)} look-alikes"
+            return
         if not self.store.undo(self.session_id):
             self.message = "nothing to undo"
             return
@@ -336,6 +451,8 @@ class BatchSession(Paging, BaseSession):
 
     def do_skip_page(self) -> None:
         """Leave this page unlabelled and show the next one."""
+        if self.alike is not None:
+            self._close_alike(set())
         self.new_page()
 
     # -- the update cycle: a round ----------------------------------------------------------------
@@ -504,6 +621,7 @@ class BatchSession(Paging, BaseSession):
             counts=[counts.get(("human", c), 0) for c in range(self.pool.n_classes)],
             history=list(self.history), message=self.message,
             learner=None if self.features is None else self.learner,
+            alike=None if self.alike is None else self.alike.item_id,
         )
 
 
