@@ -327,3 +327,40 @@ def test_a_caption_too_long_for_its_tile_is_cut_not_wrapped():
             assert line.startswith("▶ brick→astro…")
 
     asyncio.run(run())
+
+
+def _features(truth: np.ndarray, signal: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    onehot = np.eye(int(truth.max()) + 1, dtype=np.float32)[truth]
+    return (signal * onehot + rng.normal(0, 1.0, onehot.shape)).astype(np.float32)
+
+
+@pytest.mark.parametrize("signal,winner", [(4.0, "head"), (0.0, "cnn")])
+def test_with_a_backbone_the_heads_judge_first_then_a_cnn_is_measured_against_them(sample_workspace, signal, winner):
+    ws = sample_workspace
+    _items, wrong = noisy_labels(ws, 200, 0.2)
+    test = ws.test
+    session = ReviewSession(ws, ReviewSettings(**QUICK), clock=SimClock(), page_size=6,
+                            features=_features(ws.pool.truth, signal),
+                            test_features=None if test is None else _features(test.truth, signal, seed=1))
+    assert session.judge == "head"
+    job = session.snapshot()
+    result = session.train(job)
+    assert result.judge == "head" and result.images_trained == 0  # heads: no CNN trained
+    session.apply(job, result)
+    if winner == "head":  # informative features: the heads' folds find the wrong labels
+        top = session.queue[: len(wrong)]
+        assert len(set(top) & wrong) / len(wrong) >= 0.6
+    ranked = dict(session.doubts)
+    assert session.due_update()  # the contest: a CNN's folds on the same labels and folds
+    job = session.snapshot()
+    assert job.judge == "cnn" and job.contest == pytest.approx(result.agreement)
+    contest = session.train(job)
+    session.apply(job, contest)
+    assert session.judge == winner and set(session.judge_scores) == {"head", "cnn"}
+    if winner == "head":
+        assert session.doubts == ranked and not session.due_update()  # the CNN lost: the heads' ranking stands
+    else:
+        assert session.doubts != ranked
+        job = session.snapshot()  # augment=auto measures its other kind for the CNN, as without a backbone
+        assert job.judge == "cnn" and job.contest is None and job.augment == "geometric"

@@ -100,7 +100,8 @@ class ReviewScreen(GalleryScreen):
         else:
             status.append("\n")
         if v.accuracy is not None:
-            status.append(f"  model {v.accuracy:.1%}", style="dim")
+            status.append(f"  model {v.accuracy:.1%}" + ("" if v.judge is None else
+                          f" ({'pretrained' if v.judge == 'head' else 'CNN'})"), style="dim")
         if v.updating:
             status.append(f"  {self.progress_text or 're-ranking…'}", style="yellow")
         self.query_one("#status", TextPanel).set_text(status)

@@ -16,6 +16,7 @@ from ...data import shown_id, to_model_input
 from ...errors import TuilabelError
 from ...models.cnn import CNNClassifier
 from ...workspace import Workspace
+from .. import backbone
 from ..base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
 from ..paging import Paging
 from . import head as heads
@@ -124,39 +125,17 @@ class BatchSession(Paging, BaseSession):
     @classmethod
     def prepare(cls, workspace: Workspace, settings: Any = None, progress: Progress = no_progress,
                 save_models: bool = True) -> dict[str, Any]:
-        """With a backbone: its embeddings of the pool (computed first where the workspace lacks
-        them), standardized, and of the test set."""
-        if workspace.backbone == "none":
-            return {}
-        from ... import embeddings
-        from ...models.head import like_pool, pool_features
-
-        if not embeddings.is_complete(workspace, workspace.backbone):
-            embeddings.compute(workspace, workspace.backbone, progress)
-        features, shift, scale = pool_features(embeddings.load(workspace, workspace.backbone))
-        test = None
-        if workspace.test is not None:
-            test = like_pool(embeddings.load(workspace, workspace.backbone, "test"), shift, scale)
-        return {"features": features, "test_features": test}
+        """With a backbone: its embeddings of the pool, standardized, and of the test set."""
+        return backbone.features(workspace, progress)
 
     @classmethod
     def needs_preparing(cls, workspace: Workspace, settings: Any = None) -> bool:
-        """Slow while the backbone's embeddings are not all computed (loading them is quick)."""
-        if workspace.backbone == "none":
-            return False
-        from ... import embeddings
-
-        return not embeddings.is_complete(workspace, workspace.backbone)
+        """Slow while the backbone's embeddings are not all computed."""
+        return backbone.pending(workspace)
 
     def setup_seconds(self) -> float:
         """The embedding's compute on the reference CPU (a simulation charges it once)."""
-        if self.features is None:
-            return 0.0
-        from ... import embeddings
-
-        record = embeddings.info(self.workspace, self.workspace.backbone)
-        side = record.side if record is not None else 224
-        return COSTS.embed_image * (side / 224) ** 2 * len(self.pool)
+        return 0.0 if self.features is None else backbone.embedding_seconds(self.workspace, len(self.pool))
 
     @property
     def ranking(self) -> np.ndarray:

@@ -31,6 +31,8 @@ class ReviewJob:
     # same labels and folds ({} in the first round); None: the augmentation is settled, nothing measured
     measured: dict[str, float] | None = None
     folds_of: int = 0  # the round whose folds and fold seeds these are (0: this one)
+    judge: str = "cnn"  # who judges: "cnn" (a CNN a fold), or "head" (the backbone's head a fold: seconds)
+    contest: float | None = None  # a CNN measured against the head: the head's out-of-fold agreement
 
 
 @dataclass
@@ -45,6 +47,9 @@ class ReviewResult:
     augment: str = "shift"  # the augmentation the folds trained with
     augment_scores: dict[str, float] = field(default_factory=dict)  # measured: out-of-fold agreement of each
     chosen: str | None = None  # once every kind is measured on the same labels: the better one
+    judge: str = "cnn"
+    agreement: float = 0.0  # out-of-fold agreement of the judges with the stored labels
+    contest: float | None = None  # the head's agreement this CNN round was measured against (None: no contest)
 
 
 def doubt_scores(probs: np.ndarray, labels: np.ndarray, score: str = "self_confidence") -> np.ndarray:
@@ -67,6 +72,29 @@ def confident_errors(probs: np.ndarray, labels: np.ndarray, n_classes: int) -> n
     masked = np.where(above, probs, -1.0)
     best = masked.argmax(1)
     return above.any(1) & (best != labels)
+
+
+def head_cross_fit(session: ReviewSession, job: ReviewJob, folds: np.ndarray, progress: Progress,
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """As `cross_fit`, with the backbone's head a fold (a second each): the held-out probabilities and
+    the folds' mean on the test set's embeddings (None without them)."""
+    from ...models.head import EmbeddingHead
+
+    assert session.features is not None
+    s = session.settings
+    x = session.features[job.items]
+    probs = np.zeros((len(job.items), job.n_classes), np.float32)
+    test = session.test_features if session.workspace.test is not None else None
+    test_probs = None if test is None else np.zeros((len(test), job.n_classes), np.float32)
+    for k in range(s.folds):
+        held = folds == k
+        progress(k / s.folds, f"review round {job.round}: judging fold {k + 1}/{s.folds} with the pretrained head")
+        head = EmbeddingHead(seed=s.seed + k).fit(x[~held], job.labels[~held], job.n_classes)
+        if held.any():
+            probs[held] = head.predict_proba(x[held])
+        if test is not None and test_probs is not None:
+            test_probs += head.predict_proba(test) / s.folds
+    return probs, test_probs
 
 
 def cross_fit(session: ReviewSession, job: ReviewJob, folds: np.ndarray, folds_of: int,

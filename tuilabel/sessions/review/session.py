@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from ...models.augment import PRESETS
 from ...models.cnn import CNNClassifier
 from ...store import LabelEvent
 from ...workspace import Workspace
+from .. import backbone
 from ..base import (
     AUGMENT_KINDS,
     COSTS,
@@ -26,7 +28,7 @@ from ..base import (
 )
 from ..paging import Paging
 from ..settings import MODEL_GROUP, TeamSettings, setting
-from .judging import ReviewJob, ReviewResult, confident_errors, cross_fit, doubt_scores
+from .judging import ReviewJob, ReviewResult, confident_errors, cross_fit, doubt_scores, head_cross_fit
 
 SECOND = "second-opinion"  # the store's mode name for blind second opinions
 FOLD_BUDGET = 60_000  # image passes of a fold's CNN at most: fewer epochs on many labels
@@ -90,6 +92,7 @@ class ReviewView:
     ranked: bool
     class_filter: int | None
     message: str = ""
+    judge: str | None = None  # with a backbone: "head" (the pretrained head's folds) or "cnn"
 
 
 class ReviewSession(Paging, BaseSession):
@@ -105,9 +108,19 @@ class ReviewSession(Paging, BaseSession):
         annotator: str | None = None,
         save_models: bool = True,
         page_size: int = 12,
+        features: np.ndarray | None = None,
+        test_features: np.ndarray | None = None,
     ) -> None:
         super().__init__(workspace, settings, clock, annotator, save_models)
         self.page_size = page_size
+        if features is None and workspace.backbone != "none":
+            features, test_features = backbone.features(workspace).values()
+        self.features, self.test_features = features, test_features
+        # who judges: with a backbone the head's folds rank first (seconds), then a CNN's folds are
+        # measured against them on the same labels and folds, and the better agreement judges on
+        self.judge = "head" if features is not None else "cnn"
+        self.judge_scores: dict[str, float] = {}
+        self._contest: ReviewJob | None = None  # the head's round, for the CNN to be measured on
         # augment=auto: batch's or clusters' measured choice; None until known (the first round measures it)
         auto = self.settings.augment == "auto"
         self.augment: str | None = measured_augment(workspace) if auto else self.settings.augment
@@ -134,6 +147,19 @@ class ReviewSession(Paging, BaseSession):
         self.resume()
         self.rebuild_queue()
         self.new_page()
+
+    @classmethod
+    def prepare(cls, workspace: Workspace, settings: Any = None, progress: Progress = no_progress,
+                save_models: bool = True) -> dict[str, Any]:
+        """With a backbone: its embeddings of the pool and the test set (the head's folds judge first)."""
+        return backbone.features(workspace, progress)
+
+    @classmethod
+    def needs_preparing(cls, workspace: Workspace, settings: Any = None) -> bool:
+        return backbone.pending(workspace)
+
+    def setup_seconds(self) -> float:
+        return 0.0 if self.features is None else backbone.embedding_seconds(self.workspace, len(self.pool))
 
     def session_mode(self) -> str:
         return SECOND if self.settings.stage == "second" else "review"
@@ -217,6 +243,9 @@ class ReviewSession(Paging, BaseSession):
             return
         self.round = int(state.get("round", 0))
         self.accuracy = state.get("accuracy")
+        if self.features is not None and state.get("judge") in ("head", "cnn"):
+            self.judge = state["judge"]
+            self.judge_scores = {str(k): float(v) for k, v in state.get("judge_scores", {}).items()}
         if self.settings.augment == "auto" and state.get("augment") in PRESETS and state.get("augment_measured", True):
             self.augment = state["augment"]  # measured in an earlier round (not what a setting chose)
             self.augment_measured = True
@@ -386,7 +415,7 @@ class ReviewSession(Paging, BaseSession):
         or when the queue has run dry; labels given elsewhere since the last ranking."""
         if self.updating or len(self.current) < 2 * self.settings.folds:
             return False
-        if self.round == 0 or self.measuring is not None:
+        if self.round == 0 or self.measuring is not None or self._contest is not None:
             return True
         if self.corrections_since and (self.reviews_since >= self.settings.rerank_every or not self.queue):
             return True
@@ -400,20 +429,28 @@ class ReviewSession(Paging, BaseSession):
     def snapshot(self) -> ReviewJob:
         self.round += 1
         self.updating = True
+        if self._contest is not None:  # a CNN's folds on the head's labels and folds, measured against it
+            first, self._contest = self._contest, None
+            return replace(first, round=self.round, judge="cnn", contest=self.judge_scores.get("head"),
+                           x=self.pool.as_float(first.items),  # the head's round read no pixels
+                           augment=self.augment or AUGMENT_KINDS[0], measured=None if self.augment else {},
+                           folds_of=first.folds_of or first.round, reviewed=self.reviewed_here, seconds=self.elapsed)
         if self.measuring is not None:  # augment=auto: the next kind on the first kind's labels and folds
             first, scores = self.measuring
             self.measuring = None
             kind = next(kind for kind in AUGMENT_KINDS if kind not in scores)
-            return replace(first, round=self.round, augment=kind, measured=scores,
+            return replace(first, round=self.round, augment=kind, measured=scores, contest=None,
                            folds_of=first.folds_of or first.round, reviewed=self.reviewed_here, seconds=self.elapsed)
         self.refresh_labels()
         items = np.array(sorted(self.current), np.int64)
         labels = np.array([self.current[i].label for i in items], np.int64)
         weights = np.array([self.current[i].confidence for i in items], np.float32)
         self.reviews_since = self.corrections_since = 0
-        return ReviewJob(self.round, items, labels, weights, self.pool.as_float(items), self.pool.n_classes,
-                         self.reviewed_here, self.elapsed, self.augment or AUGMENT_KINDS[0],
-                         None if self.augment else {})
+        head = self.judge == "head"
+        return ReviewJob(self.round, items, labels, weights,
+                         np.empty((len(items), 0), np.float32) if head else self.pool.as_float(items),
+                         self.pool.n_classes, self.reviewed_here, self.elapsed, self.augment or AUGMENT_KINDS[0],
+                         None if self.augment or head else {}, judge=self.judge)
 
     def fold_model(self, n_train: int, seed: int, augment: str | None = None) -> CNNClassifier:
         s = self.settings
@@ -436,7 +473,11 @@ class ReviewSession(Paging, BaseSession):
             members = rng.permutation(np.flatnonzero(job.labels == k))
             folds[members] = np.arange(len(members)) % s.folds
         test = self.test_arrays()
-        probs, test_probs, trained = cross_fit(self, job, folds, folds_of, test, progress)
+        if job.judge == "head":
+            probs, test_probs = head_cross_fit(self, job, folds, progress)
+            trained = 0
+        else:
+            probs, test_probs, trained = cross_fit(self, job, folds, folds_of, test, progress)
         scores: dict[str, float] = {}
         chosen = None
         if job.measured is not None:
@@ -446,22 +487,30 @@ class ReviewSession(Paging, BaseSession):
         accuracy = None if test is None or test_probs is None else float((test_probs.argmax(1) == test[1]).mean())
         progress(1.0, f"review round {job.round}: done")
         flagged = confident_errors(probs, job.labels, job.n_classes)
+        agreement = float((probs.argmax(1) == job.labels).mean()) if n else 0.0
         return ReviewResult(probs, flagged, accuracy, trained, n, 0 if test is None else len(test[1]) * s.folds,
-                            time.perf_counter() - t0, job.augment, scores, chosen)
+                            time.perf_counter() - t0, job.augment, scores, chosen, job.judge, agreement, job.contest)
 
     def compute_seconds(self, job: ReviewJob, result: ReviewResult) -> float:
-        return COSTS.cnn_image_epoch * result.images_trained + COSTS.evaluation_item * (result.scored + result.tested)
+        heads = COSTS.head_fit * self.settings.folds if job.judge == "head" else 0.0
+        return heads + COSTS.cnn_image_epoch * result.images_trained + \
+            COSTS.evaluation_item * (result.scored + result.tested)
 
     @staticmethod
     def judges(result: ReviewResult) -> bool:
         """Whether a round's probabilities become the ranking: always, but for the round that
-        measured a kind which then lost (the ranking already shown stays)."""
-        return result.chosen is None or result.chosen == result.augment
+        measured a kind which then lost, or a CNN that agreed no better than the head (the ranking
+        already shown stays)."""
+        won = result.contest is None or result.agreement > result.contest
+        return won and (result.chosen is None or result.chosen == result.augment)
 
     def persist(self, job: ReviewJob, result: ReviewResult) -> None:
         if not self.save_models:
             return
-        measured = {"augment_measured": result.chosen is not None or (job.measured is None and self.augment_measured),
+        judge = result.judge if result.contest is None else "cnn" if result.agreement > result.contest else "head"
+        measured = {"judge": judge,
+                    "judge_scores": {**self.judge_scores, result.judge: result.agreement},
+                    "augment_measured": result.chosen is not None or (job.measured is None and self.augment_measured),
                     **({"augment_cv": result.augment_scores} if result.augment_scores else {})}
         if not self.judges(result):  # the ranking saved stands; only what the measurement chose changes
             state = self.load_state() or {}
@@ -480,6 +529,13 @@ class ReviewSession(Paging, BaseSession):
     def apply(self, job: ReviewJob, result: ReviewResult) -> None:
         self.updating = False
         judges = self.judges(result)
+        self.judge_scores[result.judge] = result.agreement
+        if result.contest is not None:  # the CNN against the head: the better agreement judges from now on
+            self.judge = "cnn" if result.agreement > result.contest else "head"
+            if self.judge == "head":
+                result.chosen, job.measured = None, None  # no augmentation to measure for a head
+        elif result.judge == "head" and "cnn" not in self.judge_scores:
+            self._contest = job  # the CNN's folds next, on these labels and folds
         if result.chosen is not None:
             self.augment, self.augment_measured = result.chosen, True
         elif job.measured is not None:  # one kind fitted: the next round fits the other on the same labels
@@ -532,6 +588,7 @@ class ReviewSession(Paging, BaseSession):
             queue=len([i for i in self.queue if not self._answered(i)]), flagged=self.flagged_now,
             labelled=len(self.current), accuracy=self.accuracy, updating=self.updating, ranked=bool(self.probs),
             class_filter=self.class_filter, message=self.message,
+            judge=None if self.features is None else self.judge,
         )
 
 
