@@ -115,3 +115,17 @@ def test_typical_takes_each_clusters_most_central_member_far_apart_first():
         middle = members.mean(0)
         assert np.linalg.norm(x[i] - middle) <= np.sort(np.linalg.norm(members - middle, axis=1))[2]
     assert st.typical(x, 0).size == 0
+
+
+def test_balanced_order_fills_the_classes_with_fewest_labels_first():
+    from tuilabel.strategies import balanced
+
+    rng = np.random.default_rng(0)
+    guesses = rng.integers(0, 3, 300)
+    counts = np.array([10, 0, 4])
+    order = balanced(guesses, counts, rng)
+    assert sorted(order.tolist()) == list(range(300))
+    first = np.bincount(guesses[order[:10]], minlength=3)
+    assert first.tolist() == [0, 7, 3]  # class 1 up to class 2's 4, then both up to 10, in turns
+    after = counts + np.bincount(guesses[order[:30]], minlength=3)
+    assert after.max() - after.min() <= 1  # level by then

@@ -110,6 +110,20 @@ def typical(features: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return chosen[order]
 
 
+def balanced(guesses: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random order, filling up the classes with the fewest labels first: an index's key is its class's
+    label count (``counts``, by the class a model guesses for it, ``guesses``) plus its place in a
+    random order of that class's candidates, so that labelling in this order levels the counts as
+    far as the guesses are right. Returns the candidates' positions, first first."""
+    order = rng.permutation(len(guesses))
+    rank = np.empty(len(guesses), np.int64)
+    for k in np.unique(guesses):
+        members = order[guesses[order] == k]
+        rank[members] = np.arange(len(members))
+    key = counts[guesses] + rank + rng.random(len(guesses))  # ties between classes broken at random
+    return np.argsort(key, kind="stable")
+
+
 def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * a).sum(1)[:, None] - 2 * a @ b.T + (b * b).sum(1)[None, :]
 

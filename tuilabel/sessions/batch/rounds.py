@@ -164,6 +164,11 @@ def train(session: BatchSession, job: RoundJob, progress: Progress = no_progress
             scores = head_scores
     elif s.strategy == "auto" and worth_asking:
         ranking = diverse_ranking(session, model, job, cx, scores, rng)
+    elif s.strategy == "auto" and head is not None:  # the CNN answers, but is not worth asking yet: random
+        # order levelled by the head's guesses, so that every class reaches ASK_AFTER labels sooner
+        guesses = head.predict_proba(session.features[job.candidates]).argmax(axis=1)  # type: ignore[index]
+        counts = np.bincount(job.y, minlength=job.n_classes)
+        ranking = job.candidates[strategies.balanced(guesses, counts, rng)]
     else:  # auto before the model is worth asking: the very order strategy=random gives (paired runs)
         order = "random" if s.strategy == "auto" else s.strategy
         ranking = job.candidates[strategies.select(order, probs, len(job.candidates), rng, job.round_size)]
