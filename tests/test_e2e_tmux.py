@@ -98,6 +98,36 @@ def test_label_browse_undo_quit_in_tmux(sample_workspace, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("signame", ["HUP", "TERM"])
+def test_a_dropped_link_or_a_shutdown_gives_the_leases_back_at_once_in_tmux(sample_workspace, signame):
+    """SIGHUP (the SSH link dropped) and SIGTERM (a shutdown) close the app as q does: the labels
+    kept, no lease left for the other annotators to wait out, no traceback."""
+    ws_path = sample_workspace.path
+    sample_workspace.close()
+    exe = Path(sys.executable).with_name("tuilabel")
+    marker = f"sig{signame}{os.getpid()}"
+    command = f"{exe if exe.exists() else 'tuilabel'} label {ws_path} --mode browse --annotator {marker}"
+    tmux = Tmux(f"tuilabel-sig-{os.getpid()}", command)
+    try:
+        tmux.wait_for(r"item \d+")
+        tmux.keys("3", "4")
+        tmux.wait_for(r"labelled here: 2")
+        store = LabelStore(ws_path / "labels.sqlite")
+        assert store.leases(), "browse leases the items it shows"
+        pid = subprocess.run(["pgrep", "-f", rf"^\S*python\S* .*tuilabel label .*{marker}"],  # not tmux's shell
+                             capture_output=True, text=True).stdout.split()
+        assert pid
+        for p in pid:
+            subprocess.run(["kill", f"-{signame}", p], check=False)
+        tmux.wait_for(rf"EXIT={128 + getattr(__import__('signal'), 'SIG' + signame)}", timeout=10)
+        assert "Traceback" not in tmux.capture()
+    finally:
+        tmux.close()
+    store = LabelStore(ws_path / "labels.sqlite")
+    assert store.leases() == [] and len(store.current()) == 2
+
+
+@pytest.mark.slow
 def test_clusters_label_split_train_then_eval_in_tmux(sample_workspace, vae_file, encoder_file, tmp_path):
     """The shared tiny VAE and encoder in place (as `tuilabel train --model vae` leaves them; the
     models' training is not under test), the app with the same tiny settings."""

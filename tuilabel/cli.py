@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -251,9 +252,16 @@ def _run_app(workspace: Any, mode: str | None, colors: str, settings: Any, annot
                       graphics=choice)
     try:
         app.run()
-        finished = _wait_for_updates(app.updates)
+        # closed by SIGHUP or SIGTERM: nobody is there to wait (nor, after a hang-up, a terminal to
+        # write to), and an update's result is not worth a shutdown's grace period; labels are on disk
+        finished = app.ended_by is None and _wait_for_updates(app.updates)
     finally:
         workspace.close()
+    if app.ended_by is not None:
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(128 + app.ended_by)
     if not finished:  # an update still runs on its thread: leave without waiting for it (torch
         sys.stdout.flush()  # aborts if the interpreter shuts down under it); every label is committed
         sys.stderr.flush()
