@@ -82,3 +82,30 @@ def fresh_database() -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return _with_database(url, name)
+
+
+class OwnServer:
+    """A PostgreSQL server of one test's own, to stop (as a crash or a failover does: ``-m immediate``)
+    and start again while a store is connected: pgserver's binaries. Skips the caller where they
+    cannot start."""
+
+    def __init__(self, folder: Path) -> None:
+        import warnings
+
+        import pgserver
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.server = pgserver.get_server(folder, cleanup_mode="stop")
+        self.url = self.server.get_uri()
+
+    def stop(self) -> None:
+        from pgserver._commands import pg_ctl
+
+        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.server.pgdata, user=self.server.system_user)
+
+    def start(self) -> None:
+        self.server.ensure_postgres_running()
+
+    def close(self) -> None:
+        self.server.cleanup()

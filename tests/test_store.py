@@ -327,3 +327,43 @@ def test_the_default_annotator_is_the_login_name_without_user_set(monkeypatch):
     for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
         monkeypatch.delenv(name, raising=False)
     assert default_annotator() == f"{pwd.getpwuid(os.getuid()).pw_name}@{socket.gethostname()}"  # not "user@..."
+
+
+@pytest.mark.slow
+def test_a_postgresql_store_reconnects_after_the_server_restarts(tmp_path):
+    """The server stopped as a crash stops it, then started again: the store keeps refusing while it
+    is down (one line, nothing acknowledged), and takes labels again once it is back, with no new
+    store object (no restart of tuilabel)."""
+    from tuilabel.errors import TuilabelError
+
+    from .pg import OwnServer
+
+    try:
+        server = OwnServer(tmp_path / "pg")
+    except Exception as exc:  # no binaries here
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    try:
+        store = LabelStore(server.url)
+        s = store.start_session("browse", "ann")
+        store.add(s, "a", 1)
+        server.stop()
+        for item in ("b", "c"):
+            with pytest.raises(TuilabelError, match=r"not saved|cannot reach"):
+                store.add(s, item, 2)
+        with pytest.raises(TuilabelError, match="cannot reach"):
+            store.counts()  # a read: one line too
+        assert store.engine.lost_since is not None
+        server.start()
+        deadline = time.monotonic() + 30
+        while True:  # the next try comes after the backoff (half a second at first)
+            try:
+                store.add(s, "d", 3)
+                break
+            except TuilabelError:
+                assert time.monotonic() < deadline, "never reconnected"
+                time.sleep(0.2)
+        assert store.engine.lost_since is None
+        assert store.current() == {"a": (1, 1.0), "d": (3, 1.0)}
+        store.close()
+    finally:
+        server.close()

@@ -55,10 +55,15 @@ class StoreBase:
     # -- plumbing -------------------------------------------------------------------------------
 
     def _x(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.engine.execute(sql, params)
+        try:
+            return self.engine.execute(sql, params)
+        except self.engine.lost as exc:  # the server is gone (for now): one line, not a traceback
+            if self.engine.begun:
+                raise  # inside a write: its transaction says so
+            raise TuilabelError(f"cannot reach the label store ({_first_line(exc)})", self.path) from None
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.engine.execute(sql, params).fetchone()
+        return self._x(sql, params).fetchone()
 
     def _write(self) -> _Transaction:
         if self.read_only:

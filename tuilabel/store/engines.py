@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,9 @@ class _Sqlite:
 
     errors: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
     integrity: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
+    lost: tuple[type[Exception], ...] = ()  # a file: no connection to lose
+    lost_since: float | None = None
+    begun = False
 
     def create_temp(self) -> None:
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS touched (item_id TEXT PRIMARY KEY)")
@@ -79,9 +83,18 @@ class _Sqlite:
         self.db.close()
 
 
+RETRY_FIRST, RETRY_MOST = 0.5, 10.0  # seconds between tries to reach a lost server: doubling, up to this
+RECONNECT_TIMEOUT = 2  # seconds a try waits for the server (a key pressed during an outage waits this at most)
+
+
 class _Postgres:
     """The PostgreSQL engine (psycopg 3): autocommit reads, and each write one transaction under
-    an advisory lock, so that writers from several machines take turns as SQLite's do."""
+    an advisory lock, so that writers from several machines take turns as SQLite's do.
+
+    A lost connection (the server restarted, a failover, the network) is tried again on the next
+    call, with a backoff between tries; meanwhile every call fails at once with the reason, and
+    ``lost_since`` says since when. Nothing is retried inside a call: a write whose commit failed
+    is the caller's to decide (`LabelStore` journals it)."""
 
     name = "postgresql"
     read_only = False
@@ -94,26 +107,68 @@ class _Postgres:
             raise TuilabelError("a PostgreSQL store needs psycopg 3: pip install 'tuilabel[postgres]'",
                                 self.where) from None
         self._psycopg = psycopg
+        self._url = url
         self.errors = (psycopg.Error,)
         self.integrity = (psycopg.Error,)
+        self.lost = (psycopg.OperationalError, psycopg.InterfaceError)  # the connection, not the statement
+        self.lost_since: float | None = None
+        self._retry_at, self._retry_wait = 0.0, RETRY_FIRST
+        self.begun = False  # inside a write transaction
         try:
             self.db = psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(timeout)))
         except psycopg.Error as exc:
             raise TuilabelError(f"cannot connect to the label store ({_first_line(exc)})", self.where) from None
 
+    def _live(self) -> Any:
+        """The connection, connected again if it was lost and the backoff allows a try now."""
+        if not (self.db.closed or self.db.broken):
+            return self.db
+        if self.begun:  # lost inside a transaction: it is gone; the caller rolls back
+            raise self._psycopg.OperationalError("the connection to the label store was lost")
+        now = time.monotonic()
+        if now < self._retry_at:
+            raise self._psycopg.OperationalError(
+                f"the label store is unreachable, next try in {self._retry_at - now:.0f} s")
+        try:
+            self.db = self._psycopg.connect(self._url, autocommit=True, connect_timeout=RECONNECT_TIMEOUT)
+        except self._psycopg.Error:
+            self._retry_at = time.monotonic() + self._retry_wait
+            self._retry_wait = min(RETRY_MOST, 2 * self._retry_wait)
+            raise
+        self.lost_since, self._retry_wait, self._retry_at = None, RETRY_FIRST, 0.0
+        return self.db
+
+    def _call(self, fn: Any) -> Any:
+        try:
+            return fn(self._live())
+        except self.lost:
+            if self.lost_since is None:
+                self.lost_since = time.time()
+            if self.db.broken or self.db.closed:
+                self._retry_at = max(self._retry_at, time.monotonic())  # the first try comes at the next call
+            raise
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.db.execute(_pg_statement(sql), params)  # type: ignore[arg-type]
+        return self._call(lambda db: db.execute(_pg_statement(sql), params))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self.db.cursor() as cur:
+        self._call(lambda db: self._executemany(db, sql, rows))
+
+    @staticmethod
+    def _executemany(db: Any, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with db.cursor() as cur:
             cur.executemany(_pg_statement(sql), rows)  # type: ignore[arg-type]
 
     def insert_returning(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
         """Every row's id, the rows sent in one pipeline (a round trip each would be 20k of them)."""
+        return self._call(lambda db: self._insert_returning(db, sql, rows))  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _insert_returning(db: Any, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
         if len(rows) == 1:
-            return [int(self.db.execute(_pg_statement(sql), rows[0]).fetchone()[0])]  # type: ignore[index]
+            return [int(db.execute(_pg_statement(sql), rows[0]).fetchone()[0])]
         ids = []
-        with self.db.cursor() as cur:
+        with db.cursor() as cur:
             cur.executemany(_pg_statement(sql), rows, returning=True)  # type: ignore[arg-type]
             while True:
                 ids.append(int(cur.fetchone()[0]))  # type: ignore[index]
@@ -122,15 +177,21 @@ class _Postgres:
         return ids
 
     def begin(self) -> None:
-        self.db.execute("BEGIN")
-        self.db.execute("SELECT pg_advisory_xact_lock(%s)", (PG_LOCK,))
+        self._call(lambda db: db.execute("BEGIN"))
+        self.begun = True
+        self.execute("SELECT pg_advisory_xact_lock(%s)", (PG_LOCK,))
 
     def commit(self) -> None:
-        self.db.execute("COMMIT")
+        try:
+            self._call(lambda db: db.execute("COMMIT"))
+        finally:
+            self.begun = False
 
     def rollback(self) -> None:
+        self.begun = False
         with contextlib.suppress(self._psycopg.Error):
-            self.db.execute("ROLLBACK")
+            if not (self.db.closed or self.db.broken):
+                self.db.execute("ROLLBACK")
 
     def create_temp(self) -> None:
         """Nothing: PostgreSQL takes a list of items as an array (`LabelStore._among`)."""

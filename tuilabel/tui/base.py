@@ -288,7 +288,10 @@ class ModeScreen(LabelScreen):
         try:
             self.session.handle(action)  # committed to the store before anything is drawn
         except TuilabelError as exc:  # the disk is full, the store went read-only: nothing was acknowledged
-            self.app.notify(str(exc), title="not saved", severity="error", timeout=30)
+            lost = self.session.store.engine.lost_since  # a PostgreSQL server gone: it is tried again
+            title = "not saved" if lost is None else \
+                f"not saved: the store is unreachable since {time.strftime('%H:%M:%S', time.localtime(lost))}, retrying"
+            self.app.notify(str(exc), title=title, severity="error", timeout=30)
             return
         self.maybe_update()
         self.show()
