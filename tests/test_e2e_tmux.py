@@ -128,6 +128,54 @@ def test_a_dropped_link_or_a_shutdown_gives_the_leases_back_at_once_in_tmux(samp
 
 
 @pytest.mark.slow
+def test_a_postgresql_restart_mid_session_costs_no_label_in_tmux(sample_arrays, tmp_path):
+    """Browse against a real PostgreSQL; the server stopped as a crash stops it, then started again:
+    every key typed before, during and after the outage is in the store once, in order, with no
+    restart of tuilabel."""
+    from tuilabel.cli import main
+
+    from .pg import OwnServer
+
+    try:
+        server = OwnServer(tmp_path / "pg")
+    except Exception as exc:
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    ws_path = tmp_path / "ws"
+    assert main(["init", str(ws_path), "--data", str(sample_arrays[0]), "--store", server.url,
+                 "--backbone", "none"]) == 0
+    exe = Path(sys.executable).with_name("tuilabel")
+    tmux = Tmux(f"tuilabel-pg-{os.getpid()}", f"{exe if exe.exists() else 'tuilabel'} label {ws_path} --mode browse")
+    typed: list[str] = []
+
+    def label(n: int, key: str) -> None:
+        for _ in range(n):
+            typed.append(tmux.wait_for(r"item (\S+)\s").group(1))
+            tmux.keys(key)
+            tmux.wait_for(rf"labelled here: {len(typed)}\b")
+
+    try:
+        label(3, "1")
+        server.stop()
+        label(3, "2")  # acknowledged: kept in the workspace's journal
+        assert re.search(r"store unreachable.*3 saved here", tmux.capture())
+        server.start()
+        tmux.wait_for(r"^[^\n]*tuilabel — ws\s", timeout=40)  # written by the retry: the header is itself again
+        assert not (ws_path / "journal.jsonl").exists()
+        label(2, "3")
+        tmux.keys("q")
+        tmux.wait_for(r"EXIT=0")
+        store = LabelStore(server.url)
+        events = [(e.item_id, e.label) for e in store.events(samples=False)]
+        store.close()
+    finally:
+        tmux.close()
+        server.close()
+    assert [item for item, _ in events] == typed  # once each, in the order typed
+    assert [label for _, label in events] == [1, 1, 1, 2, 2, 2, 3, 3]
+    assert not (ws_path / "journal.jsonl").exists()
+
+
+@pytest.mark.slow
 def test_clusters_label_split_train_then_eval_in_tmux(sample_workspace, vae_file, encoder_file, tmp_path):
     """The shared tiny VAE and encoder in place (as `tuilabel train --model vae` leaves them; the
     models' training is not under test), the app with the same tiny settings."""

@@ -367,3 +367,83 @@ def test_a_postgresql_store_reconnects_after_the_server_restarts(tmp_path):
         store.close()
     finally:
         server.close()
+
+
+@pytest.mark.slow
+def test_labels_typed_while_the_server_is_away_wait_in_the_journal_and_land_once_in_order(tmp_path):
+    from .pg import OwnServer
+
+    try:
+        server = OwnServer(tmp_path / "pg")
+    except Exception as exc:
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    journal = tmp_path / "ws" / "journal.jsonl"
+    journal.parent.mkdir()
+    try:
+        store = LabelStore(server.url)
+        store.use_journal(journal)
+        s = store.start_session("browse", "ann")
+        store.add(s, "a", 1)
+        assert store.counts() == {("human", 1): 1} and store.session_counts(s) == (1, 0)
+        server.stop()
+        ids = [store.add(s, item, 2) for item in ("b", "c", "x")]
+        assert all(i < 0 for i in ids) and store.waiting() == 3 and journal.exists()
+        assert store.unreachable_since is not None
+        assert store.undo(s) == [-1] and store.waiting() == 2  # x: taken back before it ever left
+        assert store.counts() == {("human", 1): 1, ("human", 2): 2}  # the last figures, and what waits
+        assert store.session_counts(s) == (3, 0)
+        # a commit that failed to say so: "b" reached the store, its journal line is still here
+        b = next(e for e in store.journal.entries if e.item_id == "b")
+        server.start()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                other = LabelStore(server.url)  # another process saw the store back first
+                break
+            except Exception:
+                assert time.monotonic() < deadline
+                time.sleep(0.3)
+        with other._write():
+            other._insert(s, [("b", 2, 1.0)], None, "human", b.time)
+        other.close()
+        while True:  # the next write, once the backoff lets it try: the journal first, then "d"
+            try:
+                store.add(s, "d", 3)
+                break
+            except Exception:
+                assert time.monotonic() < deadline, "never reconnected"
+                time.sleep(0.3)
+        assert store.waiting() == 0 and not journal.exists()
+        events = [(e.item_id, e.label) for e in store.events(samples=False) if e.session == s]
+        assert events == [("a", 1), ("b", 2), ("c", 2), ("d", 3)]  # once each, in the order typed
+        store.close()
+    finally:
+        server.close()
+
+
+@pytest.mark.slow
+def test_a_process_killed_with_labels_waiting_leaves_them_to_the_next_start(tmp_path):
+    from .pg import OwnServer
+
+    try:
+        server = OwnServer(tmp_path / "pg")
+    except Exception as exc:
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    journal = tmp_path / "journal.jsonl"
+    try:
+        store = LabelStore(server.url)
+        store.use_journal(journal)
+        s = store.start_session("batch", "ann")
+        server.stop()
+        store.add(s, "a", 0)
+        store.add(s, "b", None)
+        del store  # killed: nothing more runs; the journal is on disk
+        with open(journal, "a") as f:
+            f.write('{"session": "' + s + '", "item_id": "c", "lab')  # a line cut short by the kill
+        server.start()
+        again = LabelStore(server.url)
+        again.use_journal(journal)  # the next start writes them
+        assert again.current() == {"a": (0, 1.0), "b": (None, 1.0)} and again.waiting() == 0
+        again.close()
+    finally:
+        server.close()

@@ -255,6 +255,7 @@ def _run_app(workspace: Any, mode: str | None, colors: str, settings: Any, annot
         # closed by SIGHUP or SIGTERM: nobody is there to wait (nor, after a hang-up, a terminal to
         # write to), and an update's result is not worth a shutdown's grace period; labels are on disk
         finished = app.ended_by is None and _wait_for_updates(app.updates)
+        _write_waiting(workspace)
     finally:
         workspace.close()
     if app.ended_by is not None:
@@ -267,6 +268,20 @@ def _run_app(workspace: Any, mode: str | None, colors: str, settings: Any, annot
         sys.stderr.flush()
         os._exit(130)
     return app.return_code or 0
+
+
+def _write_waiting(workspace: Any) -> None:
+    """Labels kept in the workspace while the store was unreachable: written now if it is back, else
+    said (the next start writes them)."""
+    store = workspace._store
+    if store is None or not store.waiting():
+        return
+    with contextlib.suppress(TuilabelError):
+        store.flush_journal()
+    if store.waiting():
+        with contextlib.suppress(OSError):
+            _warn(f"{store.waiting()} labels wait in {workspace.path / 'journal.jsonl'} for the label store "
+                  "(unreachable); the next start writes them")
 
 
 def _wait_for_updates(updates: Any) -> bool:

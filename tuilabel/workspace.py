@@ -85,6 +85,9 @@ def write_config(folder: Path, text: str) -> None:
     os.replace(tmp, folder / CONFIG)
 
 
+JOURNAL = "journal.jsonl"  # labels waiting for an unreachable PostgreSQL store (tuilabel.store.journal)
+
+
 class Workspace:
     """An opened workspace. Loads the pool and the store lazily."""
 
@@ -306,6 +309,12 @@ class Workspace:
                     raise TuilabelError("the label store is empty (0 bytes): restore it from a backup",
                                         self.store_path)
             store = LabelStore(self.store_location)
+            if store.engine_name == "postgresql" and own:  # labels typed while the server is away wait here
+                try:
+                    store.use_journal(self.path / JOURNAL)
+                except TuilabelError:
+                    store.close()
+                    raise
             if own:
                 try:
                     store.claim_workspace(self.config.get("workspace", {}).get("id"))

@@ -24,6 +24,8 @@ on every machine), and a script calls ``session.update()`` (all five steps) or
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -278,7 +280,11 @@ class BaseSession:
         """The session ends (the screen leaves, the app quits): save what is not saved yet, and give
         back the items it held (a subclass that overrides this calls it too)."""
         if self._leased:
-            self.store.release(self.session_id)
+            try:
+                self.store.release(self.session_id)
+            except TuilabelError:
+                if self.store.unreachable_since is None:
+                    raise  # a store that is away: its leases expire on their own
             self._leased = False
 
     def handle(self, action: Action) -> None:
@@ -290,8 +296,9 @@ class BaseSession:
         else:
             method(action.value)
         if self._leased and time.monotonic() - self._renewed > LEASE_SECONDS / 4:  # still here
-            self.store.renew(self.session_id)
-            self._renewed = time.monotonic()
+            with contextlib.suppress(TuilabelError):  # a store that is away: renewed once it is back
+                self.store.renew(self.session_id)
+                self._renewed = time.monotonic()
 
     # -- who shows what: leases, so that concurrent annotators get different items ----------------
 
@@ -300,8 +307,15 @@ class BaseSession:
         holds (fewer than ``overlap`` of them), leased to this session. ``fresh``: items this
         annotator labelled, or ``overlap`` others did, are passed over as well."""
         ids = self.pool.ids
-        got = self.store.claim(self.session_id, (str(ids[int(i)]) for i in indices), n,
-                               overlap=self.overlap, fresh=fresh)
+        wanted = (str(ids[int(i)]) for i in indices)
+        try:
+            got = self.store.claim(self.session_id, wanted, n, overlap=self.overlap, fresh=fresh)
+        except TuilabelError:
+            if self.store.unreachable_since is None:
+                raise
+            # the store is away (its labels wait in the journal): the next items without a lease; another
+            # annotator may get one of them too meanwhile, which review's agreement then shows
+            return [self.pool.index_of(item) for item in itertools.islice(wanted, n)]
         if got:
             self._leased = True
         return [self.pool.index_of(item) for item in got]

@@ -34,6 +34,8 @@ class StoreBase:
         self.read_only = self.engine.read_only
         self._sessions: dict[str, tuple[str, str]] = {}
         self._session_counts: dict[str, tuple[int | None, tuple[int, int]]] = {}
+        self.journal: Any = None  # labels waiting for an unreachable PostgreSQL store (LabelStore.use_journal)
+        self._last_counts: dict[tuple[str, int | None], int] = {}
         try:
             if self.read_only:  # an in-memory copy: upgrade it there, no lock to take
                 if self._meta("derived") != DERIVED_VERSION:
@@ -292,15 +294,36 @@ class StoreBase:
         """(source, label) to the number of current labels; samples count under ("sample", label).
         Read from the tallies the writes keep: costs the same on a log of a million events."""
         out: dict[tuple[str, int | None], int] = {}
-        for what, label, n in self._tallies():
+        try:
+            tallies = self._tallies()
+        except TuilabelError:
+            if self.engine.lost_since is None:
+                raise
+            out = dict(self._last_counts)  # the store is away: the last figures, and what waits for it
+            for e in self._waiting_entries():
+                out[(e.source, e.label)] = out.get((e.source, e.label), 0) + 1
+            return out
+        for what, label, n in tallies:
             key = ("sample", label) if what.startswith("sample:") else (what, label)
             out[key] = out.get(key, 0) + n
+        self._last_counts = dict(out)
         return out
+
+    def _waiting_entries(self) -> list[Any]:
+        return [] if self.journal is None else self.journal.entries
 
     def session_counts(self, session: str) -> tuple[int, int]:
         """Live label events of ``session``: (with a class, unsure). Versioned by the log's newest id:
         a screen asks on every key, and the count runs again only when something was written."""
-        version = self._one("SELECT MAX(id) FROM events")[0]
+        try:
+            version = self._one("SELECT MAX(id) FROM events")[0]
+        except TuilabelError:
+            cached = self._session_counts.get(session)
+            if self.engine.lost_since is None:
+                raise
+            known = (0, 0) if cached is None else cached[1]  # the store is away: and what waits for it
+            mine = [e for e in self._waiting_entries() if e.session == session]
+            return known[0] + sum(e.label is not None for e in mine), known[1] + sum(e.label is None for e in mine)
         cached = self._session_counts.get(session)
         if cached is not None and cached[0] == version:
             return cached[1]

@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
+from ..errors import TuilabelError
 from .base import StoreBase
+from .journal import Entry, Journal
 from .schema import LEASE_SECONDS, LIVE, SOURCES, default_annotator
 
 
@@ -20,9 +23,11 @@ class LabelStore(StoreBase):
 
     def start_session(self, mode: str, annotator: str | None = None) -> str:
         session = uuid.uuid4().hex[:12]
+        who = annotator or default_annotator()
         with self._write():
             self._x("INSERT INTO sessions (id, mode, annotator, started) VALUES (?, ?, ?, ?)",
-                    (session, mode, annotator or default_annotator(), time.time()))
+                    (session, mode, who, time.time()))
+        self._sessions[session] = (mode, who)  # known without the store (a label kept in the journal)
         return session
 
     def _session_row(self, session: str) -> tuple[str, str]:
@@ -64,9 +69,58 @@ class LabelStore(StoreBase):
         source: str = "human",
         when: float | None = None,
     ) -> list[int]:
-        """Record several labels in one transaction: (item_id, label, confidence) each."""
+        """Record several labels in one transaction: (item_id, label, confidence) each. With a
+        journal (`use_journal`), labels of pool items that cannot reach the store are kept there
+        instead and written when it is back (their ids are negative meanwhile)."""
+        when = time.time() if when is None else when  # before the first try: what makes a retry exactly-once
+        try:
+            if self.journal is not None and len(self.journal):
+                self.flush_journal()  # the waiting ones first: the store keeps the order they were typed in
+            with self._write():
+                return self._insert(session, rows, samples, source, when)
+        except TuilabelError:
+            if self.journal is None or self.engine.lost_since is None or samples is not None:
+                raise
+            self._session_row(session)  # known already: the session began while the store was there
+            first = len(self.journal)
+            self.journal.append([Entry(session, item, label, float(confidence), source, when)
+                                 for item, label, confidence in rows])
+            return [-(first + k + 1) for k in range(len(rows))]
+
+    # -- the journal: labels kept in the workspace while a PostgreSQL store is unreachable ---------
+
+    def use_journal(self, path: Path) -> None:
+        """Keep labels that cannot reach the store in ``path`` (`tuilabel.store.journal`), and write
+        what an earlier process left there now."""
+        self.journal = Journal(path)
+        if len(self.journal):
+            self.flush_journal()
+
+    def waiting(self) -> int:
+        """Labels kept in the journal, not in the store yet."""
+        return 0 if self.journal is None else len(self.journal)
+
+    @property
+    def unreachable_since(self) -> float | None:
+        return self.engine.lost_since
+
+    def flush_journal(self) -> int:
+        """Write the journal's labels to the store in one transaction, in order, each once (an entry
+        the store holds already, from a commit that failed to say so, is passed over). Returns how
+        many were written; raises as a write does while the store is still away."""
+        if self.journal is None or not len(self.journal):
+            return 0
+        entries = self.journal.entries
+        written = 0
         with self._write():
-            return self._insert(session, rows, samples, source, when)
+            for e in entries:
+                held = self._one("SELECT 1 FROM events WHERE session = ? AND item_id = ? AND time = ?"
+                                 " AND kind = 'label'", (e.session, e.item_id, e.time))
+                if held is None:
+                    self._insert(e.session, [(e.item_id, e.label, e.confidence)], None, e.source, e.time)
+                    written += 1
+        self.journal.clear(len(entries))
+        return written
 
     def add_with_spread(
         self,
@@ -153,7 +207,13 @@ class LabelStore(StoreBase):
         return ids
 
     def undo(self, session: str, n: int = 1, source: str | None = "human") -> list[int]:
-        """Take back the last ``n`` live label events of a session; returns their ids."""
+        """Take back the last ``n`` live label events of a session; returns their ids (those still in
+        the journal first: negative)."""
+        if self.journal is not None and len(self.journal):
+            waiting = self.journal.drop_last(session, n)
+            if waiting:
+                return [-k - 1 for k in range(waiting)] + (self.undo(session, n - waiting, source) if n > waiting
+                                                           else [])
         undone: list[int] = []
         with self._write():
             for _ in range(n):

@@ -27,6 +27,7 @@ from ..sessions.settings import Settings
 from ..workspace import Workspace
 from .widgets import MIN_HEIGHT, MIN_WIDTH, PixelView, TooSmall
 
+STORE_RETRY_EVERY = 3.0  # seconds between tries to write labels waiting for an unreachable store
 CELL_PX = (10, 20)  # pixels a terminal cell is taken to be, for an original's resolution under kitty or iTerm2
 
 
@@ -119,6 +120,7 @@ class ModeScreen(LabelScreen):
     _original_asked: object = None  # the picture whose original a worker was last asked to read
     ENTER_ACTION: ClassVar[str | None] = None  # what Enter does when no class number is being typed
     PROGRESS_EVERY = 0.1  # seconds between progress repaints from a worker
+    _store_away = False  # the header says the store is unreachable (show_store_state)
 
     def __init__(self, workspace: Workspace, colors: str = "truecolor", settings: Settings | None = None,
                  annotator: str | None = None) -> None:
@@ -153,6 +155,7 @@ class ModeScreen(LabelScreen):
     # -- opening ----------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        self.set_interval(STORE_RETRY_EVERY, self.retry_store)
         if self._ready is not None:
             self._opened(self._ready)
             return
@@ -205,6 +208,30 @@ class ModeScreen(LabelScreen):
                 self.app.call_from_thread(view.set_detail, shown, detail)
 
         self.run_worker(read, thread=True, exclusive=True, group="original")
+
+    def show_store_state(self) -> None:
+        """While a PostgreSQL store is unreachable the header says so, with the labels kept here for
+        it (`LabelStore.use_journal`); once they are written, the stopping signal again."""
+        store = None if self.session is None else self.session.store
+        waiting = 0 if store is None else store.waiting()
+        lost = None if store is None else store.unreachable_since
+        if waiting or lost is not None:
+            since = "" if lost is None else f" since {time.strftime('%H:%M:%S', time.localtime(lost))}"
+            self.sub_title = f"store unreachable{since} · {waiting} saved here"  # 80 columns hold it
+            self._store_away = True
+        elif self._store_away:
+            self._store_away = False
+            self.show_stopping_signal()
+            self.app.notify("the label store is back: every label kept here is in it", timeout=5)
+
+    def retry_store(self) -> None:
+        """Every few seconds: labels waiting for the store are written if it is back."""
+        store = None if self.session is None else self.session.store
+        if store is not None and store.waiting():
+            with contextlib.suppress(TuilabelError):
+                store.flush_journal()
+        if store is not None and (store.waiting() or self._store_away):
+            self.show_store_state()
 
     def show_stopping_signal(self) -> None:
         """The header's subtitle: the latest test accuracy and, from the curve so far, the labels one
@@ -293,6 +320,7 @@ class ModeScreen(LabelScreen):
                 f"not saved: the store is unreachable since {time.strftime('%H:%M:%S', time.localtime(lost))}, retrying"
             self.app.notify(str(exc), title=title, severity="error", timeout=30)
             return
+        self.show_store_state()
         self.maybe_update()
         self.show()
 
