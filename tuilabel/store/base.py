@@ -297,7 +297,7 @@ class StoreBase:
         try:
             tallies = self._tallies()
         except TuilabelError:
-            if self.engine.lost_since is None:
+            if self.engine.lost_since is None or self.journal is None:
                 raise
             out = dict(self._last_counts)  # the store is away: the last figures, and what waits for it
             for e in self._waiting_entries():
@@ -319,7 +319,7 @@ class StoreBase:
             version = self._one("SELECT MAX(id) FROM events")[0]
         except TuilabelError:
             cached = self._session_counts.get(session)
-            if self.engine.lost_since is None:
+            if self.engine.lost_since is None or self.journal is None:
                 raise
             known = (0, 0) if cached is None else cached[1]  # the store is away: and what waits for it
             mine = [e for e in self._waiting_entries() if e.session == session]
