@@ -447,3 +447,24 @@ def test_a_process_killed_with_labels_waiting_leaves_them_to_the_next_start(tmp_
         again.close()
     finally:
         server.close()
+
+
+def test_a_full_disk_refuses_the_label_keeps_the_store_intact_and_labelling_resumes(tmp_path):
+    """SQLite's own "database or disk is full" (the file capped at its size, as a full disk caps it):
+    a one-line refusal, nothing half-written, and the next label goes in once there is room."""
+    from tuilabel.errors import TuilabelError
+
+    store = LabelStore(tmp_path / "labels.sqlite")
+    s = store.start_session("browse", "ann")
+    store.add(s, "first", 1)
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(TuilabelError, match=r"full.*not saved"):
+        for n in range(5000):  # until a page more is needed
+            store.add_many(s, [(f"i{n}-{k}", k % 3, 1.0) for k in range(50)])
+    before = store.current()
+    assert store._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    store._db.execute(f"PRAGMA max_page_count = {pages * 100}")  # room again, no reopening
+    store.add(s, "after", 2)
+    assert store.current() == {**before, "after": (2, 1.0)}
+    assert recomputed(store) == store.current()
