@@ -243,28 +243,49 @@ def test_no_colour_terminals_draw_shades_in_tmux(sample_workspace, env):
 
 
 @pytest.mark.slow
-def test_every_mode_fits_80x24_with_its_footer_in_tmux(stream_workspace, vae_file, encoder_file):
+@pytest.mark.parametrize("size", [(80, 24), (60, 18)])
+def test_every_mode_shows_its_picture_and_footer_at_80x24_and_60x18_in_tmux(stream_workspace, vae_file, encoder_file,
+                                                                         size):
+    """Every mode at the comfortable and the smallest size: its picture (half blocks), the ▶ of a
+    gallery, and the footer's Help and Quit. TUILABEL_CAPTURES=folder keeps the captures."""
     import shutil as sh
 
     ws_path = stream_workspace.path
     sh.copy(vae_file, stream_workspace.model_path("vae"))
     sh.copy(encoder_file, stream_workspace.model_path("clusters-space"))
+    pool = stream_workspace.pool
+    store = stream_workspace.store
+    if len(store.current()) < 40:  # review needs labels to judge
+        session = store.start_session("browse", "seed")
+        store.add_many(session, [(str(pool.ids[i]), int(pool.truth[i]), 1.0) for i in range(40)])
     stream_workspace.close()
     exe = Path(sys.executable).with_name("tuilabel")
-    for mode, ready in [("batch", r"next round at"), ("clusters", r"cluster \d+"), ("stream", r"fps \(base 6\.0\)")]:
-        sets = "--set k=6 --set epoch_samples=3000" if mode == "clusters" else ""
-        tmux = Tmux(f"tuilabel-fit-{mode}-{os.getpid()}",
+    keep = os.environ.get("TUILABEL_CAPTURES")
+    width, height = size
+    modes = [("browse", r"item \S+"), ("batch", r"▶"), ("clusters", r"cluster \d+"),
+             ("stream", r"fps \(base 6\.0\)"), ("review", r"▶")]
+    for mode, ready in modes:
+        sets = {"clusters": "--set k=6 --set epoch_samples=3000",
+                "review": "--set folds=2 --set epochs=2"}.get(mode, "")
+        tmux = Tmux(f"tuilabel-fit-{mode}-{width}-{os.getpid()}",
                     f"{exe if exe.exists() else 'tuilabel'} label {ws_path} --mode {mode} {sets} --colors 256",
-                    env={"TERM": "xterm-256color"})
+                    width=width, height=height, env={"TERM": "xterm-256color"})
         try:
-            tmux.wait_for(ready, timeout=60)
+            tmux.wait_for(ready, timeout=90)
             tmux.wait_for(r"\? Help.*q Quit")  # a capture can fall between two writes of one frame
-            lines = tmux.capture().rstrip("\n").split("\n")
-            assert len(lines) == 24 and "? Help" in lines[-1] and "q Quit" in lines[-1], lines[-1]
-            if mode == "stream":
-                assert re.search(r"9 9\s+\d+", tmux.capture())  # the last class row of the side column shows
+            screen = tmux.capture()
+            lines = screen.rstrip("\n").split("\n")
+            assert len(lines) == height and "? Help" in lines[-1] and "q Quit" in lines[-1], lines[-1]
+            assert sum(line.count("▀") + line.count("█") for line in lines) > 50, screen  # the picture
+            if mode in ("batch", "review"):
+                assert "▶" in screen  # the focused tile's caption
+            if mode == "stream" and size == (80, 24):
+                assert re.search(r"9 9\s+\d+", screen)  # the last class row of the side column shows
+            if keep:
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                (Path(keep) / f"{mode}-{width}x{height}.txt").write_text(screen)
             tmux.keys("q")
-            tmux.wait_for(r"EXIT=0")
+            tmux.wait_for(r"EXIT=0", timeout=60)
         finally:
             tmux.close()
 
