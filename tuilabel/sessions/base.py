@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import TuilabelError
+from ..memory import give_back
 from ..models.augment import PRESETS
 from ..store import LEASE_SECONDS
 from ..workspace import Workspace
@@ -367,9 +368,16 @@ class BaseSession:
 
     def _run_in_line(self, job: Any, progress: Progress) -> Any:
         """Steps 3 to 5 of a job already snapshotted (an update's or a light update's)."""
+        result = self.work(job, progress)
+        self.apply(job, result)
+        return result
+
+    def work(self, job: Any, progress: Progress = no_progress) -> Any:
+        """Steps 3 and 4 (any thread): train, persist, and give the heap's freed pages back to the
+        system, so that resident memory stays flat over hundreds of updates (`tuilabel.memory`)."""
         result = self.train(job, progress)
         self.persist(job, result)
-        self.apply(job, result)
+        give_back()
         return result
 
     def update_if_due(self, progress: Progress = no_progress) -> bool:

@@ -343,9 +343,7 @@ class ModeScreen(LabelScreen):
         """Steps 3-4 of the update cycle, for a daemon thread: train, then persist (kept from here
         on, whatever happens to the screen)."""
         def heavy(progress: Progress) -> Any:
-            result = session.train(job, progress)
-            session.persist(job, result)
-            return result
+            return session.work(job, progress)
 
         return heavy
 
