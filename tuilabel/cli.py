@@ -430,7 +430,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         return 0
     try:
         with CommandProgress(f"embed {name}") as progress:
-            record = embeddings.compute(ws, name, progress, device=args.device)
+            record = embeddings.compute(ws, name, progress, device=args.device, download=args.download)
     except KeyboardInterrupt:
         done = embeddings.info(ws, name)
         print(f"tuilabel: interrupted; {done.done if done else 0} of {len(ws.pool)} images are embedded and kept: "
@@ -463,14 +463,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--add", action="store_true", help="add the image files of --data that an existing workspace's "
                                                       "pool does not hold yet (its labels untouched)")
     p.add_argument("--backbone", help="the pretrained network the modes use (tuilabel embed computes its "
-                                      "features): efficientnet-lite0 (the default) or none (the pool-trained "
-                                      "models alone)")
+                                      "features): efficientnet-lite0 (the default), none (the pool-trained "
+                                      "models alone), file:PATH (a TorchScript file) or hf:ORG/NAME (a Hugging "
+                                      "Face model in the local cache)")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("embed", help="compute the pool's features with a pretrained network (resumable); "
                                      "every mode then uses them")
     p.add_argument("workspace")
-    p.add_argument("--backbone", help="efficientnet-lite0 (the default, offline) or none")
+    p.add_argument("--backbone", help="efficientnet-lite0 (the default, offline), none, file:PATH (a TorchScript "
+                                      "module: (n, 3, 224, 224) ImageNet-normalised -> (n, dim)) or hf:ORG/NAME "
+                                      "(a Hugging Face model, from the local cache)")
+    p.add_argument("--download", action="store_true", help="hf:ORG/NAME: download the model if the cache lacks it "
+                                                           "(nothing is downloaded otherwise)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when there is one)")
     p.set_defaults(func=cmd_embed)
 

@@ -58,7 +58,8 @@ def _pool(workspace: Any, part: str) -> Any:
 def paths(workspace: Any, backbone: str, part: str = "pool") -> tuple[Path, Path]:
     """The array and its record: ``<backbone>.npy`` for the pool, ``<backbone>.test.npy`` for the test set."""
     folder = Path(workspace.path) / FOLDER
-    stem = backbone if part == "pool" else f"{backbone}.{part}"
+    name = backbones.file_name(backbone)
+    stem = name if part == "pool" else f"{name}.{part}"
     return folder / f"{stem}.npy", folder / f"{stem}.json"
 
 
@@ -127,27 +128,31 @@ def _open(workspace: Any, backbone: str, part: str, dim: int, side: int, source:
 
 
 def compute(workspace: Any, backbone: str, progress: Progress = _no_progress, device: str | None = None,
-            batch: int | None = None, stop: Callable[[], bool] | None = None) -> EmbeddingInfo:
+            batch: int | None = None, stop: Callable[[], bool] | None = None,
+            download: bool = False) -> EmbeddingInfo:
     """Embed every pool item that is not embedded yet (resumable), then the test set's (evaluation
-    only); returns what is stored of the pool. ``stop``, when given, is asked between batches."""
+    only); returns what is stored of the pool. ``stop``, when given, is asked between batches;
+    ``download``: a Hugging Face backbone may be fetched (else the local cache only)."""
     backbones.check_name(backbone)
     if backbone == backbones.NONE:
         raise TuilabelError("backbone none has nothing to embed", workspace.path)
-    backbones.effnet_weights()  # installed, before any work
+    backbones.check_available(backbone, download)  # installed, before any work
     net: list[Any] = []  # loaded on first need
-    record = _compute_part(workspace, backbone, "pool", net, progress, device, batch, stop)
+    record = _compute_part(workspace, backbone, "pool", net, progress, device, batch, stop, download)
     if workspace.test is not None and not (stop is not None and stop()):
-        _compute_part(workspace, backbone, "test", net, progress, device, batch, stop)
+        _compute_part(workspace, backbone, "test", net, progress, device, batch, stop, download)
     return record
 
 
 def _compute_part(workspace: Any, backbone: str, part: str, loaded: list[Any], progress: Progress,
-                  device: str | None, batch: int | None, stop: Callable[[], bool] | None) -> EmbeddingInfo:
+                  device: str | None, batch: int | None, stop: Callable[[], bool] | None,
+                  download: bool = False) -> EmbeddingInfo:
     from .ingest import read_original
 
     pool = _pool(workspace, part)
     originals = pool.originals
-    side = backbones.input_side(max(workspace.pool.image_shape[:2]), workspace.pool.originals is not None)
+    side = backbones.input_side(max(workspace.pool.image_shape[:2]), workspace.pool.originals is not None) \
+        if backbone == backbones.DEFAULT else backbones.FOREIGN_SIDE
     source = "originals" if originals is not None else "display"
     batch = batch or max(8, BATCH * 112 * 112 // (side * side))
     record = info(workspace, backbone, part)
@@ -155,7 +160,7 @@ def _compute_part(workspace: Any, backbone: str, part: str, loaded: list[Any], p
         return record
     if not loaded:
         progress(None, f"loading {backbone}")
-        loaded.append(backbones.load(backbone, device))
+        loaded.append(backbones.load(backbone, device, download))
     net = loaded[0]
     array, record = _open(workspace, backbone, part, net.dim, side, source)
     n, first = len(pool), record.done
