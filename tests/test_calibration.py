@@ -56,3 +56,10 @@ def test_batch_hides_the_percentage_until_labels_check_it(sample_workspace):
     label_until(10 + MIN_CHECKS + 5)  # every label since was a check of a guess made before it
     assert len(session.checks) >= MIN_CHECKS and session.temperature is not None
     assert all(item.confidence is not None for item in session.page if item.guess is not None)
+    rounds = session.round
+    label_until(session.next_round_at)  # the next round saves the calibration with its state
+    assert session.round > rounds
+    session.close()
+    again = BatchSession(sample_workspace, clock=SimClock(), settings=BatchSettings(**{**BATCH_TINY, "start": 10}),
+                         page_size=5)
+    assert again.temperature is not None  # a reopened session shows percentages before its own checks

@@ -242,7 +242,8 @@ def test_quitting_batch_mid_round_keeps_the_round(sample_workspace):
         return captions
 
     captions = asyncio.run(second_visit())
-    assert all("no guess" not in c and "%" in c for c in captions), captions
+    assert all("no guess" not in c for c in captions), captions  # the saved round's guesses (their percentage
+    # comes once labels have checked them: calibration.py)
 
 
 @pytest.mark.slow

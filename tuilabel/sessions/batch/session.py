@@ -174,6 +174,8 @@ class BatchSession(Paging, BaseSession):
         if self.features is not None:
             self.learner = state.get("learner", self.learner) if state.get("learner") in heads.LEARNERS else "head"
             self.learner_lead = float(state.get("learner_lead", 0.0))
+        if isinstance(state.get("temperature"), (int, float)):
+            self.temperature = float(state["temperature"])  # until this session's own checks fit one
             self.head_at = -heads.HEAD_EVERY  # refitted at once (a second): its guesses and ranking
         if self.settings.augment == "auto":
             self.augment_choice = state.get("augment", self.augment_choice)
@@ -242,9 +244,9 @@ class BatchSession(Paging, BaseSession):
         return None if self.temperature is None else float(scaled(p, self.temperature).max())
 
     def _calibrate(self) -> None:
-        if self.checks:
-            self.temperature = fit_temperature(np.stack([p for _, p, _ in self.checks]),
-                                               np.array([y for _, _, y in self.checks]))
+        if self.checks:  # too few checks say nothing: what an earlier session fitted stays meanwhile
+            fitted = fit_temperature(np.stack([p for _, p, _ in self.checks]), np.array([y for _, _, y in self.checks]))
+            self.temperature = fitted if fitted is not None else self.temperature
 
     def _item(self, index: int) -> PageItem:
         p = self._probs_of(index)
@@ -521,6 +523,7 @@ class BatchSession(Paging, BaseSession):
             "augment": result.augment,
             "augment_checked": result.augment_checked,
             "learner": learner, "learner_lead": result.learner_lead,
+            "temperature": self.temperature,  # the confidence's calibration so far (calibration.py)
             "curve": [*self.curve_records(), {
                 "labels": job.labels, "seconds": job.seconds, "accuracy": result.accuracy,
                 "extra": {"round": self.round, "learner": learner, "estimate": self.estimate(result.accuracy)}}],
