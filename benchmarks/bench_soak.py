@@ -127,7 +127,7 @@ def soak_stream(folder: Path, minutes: float) -> dict:
     ws = workspace(folder, 2000)
     clock = SimClock()
     rbm = RBM(n_hidden=64, epochs=1).fit(ws.pool.as_float(np.arange(200)), ws.pool.n_classes)
-    session = StreamSession(ws, StreamSettings(fps=30, autospeed=False, offline_every=100_000), clock=clock, rbm=rbm)
+    session = StreamSession(ws, StreamSettings(fps=30, autospeed=False), clock=clock, rbm=rbm)  # offline every 500
     frames = int(minutes * 60 * 30)
 
     def step(k: int) -> None:
