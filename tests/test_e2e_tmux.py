@@ -176,6 +176,55 @@ def test_a_postgresql_restart_mid_session_costs_no_label_in_tmux(sample_arrays, 
 
 
 @pytest.mark.slow
+def test_killed_during_an_outage_the_next_start_writes_the_waiting_labels_in_tmux(sample_arrays, tmp_path):
+    """kill -9 while labels wait in the journal for a stopped server: the next command that opens the
+    workspace (here `tuilabel status`) writes them, once each."""
+    from tuilabel.cli import main
+
+    from .pg import OwnServer
+
+    try:
+        server = OwnServer(tmp_path / "pg")
+    except Exception as exc:
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    ws_path = tmp_path / "ws"
+    assert main(["init", str(ws_path), "--data", str(sample_arrays[0]), "--store", server.url,
+                 "--backbone", "none"]) == 0
+    exe = Path(sys.executable).with_name("tuilabel")
+    marker = f"kill9{os.getpid()}"
+    tmux = Tmux(f"tuilabel-kill-{os.getpid()}",
+                f"{exe if exe.exists() else 'tuilabel'} label {ws_path} --mode browse --annotator {marker}")
+    try:
+        tmux.wait_for(r"item \S+")
+        tmux.keys("1")
+        tmux.wait_for(r"labelled here: 1\b")
+        server.stop()
+        typed = []
+        for n in (2, 3):
+            typed.append(tmux.wait_for(r"item (\S+)\s").group(1))
+            tmux.keys(str(n))
+            tmux.wait_for(rf"labelled here: {n}\b")
+        tmux.wait_for(r"2 saved here")
+        pid = subprocess.run(["pgrep", "-f", rf"^\S*python\S* .*tuilabel label .*{marker}"], check=False,
+                             capture_output=True, text=True).stdout.split()
+        assert pid
+        subprocess.run(["kill", "-9", *pid], check=False)
+        tmux.wait_for(r"EXIT=137")
+        assert len((ws_path / "journal.jsonl").read_text().splitlines()) == 2
+        server.start()
+        assert main(["status", str(ws_path)]) == 0  # opening the workspace writes what waits
+        store = LabelStore(server.url)
+        current = store.current()
+        events = [e.item_id for e in store.events(samples=False)]
+        store.close()
+    finally:
+        tmux.close()
+        server.close()
+    assert all(current[item][0] == n for item, n in zip(typed, (2, 3))) and len(events) == 3 == len(set(events))
+    assert not (ws_path / "journal.jsonl").exists()
+
+
+@pytest.mark.slow
 def test_clusters_label_split_train_then_eval_in_tmux(sample_workspace, vae_file, encoder_file, tmp_path):
     """The shared tiny VAE and encoder in place (as `tuilabel train --model vae` leaves them; the
     models' training is not under test), the app with the same tiny settings."""
