@@ -60,7 +60,7 @@ class BatchView:
     alike: str | None = None  # a look-alike page is open: the id of the image whose look-alikes these are
 
 
-class BatchSession(Paging, BaseSession):
+class BatchSession(backbone.UsesBackbone, Paging, BaseSession):
     mode = "batch"
     settings_class = BatchSettings
     settings: BatchSettings
@@ -77,12 +77,8 @@ class BatchSession(Paging, BaseSession):
         test_features: np.ndarray | None = None,
     ) -> None:
         super().__init__(workspace, settings, clock, annotator, save_models)
-        if features is None and workspace.backbone != "none":
-            parts = self.prepare(workspace, self.settings)
-            features, test_features = parts["features"], parts["test_features"]
-        self.features = features  # the backbone's embeddings of the pool, standardized (None: no backbone)
-        self.test_features = test_features
-        self.learner = "head" if features is not None else "cnn"  # which model answers (head.py)
+        self.take_features(workspace, features, test_features)
+        self.learner = "head" if self.features is not None else "cnn"  # which model answers (head.py)
         self.learner_lead = 0.0  # the winner's lead at the last round's comparison (head.worth_comparing)
         self.head: Any = None
         self.head_at = 0  # labels at the head's last refit
@@ -121,21 +117,6 @@ class BatchSession(Paging, BaseSession):
         self._norms: np.ndarray | None = None
         self._pages: dict[int, list[PageItem]] = {}  # earlier pages, for an undo that reaches back
         self.new_page()
-
-    @classmethod
-    def prepare(cls, workspace: Workspace, settings: Any = None, progress: Progress = no_progress,
-                save_models: bool = True) -> dict[str, Any]:
-        """With a backbone: its embeddings of the pool, standardized, and of the test set."""
-        return backbone.features(workspace, progress)
-
-    @classmethod
-    def needs_preparing(cls, workspace: Workspace, settings: Any = None) -> bool:
-        """Slow while the backbone's embeddings are not all computed."""
-        return backbone.pending(workspace)
-
-    def setup_seconds(self) -> float:
-        """The embedding's compute on the reference CPU (a simulation charges it once)."""
-        return 0.0 if self.features is None else backbone.embedding_seconds(self.workspace, len(self.pool))
 
     @property
     def ranking(self) -> np.ndarray:

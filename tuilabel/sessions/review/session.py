@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 
@@ -95,7 +94,7 @@ class ReviewView:
     judge: str | None = None  # with a backbone: "head" (the pretrained head's folds) or "cnn"
 
 
-class ReviewSession(Paging, BaseSession):
+class ReviewSession(backbone.UsesBackbone, Paging, BaseSession):
     mode = "review"
     settings_class = ReviewSettings
     settings: ReviewSettings
@@ -113,12 +112,10 @@ class ReviewSession(Paging, BaseSession):
     ) -> None:
         super().__init__(workspace, settings, clock, annotator, save_models)
         self.page_size = page_size
-        if features is None and workspace.backbone != "none":
-            features, test_features = backbone.features(workspace).values()
-        self.features, self.test_features = features, test_features
+        self.take_features(workspace, features, test_features)
         # who judges: with a backbone the head's folds rank first (seconds), then a CNN's folds are
         # measured against them on the same labels and folds, and the better agreement judges on
-        self.judge = "head" if features is not None else "cnn"
+        self.judge = "head" if self.features is not None else "cnn"
         self.judge_scores: dict[str, float] = {}
         self._contest: ReviewJob | None = None  # the head's round, for the CNN to be measured on
         # augment=auto: batch's or clusters' measured choice; None until known (the first round measures it)
@@ -147,19 +144,6 @@ class ReviewSession(Paging, BaseSession):
         self.resume()
         self.rebuild_queue()
         self.new_page()
-
-    @classmethod
-    def prepare(cls, workspace: Workspace, settings: Any = None, progress: Progress = no_progress,
-                save_models: bool = True) -> dict[str, Any]:
-        """With a backbone: its embeddings of the pool and the test set (the head's folds judge first)."""
-        return backbone.features(workspace, progress)
-
-    @classmethod
-    def needs_preparing(cls, workspace: Workspace, settings: Any = None) -> bool:
-        return backbone.pending(workspace)
-
-    def setup_seconds(self) -> float:
-        return 0.0 if self.features is None else backbone.embedding_seconds(self.workspace, len(self.pool))
 
     def session_mode(self) -> str:
         return SECOND if self.settings.stage == "second" else "review"
