@@ -19,14 +19,14 @@ from ...workspace import Workspace
 from .. import backbone
 from ..base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
 from ..paging import Paging
+from . import alike, rounds
 from . import head as heads
-from . import rounds
 from .head import HeadJob, HeadResult
 from .rounds import RoundJob, RoundResult
 from .settings import MODEL, BatchSettings, score_subset
 
 CHECKS_KEPT = 200  # the latest labels whose earlier guess calibrates the confidence shown
-ALIKE_POOL = 4  # look-alikes: the nearest this many times a page are offered to the leases, in order
+CALIBRATE_EVERY = 5  # checks between refits of the temperature on the key path (and at every update)
 
 
 @dataclass
@@ -100,6 +100,7 @@ class BatchSession(backbone.UsesBackbone, Paging, BaseSession):
         # scaled by the temperature these checks give (tuilabel.calibration), and hidden until they can
         self.checks: deque[tuple[int, np.ndarray, int]] = deque(maxlen=CHECKS_KEPT)
         self.temperature: float | None = None
+        self._checked = 0  # checks taken in this session
         self.labelled = self._labelled_indices()
         self.ranking = self.rng.permutation(len(self.pool))  # no model yet: random order
         if self.features is not None and self.settings.strategy == "auto":  # ... or the most typical first
@@ -251,11 +252,13 @@ class BatchSession(backbone.UsesBackbone, Paging, BaseSession):
         said = None if item.guess is None else self._probs_of(item.index)
         if said is not None and label is not None:
             self.checks.append((item.index, said, label))
-            self._calibrate()  # a millisecond: 48 temperatures over at most 200 checks
-            for other in self.page:
-                p = None if other.answered or other.guess is None else self._probs_of(other.index)
-                if p is not None:
-                    other.confidence = self._confidence(p)
+            self._checked += 1
+            if self._checked % CALIBRATE_EVERY == 0:  # not on every key: a new temperature a few labels on
+                self._calibrate()
+                for other in self.page:
+                    p = None if other.answered or other.guess is None else self._probs_of(other.index)
+                    if p is not None:
+                        other.confidence = self._confidence(p)
         item.label, item.answered = label, True
         self.labelled.add(item.index)
         if label is None:
@@ -270,7 +273,7 @@ class BatchSession(backbone.UsesBackbone, Paging, BaseSession):
         if not self.known_class(label):
             return
         if self.alike is not None:
-            self._label_alike(int(label))
+            alike.label(self, int(label))
         else:
             self._answer(int(label))
 
@@ -296,34 +299,8 @@ class BatchSession(backbone.UsesBackbone, Paging, BaseSession):
     def do_similar(self) -> None:
         """A page of the focused image's look-alikes (nearest open images in the backbone's space),
         all selected: a number key labels every selected one, space drops or takes back the focused
-        one, Esc goes back to the ranked page."""
-        if self.features is None:
-            self.message = "look-alikes need a backbone: tuilabel embed WS (or init --backbone)"
-            return
-        if self.alike is not None or not self.page:
-            return
-        source = self.page[self.focus]
-        f = self.features
-        if self._norms is None:
-            self._norms = np.linalg.norm(f, axis=1) + 1e-6
-        sims = (f @ f[source.index]) / self._norms  # cosine, up to the source's own norm
-        sims[np.fromiter(self.labelled, np.int64, len(self.labelled))] = -np.inf
-        sims[source.index] = -np.inf
-        on_page = {it.index for it in self.page}
-        want = max(0, self.page_size - (0 if source.answered else 1))
-        top = np.argpartition(-sims, min(len(sims) - 1, ALIKE_POOL * self.page_size))[: ALIKE_POOL * self.page_size]
-        top = top[np.argsort(-sims[top], kind="stable")]
-        top = top[np.isfinite(sims[top])]
-        held = [i for i in top if i in on_page]  # leased to this session already
-        fresh = self.claim((i for i in top if i not in on_page), want)
-        chosen = sorted([*held, *fresh], key=lambda i: -sims[i])[:want]
-        items = [] if source.answered else [source]
-        items += [self._item(int(i)) for i in chosen]
-        for item in items:
-            item.selected = True
-        self._alike_return = (self.page, self.focus)
-        self.alike, self.page, self.focus = source, items, 0
-        self.message = f"{len(items)} look-alikes of {shown_id(source.item_id)}"
+        one, Esc goes back to the ranked page (`alike.py`)."""
+        alike.open_page(self)
 
     def do_toggle(self) -> None:
         """On a look-alike page: drop the focused image from what a number key labels, or take it back."""
@@ -337,46 +314,14 @@ class BatchSession(backbone.UsesBackbone, Paging, BaseSession):
     def do_leave_alike(self) -> None:
         """Back to the ranked page, labelling nothing more."""
         if self.alike is not None:
-            self._close_alike(set())
-
-    def _label_alike(self, label: int) -> None:
-        chosen = [it for it in self.page if it.selected and not it.answered]
-        if not chosen:
-            self.message = "nothing selected: space selects the focused image"
-            return
-        self.store.add_many(self.session_id, [(it.item_id, label, 1.0) for it in chosen])
-        for it in chosen:
-            it.label, it.answered = label, True
-            self.labelled.add(it.index)
-        self._undo.append((self.page_number, tuple(it.index for it in chosen)))
-        self._close_alike({it.index for it in chosen}, label)
-        self.message = f"{len(chosen)} look-alikes -> {self.pool.class_names[label]}"
-
-    def _close_alike(self, labelled: set[int], label: int | None = None) -> None:
-        page, focus = self._alike_return
-        on_page = {it.index for it in page}
-        self.release(it.index for it in self.page if it.index not in on_page and it.index not in labelled)
-        for it in page:
-            if it.index in labelled:
-                it.label, it.answered = label, True
-        self.alike, self.page, self.focus = None, page, focus
-        self._alike_return = ([], 0)
-        if all(it.answered for it in self.page):
-            self.new_page()
-        elif self.page[self.focus].answered:
-            self._move_on()
+            alike.close(self, set())
 
     def resize_page(self, size: int) -> None:
         """A look-alike page keeps what still fits (nothing unseen is labelled); else as `Paging`."""
         if self.alike is None:
             super().resize_page(size)
-            return
-        self.page_size = max(1, size)
-        gone = self.page[self.page_size:]
-        on_return = {it.index for it in self._alike_return[0]}
-        self.release(it.index for it in gone if it.index not in on_return)
-        self.page = self.page[: self.page_size]
-        self.focus = min(self.focus, len(self.page) - 1)
+        else:
+            alike.resize(self, size)
 
     def do_undo(self) -> None:
         """Take back the last answer and focus that image again."""
@@ -384,7 +329,7 @@ class BatchSession(backbone.UsesBackbone, Paging, BaseSession):
             self.message = "nothing to undo"
             return
         if self.alike is not None:
-            self._close_alike(set())
+            alike.close(self, set())
         page_number, index = self._undo.pop()
         if isinstance(index, tuple):  # a look-alike page's labels: taken back together
             undone = self.store.undo(self.session_id, n=len(index))
@@ -414,7 +359,7 @@ class BatchSession(backbone.UsesBackbone, Paging, BaseSession):
     def do_skip_page(self) -> None:
         """Leave this page unlabelled and show the next one."""
         if self.alike is not None:
-            self._close_alike(set())
+            alike.close(self, set())
         self.new_page()
 
     # -- the update cycle: a round ----------------------------------------------------------------
