@@ -280,12 +280,17 @@ class BaseSession:
     def close(self) -> None:
         """The session ends (the screen leaves, the app quits): save what is not saved yet, and give
         back the items it held (a subclass that overrides this calls it too)."""
+        self.give_back_leases()
+
+    def give_back_leases(self) -> None:
+        """Every item this session holds, back to the other annotators (a store that is away: they
+        expire on their own)."""
         if self._leased:
             try:
                 self.store.release(self.session_id)
             except TuilabelError:
                 if self.store.unreachable_since is None:
-                    raise  # a store that is away: its leases expire on their own
+                    raise
             self._leased = False
 
     def handle(self, action: Action) -> None:

@@ -224,12 +224,12 @@ class TuilabelApp(App):
         """Close as `q` does, at once: every session gives its leases back now (the other annotators
         need not wait for them to expire) and the app exits; the labels are on disk already."""
         self.ended_by = signum
-        for screen in self.screen_stack:
+        for screen in self.screen_stack:  # at once: the exit's own closing may fail on a terminal gone
             session = getattr(screen, "session", None)
             if session is not None:
-                with contextlib.suppress(Exception):  # a store that is gone: the leases expire on their own
-                    session.close()
-        self.exit(return_code=128 + signum)
+                with contextlib.suppress(Exception):
+                    session.give_back_leases()
+        self.exit(return_code=128 + signum)  # then as q: each screen's session closes (saves) on unmount
 
     async def action_quit(self) -> None:
         self.exit()  # every label is already committed; the workspace is closed by whoever opened it

@@ -166,7 +166,8 @@ def train(session: BatchSession, job: RoundJob, progress: Progress = no_progress
         ranking = diverse_ranking(session, model, job, cx, scores, rng)
     elif s.strategy == "auto" and head is not None:  # the CNN answers, but is not worth asking yet: random
         # order levelled by the head's guesses, so that every class reaches ASK_AFTER labels sooner
-        guesses = head.predict_proba(session.features[job.candidates]).argmax(axis=1)  # type: ignore[index]
+        assert session.features is not None
+        guesses = head.predict_proba(session.features)[job.candidates].argmax(axis=1)  # in place, as heads.rank
         counts = np.bincount(job.y, minlength=job.n_classes)
         ranking = job.candidates[strategies.balanced(guesses, counts, rng)]
     else:  # auto before the model is worth asking: the very order strategy=random gives (paired runs)
