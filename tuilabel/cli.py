@@ -15,6 +15,8 @@ from . import __version__
 from .errors import TuilabelError
 from .graphics import GRAPHICS_CHOICES
 from .progress import CommandProgress
+from .quitting import wait_for_updates, write_waiting
+from .quitting import warn as _warn
 from .sessions.registry import MODES, models
 from .sessions.registry import mode as mode_spec
 from .sessions.settings import parse_option
@@ -22,10 +24,6 @@ from .status import cmd_originals, cmd_status
 from .store import shown_location
 
 EXIT_USER_ERROR = 2
-
-
-def _warn(msg: str) -> None:
-    print(f"tuilabel: {msg}", file=sys.stderr)
 
 
 def compact(names: Sequence[str], head: int = 8, tail: int = 2) -> str:
@@ -254,8 +252,8 @@ def _run_app(workspace: Any, mode: str | None, colors: str, settings: Any, annot
         app.run()
         # closed by SIGHUP or SIGTERM: nobody is there to wait (nor, after a hang-up, a terminal to
         # write to), and an update's result is not worth a shutdown's grace period; labels are on disk
-        finished = app.ended_by is None and _wait_for_updates(app.updates)
-        _write_waiting(workspace)
+        finished = app.ended_by is None and wait_for_updates(app.updates)
+        write_waiting(workspace)
     finally:
         workspace.close()
     if app.ended_by is not None:
@@ -268,40 +266,6 @@ def _run_app(workspace: Any, mode: str | None, colors: str, settings: Any, annot
         sys.stderr.flush()
         os._exit(130)
     return app.return_code or 0
-
-
-def _write_waiting(workspace: Any) -> None:
-    """Labels kept in the workspace while the store was unreachable: written now if it is back, else
-    said (the next start writes them)."""
-    store = workspace._store
-    if store is None or not store.waiting():
-        return
-    with contextlib.suppress(TuilabelError):
-        store.flush_journal()
-    if store.waiting():
-        with contextlib.suppress(OSError):
-            _warn(f"{store.waiting()} labels wait in {workspace.path / 'journal.jsonl'} for the label store "
-                  "(unreachable); the next start writes them")
-
-
-def _wait_for_updates(updates: Any) -> bool:
-    """Quitting during an update: the update saves what it makes, so let it finish (and say so);
-    Ctrl+C leaves it (every label is on disk already). False when it was left."""
-    if updates.wait(0.1):
-        return True
-    _warn("letting the model update finish so it is kept; Ctrl+C leaves it")
-    tty = sys.stderr.isatty()
-    try:
-        while not updates.wait(1.0):
-            if tty:
-                print(f"\r\x1b[K  {updates.describe()[:76]}", end="", file=sys.stderr, flush=True)
-    except KeyboardInterrupt:
-        print("\r\x1b[K" if tty else "", end="", file=sys.stderr)
-        _warn("left the update unfinished")
-        return False
-    print("\r\x1b[K" if tty else "", end="", file=sys.stderr)
-    _warn("model update finished and saved")
-    return True
 
 
 def cmd_label(args: argparse.Namespace) -> int:
