@@ -109,3 +109,13 @@ class OwnServer:
 
     def close(self) -> None:
         self.server.cleanup()
+
+
+def own_server(folder: Path) -> OwnServer:
+    """An `OwnServer`, or the calling test skipped where none can start here."""
+    import pytest
+
+    try:
+        return OwnServer(folder)
+    except Exception as exc:  # no binaries, no way to run them
+        pytest.skip(f"no PostgreSQL server: {exc}")

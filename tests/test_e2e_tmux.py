@@ -56,6 +56,25 @@ class Tmux:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True, check=False)
 
 
+def _app_pids(marker: str) -> list[str]:
+    """The running `tuilabel label` whose command line holds ``marker`` (not tmux's shell around it)."""
+    return subprocess.run(["pgrep", "-f", rf"^\S*python\S* .*tuilabel label .*{marker}"], check=False,
+                          capture_output=True, text=True).stdout.split()
+
+
+def _postgres_workspace(sample_arrays, tmp_path: Path):
+    """A server of the test's own and a workspace of the sample whose labels live there."""
+    from tuilabel.cli import main
+
+    from .pg import own_server
+
+    server = own_server(tmp_path / "pg")
+    ws_path = tmp_path / "ws"
+    assert main(["init", str(ws_path), "--data", str(sample_arrays[0]), "--store", server.url,
+                 "--backbone", "none"]) == 0
+    return server, ws_path
+
+
 @pytest.mark.slow
 def test_label_browse_undo_quit_in_tmux(sample_workspace, tmp_path):
     ws_path = sample_workspace.path
@@ -114,8 +133,7 @@ def test_a_dropped_link_or_a_shutdown_gives_the_leases_back_at_once_in_tmux(samp
         tmux.wait_for(r"labelled here: 2")
         store = LabelStore(ws_path / "labels.sqlite")
         assert store.leases(), "browse leases the items it shows"
-        pid = subprocess.run(["pgrep", "-f", rf"^\S*python\S* .*tuilabel label .*{marker}"],  # not tmux's shell
-                             check=False, capture_output=True, text=True).stdout.split()
+        pid = _app_pids(marker)
         assert pid
         for p in pid:
             subprocess.run(["kill", f"-{signame}", p], check=False)
@@ -132,17 +150,7 @@ def test_a_postgresql_restart_mid_session_costs_no_label_in_tmux(sample_arrays, 
     """Browse against a real PostgreSQL; the server stopped as a crash stops it, then started again:
     every key typed before, during and after the outage is in the store once, in order, with no
     restart of tuilabel."""
-    from tuilabel.cli import main
-
-    from .pg import OwnServer
-
-    try:
-        server = OwnServer(tmp_path / "pg")
-    except Exception as exc:
-        pytest.skip(f"no PostgreSQL server: {exc}")
-    ws_path = tmp_path / "ws"
-    assert main(["init", str(ws_path), "--data", str(sample_arrays[0]), "--store", server.url,
-                 "--backbone", "none"]) == 0
+    server, ws_path = _postgres_workspace(sample_arrays, tmp_path)
     exe = Path(sys.executable).with_name("tuilabel")
     tmux = Tmux(f"tuilabel-pg-{os.getpid()}", f"{exe if exe.exists() else 'tuilabel'} label {ws_path} --mode browse")
     typed: list[str] = []
@@ -181,15 +189,7 @@ def test_killed_during_an_outage_the_next_start_writes_the_waiting_labels_in_tmu
     workspace (here `tuilabel status`) writes them, once each."""
     from tuilabel.cli import main
 
-    from .pg import OwnServer
-
-    try:
-        server = OwnServer(tmp_path / "pg")
-    except Exception as exc:
-        pytest.skip(f"no PostgreSQL server: {exc}")
-    ws_path = tmp_path / "ws"
-    assert main(["init", str(ws_path), "--data", str(sample_arrays[0]), "--store", server.url,
-                 "--backbone", "none"]) == 0
+    server, ws_path = _postgres_workspace(sample_arrays, tmp_path)
     exe = Path(sys.executable).with_name("tuilabel")
     marker = f"kill9{os.getpid()}"
     tmux = Tmux(f"tuilabel-kill-{os.getpid()}",
@@ -205,8 +205,7 @@ def test_killed_during_an_outage_the_next_start_writes_the_waiting_labels_in_tmu
             tmux.keys(str(n))
             tmux.wait_for(rf"labelled here: {n}\b")
         tmux.wait_for(r"2 saved here")
-        pid = subprocess.run(["pgrep", "-f", rf"^\S*python\S* .*tuilabel label .*{marker}"], check=False,
-                             capture_output=True, text=True).stdout.split()
+        pid = _app_pids(marker)
         assert pid
         subprocess.run(["kill", "-9", *pid], check=False)
         tmux.wait_for(r"EXIT=137")

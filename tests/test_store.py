@@ -336,12 +336,9 @@ def test_a_postgresql_store_reconnects_after_the_server_restarts(tmp_path):
     store object (no restart of tuilabel)."""
     from tuilabel.errors import TuilabelError
 
-    from .pg import OwnServer
+    from .pg import own_server
 
-    try:
-        server = OwnServer(tmp_path / "pg")
-    except Exception as exc:  # no binaries here
-        pytest.skip(f"no PostgreSQL server: {exc}")
+    server = own_server(tmp_path / "pg")
     try:
         store = LabelStore(server.url)
         s = store.start_session("browse", "ann")
@@ -373,12 +370,9 @@ def test_a_postgresql_store_reconnects_after_the_server_restarts(tmp_path):
 def test_labels_typed_while_the_server_is_away_wait_in_the_journal_and_land_once_in_order(tmp_path):
     from tuilabel.errors import TuilabelError
 
-    from .pg import OwnServer
+    from .pg import own_server
 
-    try:
-        server = OwnServer(tmp_path / "pg")
-    except Exception as exc:
-        pytest.skip(f"no PostgreSQL server: {exc}")
+    server = own_server(tmp_path / "pg")
     journal = tmp_path / "ws" / "journal.jsonl"
     journal.parent.mkdir()
     try:
@@ -426,12 +420,9 @@ def test_labels_typed_while_the_server_is_away_wait_in_the_journal_and_land_once
 
 @pytest.mark.slow
 def test_a_process_killed_with_labels_waiting_leaves_them_to_the_next_start(tmp_path):
-    from .pg import OwnServer
+    from .pg import own_server
 
-    try:
-        server = OwnServer(tmp_path / "pg")
-    except Exception as exc:
-        pytest.skip(f"no PostgreSQL server: {exc}")
+    server = own_server(tmp_path / "pg")
     journal = tmp_path / "journal.jsonl"
     try:
         store = LabelStore(server.url)
