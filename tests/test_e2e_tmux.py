@@ -320,8 +320,8 @@ def test_every_mode_shows_its_picture_and_footer_at_80x24_and_60x18_in_tmux(stre
                     width=width, height=height, env={"TERM": "xterm-256color"})
         try:
             tmux.wait_for(ready, timeout=90)
-            tmux.wait_for(r"\? Help.*q Quit")  # a capture can fall between two writes of one frame
-            screen = tmux.capture()
+            # a capture can fall between two writes of one frame: the footer on the last row settles it
+            screen = tmux.wait_for(rf"^(?:[^\n]*\n){{{height - 1}}}[^\n]*\? Help[^\n]*q Quit").string
             lines = screen.rstrip("\n").split("\n")
             assert len(lines) == height and "? Help" in lines[-1] and "q Quit" in lines[-1], lines[-1]
             assert sum(line.count("▀") + line.count("█") for line in lines) > 50, screen  # the picture
