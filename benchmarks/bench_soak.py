@@ -7,8 +7,8 @@ in, updates on the session's schedule, the view read after each key):
 * batch: ``--rounds`` rounds (default 200) on a pool of 3,000 such images, a round every 5 labels,
   one-epoch CNNs (what is under test is what a round leaves behind, not the model);
 * stream: ``--stream-minutes`` (default 30) of frames at 30 fps on the simulated clock, a sticky
-  label switched every 200 frames, online learning on, an untrained RBM (the frames' content is not
-  under test).
+  label switched every 200 frames, online learning on and the offline retrains of the label weights
+  every 500 labelled frames, an RBM of one epoch (the frames' content is not under test).
 Each part reports the process's resident memory (VmRSS), open file descriptors and threads after a
 warm-up and at the end, and the largest RSS seen; growth is end minus start.
 
@@ -135,6 +135,7 @@ def soak_stream(folder: Path, minutes: float) -> dict:
             session.handle(Action("label", (k // 200) % ws.pool.n_classes))
         clock.now = session.next_frame_at
         session.tick()
+        session.update_if_due()  # the offline retrains every 500 labelled frames, as the screen runs them
         session.view()
 
     out = measure("stream", frames, step, every=1000)

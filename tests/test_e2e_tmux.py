@@ -27,7 +27,11 @@ pytestmark = [
 class Tmux:
     def __init__(self, name: str, command: str, width: int = 80, height: int = 24, env: dict | None = None):
         self.name = name
-        self.env = {**os.environ, **(env or {})}
+        # the pane's size is the app's only if COLUMNS and LINES are unset: a tmux server keeps the
+        # environment of whichever process started it (one with COLUMNS=80 LINES=24 made every later
+        # pane draw at 80x24 in a 60x18 window, scrolled by the rows that did not fit)
+        self.env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in ("COLUMNS", "LINES")}
+        command = f"unset COLUMNS LINES; {command}"
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True, check=False)
         for _attempt in range(3):  # a tmux server whose last session just ended exits under a new client
             started = subprocess.run(
@@ -316,7 +320,9 @@ def test_every_mode_shows_its_picture_and_footer_at_80x24_and_60x18_in_tmux(stre
         sets = {"clusters": "--set k=6 --set epoch_samples=3000",
                 "review": "--set folds=2 --set epochs=2"}.get(mode, "")
         tmux = Tmux(f"tuilabel-fit-{mode}-{width}-{os.getpid()}",
-                    f"{exe if exe.exists() else 'tuilabel'} label {ws_path} --mode {mode} {sets} --colors 256",
+                    # a stale COLUMNS/LINES (as a tmux server started elsewhere hands on) gives way to the pane
+                    f"COLUMNS=80 LINES=24 {exe if exe.exists() else 'tuilabel'} label {ws_path} --mode {mode} {sets} "
+                    "--colors 256",
                     width=width, height=height, env={"TERM": "xterm-256color"})
         try:
             tmux.wait_for(ready, timeout=90)

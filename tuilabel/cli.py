@@ -244,6 +244,11 @@ def _run_app(workspace: Any, mode: str | None, colors: str, settings: Any, annot
     choice = _resolve_graphics(requested, colors)
     if choice.protocol == "kitty":  # placeholders carry the image id as a 24-bit colour
         os.environ["TEXTUAL_COLOR_SYSTEM"] = "truecolor"
+    if sys.__stdout__ is not None and sys.__stdout__.isatty():
+        # a full-screen app follows its terminal: COLUMNS and LINES left in the environment (a tmux
+        # server hands every pane those of the process that started it) would draw it at their size
+        for name in ("COLUMNS", "LINES"):
+            os.environ.pop(name, None)
     from .tui.app import TuilabelApp
 
     app = TuilabelApp(workspace, mode=mode, colors=colors, settings=settings, annotator=annotator,
