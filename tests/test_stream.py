@@ -213,3 +213,34 @@ def test_the_seed000_preset_sets_what_was_left_at_its_default():
     assert (seed.chain_length, seed.label_start, seed.offline_every) == (30, False, 0)
     mine = StreamSettings.from_options(["preset=seed000", "chain_length=12"])
     assert (mine.chain_length, mine.label_start) == (12, False)  # a value set by hand wins
+
+
+def test_a_long_session_keeps_only_the_frames_undo_reaches_and_those_a_retrain_redoes(stream_workspace,
+                                                                                    monkeypatch):
+    """Counted all, kept few: beyond undo's reach a frame is a count, not a tuple with tensors; but
+    the frames labelled while an offline retrain runs stay until it has put their updates back."""
+    monkeypatch.setattr(stream_module, "UNDO_REACH", 6)
+    session, clock = session_for(stream_workspace, autospeed=False, offline_every=0, label_start=False,
+                                 chain_length=4)
+    session.handle(Action("label", 3))
+    play(session, clock, 40)
+    assert session.spent == 40 == stream_workspace.store.session_counts(session.session_id)[0]
+    assert 6 <= len(session.labelled) < 12
+    assert session.view().labelled_frames == 40
+    session.handle(Action("undo"))  # takes back the last five, from what is kept
+    assert session.spent == 35 == stream_workspace.store.session_counts(session.session_id)[0]
+    session.handle(Action("label", 2))
+    session.handle(Action("train_offline"))
+    job = session.snapshot()
+    result = session.train(job)
+    play(session, clock, 30)  # labelled while the retrain runs: all kept
+    assert len(session.labelled) >= 30
+    later = [record for event, _, record in session.labelled if event > job.last_event]
+    assert len(later) == 30
+    session.apply(job, result)
+    expected_U = result[0].clone()
+    for h, diff, lr in later:
+        expected_U += lr * torch.outer(diff, h)
+    assert torch.allclose(session.rbm.U_, expected_U, atol=1e-6)
+    play(session, clock, 20)
+    assert len(session.labelled) < 12 and session.spent == 85

@@ -32,6 +32,10 @@ AUTOSPEED_AFTER = 50  # labelled frames before autospeed acts (an untrained mode
 EVALUATE_EVERY = 25  # labelled frames between the test evaluations the screen shows
 SURE = 0.8  # skip_sure: a chain start the model gives more than this is skipped (seed 000)
 FAST_LEARNING_RATE = 0.002  # of the fast weights (Tieleman and Hinton 2009)
+# labelled frames undo can still reach (33 s at 30 fps); older ones are only counted: a tuple (and
+# an online update's tensors) kept per frame of an all-day session pin memory (+97 MB over 30
+# minutes at 30 fps; `benchmarks/bench_soak.py`)
+UNDO_REACH = 1000
 
 
 @dataclass
@@ -132,8 +136,11 @@ class StreamSession(BaseSession):
         self.chain_events: list[tuple[int, int]] = []  # (event id, chain step) of this chain's labelled frames
         self.starts_labelled = 0
         self._test_input: np.ndarray | None = None
-        # (event id, label, online update record or None), newest last: what undo takes back
+        # (event id, label, online update record or None), newest last: what undo takes back, the
+        # last UNDO_REACH frames and those whose online updates an offline retrain has not yet baked in
         self.labelled: list[tuple[int, int, tuple | None]] = []
+        self.labelled_count = 0  # labelled frames this session has given and not taken back
+        self._retrain_from = -1  # the newest labelled frame the running offline retrain includes
         self.v: torch.Tensor = torch.zeros(0)
         self.h: torch.Tensor = torch.zeros(0)
         self.next_frame_at = self.clock()
@@ -158,7 +165,7 @@ class StreamSession(BaseSession):
 
     @property
     def spent(self) -> int:
-        return len(self.labelled)
+        return self.labelled_count
 
     def close(self) -> None:
         """The RBM with the label weights learned so far, for the next session."""
@@ -238,15 +245,31 @@ class StreamSession(BaseSession):
             if self.settings.online else None
         )
         self.labelled.append((event, self.label, record))
+        self.labelled_count += 1
         self.chain_events.append((event, self.chain_step))
         self.since_offline += 1
         self.per_class[self.label] += 1
-        if len(self.labelled) % EVALUATE_EVERY == 0:
+        if len(self.labelled) >= 2 * self._reach:
+            self._forget_old_frames()
+        if self.labelled_count % EVALUATE_EVERY == 0:
             self.evaluate()
+
+    @property
+    def _reach(self) -> int:
+        return max(UNDO_REACH, self.settings.chain_length)
+
+    def _forget_old_frames(self) -> None:
+        """Drop the frames beyond undo's reach (counted still), but while an offline retrain runs,
+        not those labelled since its snapshot: their online updates go again on top of its weights."""
+        cut = len(self.labelled) - self._reach
+        if self.updating:
+            cut = min(cut, next((i for i, (event, _, _) in enumerate(self.labelled) if event > self._retrain_from),
+                                cut))
+        del self.labelled[:max(0, cut)]
 
     def frame_interval(self) -> float:
         interval = 1.0 / self.settings.fps
-        if self.settings.autospeed and len(self.labelled) >= AUTOSPEED_AFTER:
+        if self.settings.autospeed and self.labelled_count >= AUTOSPEED_AFTER:
             k = len(self.probs)
             unsure = (1.0 - float(self.probs.max())) / (1.0 - 1.0 / k) if k > 1 else 0.0
             interval *= 1.0 + (MAX_SLOWDOWN - 1.0) * min(max(unsure, 0.0), 1.0)
@@ -277,6 +300,7 @@ class StreamSession(BaseSession):
             if record is not None:
                 self.rbm.undo_update(record)
             self.per_class[label] -= 1
+            self.labelled_count -= 1
             taken += 1
         if taken:
             self.store.undo(self.session_id, taken)
@@ -386,6 +410,7 @@ class StreamSession(BaseSession):
         self.updating = True
         x, y = self.labelled_frames()
         last = self.labelled[-1][0] if self.labelled else -1
+        self._retrain_from = last
         return OfflineJob(x, y, int(self.rng.integers(2**31)), last)
 
     def train(self, job: OfflineJob, progress: Progress = no_progress) -> Any:
@@ -421,10 +446,10 @@ class StreamSession(BaseSession):
         return self.accuracy
 
     def record_point(self, offline_accuracy: float | None = None) -> CurvePoint:
-        extra: dict[str, Any] = {"frames": self.frames, "labelled_frames": len(self.labelled)}
+        extra: dict[str, Any] = {"frames": self.frames, "labelled_frames": self.labelled_count}
         if offline_accuracy is not None:
             extra["offline_accuracy"] = offline_accuracy
-        point = CurvePoint(len(self.labelled), self.elapsed, self.evaluate(), extra)
+        point = CurvePoint(self.labelled_count, self.elapsed, self.evaluate(), extra)
         self.curve.append(point)
         return point
 
