@@ -465,6 +465,43 @@ def test_an_epoch_trains_on_the_spread_labels_and_clusters_again(sample_workspac
     assert out == 0
 
 
+def test_queued_centres_take_labels_while_the_epoch_trains_and_count_toward_the_next(sample_workspace,
+                                                                                     clusters_model):
+    """Found at 80x24: after the 16th decision the person waited the whole epoch with nothing to do.
+    The queued centres stay on screen; their labels are stored at once and join the next epoch."""
+    ws = sample_workspace
+    session = _session(ws, clusters_model, space="vae")
+    truth = ws.pool.truth
+
+    def label_current():
+        session.handle(Action("label", int(np.bincount(truth[session.current.members]).argmax())))
+
+    while not session.due_update():
+        label_current()
+    job = session.snapshot()
+    assert session.training and session.current is not None  # the rest of the queue, still there
+    before = len(ws.store.current(("human",)))
+    label_current()
+    label_current()
+    assert len(ws.store.current(("human",))) == before + 2 and session.view().position == 2
+    assert "next epoch" in session.message
+    session.handle(Action("undo"))  # one made while training: taken back
+    assert len(ws.store.current(("human",))) == before + 1 and session.view().position == 1
+    session.handle(Action("undo"))
+    session.handle(Action("undo"))  # the epoch trains on this one: not now
+    assert len(ws.store.current(("human",))) == before and "when the epoch is done" in session.message
+    label_current()
+    session.apply(job, session.train(job))
+    assert session.epoch == 2 and session.decided_this_epoch == 1 and not session.training
+    assert session.curve[-1].labels == job.spent  # the epoch's point counts what it trained on
+    assert all(c.medoid is None or not session.taken_mask[c.medoid] for c in session.queue)
+    while not session.due_update():
+        label_current()
+    assert session.decided_this_epoch == TINY.per_epoch  # the one made while training counted
+    session.update()
+    assert session.curve[-1].labels == session.spent
+
+
 def test_train_key_ends_the_epoch_early(sample_workspace, clusters_model):
     session = _session(sample_workspace, clusters_model)
     session.handle(Action("label", 1))

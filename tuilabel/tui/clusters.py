@@ -124,13 +124,13 @@ class ClustersScreen(ModeScreen):
         v = self.session.view()
         names = self.workspace.pool.class_names
         centre = v.centre
-        self.query_one("#centre", PixelView).set_image(None if centre is None or v.training else centre.image)
+        self.query_one("#centre", PixelView).set_image(None if centre is None else centre.image)
         box = self.query_one("#strip-box", ImageBox)
-        strip = None if centre is None or v.training else member_strip(
+        strip = None if centre is None else member_strip(
             v.members, box.content_size.width or 40, box.content_size.height or 5)
         self.query_one("#members", PixelView).set_image(strip)
         caption = Text()
-        if v.training:  # the epoch trains on its own: nothing here to decide until it is done
+        if v.training and centre is None:  # the epoch trains on its own: nothing left here to decide
             caption.append("training… meanwhile Esc, a: label in batch", style="yellow")  # 44 columns at 80
         elif centre is not None:
             nearest = "nearest" if centre.medoid is None else "next nearest"  # the image above is the nearest
@@ -138,8 +138,11 @@ class ClustersScreen(ModeScreen):
         self.query_one("#strip-caption", TextPanel).set_text(caption)
         state = Text()
         state.append("clusters", style="bold")
-        state.append(f"  epoch {v.epoch}, k={v.k}\n")
-        if v.training:
+        state.append(f"  epoch {v.epoch}, k={v.k}")
+        if v.training and centre is not None:  # the queued centres go on: their labels join the next epoch
+            state.append(" · training", style="yellow")
+        state.append("\n")
+        if v.training and centre is None:
             state.append("training the next epoch…\n", style="yellow")
         elif centre is not None:
             state.append(f"cluster {centre.path}", style="bold")
@@ -150,7 +153,7 @@ class ClustersScreen(ModeScreen):
                 if centre.uncertainty is not None:
                     state.append(f"  entropy {centre.uncertainty:.2f}", style="dim")
             state.append("\n")
-        else:
+        elif not v.training:
             state.append("no centres left: t trains the next epoch\n\n", style="yellow")
         state.append(f"decided {v.position}/{v.per_epoch}, {v.queued} queued\n")  # one line beside 80 columns
         state.append(f"labels spent {v.spent}\n")

@@ -301,7 +301,10 @@ def apply(s: ClustersSession, job: EpochJob, result: EpochResult) -> None:
     s.updating = False
     s.plan = result.plan
     s.queue = list(result.plan.centres)
-    s.decided_this_epoch = 0
+    s.repick(s.queue)  # the medoid of a centre may have been labelled while this epoch trained
+    decided = [d for d in s.decisions if d.epoch == job.epoch and d.events]  # it trained on them (not skips)
+    s.decided_this_epoch = s.decided_while_training
+    s.decided_while_training = 0
     s.train_now = False
     s.epoch = job.epoch + 1
     s.known = job.labels
@@ -313,7 +316,6 @@ def apply(s: ClustersSession, job: EpochJob, result: EpochResult) -> None:
         "seconds_train": round(result.seconds_train, 2),
         **{f"train_{k}": round(v, 4) for k, v in result.record.items() if k != "epoch"},
     }
-    decided = [d for d in s.decisions if d.centre.epoch == job.epoch and d.events]  # not skips
     no_class = sum(d.label is None for d in decided)
     extra["no_class"] = no_class
     extra["spread_checked"], extra["spread_agreed"] = job.checks.checked, job.checks.agreed

@@ -41,6 +41,7 @@ class Decision:
     events: list[int]  # the person's event and every propagated one
     children: list[Centre]  # sub-clusters queued by a "no class"
     checked: bool | None = None  # the person's label agreed with the one spread to the image before
+    epoch: int = 0  # the epoch that trains on its labels (made while one trains: the next)
 
 
 @dataclass
@@ -143,6 +144,7 @@ class ClustersSession(BaseSession):
             self.queue = list(self.plan.centres)
         self.decisions: list[Decision] = []
         self.decided_this_epoch = 0
+        self.decided_while_training = 0  # decisions on the queued centres while an epoch trains
         self.train_now = False  # `t`: end this epoch's labelling before per_epoch decisions
         self.spent_here = 0  # centre decisions (a class or no class) over the whole session
         self.confidence = self.settings.confidence
@@ -287,7 +289,7 @@ class ClustersSession(BaseSession):
 
     def _decide(self, label: int | None) -> None:
         centre = self.current
-        if centre is None or self.updating:
+        if centre is None:
             self.message = "training: the next epoch's centres come when it is done" if self.training \
                 else "no centre to label: press t to train the next epoch"
             return
@@ -315,15 +317,18 @@ class ClustersSession(BaseSession):
         if label is None:
             children = self._split(centre)
             self.queue[0:0] = children
-        self.decisions.append(Decision(centre, label, p_c, [human, *propagated], children, checked))
+        self.decisions.append(Decision(centre, label, p_c, [human, *propagated], children, checked,
+                                       self.label_epoch))
         self.spent_here += 1
-        self.decided_this_epoch += 1
+        self._count_decision(1)
         name = "no class" if label is None else self.pool.class_names[label]
         if label is None:
             self.message = f"cluster {centre.path}: no class; " + (
                 f"split into {len(children)}" if children else "too small to split, left unlabelled")
         else:
             self.message = f"cluster {centre.path} -> {name} ({self.confidence}), spread to {len(spread)} images"
+        if self.updating:
+            self.message += "; the next epoch trains on it"
         self.confidence = self.settings.confidence  # a lowered confidence holds for one label
         trial.step(self)
 
@@ -350,19 +355,31 @@ class ClustersSession(BaseSession):
         self.confidence = level
         self.message = f"next label's confidence: {level} ({CONFIDENCE[level]:g})"
 
+    @property
+    def label_epoch(self) -> int:
+        """The epoch whose training a decision made now joins: this one, or while it trains, the next."""
+        return self.epoch + 1 if self.updating else self.epoch
+
+    def _count_decision(self, n: int) -> None:
+        """While an epoch trains, a decision counts toward the next one (its labels are not in this)."""
+        if self.updating:
+            self.decided_while_training = max(0, self.decided_while_training + n)
+        else:
+            self.decided_this_epoch = max(0, self.decided_this_epoch + n)
+
     def do_skip(self) -> None:
         """Leave this cluster unlabelled and show the next centre."""
-        if self.current is None or self.updating:
+        if self.current is None:
             return
         skipped = self.queue.pop(0)
-        self.decisions.append(Decision(skipped, None, 0.0, [], []))
+        self.decisions.append(Decision(skipped, None, 0.0, [], [], epoch=self.label_epoch))
         self.message = f"cluster {skipped.path} skipped"
         trial.step(self)
 
     def do_undo(self) -> None:
         """Take back the last decision (and everything it spread); show that centre again."""
-        if self.updating:
-            self.message = "training: undo when the epoch is done"
+        if self.updating and self.decisions and self.decisions[-1].epoch <= self.epoch:
+            self.message = "training on that decision: undo it when the epoch is done"
             return
         if not self.decisions:
             self.message = "nothing to undo"
@@ -374,8 +391,7 @@ class ClustersSession(BaseSession):
             self.store.retract(self.session_id, d.events)
             self.taken_mask = self.taken()
             self.spent_here -= 1
-            if self.decided_this_epoch:
-                self.decided_this_epoch -= 1
+            self._count_decision(-1)
         for child in d.children:
             if child in self.queue:
                 self.queue.remove(child)
@@ -445,7 +461,8 @@ class ClustersSession(BaseSession):
         members = [] if centre is None else [self.pool.images[i] for i in centre.shown_members(MEMBERS_SHOWN)]
         counts = self.store.counts()
         return ClustersView(
-            centre=centre, members=members, epoch=self.epoch, k=self.plan.k, position=self.decided_this_epoch,
+            centre=centre, members=members, epoch=self.epoch, k=self.plan.k,
+            position=self.decided_while_training if self.updating else self.decided_this_epoch,
             per_epoch=self.settings.per_epoch, queued=len(self.queue), spent=self.spent_here,
             confidence=self.confidence, training=self.updating, accuracy=self.accuracy,
             history=list(self.history),
