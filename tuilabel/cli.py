@@ -157,6 +157,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from .importing import _unknown_message, import_labels
+    from .workspace import Workspace
+
+    ws = Workspace(args.workspace).check()
+    try:
+        done = import_labels(ws, args.file, annotator=args.annotator, skip_unknown=args.skip_unknown)
+    finally:
+        ws.close()
+    who = ", ".join(done.annotators[:3]) + (", …" if len(done.annotators) > 3 else "")
+    print(f"imported {done.labels} labels from {args.file} as people's labels ({who})")
+    if done.skipped:
+        print(f"left out {done.skipped} rows: {_unknown_message(done, ws.class_names)}")
+    return 0
+
+
 def _resolve_colors(choice: str) -> str:
     """Pick the renderer's colours and tell Textual the same before it is imported."""
     from .render import detect_colors
@@ -472,13 +488,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write the labels out")
     p.add_argument("workspace")
-    p.add_argument("--format", choices=["csv", "jsonl", "imagefolder"], required=True)
+    p.add_argument("--format", choices=["csv", "jsonl", "parquet", "imagefolder", "hf-imagefolder"], required=True,
+                   help="parquet needs pyarrow (the parquet extra); hf-imagefolder: class folders and a "
+                        "metadata.csv that datasets' imagefolder loader reads")
     p.add_argument("--out", required=True)
     p.add_argument("--sources", default="human", help="comma-separated: human,propagated,pseudo")
-    p.add_argument("--force", action="store_true", help="imagefolder: replace what a non-empty --out holds")
+    p.add_argument("--force", action="store_true", help="(hf-)imagefolder: replace what a non-empty --out holds")
     p.add_argument("--link", action="store_true",
-                   help="imagefolder: hard-link the original files instead of copying them (same file system)")
+                   help="(hf-)imagefolder: hard-link the original files instead of copying them (same file system)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import", help="bring in labels made elsewhere (a CSV or JSON lines file)")
+    p.add_argument("workspace")
+    p.add_argument("file", help="rows of an item (item_id, path or file name) and a class (name or index), "
+                                "optionally annotator and confidence")
+    p.add_argument("--annotator", help="whose labels they are, where a row does not say (default: import:FILE)")
+    p.add_argument("--skip-unknown", action="store_true",
+                   help="import the rows the workspace knows and leave out those naming unknown items or classes")
+    p.set_defaults(func=cmd_import)
 
     colors: dict[str, Any] = {"choices": ["auto", "truecolor", "256", "none"], "default": "auto",
                               "help": "colours of the half-block images (default: what the terminal says)"}

@@ -1,4 +1,6 @@
-"""Export current labels as CSV, JSON lines or an image folder (one folder per class).
+"""Export current labels as CSV, JSON lines, a Parquet table, an image folder (one folder per
+class), or Hugging Face's image folder (the same, with a ``metadata.csv`` that
+``datasets.load_dataset("imagefolder", data_dir=OUT)`` reads with every column).
 
 Pool items and generated samples (stream frames, decoded cluster centres) are kept apart: CSV and
 JSON rows say which ``kind`` each is and carry a sample's pixels; an image folder puts pool items in
@@ -17,6 +19,7 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +27,9 @@ from .errors import TuilabelError
 from .store import SOURCES, LabelEvent
 from .workspace import CONFIG, Workspace
 
-FORMATS = ("csv", "jsonl", "imagefolder")
+FORMATS = ("csv", "jsonl", "parquet", "imagefolder", "hf-imagefolder")
+FOLDERS = ("imagefolder", "hf-imagefolder")
+METADATA = "metadata.csv"  # hf-imagefolder: one row per image, ``file_name`` relative to the folder
 UNSURE_NAME = "_unsure"
 GENERATED = "_generated"  # the image folder's folder of generated samples (never a class)
 MAX_NAME_BYTES = 255  # a file name on every common file system
@@ -101,9 +106,9 @@ def check_target(ws: Workspace, fmt: str, out: Path, force: bool = False) -> Pat
             raise TuilabelError(f"is inside the workspace's {folder.name}/ folder: export elsewhere", out)
     if target in own or target == root or target in root.parents:
         raise TuilabelError("is the workspace or one of its own files: export elsewhere", out)
-    if fmt in ("csv", "jsonl") and target.is_dir():
+    if fmt not in FOLDERS and target.is_dir():
         raise TuilabelError(f"is a folder: give a file name for the {fmt} export", out)
-    if fmt == "imagefolder" and target.exists():
+    if fmt in FOLDERS and target.exists():
         if not target.is_dir():
             raise TuilabelError("exists and is not a folder", out)
         if any(target.iterdir()):
@@ -128,14 +133,20 @@ def export(ws: Workspace, fmt: str, out: str | Path, sources: Iterable[str] = ("
     with ``link``) where the workspace has it unchanged, else its display copy as a PNG."""
     if fmt not in FORMATS:
         raise TuilabelError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if fmt == "parquet":
+        _pyarrow(out)
     sources = check_sources(sources)
     target = check_target(ws, fmt, Path(out), force)
     records = _records(ws, sources)
     names = ws.class_names
-    if fmt == "imagefolder":
-        return _export_imagefolder(ws, records, target, Path(out), link)
+    if fmt in FOLDERS:
+        return _export_imagefolder(ws, records, target, Path(out), link, metadata=fmt == "hf-imagefolder")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
+    if fmt == "parquet":
+        _write_parquet([_row(ev, names, ws) for ev in records], tmp)
+        tmp.replace(target)
+        return Exported(len(records))
     with tmp.open("w", newline="") as f:  # written whole, then renamed: never half an export
         if fmt == "csv":
             writer = csv.DictWriter(f, fieldnames=list(_row(records[0], names)) if records else ["item_id"])
@@ -149,7 +160,47 @@ def export(ws: Workspace, fmt: str, out: str | Path, sources: Iterable[str] = ("
     return Exported(len(records))
 
 
-def _export_imagefolder(ws: Workspace, records: list[LabelEvent], root: Path, out: Path, link: bool) -> Exported:
+def _pyarrow(out: str | Path) -> Any:
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise TuilabelError("--format parquet needs pyarrow: pip install 'tuilabel[parquet]' (or pyarrow)",
+                            out) from None
+    return pyarrow
+
+
+def _write_parquet(rows: list[dict], path: Path) -> None:
+    """The CSV's columns with their types: the class index an int (null: unsure), the time a UTC
+    timestamp, a sample's pixels as bytes beside its shape; item rows leave those null."""
+    pa = _pyarrow(path)
+    import pyarrow.parquet as pq
+
+    def column(name: str) -> list:
+        return [r[name] for r in rows]
+
+    schema = pa.schema([
+        ("item_id", pa.string()), ("kind", pa.string()), ("original", pa.string()), ("class_name", pa.string()),
+        ("label", pa.int32()), ("annotator", pa.string()), ("source", pa.string()), ("confidence", pa.float64()),
+        ("time", pa.timestamp("ms", tz="UTC")), ("mode", pa.string()), ("session", pa.string()),
+        ("shape", pa.list_(pa.int32())), ("pixels", pa.binary()),
+    ])
+    data = {
+        "item_id": column("item_id"), "kind": column("kind"),
+        "original": [r["original"] or None for r in rows], "class_name": column("class_name"),
+        "label": column("label"), "annotator": column("annotator"), "source": column("source"),
+        "confidence": column("confidence"), "time": [round(r["time"] * 1000) for r in rows],
+        "mode": column("mode"), "session": column("session"),
+        "shape": [[int(n) for n in r["shape"].split("x")] if r["shape"] else None for r in rows],
+        "pixels": [bytes(int(v) for v in r["pixels"].split()) if r["pixels"] else None for r in rows],
+    }
+    pq.write_table(pa.table(data, schema=schema), path)
+
+
+def _export_imagefolder(ws: Workspace, records: list[LabelEvent], root: Path, out: Path, link: bool,
+                        metadata: bool = False) -> Exported:
+    """One folder per class; with ``metadata``, Hugging Face's layout: a ``metadata.csv`` beside
+    them with each image's ``file_name`` and the CSV export's columns (unsure items have no file)."""
     from PIL import Image
 
     names = ws.class_names
@@ -161,6 +212,7 @@ def _export_imagefolder(ws: Workspace, records: list[LabelEvent], root: Path, ou
     pool = ws.pool
     originals = pool.originals
     done = Exported(len(records))
+    rows: list[dict] = []
     for ev in records:
         if ev.label is None:
             continue  # unsure items have no class folder
@@ -189,6 +241,17 @@ def _export_imagefolder(ws: Workspace, records: list[LabelEvent], root: Path, ou
         else:
             Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(target)
             done.display_copies += ev.sample is None
+        if metadata:
+            row = _row(ev, names, ws)
+            del row["pixels"], row["shape"]  # the file is the image
+            rows.append({"file_name": target.relative_to(root).as_posix(), **row})
+    if metadata:
+        root.mkdir(parents=True, exist_ok=True)
+        with (root / METADATA).open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["file_name"])
+            writer.writeheader()
+            writer.writerows(rows)
+        done.records = len(rows)
     return done
 
 

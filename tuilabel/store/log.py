@@ -89,6 +89,16 @@ class LabelStore(StoreBase):
 
     # -- the journal: labels kept in the workspace while a PostgreSQL store is unreachable ---------
 
+    def add_groups(self, batches: Sequence[tuple[str, Sequence[tuple[str, int | None, float]]]],
+                   source: str = "human") -> list[int]:
+        """Several sessions' labels in one transaction (an import: whole or absent)."""
+        when = time.time()
+        ids: list[int] = []
+        with self._write():
+            for session, rows in batches:
+                ids += self._insert(session, rows, None, source, when)
+        return ids
+
     def use_journal(self, path: Path) -> None:
         """Keep labels that cannot reach the store in ``path`` (`tuilabel.store.journal`), and write
         what an earlier process left there now."""

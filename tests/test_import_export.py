@@ -1,0 +1,129 @@
+"""Labels in (`tuilabel import`) and out (`export --format parquet|hf-imagefolder`), each read back
+with the library people load them with."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from tuilabel.cli import main
+from tuilabel.workspace import Workspace
+
+from .test_ingest import _folder_of_photos
+
+
+@pytest.fixture
+def pool_of_1200(tmp_path):
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 4, 1200)
+    images = (rng.random((1200, 12, 12)) * 60 + truth[:, None, None] * 45).astype(np.uint8)
+    np.savez(tmp_path / "pool.npz", images=images, labels=truth)
+    ws = Workspace.init(tmp_path / "ws", tmp_path / "pool.npz", classes=["ant", "bee", "cat", "dog"], backbone="none")
+    ws.close()
+    return tmp_path / "ws", truth
+
+
+def _write_csv(path, rows, header=("item_id", "class", "annotator")):
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def test_a_csv_of_1000_labels_imports_and_its_parquet_export_loads_in_datasets_with_the_same_rows(
+        pool_of_1200, tmp_path, capsys):
+    ws_path, truth = pool_of_1200
+    ws = Workspace(ws_path)
+    ids, names = ws.pool.ids.tolist(), ws.class_names
+    ws.close()
+    rows = [(ids[i], names[truth[i]] if i % 2 else str(truth[i]), "ann" if i < 600 else "bob") for i in range(1000)]
+    _write_csv(tmp_path / "labels.csv", rows)
+    assert main(["import", str(ws_path), str(tmp_path / "labels.csv")]) == 0
+    assert "imported 1000 labels" in capsys.readouterr().out
+    ws = Workspace(ws_path)
+    current = ws.store.current()
+    assert len(current) == 1000 and all(current[ids[i]][0] == truth[i] for i in range(1000))
+    assert ws.store.labelled_by("ann") == set(ids[:600]) and ws.store.labelled_by("bob") == set(ids[600:1000])
+    ws.close()
+
+    out = tmp_path / "labels.parquet"
+    assert main(["export", str(ws_path), "--format", "parquet", "--out", str(out)]) == 0
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset("parquet", data_files=str(out), split="train", cache_dir=str(tmp_path / "hf"))
+    assert loaded.num_rows == 1000
+    by_item = {r["item_id"]: r for r in loaded}
+    assert {item: (r["label"], r["class_name"], r["annotator"]) for item, r in by_item.items()} == {
+        ids[i]: (int(truth[i]), names[truth[i]], "ann" if i < 600 else "bob") for i in range(1000)}
+    first = by_item[ids[0]]
+    assert first["source"] == "human" and first["mode"] == "import" and first["kind"] == "item"
+    assert first["time"].year >= 2024 and first["pixels"] is None  # a timestamp; pool items carry no pixels
+    # the same rows as the CSV export
+    assert main(["export", str(ws_path), "--format", "csv", "--out", str(tmp_path / "l.csv")]) == 0
+    with (tmp_path / "l.csv").open() as f:
+        csv_rows = {r["item_id"]: (int(r["label"]), r["annotator"]) for r in csv.DictReader(f)}
+    assert csv_rows == {item: (r["label"], r["annotator"]) for item, r in by_item.items()}
+
+
+def test_unknown_items_and_classes_are_counted_listed_once_and_nothing_is_half_imported(pool_of_1200, tmp_path,
+                                                                                        capsys):
+    ws_path, _ = pool_of_1200
+    ws = Workspace(ws_path)
+    ids = ws.pool.ids.tolist()
+    ws.close()
+    rows = [(ids[i], "ant", "") for i in range(20)] + [("nope-1", "ant", ""), ("nope-2", "bee", ""),
+                                                       (ids[30], "zebra", ""), (ids[31], "zebra", "")]
+    _write_csv(tmp_path / "labels.csv", rows)
+    assert main(["import", str(ws_path), str(tmp_path / "labels.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "labels.csv" in err and "nothing imported" in err
+    assert "2 rows name items" in err and "nope-1" in err and "'zebra' ×2" in err
+    assert len(Workspace(ws_path).store.current()) == 0
+    assert main(["import", str(ws_path), str(tmp_path / "labels.csv"), "--skip-unknown", "--annotator", "eve"]) == 0
+    out = capsys.readouterr().out
+    assert "imported 20 labels" in out and "left out 4 rows" in out
+    ws = Workspace(ws_path)
+    assert ws.store.labelled_by("eve") == set(ids[:20])
+    ws.close()
+    # no header row that names an item, a JSON lines file that is not JSON: one line each
+    (tmp_path / "bad.csv").write_text("x,y\n1,2\n")
+    assert main(["import", str(ws_path), str(tmp_path / "bad.csv")]) == 2
+    assert "has no item column" in capsys.readouterr().err
+    (tmp_path / "bad.jsonl").write_text('{"item_id": "a", "class": "ant"}\nnot json\n')
+    assert main(["import", str(ws_path), str(tmp_path / "bad.jsonl")]) == 2
+    assert "line 2 is not JSON" in capsys.readouterr().err
+
+
+def test_a_folder_pool_takes_labels_by_path_or_file_name_and_exports_a_hf_imagefolder(tmp_path, capsys):
+    photos = _folder_of_photos(tmp_path / "photos", 6)
+    ws_path = tmp_path / "ws"
+    assert main(["init", str(ws_path), "--data", str(photos), "--backbone", "none"]) == 0
+    ws = Workspace(ws_path)
+    ids, names = ws.pool.ids.tolist(), ws.class_names
+    ws.close()
+    lines = [{"path": str((photos / ids[0]).resolve()), "label": names[1]},  # absolute path
+             {"file": ids[1], "label": names[0], "confidence": 0.7},  # relative to the originals' folder
+             {"image": ids[2].split("/")[-1], "label": names[1]}]  # a file name only one original has
+    (tmp_path / "l.jsonl").write_text("\n".join(json.dumps({"item_id": next(iter(r.values())), "class": r["label"],
+                                                            **({"confidence": r["confidence"]} if "confidence" in r
+                                                               else {})}) for r in lines) + "\n")
+    assert main(["import", str(ws_path), str(tmp_path / "l.jsonl"), "--annotator", "kim"]) == 0
+    ws = Workspace(ws_path)
+    current = ws.store.current()
+    assert {item: lab for item, (lab, _) in current.items()} == {ids[0]: 1, ids[1]: 0, ids[2]: 1}
+    assert current[ids[1]][1] == pytest.approx(0.7)
+    ws.close()
+
+    out = tmp_path / "hf"
+    assert main(["export", str(ws_path), "--format", "hf-imagefolder", "--out", str(out)]) == 0
+    assert "3 original files copied" in capsys.readouterr().out
+    datasets = pytest.importorskip("datasets")
+    loaded = datasets.load_dataset("imagefolder", data_dir=str(out), split="train", cache_dir=str(tmp_path / "c"))
+    assert loaded.num_rows == 3
+    rows = {r["item_id"]: r for r in loaded}
+    assert {item: r["class_name"] for item, r in rows.items()} == {ids[0]: names[1], ids[1]: names[0],
+                                                                   ids[2]: names[1]}
+    image = rows[ids[0]]["image"]
+    assert image.size == (320, 240) and rows[ids[0]]["annotator"] == "kim"  # the original file, not the 64x48 copy

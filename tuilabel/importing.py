@@ -1,0 +1,166 @@
+"""Labels made elsewhere into a workspace: a CSV or JSON lines file of (item, class[, annotator]).
+
+An item is named by its pool id, by its original file's path (absolute, or relative to the folder
+the originals are under) or by that file's name where only one original has it. A class is named
+by its name or its index. Every row is checked before anything is written, and the rows go in
+together, in one transaction: an import is whole or absent. Rows whose item or class the workspace
+does not know are counted and the first few listed; they stop the import unless the person says
+to leave them out (``skip_unknown``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import TuilabelError
+from .workspace import Workspace
+
+ITEM_KEYS = ("item_id", "id", "item", "path", "file", "file_name", "filename", "image", "image_path", "original")
+CLASS_KEYS = ("class_name", "class", "label", "category")
+ANNOTATOR_KEYS = ("annotator", "labeler", "labeller", "user")
+CONFIDENCE_KEYS = ("confidence",)
+MODE = "import"  # the store session's mode: `status` and `report` tell imported labels apart
+LISTED = 5  # unknown items or classes named in the message
+
+
+@dataclass
+class Imported:
+    labels: int = 0
+    annotators: list[str] = field(default_factory=list)
+    unknown_items: list[str] = field(default_factory=list)
+    unknown_classes: Counter = field(default_factory=Counter)
+    skipped: int = 0
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    """The file's rows as dicts of lower-cased keys (CSV with a header, or one JSON object a line)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise TuilabelError("no such file", path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TuilabelError(f"cannot read it as text ({exc})", path) from None
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        rows = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise TuilabelError(f"line {n} is not JSON ({exc.msg})", path) from None
+            if not isinstance(row, dict):
+                raise TuilabelError(f"line {n} is not a JSON object", path)
+            rows.append({str(k).strip().lower(): "" if v is None else str(v) for k, v in row.items()})
+        return rows
+    reader = csv.DictReader(text.splitlines())
+    if not reader.fieldnames:
+        raise TuilabelError("is empty: expected a header row (item_id or path, and class)", path)
+    return [{(k or "").strip().lower(): (v or "").strip() for k, v in row.items()} for row in reader]
+
+
+def _column(rows: list[dict[str, str]], keys: tuple[str, ...], path: Path, what: str, required: bool) -> str | None:
+    present = set().union(*rows)  # JSON lines: a key some rows leave out
+    found = next((k for k in keys if k in present), None)
+    if found is None and required:
+        raise TuilabelError(f"has no {what} column (one of {', '.join(keys)}); it has {', '.join(sorted(present))}",
+                            path)
+    return found
+
+
+class _Items:
+    """Pool index by id, by original path, relative path or unique file name."""
+
+    def __init__(self, ws: Workspace) -> None:
+        pool = ws.pool
+        self.pool = pool
+        self.by_path: dict[str, int] = {}
+        self.by_name: dict[str, int | None] = {}
+        originals = pool.originals
+        if originals is not None:
+            root = Path(originals.root)
+            for i, rel in enumerate(originals.paths.tolist()):
+                self.by_path[str(rel)] = i
+                self.by_path[str(root / str(rel))] = i
+                name = Path(str(rel)).name
+                self.by_name[name] = None if name in self.by_name else i  # None: two files share the name
+
+    def find(self, name: str) -> int | None:
+        if self.pool.has(name):
+            return self.pool.index_of(name)
+        for key in (name, str(Path(name).expanduser().resolve()) if name else name):
+            if key in self.by_path:
+                return self.by_path[key]
+        return self.by_name.get(Path(name).name)
+
+
+def import_labels(ws: Workspace, path: str | Path, annotator: str | None = None,
+                  skip_unknown: bool = False) -> Imported:
+    """Read ``path`` and store its labels as people's (source human), one store session per
+    annotator (the row's, else ``annotator``, else ``import:<file name>``), all in one transaction."""
+    path = Path(path)
+    rows = _rows(path)
+    if not rows:
+        raise TuilabelError("has no rows to import", path)
+    item_key = _column(rows, ITEM_KEYS, path, "item", True)
+    class_key = _column(rows, CLASS_KEYS, path, "class", True)
+    who_key = _column(rows, ANNOTATOR_KEYS, path, "annotator", False)
+    conf_key = _column(rows, CONFIDENCE_KEYS, path, "confidence", False)
+    assert item_key is not None and class_key is not None
+    names = ws.class_names
+    by_name = {n: i for i, n in enumerate(names)}
+    items = _Items(ws)
+    done = Imported()
+    groups: dict[str, dict[str, tuple[int, float]]] = defaultdict(dict)  # annotator -> item -> (class, confidence)
+    default = annotator or f"import:{path.name}"
+    for n, row in enumerate(rows, 2 if path.suffix.lower() == ".csv" else 1):
+        name, cls = row.get(item_key, ""), row.get(class_key, "")
+        index = items.find(name) if name else None
+        label = by_name.get(cls)
+        if label is None and cls.lstrip("-").isdigit() and 0 <= int(cls) < len(names) and cls not in by_name:
+            label = int(cls)
+        if index is None:
+            done.unknown_items.append(name or f"(row {n}: empty)")
+        if label is None:
+            done.unknown_classes[cls or "(empty)"] += 1
+        if index is None or label is None:
+            done.skipped += 1
+            continue
+        confidence = 1.0
+        if conf_key and row.get(conf_key):
+            try:
+                confidence = min(max(float(row[conf_key]), 0.0), 1.0)
+            except ValueError:
+                raise TuilabelError(f"row {n}: confidence {row[conf_key]!r} is not a number", path) from None
+        who = (row.get(who_key) if who_key else None) or default
+        groups[who][str(ws.pool.ids[index])] = (label, confidence)  # a later row for the same item wins
+    if done.skipped and not skip_unknown:
+        raise TuilabelError(_unknown_message(done, names) + "; nothing imported (--skip-unknown imports the rest)",
+                            path)
+    if not groups:
+        raise TuilabelError(_unknown_message(done, names) + "; nothing left to import", path)
+    store = ws.store
+    batches = [(store.start_session(MODE, who), [(item, lab, conf) for item, (lab, conf) in labels.items()])
+               for who, labels in groups.items()]
+    store.add_groups(batches)
+    done.labels = sum(len(rows) for _, rows in batches)
+    done.annotators = list(groups)
+    return done
+
+
+def _unknown_message(done: Imported, names: list[str]) -> str:
+    parts = []
+    if done.unknown_items:
+        shown = ", ".join(done.unknown_items[:LISTED]) + (", …" if len(done.unknown_items) > LISTED else "")
+        parts.append(f"{len(done.unknown_items)} rows name items the pool does not have ({shown})")
+    if done.unknown_classes:
+        classes = list(done.unknown_classes)
+        shown = ", ".join(f"{c!r} ×{done.unknown_classes[c]}" for c in classes[:LISTED])
+        shown += ", …" if len(classes) > LISTED else ""
+        parts.append(f"{sum(done.unknown_classes.values())} rows name classes the workspace does not have "
+                     f"({shown}; its classes: {', '.join(names[:10])}{', …' if len(names) > 10 else ''})")
+    return "; ".join(parts)
