@@ -251,7 +251,7 @@ class BatchSession(backbone.UsesBackbone, Paging, BaseSession):
         self.store.add(self.session_id, item.item_id, label)
         said = None if item.guess is None else self._probs_of(item.index)
         if said is not None and label is not None:
-            self.checks.append((item.index, said, label))
+            self.checks.append((item.index, said.copy(), label))  # a row of its round's probabilities: not the whole
             self._checked += 1
             if self._checked % CALIBRATE_EVERY == 0:  # not on every key: a new temperature a few labels on
                 self._calibrate()
