@@ -121,6 +121,36 @@ def test_label_browse_undo_quit_in_tmux(sample_workspace, tmp_path):
 
 
 @pytest.mark.slow
+def test_remapped_keys_label_and_undo_in_tmux(sample_workspace):
+    """``[keys]`` in tuilabel.toml: the person's keys label and undo, the old ones do nothing, and
+    the footer shows the new ones."""
+    ws_path = sample_workspace.path
+    config = ws_path / "tuilabel.toml"
+    config.write_text(config.read_text() + '\n[keys]\nundo = "u"\nclass-3 = "j"\n')
+    sample_workspace.close()
+    exe = Path(sys.executable).with_name("tuilabel")
+    tmux = Tmux(f"tuilabel-keys-{os.getpid()}", f"{exe if exe.exists() else 'tuilabel'} label {ws_path} --mode browse",
+                env={"TERM": "xterm-256color"})
+    try:
+        first = tmux.wait_for(r"item (\d+)").group(1)
+        assert re.search(r"u Undo", tmux.capture())
+        tmux.keys("j")
+        second = tmux.wait_for(r"labelled here: 1[\s\S]*").string
+        second_item = re.search(r"item (\d+)", second).group(1)
+        assert second_item != first
+        tmux.keys("3", "z")  # no longer keys of this screen: nothing happens
+        time.sleep(0.5)
+        assert re.search(rf"item {second_item}\b", tmux.capture())
+        tmux.keys("j", "u")  # a label and its undo
+        tmux.wait_for(rf"undone: back to \d+")
+        tmux.keys("q")
+        tmux.wait_for(r"EXIT=0")
+    finally:
+        tmux.close()
+    assert LabelStore(ws_path / "labels.sqlite").current() == {first: (3, 1.0)}
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("signame", ["HUP", "TERM"])
 def test_a_dropped_link_or_a_shutdown_gives_the_leases_back_at_once_in_tmux(sample_workspace, signame):
     """SIGHUP (the SSH link dropped) and SIGTERM (a shutdown) close the app as q does: the labels

@@ -230,6 +230,17 @@ def _graphics_setting(workspace: Any, given: str | None) -> str:
     return str(value)
 
 
+def _keymap(workspace: Any) -> dict[str, str]:
+    """``[keys]`` of the workspace's tuilabel.toml, checked against every screen's bindings."""
+    keys = workspace.config.get("keys")
+    if keys is None:
+        return {}
+    from .tui.app import screen_bindings
+    from .tui.keys import check_keymap
+
+    return check_keymap(keys, screen_bindings(), workspace.path / "tuilabel.toml")
+
+
 def _resolve_graphics(requested: str, colors: str) -> Any:
     """Ask the terminal (``auto``) before Textual owns it; say so when an asked-for protocol cannot be."""
     from .graphics import choose
@@ -268,7 +279,7 @@ def _run_app(workspace: Any, mode: str | None, colors: str, settings: Any, annot
     from .tui.app import TuilabelApp
 
     app = TuilabelApp(workspace, mode=mode, colors=colors, settings=settings, annotator=annotator,
-                      graphics=choice)
+                      graphics=choice, keymap=_keymap(workspace))
     try:
         app.run()
         # closed by SIGHUP or SIGTERM: nobody is there to wait (nor, after a hang-up, a terminal to

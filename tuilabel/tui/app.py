@@ -24,6 +24,8 @@ from ..sessions.registry import MODES, mode
 from ..sessions.settings import Settings
 from ..workspace import Workspace
 from .base import TYPED_ENTER, LabelScreen, Updates
+from .keys import shown_keys as shown_keys_of
+from .keys import with_ids
 from .widgets import GraphicsOut, class_bars
 
 
@@ -61,17 +63,21 @@ class HelpScreen(ModalScreen[None]):
                 continue
             if binding.action == "enter" and binding.description == TYPED_ENTER and not typed:
                 continue
-            shown = binding.key_display or ", ".join(self.app.get_key_display(Binding(k, ""))
-                                                     for k in binding.key.split(","))
-            shown_keys = keys.setdefault((binding.action, binding.description or binding.action), [])
+            keymap = getattr(self.app, "keymap", {})
+            shown = shown_keys_of(binding, keymap, self.app.get_key_display)
+            label = binding.description or binding.action
+            if binding.id and binding.id in keymap and binding.id.startswith("class-"):  # one class's own key
+                k = int(binding.id.removeprefix("class-"))
+                label += f": {k}" + (f" ({session.pool.class_names[k]})"
+                                     if session is not None and k < session.pool.n_classes else "")
+            shown_keys = keys.setdefault((binding.action, label), [])
             if shown not in shown_keys:
                 shown_keys.append(shown)
-        active = {(a.binding.action, a.binding.description or a.binding.action)
-                  for a in self.beneath.active_bindings.values()}
+        active = {a.binding.action for a in self.beneath.active_bindings.values()}
         listed = set()
         for (action, label), shown_keys in keys.items():
             line = (label, ", ".join(shown_keys))
-            if (action, label) in active and line not in listed:  # the app's help and the screen's: once
+            if action in active and line not in listed:  # the app's help and the screen's: once
                 listed.add(line)
                 text.append(f"{line[1]:>12}  ", style="bold cyan")
                 text.append(f"{label}\n")
@@ -108,10 +114,10 @@ class StartScreen(LabelScreen):
     StartScreen.-too-small #body { display: none; }
     StartScreen.-too-small TooSmall { display: block; }
     """
-    BINDINGS = [
+    BINDINGS = with_ids([
         Binding(m.key, f"open_mode('{m.name}')", m.name.capitalize())
         for m in MODES
-    ]
+    ])
 
     def __init__(self, workspace: Workspace) -> None:
         super().__init__()
@@ -171,17 +177,20 @@ class TuilabelApp(App):
 
     TITLE = "tuilabel"
     BINDINGS = [
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", key_display="?", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, system=True),
     ]
     ENABLE_COMMAND_PALETTE = False
 
     def __init__(self, workspace: Workspace, mode: str | None = None, colors: str = "truecolor",
                  settings: Settings | None = None, annotator: str | None = None,
-                 graphics: Choice | None = None) -> None:
+                 graphics: Choice | None = None, keymap: dict[str, str] | None = None) -> None:
         super().__init__()
         self.workspace = workspace
+        self.keymap = keymap or {}  # the person's keys ([keys] in tuilabel.toml), checked already
+        if self.keymap:
+            self.set_keymap(self.keymap)
         self.graphics = GraphicsOut(self, graphics or Choice("blocks"))  # how pictures are drawn
         self.annotator = annotator
         self.start_mode = mode
@@ -234,3 +243,16 @@ class TuilabelApp(App):
     async def action_quit(self) -> None:
         self.exit()  # every label is already committed; the workspace is closed by whoever opened it
 
+
+
+def screen_bindings() -> list[tuple[str, list[Binding]]]:
+    """Each screen's bindings, the app's with them (what one key press may reach): `[keys]` is
+    checked against these."""
+    screens: list[tuple[str, type]] = [("start", StartScreen)] + [(m.name, mode(m.name).screen_class())
+                                                                   for m in MODES]
+    out = []
+    for name, cls in screens:
+        bindings = [b for c in reversed(cls.__mro__) if c.__module__.startswith("tuilabel.")
+                    for b in c.__dict__.get("BINDINGS", []) if isinstance(b, Binding)]
+        out.append((name, [*bindings, *(b for b in TuilabelApp.BINDINGS if isinstance(b, Binding))]))
+    return out

@@ -37,10 +37,10 @@ TYPED_ENTER = "Enter a typed class number"  # Enter's description where no other
 def digit_bindings(action: str, description: str, enter: str | None = None) -> list[Binding]:
     """0-9 as ten bindings of the session action ``action`` with one footer entry, and Enter."""
     return [
-        *(Binding(str(d), f"session('{action}', {d})", description, key_display="0-9", show=d == 0)
+        *(Binding(str(d), f"session('{action}', {d})", description, key_display="0-9", show=d == 0, id=f"class-{d}")
           for d in range(10)),
         # Enter ends a typed class number (more than ten classes), else does the screen's ENTER_ACTION
-        Binding("enter", "enter", enter or TYPED_ENTER, key_display="⏎", show=enter is not None),
+        Binding("enter", "enter", enter or TYPED_ENTER, key_display="⏎", show=enter is not None, id="enter"),
     ]
 
 
@@ -113,8 +113,8 @@ class ModeScreen(LabelScreen):
 
     # first in the footer: at 60 columns the mode's own keys are what gets cut, never help and quit
     BINDINGS = [
-        Binding("question_mark", "app.help", "Help", key_display="?"),
-        Binding("q", "app.quit", "Quit"),
+        Binding("question_mark", "app.help", "Help", key_display="?", id="help"),
+        Binding("q", "app.quit", "Quit", id="quit"),
     ]
     session_class: ClassVar[type[BaseSession]] = BaseSession
     _original_asked: object = None  # the picture whose original a worker was last asked to read

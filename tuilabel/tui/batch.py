@@ -12,6 +12,7 @@ from ..sessions.base import Action
 from ..sessions.batch import BatchSession
 from .base import digit_bindings
 from .gallery import GalleryScreen
+from .keys import with_ids
 from .widgets import TextPanel
 
 
@@ -34,7 +35,7 @@ class BatchScreen(GalleryScreen):
     BatchScreen.-too-small #message { display: none; }
     BatchScreen.-too-small TooSmall { display: block; }
     """
-    BINDINGS = [
+    BINDINGS = with_ids([
         *digit_bindings("label", "Label", enter="Accept"),
         Binding("x", "session('unsure')", "Unsure"),
         Binding("backspace,z", "session('undo')", "Undo", key_display="⌫/z"),
@@ -44,7 +45,7 @@ class BatchScreen(GalleryScreen):
         Binding("s", "session('similar')", "Alike"),  # the ▶ image's look-alikes (with a backbone)
         Binding("space", "session('toggle')", "Select (look-alikes)", show=False),
         Binding("escape", "back", "Back"),
-    ]
+    ])
 
     session_class = BatchSession
     ENTER_ACTION = "accept"

@@ -15,6 +15,7 @@ from ..sessions.browse import BrowseSession, BrowseSettings
 from ..sessions.settings import Settings
 from ..workspace import Workspace
 from .base import ModeScreen, digit_bindings
+from .keys import with_ids
 from .widgets import ImageBox, PixelView, TextPanel, class_bars
 
 
@@ -32,14 +33,14 @@ class BrowseScreen(ModeScreen):
     BrowseScreen.-too-small #main, BrowseScreen.-too-small #message { display: none; }
     BrowseScreen.-too-small TooSmall { display: block; }
     """
-    BINDINGS = [
+    BINDINGS = with_ids([
         *digit_bindings("label", "Label"),
         Binding("x", "session('unsure')", "Unsure"),
         Binding("space", "session('skip')", "Skip"),
         Binding("backspace,z", "session('undo')", "Undo", key_display="⌫/z"),
         Binding("y", "session('redo')", "Redo"),
         Binding("escape", "back", "Back"),
-    ]
+    ])
     session_class = BrowseSession
     session: BrowseSession | None
 

@@ -13,6 +13,7 @@ from textual.widgets import Footer, Header, ProgressBar
 
 from ..sessions.clusters import CONFIDENCE, ClustersSession
 from .base import ModeScreen, digit_bindings
+from .keys import with_ids
 from .widgets import BAR, ImageBox, PixelView, TextPanel, class_bars
 
 GAP = 2  # pixels between thumbnails
@@ -70,7 +71,7 @@ class ClustersScreen(ModeScreen):
     ClustersScreen.-too-small #main, ClustersScreen.-too-small #message { display: none; }
     ClustersScreen.-too-small TooSmall { display: block; }
     """
-    BINDINGS = [
+    BINDINGS = with_ids([
         *digit_bindings("label", "Label"),
         Binding("x", "session('no_class')", "No class"),
         Binding("h", "session('confidence', 'high')", "High confidence (next label)", show=False),
@@ -80,7 +81,7 @@ class ClustersScreen(ModeScreen):
         Binding("backspace,z", "session('undo')", "Undo", key_display="⌫/z"),
         Binding("t", "session('train')", "Train"),
         Binding("escape", "back", "Back"),
-    ]
+    ])
 
     session_class = ClustersSession
     session: ClustersSession | None

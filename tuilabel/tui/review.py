@@ -11,6 +11,7 @@ from textual.widgets import Footer, Header
 from ..sessions.review import ReviewSession
 from .base import digit_bindings
 from .gallery import GalleryScreen
+from .keys import with_ids
 from .widgets import TextPanel
 
 
@@ -28,7 +29,7 @@ class ReviewScreen(GalleryScreen):
     }
     ReviewScreen.-too-small TooSmall { display: block; }
     """
-    BINDINGS = [
+    BINDINGS = with_ids([
         *digit_bindings("label", "Correct", enter="Keep"),
         Binding("x", "session('unusable')", "Unusable"),
         Binding("backspace,z", "session('undo')", "Undo", key_display="⌫/z"),
@@ -37,7 +38,7 @@ class ReviewScreen(GalleryScreen):
         Binding("n", "session('skip_page')", "Page"),
         Binding("g", "session('class_filter')", "Class"),
         Binding("escape", "back", "Back"),
-    ]
+    ])
 
     session_class = ReviewSession
     ENTER_ACTION = "keep"

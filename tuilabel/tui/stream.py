@@ -14,6 +14,7 @@ from ..sessions.settings import Settings
 from ..sessions.stream import StreamSession
 from ..workspace import Workspace
 from .base import ModeScreen, digit_bindings
+from .keys import with_ids
 from .widgets import ImageBox, PixelView, TextPanel, class_bars, prob_bars
 
 
@@ -36,7 +37,7 @@ class StreamScreen(ModeScreen):
     StreamScreen.-too-small #main, StreamScreen.-too-small #message { display: none; }
     StreamScreen.-too-small TooSmall { display: block; }
     """
-    BINDINGS = [
+    BINDINGS = with_ids([
         *digit_bindings("label", "Label"),
         Binding("x", "session('unsure')", "Stop"),  # clears the sticky label: nothing is stored (not browse's unsure)
         Binding("backspace,z", "session('undo')", "Undo", key_display="⌫/z"),
@@ -51,7 +52,7 @@ class StreamScreen(ModeScreen):
         Binding("c", "session('next_chain')", "New chain", show=False),
         Binding("t", "session('train_offline')", "Train offline", show=False),
         Binding("escape", "back", "Back"),
-    ]
+    ])
 
     session_class = StreamSession
     session: StreamSession | None
