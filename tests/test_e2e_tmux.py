@@ -142,7 +142,7 @@ def test_remapped_keys_label_and_undo_in_tmux(sample_workspace):
         time.sleep(0.5)
         assert re.search(rf"item {second_item}\b", tmux.capture())
         tmux.keys("j", "u")  # a label and its undo
-        tmux.wait_for(rf"undone: back to \d+")
+        tmux.wait_for(r"undone: back to \d+")
         tmux.keys("q")
         tmux.wait_for(r"EXIT=0")
     finally:
