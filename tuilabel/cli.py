@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,36 @@ def cmd_export(args: argparse.Namespace) -> int:
         extra += (f", {len(done.missing)} written as display copies because the original is missing or changed "
                   f"(first: {done.missing[0]}; `tuilabel status` lists them)")
     print(f"exported {done.records} labels ({', '.join(sources)}) to {args.out}{extra}")
+    return 0
+
+
+def cmd_classes(args: argparse.Namespace) -> int:
+    from .workspace import Workspace
+
+    ws = Workspace(args.workspace).check()
+    try:
+        if args.op == "add":
+            if not args.names:
+                raise TuilabelError("add takes the new class's name", ws.path)
+            for name in args.names:
+                index = ws.add_class(name, who=args.annotator)
+                key = str(index) if index < 10 and len(ws.class_names) <= 10 else f"{index} then Enter"
+                print(f"class {index} {name!r} added (key {key}); open sessions take it within a few seconds")
+        elif args.op == "rename":
+            if len(args.names) != 2:
+                raise TuilabelError("rename takes the old name and the new one", ws.path)
+            index = ws.rename_class(args.names[0], args.names[1], who=args.annotator)
+            print(f"class {index} is now {args.names[1]!r}; its labels stay")
+        else:
+            for i, name in enumerate(ws.class_names):
+                print(f"{i:>3}  {name}")
+            for event in ws.class_history():
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(event["time"]))
+                what = (f"added {event['name']!r}" if event["op"] == "add"
+                        else f"renamed {event['old']!r} to {event['name']!r}")
+                print(f"{when}  {event['annotator']}: {what}")
+    finally:
+        ws.close()
     return 0
 
 
@@ -508,6 +539,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link", action="store_true",
                    help="(hf-)imagefolder: hard-link the original files instead of copying them (same file system)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("classes", help="list the classes, or add or rename one on a live workspace")
+    p.add_argument("workspace")
+    p.add_argument("op", nargs="?", choices=["list", "add", "rename"], default="list")
+    p.add_argument("names", nargs="*", help="add: NAME [NAME ...]; rename: OLD NEW")
+    p.add_argument("--annotator", help="who made the change (default: user@host)")
+    p.set_defaults(func=cmd_classes)
 
     p = sub.add_parser("import", help="bring in labels made elsewhere (a CSV or JSON lines file)")
     p.add_argument("workspace")

@@ -283,12 +283,14 @@ class Workspace:
     def pool(self) -> Pool:
         if self._pool is None:
             self._pool = self._load_cached("pool.npz")
+            self._apply_class_names()
         return self._pool
 
     @property
     def test(self) -> Pool | None:
         if self._test is None and (self.path / "test.npz").exists():
             self._test = self._load_cached("test.npz")
+            self._apply_class_names()
         return self._test
 
     def _load_cached(self, name: str) -> Pool:
@@ -356,6 +358,74 @@ class Workspace:
         """[model] backbone in tuilabel.toml, rewritten atomically."""
         self._update_config("model", {"backbone": name})
 
+    # -- classes that change ----------------------------------------------------------------------
+
+    def add_class(self, name: str, who: str | None = None) -> int:
+        """A new class at the end (its index: what the labels store), on a live workspace: the
+        config says so at once, open sessions read it (`reload_classes`), and the store's history of
+        the classes records it. Returns its index."""
+        name = self._new_class_name(name)
+        names = [*self.class_names, name]
+        self._set_classes(names, {"op": "add", "name": name, "index": len(names) - 1}, who)
+        return len(names) - 1
+
+    def rename_class(self, old: str, new: str, who: str | None = None) -> int:
+        """A class's name changed; its index, and so every label of it, stays."""
+        names = self.class_names
+        if old not in names:
+            raise TuilabelError(f"no class {old!r}; the classes are {', '.join(names)}", self.path / CONFIG)
+        new = self._new_class_name(new)
+        index = names.index(old)
+        names[index] = new
+        self._set_classes(names, {"op": "rename", "name": new, "old": old, "index": index}, who)
+        return index
+
+    def class_history(self) -> list[dict[str, Any]]:
+        """What `add_class` and `rename_class` did, oldest first (time, annotator, op, name...)."""
+        raw = self.store.meta("class_history")
+        return list(json.loads(raw)) if raw else []
+
+    def _new_class_name(self, name: str) -> str:
+        name = name.strip()
+        if not name or any(c in name for c in "\n\r\t"):
+            raise TuilabelError(f"{name!r} is not a class name", self.path / CONFIG)
+        if name in self.class_names:
+            raise TuilabelError(f"there is a class {name!r} already", self.path / CONFIG)
+        return name
+
+    def _set_classes(self, names: list[str], event: dict[str, Any], who: str | None) -> None:
+        from .store import default_annotator
+
+        history = [*self.class_history(), {**event, "time": time.time(), "annotator": who or default_annotator()}]
+        self.store.set_meta("class_history", json.dumps(history))
+        self._update_config("classes", {"names": names})
+        self._apply_class_names()
+
+    def reload_classes(self) -> bool:
+        """Read the classes from tuilabel.toml again (another terminal may have added or renamed
+        one); True when they changed. The pool and test set follow them in place."""
+        try:
+            fresh = tomllib.loads((self.path / CONFIG).read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+            return False  # half-written or gone for a moment: the next look sees it
+        names = fresh.get("classes", {}).get("names")
+        if not isinstance(names, list) or names == self.class_names or len(names) < len(self.class_names):
+            return False
+        self.config = {**self.config, "classes": {**self.config.get("classes", {}), "names": list(names)}}
+        self._apply_class_names()
+        return True
+
+    def _apply_class_names(self) -> None:
+        """The config's class names onto the loaded pool and test set: classes added since `init`
+        are the config's alone (pool.npz keeps the ones it was made with, a prefix of them)."""
+        for file, data in (("pool.npz", self._pool), ("test.npz", self._test)):
+            if data is None:
+                continue
+            if len(data.class_names) > len(self.class_names):
+                raise TuilabelError(f"the config names {len(self.class_names)} classes but {file} has "
+                                    f"{len(data.class_names)}: the workspace is inconsistent", self.path / CONFIG)
+            data.class_names = self.class_names
+
     def _update_config(self, table: str, values: dict[str, Any]) -> None:
         """tuilabel.toml with ``values`` merged into ``table``, replaced atomically."""
         config = {t: dict(v) for t, v in self.config.items()}
@@ -376,7 +446,7 @@ class Workspace:
         one-line `TuilabelError` here, before an app opens, not a traceback inside it."""
         if "classes" not in self.config or "names" not in self.config.get("classes", {}):
             raise TuilabelError("broken config (no [classes] names)", self.path / CONFIG)
-        pool = self.pool
+        pool = self.pool  # takes the config's class names (classes added later are the config's alone)
         if pool.class_names != self.class_names:
             raise TuilabelError(f"the config names {len(self.class_names)} classes but pool.npz has "
                                 f"{pool.n_classes}: the workspace is inconsistent", self.path / CONFIG)

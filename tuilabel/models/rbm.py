@@ -247,6 +247,12 @@ class RBM:
         other.generator_ = torch.Generator(device=self.device).manual_seed(seed)
         return other
 
+    def grow_classes(self, n_classes: int) -> None:
+        """Label units for classes added since it was trained: zero weights (no opinion yet); what
+        it learned of the others stays."""
+        self.U_, self.d_ = grown_labels(self.U_, self.d_, n_classes)
+        self.n_classes_ = max(self.n_classes_, n_classes)
+
     def reset_labels(self) -> None:
         self.U_.zero_()
         self.d_.zero_()
@@ -309,3 +315,11 @@ class RBM:
             setattr(model, name, value)
         model.history_ = header.get("history", [])
         return model
+
+
+def grown_labels(U: torch.Tensor, d: torch.Tensor, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Label weights ``U`` (classes x hidden) and biases ``d`` with zero rows up to ``n_classes``."""
+    extra = n_classes - len(d)
+    if extra <= 0:
+        return U, d
+    return (torch.cat([U, U.new_zeros(extra, U.shape[1])]), torch.cat([d, d.new_zeros(extra)]))

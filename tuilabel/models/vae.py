@@ -163,6 +163,23 @@ class VAEClassifier:
         out = self._batched(lambda b: torch.sigmoid(self.net_.decoder(b)), torch.as_tensor(z, dtype=torch.float32))
         return out.reshape(len(z), *self.input_shape_)
 
+    def grow_classes(self, n_classes: int) -> None:
+        """Class outputs for classes added since it was built: the old rows kept, the new ones
+        starting small (the class term learns them from their first labels)."""
+        extra = int(n_classes) - self.n_classes_
+        if extra <= 0:
+            return
+        old = self.net_.head
+        head = nn.Linear(old.in_features, int(n_classes)).to(self.device)
+        with torch.no_grad():
+            head.weight[: old.out_features] = old.weight
+            head.bias[: old.out_features] = old.bias
+            head.weight[old.out_features:].mul_(0.01)
+            head.bias[old.out_features:] = old.bias.min()
+        self.net_.head = head
+        self.n_classes_ = int(n_classes)
+        self.opt_ = torch.optim.Adam(self.net_.parameters(), lr=self.learning_rate)  # the new head's too
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return self.proba_from_latent(self.encode(x))
 

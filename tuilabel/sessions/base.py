@@ -270,8 +270,24 @@ class BaseSession:
         """Whether a number key names a class; if not, the message says which keys are which."""
         if 0 <= int(label) < self.pool.n_classes:  # type: ignore[call-overload]
             return True
+        if self.follow_classes() and 0 <= int(label) < self.pool.n_classes:  # type: ignore[call-overload]
+            return True  # a class added from another terminal a moment ago
         self.message = no_class_message(label, self.pool.class_names)
         return False
+
+    def follow_classes(self) -> bool:
+        """Classes added or renamed since the session opened (`tuilabel classes`, another terminal):
+        the pool takes them and the mode's models make room (`classes_changed`). True if they changed."""
+        before = len(self.pool.class_names)
+        if not self.workspace.reload_classes():
+            return False
+        self.classes_changed(before)
+        self.message = f"the classes are now {', '.join(self.pool.class_names)}"
+        return True
+
+    def classes_changed(self, before: int) -> None:
+        """The pool had ``before`` classes and has more (or renamed ones) now: a mode whose models
+        hold one row a class grows them here. Models fitted afresh each update need nothing."""
 
     def shown_item(self) -> int | None:
         """The pool index a label key applies to now (None: no pool image is shown)."""
@@ -369,6 +385,7 @@ class BaseSession:
 
     def update(self, progress: Progress = no_progress) -> Any:
         """The whole cycle in line: what a script calls. Returns the result."""
+        self.follow_classes()
         return self._run_in_line(self.snapshot(), progress)
 
     def _run_in_line(self, job: Any, progress: Progress) -> Any:

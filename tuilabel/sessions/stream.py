@@ -19,7 +19,7 @@ import torch
 
 from ..data import to_model_input
 from ..errors import TuilabelError
-from ..models.rbm import RBM, pick_device
+from ..models.rbm import RBM, grown_labels, pick_device
 from ..workspace import Workspace
 from .base import COSTS, BaseSession, Clock, CurvePoint, Progress, no_progress
 from .settings import MODEL_GROUP, Settings, setting
@@ -118,6 +118,7 @@ class StreamSession(BaseSession):
                 raise TuilabelError("no RBM yet: run `tuilabel train WORKSPACE --model rbm` first", workspace.path)
             rbm = workspace.load_model(MODEL, RBM.load)
         self.rbm = rbm
+        rbm.grow_classes(self.pool.n_classes)  # classes added since it was saved: no opinion of them yet
         self.rbm.config.fast_learning_rate = FAST_LEARNING_RATE
         self.rng = np.random.default_rng(self.settings.seed)
         self.shape = self.pool.image_shape
@@ -266,6 +267,11 @@ class StreamSession(BaseSession):
             cut = min(cut, next((i for i, (event, _, _) in enumerate(self.labelled) if event > self._retrain_from),
                                 cut))
         del self.labelled[:max(0, cut)]
+
+    def classes_changed(self, before: int) -> None:
+        """A class added on a live workspace: its label unit (zero weights) and its count."""
+        self.rbm.grow_classes(self.pool.n_classes)
+        self.per_class += [0] * (self.pool.n_classes - len(self.per_class))
 
     def frame_interval(self) -> float:
         interval = 1.0 / self.settings.fps
@@ -426,7 +432,8 @@ class StreamSession(BaseSession):
         on top; evaluated, and the RBM saved (here, on the thread that changes it)."""
         self.updating = False
         later = [record for event, _, record in self.labelled if event > job.last_event and record is not None]
-        self.rbm.U_, self.rbm.d_ = result[0].clone(), result[1].clone()
+        # a class added while it trained: its label unit joins with no opinion yet
+        self.rbm.U_, self.rbm.d_ = grown_labels(result[0].clone(), result[1].clone(), self.pool.n_classes)
         for record in later:
             self.rbm.redo_update(record)
         self.labelled = [(event, label, None if event <= job.last_event else record)

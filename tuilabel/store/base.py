@@ -81,6 +81,14 @@ class StoreBase:
             if statement.strip():
                 self._x(statement)
 
+    def meta(self, key: str) -> str | None:
+        """A value the store keeps beside the labels (the history of the classes, ...)."""
+        return self._meta(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write():
+            self._set_meta(key, value)
+
     def _meta(self, key: str) -> str | None:
         try:
             row = self._one("SELECT value FROM meta WHERE key = ?", (key,))

@@ -225,7 +225,10 @@ class ModeScreen(LabelScreen):
             self.app.notify("the label store is back: every label kept here is in it", timeout=5)
 
     def retry_store(self) -> None:
-        """Every few seconds: labels waiting for the store are written if it is back."""
+        """Every few seconds: labels waiting for the store are written if it is back, and classes
+        added from another terminal (`tuilabel classes`) come in."""
+        if self.session is not None and not self.session.updating and self.session.follow_classes():
+            self.show()
         store = None if self.session is None else self.session.store
         if store is not None and store.waiting():
             with contextlib.suppress(TuilabelError):
@@ -334,6 +337,7 @@ class ModeScreen(LabelScreen):
             self._refresh(session, session.refresh_snapshot())
         if session.updating or not session.due_update():
             return
+        session.follow_classes()
         job = session.snapshot()
         self.set_class(True, "-updating")
         self._update(session, job)

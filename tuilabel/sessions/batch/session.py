@@ -226,8 +226,10 @@ class BatchSession(backbone.UsesBackbone, Paging, BaseSession):
         return None if self.temperature is None else float(scaled(p, self.temperature).max())
 
     def _calibrate(self) -> None:
-        if self.checks:  # too few checks say nothing: what an earlier session fitted stays meanwhile
-            fitted = fit_temperature(np.stack([p for _, p, _ in self.checks]), np.array([y for _, _, y in self.checks]))
+        # checks of the model that answers now (a class added since: earlier ones have fewer columns)
+        checks = [(p, y) for _, p, y in self.checks if len(p) == self.pool.n_classes]
+        if checks:  # too few checks say nothing: what an earlier session fitted stays meanwhile
+            fitted = fit_temperature(np.stack([p for p, _ in checks]), np.array([y for _, y in checks]))
             self.temperature = fitted if fitted is not None else self.temperature
 
     def _item(self, index: int) -> PageItem:

@@ -89,6 +89,7 @@ class ClustersSession(BaseSession):
                 raise TuilabelError("no VAE yet: run `tuilabel train WORKSPACE --model vae` first", workspace.path)
             model = workspace.load_model(VAE, VAEClassifier.load)
         self.model = model
+        model.grow_classes(self.pool.n_classes)  # classes added since it was saved
         self.x = self.pool.as_float()
         self.epoch = model.labelled_epochs_ + 1  # the labelling round
         taken, _ = people(workspace)
@@ -359,6 +360,10 @@ class ClustersSession(BaseSession):
     def label_epoch(self) -> int:
         """The epoch whose training a decision made now joins: this one, or while it trains, the next."""
         return self.epoch + 1 if self.updating else self.epoch
+
+    def classes_changed(self, before: int) -> None:
+        """A class added on a live workspace: the VAE's class term makes room for it."""
+        self.model.grow_classes(self.pool.n_classes)
 
     def _count_decision(self, n: int) -> None:
         """While an epoch trains, a decision counts toward the next one (its labels are not in this)."""
