@@ -122,3 +122,24 @@ def test_the_batch_screen_shows_a_class_added_from_another_terminal(five_kinds_f
 
     asyncio.run(go())
     assert 4 in {lab for lab, _ in ws.store.current().values()}
+
+
+def test_a_teams_other_copy_of_the_workspace_follows_a_class_added_on_one_machine(five_kinds_four_classes, tmp_path):
+    """Annotators on several machines each have the workspace's folder and share its label store: a
+    class added on one machine reaches the others through the store, at their next look."""
+    import shutil
+
+    ws_path, _ = five_kinds_four_classes
+    copy = tmp_path / "bobs-copy"
+    shutil.copytree(ws_path, copy)
+    (copy / "labels.sqlite").unlink()
+    for suffix in ("-wal", "-shm"):
+        (copy / f"labels.sqlite{suffix}").unlink(missing_ok=True)
+    config = copy / "tuilabel.toml"  # both copies point at the one store, as a team's PostgreSQL
+    config.write_text(config.read_text() + f'\n[store]\nlocation = "{ws_path / "labels.sqlite"}"\n')
+    bob = Workspace(copy).check()
+    assert bob.pool.n_classes == 4
+    Workspace(ws_path).add_class("eel")
+    assert bob.reload_classes() and bob.pool.class_names[-1] == "eel"  # what the screens' timer runs
+    assert "eel" in (copy / "tuilabel.toml").read_text()
+    assert Workspace(copy).check().pool.n_classes == 5

@@ -398,8 +398,19 @@ class Workspace:
 
         history = [*self.class_history(), {**event, "time": time.time(), "annotator": who or default_annotator()}]
         self.store.set_meta("class_history", json.dumps(history))
+        self.store.set_meta("class_names", json.dumps(names))  # what a team's other copies of the workspace follow
         self._update_config("classes", {"names": names})
         self._apply_class_names()
+
+    def _store_class_names(self) -> list[str] | None:
+        """The classes as the label store knows them (a class added on another annotator's machine),
+        None when it has no word on them or cannot be reached now."""
+        try:
+            raw = self.store.meta("class_names")
+        except TuilabelError:
+            return None
+        names = json.loads(raw) if raw else None
+        return [str(n) for n in names] if isinstance(names, list) else None
 
     def reload_classes(self) -> bool:
         """Read the classes from tuilabel.toml again (another terminal may have added or renamed
@@ -409,7 +420,13 @@ class Workspace:
         except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
             return False  # half-written or gone for a moment: the next look sees it
         names = fresh.get("classes", {}).get("names")
-        if not isinstance(names, list) or names == self.class_names or len(names) < len(self.class_names):
+        before = self.class_names
+        shared = self._store_class_names()
+        if shared is not None and (not isinstance(names, list) or len(shared) >= len(names)) and shared != names:
+            fresh.setdefault("classes", {})["names"] = shared  # this copy of the workspace follows the team's
+            write_config(self.path, dump_toml(fresh))
+            names = shared
+        if not isinstance(names, list) or names == before or len(names) < len(before):
             return False
         self.config = {**self.config, "classes": {**self.config.get("classes", {}), "names": list(names)}}
         self._apply_class_names()
@@ -446,6 +463,10 @@ class Workspace:
         one-line `TuilabelError` here, before an app opens, not a traceback inside it."""
         if "classes" not in self.config or "names" not in self.config.get("classes", {}):
             raise TuilabelError("broken config (no [classes] names)", self.path / CONFIG)
+        shared = None if self.store.read_only else self._store_class_names()
+        if shared is not None and len(shared) >= len(self.class_names) and shared != self.class_names:
+            self._update_config("classes", {"names": shared})  # added or renamed on another machine
+            self._apply_class_names()
         pool = self.pool  # takes the config's class names (classes added later are the config's alone)
         if pool.class_names != self.class_names:
             raise TuilabelError(f"the config names {len(self.class_names)} classes but pool.npz has "
