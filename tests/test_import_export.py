@@ -127,3 +127,39 @@ def test_a_folder_pool_takes_labels_by_path_or_file_name_and_exports_a_hf_imagef
                                                                    ids[2]: names[1]}
     image = rows[ids[0]]["image"]
     assert image.size == (320, 240) and rows[ids[0]]["annotator"] == "kim"  # the original file, not the 64x48 copy
+
+
+def test_a_models_predictions_come_in_and_review_judges_the_labels_by_them(sample_workspace, tmp_path, capsys):
+    """`import --as predictions` keeps a model's classes (or probabilities) beside the labels, never
+    in the store; review with judge=predictions ranks the labels they disagree with first, training
+    nothing."""
+    from tuilabel.sessions import SimClock
+    from tuilabel.sessions.review import ReviewSession, ReviewSettings
+
+    ws = sample_workspace
+    pool, truth = ws.pool, ws.pool.truth
+    ids = pool.ids.tolist()
+    session = ws.store.start_session("browse", "ann")
+    wrong = set(range(0, 80, 8))  # ten deliberate mistakes among 80 labels
+    ws.store.add_many(session, [(ids[i], int((truth[i] + 1) % 10) if i in wrong else int(truth[i]), 1.0)
+                                for i in range(80)])
+    # a model that agrees with the truth: its class and confidence for half, probabilities for the rest
+    _write_csv(tmp_path / "pred.csv", [(ids[i], str(truth[i]), "0.9") for i in range(0, 600, 2)],
+               header=("item_id", "class", "confidence"))
+    assert main(["import", str(ws.path), str(tmp_path / "pred.csv"), "--as", "predictions"]) == 0
+    assert "predictions of 300 images" in capsys.readouterr().out
+    with (tmp_path / "probs.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["item_id", *[f"p_{c}" for c in ws.class_names]])
+        for i in range(600):
+            writer.writerow([ids[i], *[0.82 if c == truth[i] else 0.02 for c in range(10)]])
+    assert main(["import", str(ws.path), str(tmp_path / "probs.csv"), "--as", "predictions"]) == 0
+    assert ws.store.n_events() == 80  # the store holds people's labels only
+    review = ReviewSession(ws, ReviewSettings(judge="predictions"), clock=SimClock())
+    review.update()
+    assert review.judge == "predictions" and review.curve[-1].extra.get("judged", 80) == 80
+    assert set(review.queue[:10]) == wrong  # every mistake first, from the model's word alone
+    assert main(["label", str(ws.path), "--mode", "review", "--set", "judge=nosuch"]) == 2
+    (ws.path / "predictions.npz").unlink()
+    with pytest.raises(Exception, match="no predictions yet"):
+        ReviewSession(ws, ReviewSettings(judge="predictions"), clock=SimClock())

@@ -189,11 +189,18 @@ def cmd_classes(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .importing import _unknown_message, import_labels
+    from .importing import _unknown_message, import_labels, import_predictions
     from .workspace import Workspace
 
     ws = Workspace(args.workspace).check()
     try:
+        if args.as_ == "predictions":
+            predicted = import_predictions(ws, args.file, skip_unknown=args.skip_unknown)
+            print(f"imported a model's predictions of {predicted.items} images from {args.file}; review judges "
+                  f"the labels by them with: tuilabel label {args.workspace} --mode review --set judge=predictions")
+            if predicted.skipped:
+                print(f"left out {predicted.skipped} rows naming items or classes the workspace does not have")
+            return 0
         done = import_labels(ws, args.file, annotator=args.annotator, skip_unknown=args.skip_unknown)
     finally:
         ws.close()
@@ -552,6 +559,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="rows of an item (item_id, path or file name) and a class (name or index), "
                                 "optionally annotator and confidence")
     p.add_argument("--annotator", help="whose labels they are, where a row does not say (default: import:FILE)")
+    p.add_argument("--as", dest="as_", choices=["labels", "predictions"], default="labels",
+                   help="labels: people's labels, into the store; predictions: a model's (a class and confidence, "
+                        "or a probability column per class) for review to judge the labels by")
     p.add_argument("--skip-unknown", action="store_true",
                    help="import the rows the workspace knows and leave out those naming unknown items or classes")
     p.set_defaults(func=cmd_import)

@@ -1,4 +1,6 @@
-"""Labels made elsewhere into a workspace: a CSV or JSON lines file of (item, class[, annotator]).
+"""Labels made elsewhere into a workspace: a CSV or JSON lines file of (item, class[, annotator]);
+or a model's predictions (``as_predictions``): per item a class (and its confidence) or one
+probability column per class, kept in ``WS/predictions.npz`` for review to judge the labels by.
 
 An item is named by its pool id, by its original file's path (absolute, or relative to the folder
 the originals are under) or by that file's name where only one original has it. A class is named
@@ -16,6 +18,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .errors import TuilabelError
 from .workspace import Workspace
 
@@ -23,6 +27,7 @@ ITEM_KEYS = ("item_id", "id", "item", "path", "file", "file_name", "filename", "
 CLASS_KEYS = ("class_name", "class", "label", "category")
 ANNOTATOR_KEYS = ("annotator", "labeler", "labeller", "user")
 CONFIDENCE_KEYS = ("confidence",)
+PREDICTIONS = "predictions.npz"  # in the workspace: probs (items x classes, NaN: not predicted), source
 MODE = "import"  # the store session's mode: `status` and `report` tell imported labels apart
 LISTED = 5  # unknown items or classes named in the message
 
@@ -164,3 +169,101 @@ def _unknown_message(done: Imported, names: list[str]) -> str:
         parts.append(f"{sum(done.unknown_classes.values())} rows name classes the workspace does not have "
                      f"({shown}; its classes: {', '.join(names[:10])}{', …' if len(names) > 10 else ''})")
     return "; ".join(parts)
+
+
+@dataclass
+class Predicted:
+    items: int = 0
+    unknown_items: list[str] = field(default_factory=list)
+    unknown_classes: Counter = field(default_factory=Counter)
+    skipped: int = 0
+
+
+def import_predictions(ws: Workspace, path: str | Path, skip_unknown: bool = False) -> Predicted:
+    """A model's predictions of the pool: rows of an item and either a class (name or index, with an
+    optional ``confidence``: the rest is spread evenly over the other classes) or one column per
+    class holding its probability (named as the class, or ``p_``/``prob_`` and the name). Checked
+    whole like labels; written to ``WS/predictions.npz`` (replacing earlier ones), never the store."""
+    path = Path(path)
+    rows = _rows(path)
+    if not rows:
+        raise TuilabelError("has no rows to import", path)
+    names = ws.class_names
+    n = len(names)
+    item_key = _column(rows, ITEM_KEYS, path, "item", True)
+    assert item_key is not None
+    present = set().union(*rows)
+    prob_keys = []
+    for name in names:
+        key = next((k for k in (name.lower(), f"p_{name.lower()}", f"prob_{name.lower()}") if k in present), None)
+        prob_keys.append(key)
+    columns = all(prob_keys)
+    keys = [k for k in prob_keys if k is not None]
+    class_key = None if columns else _column(rows, CLASS_KEYS, path, "class (or one probability column per class)",
+                                             True)
+    by_name = {c: i for i, c in enumerate(names)}
+    items = _Items(ws)
+    probs = np.full((len(ws.pool), n), np.nan, np.float32)
+    done = Predicted()
+    for r, row in enumerate(rows, 2 if path.suffix.lower() == ".csv" else 1):
+        name = row.get(item_key, "")
+        index = items.find(name) if name else None
+        if index is None:
+            done.unknown_items.append(name or f"(row {r}: empty)")
+            done.skipped += 1
+            continue
+        if columns:
+            try:
+                p = np.array([float(row[k]) if row.get(k) not in (None, "") else np.nan for k in keys])
+            except ValueError:
+                raise TuilabelError(f"row {r}: a probability is not a number", path) from None
+            if np.isnan(p).any() or (p < 0).any() or p.sum() <= 0:
+                raise TuilabelError(f"row {r}: expected a probability for every class", path)
+            probs[index] = p / p.sum()
+            continue
+        cls = row.get(class_key or "", "")
+        label = by_name.get(cls)
+        if label is None and cls.isdigit() and int(cls) < n:
+            label = int(cls)
+        if label is None:
+            done.unknown_classes[cls or "(empty)"] += 1
+            done.skipped += 1
+            continue
+        confidence = 1.0
+        if row.get("confidence"):
+            try:
+                confidence = min(max(float(row["confidence"]), 0.0), 1.0)
+            except ValueError:
+                raise TuilabelError(f"row {r}: confidence {row['confidence']!r} is not a number", path) from None
+        rest = (1.0 - confidence) / (n - 1) if n > 1 else 0.0
+        probs[index] = rest
+        probs[index, label] = confidence if n > 1 else 1.0
+    if done.skipped and not skip_unknown:
+        raise TuilabelError(_unknown_message(Imported(unknown_items=done.unknown_items,
+                                                      unknown_classes=done.unknown_classes), names)
+                            + "; nothing imported (--skip-unknown imports the rest)", path)
+    done.items = int((~np.isnan(probs[:, 0])).sum())
+    if not done.items:
+        raise TuilabelError("no row names an item of the pool: nothing imported", path)
+    target = ws.path / PREDICTIONS
+    tmp = target.with_name(target.stem + ".tmp.npz")
+    np.savez(tmp, probs=probs, classes=np.array(names), source=np.array(str(path.resolve())))
+    tmp.replace(target)
+    return done
+
+
+def load_predictions(ws: Workspace) -> np.ndarray | None:
+    """The imported predictions (items x classes, NaN rows: not predicted), padded for classes added
+    since; None when there are none."""
+    target = ws.path / PREDICTIONS
+    if not target.exists():
+        return None
+    try:
+        with np.load(target) as d:
+            probs = np.asarray(d["probs"], np.float32)
+    except (OSError, ValueError, KeyError) as exc:
+        raise TuilabelError(f"cannot read the imported predictions ({exc})", target) from None
+    if probs.shape[0] != len(ws.pool) or probs.shape[1] > ws.pool.n_classes:
+        raise TuilabelError("the imported predictions are of another pool: import them again", target)
+    extra = ws.pool.n_classes - probs.shape[1]
+    return np.pad(probs, ((0, 0), (0, extra))) if extra else probs

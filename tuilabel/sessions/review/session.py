@@ -9,6 +9,7 @@ import numpy as np
 
 from ...agreement import reliability, store_agreement
 from ...data import shown_id
+from ...errors import TuilabelError
 from ...models.augment import PRESETS
 from ...models.cnn import CNNClassifier
 from ...store import LabelEvent
@@ -41,6 +42,10 @@ class ReviewSettings(TeamSettings):
                            "what batch or clusters mode measured on this workspace, else the better of shift and "
                            "geometric on the first round's labels (shift ranks at once, geometric is fitted in "
                            "the background while you review)", choices=("auto", *PRESETS))
+    judge: str = setting("auto", "what judges the labels: auto (with a backbone its head's folds, then a CNN's if "
+                         "they agree better; without, a CNN's folds), or predictions (a model's, brought in with "
+                         "`tuilabel import WS FILE --as predictions`: nothing is trained)",
+                         choices=("auto", "predictions"))
     score: str = setting("self_confidence", "how doubt is measured: 1 - p(stored label), or the normalised margin "
                          "of the best other class over it", choices=("self_confidence", "margin"))
     min_doubt: float = setting(0.5, "items not flagged by confident learning join the queue above this doubt",
@@ -116,6 +121,15 @@ class ReviewSession(backbone.UsesBackbone, Paging, BaseSession):
         # who judges: with a backbone the head's folds rank first (seconds), then a CNN's folds are
         # measured against them on the same labels and folds, and the better agreement judges on
         self.judge = "head" if self.features is not None else "cnn"
+        self.predictions: np.ndarray | None = None
+        if self.settings.judge == "predictions":
+            from ...importing import load_predictions
+
+            self.predictions = load_predictions(workspace)
+            if self.predictions is None:
+                raise TuilabelError("judge=predictions: no predictions yet; bring a model's in with "
+                                    "`tuilabel import WS FILE --as predictions`", workspace.path)
+            self.judge = "predictions"
         self.judge_scores: dict[str, float] = {}
         self._contest: ReviewJob | None = None  # the head's round, for the CNN to be measured on
         # augment=auto: batch's or clusters' measured choice; None until known (the first round measures it)
@@ -227,7 +241,7 @@ class ReviewSession(backbone.UsesBackbone, Paging, BaseSession):
             return
         self.round = int(state.get("round", 0))
         self.accuracy = state.get("accuracy")
-        if self.features is not None and state.get("judge") in ("head", "cnn"):
+        if self.features is not None and self.judge != "predictions" and state.get("judge") in ("head", "cnn"):
             self.judge = state["judge"]
             self.judge_scores = {str(k): float(v) for k, v in state.get("judge_scores", {}).items()}
         if self.settings.augment == "auto" and state.get("augment") in PRESETS and state.get("augment_measured", True):
@@ -430,7 +444,7 @@ class ReviewSession(backbone.UsesBackbone, Paging, BaseSession):
         labels = np.array([self.current[i].label for i in items], np.int64)
         weights = np.array([self.current[i].confidence for i in items], np.float32)
         self.reviews_since = self.corrections_since = 0
-        head = self.judge == "head"
+        head = self.judge in ("head", "predictions")  # neither reads the pixels
         return ReviewJob(self.round, items, labels, weights,
                          np.empty((len(items), 0), np.float32) if head else self.pool.as_float(items),
                          self.pool.n_classes, self.reviewed_here, self.elapsed, self.augment or AUGMENT_KINDS[0],
@@ -457,7 +471,13 @@ class ReviewSession(backbone.UsesBackbone, Paging, BaseSession):
             members = rng.permutation(np.flatnonzero(job.labels == k))
             folds[members] = np.arange(len(members)) % s.folds
         test = self.test_arrays()
-        if job.judge == "head":
+        if job.judge == "predictions":  # a model's, imported: out of sample for these labels as they are
+            assert self.predictions is not None
+            probs = self.predictions[job.items, :job.n_classes].copy()
+            unknown = np.isnan(probs).any(axis=1)
+            probs[unknown] = 1.0 / job.n_classes  # items it did not predict: no opinion
+            test_probs, trained = None, 0
+        elif job.judge == "head":
             probs, test_probs = head_cross_fit(self, job, folds, progress)
             trained = 0
         else:
