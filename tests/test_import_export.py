@@ -163,3 +163,25 @@ def test_a_models_predictions_come_in_and_review_judges_the_labels_by_them(sampl
     (ws.path / "predictions.npz").unlink()
     with pytest.raises(Exception, match="no predictions yet"):
         ReviewSession(ws, ReviewSettings(judge="predictions"), clock=SimClock())
+
+
+def test_batch_starts_from_imported_predictions_their_least_sure_images_first(sample_workspace, tmp_path, capsys):
+    from tuilabel.errors import TuilabelError
+    from tuilabel.sessions import SimClock
+    from tuilabel.sessions.batch import BatchSession, BatchSettings
+
+    ws = sample_workspace
+    ids, truth = ws.pool.ids.tolist(), ws.pool.truth
+    unsure = set(range(5, 600, 20))  # 30 images the model hesitates on
+    _write_csv(tmp_path / "pred.csv", [(ids[i], str(truth[i]), "0.35" if i in unsure else "0.95") for i in range(600)],
+               header=("item_id", "class", "confidence"))
+    assert main(["import", str(ws.path), str(tmp_path / "pred.csv"), "--as", "predictions"]) == 0
+    session = BatchSession(ws, BatchSettings(predictions=True), clock=SimClock(), page_size=12)
+    page = session.view().page
+    assert {it.index for it in page} <= unsure and all(it.guess == truth[it.index] for it in page)
+    assert "least sure" in session.message
+    plain = BatchSession(ws, BatchSettings(), clock=SimClock(), page_size=12)
+    assert not {it.index for it in plain.view().page} <= unsure  # without the setting: random order
+    (ws.path / "predictions.npz").unlink()
+    with pytest.raises(TuilabelError, match="no predictions yet"):
+        BatchSession(ws, BatchSettings(predictions=True), clock=SimClock())

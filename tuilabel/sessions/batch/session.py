@@ -108,6 +108,8 @@ class BatchSession(backbone.UsesBackbone, Paging, BaseSession):
             self.ranking = np.concatenate([first, self.ranking[~np.isin(self.ranking, first)]])
         self.next_round_at = max(self.settings.start, self.classified + 1)
         self.resume()
+        if self.settings.predictions and self.model is None and self.head is None:
+            self._start_from_predictions()
         self.page: list[PageItem] = []
         self.page_number = 0
         self.focus = 0
@@ -118,6 +120,22 @@ class BatchSession(backbone.UsesBackbone, Paging, BaseSession):
         self._norms: np.ndarray | None = None
         self._pages: dict[int, list[PageItem]] = {}  # earlier pages, for an undo that reaches back
         self.new_page()
+
+    def _start_from_predictions(self) -> None:
+        """The imported predictions as a first model's would be: guesses, and the pool ranked by the
+        strategy's score on them (random order after the items they leave out)."""
+        from ...importing import load_predictions
+
+        predicted = load_predictions(self.workspace)
+        if predicted is None:
+            raise TuilabelError("predictions=true: no predictions yet; bring a model's in with "
+                                "`tuilabel import WS FILE --as predictions`", self.workspace.path)
+        known = np.flatnonzero(~np.isnan(predicted).any(axis=1))
+        strategy = "entropy" if self.settings.strategy in ("auto", "fusion") else self.settings.strategy
+        order = known[strategies.select(strategy, predicted[known], len(known), self.rng)]
+        self.probs = {int(i): predicted[i] for i in known}
+        self.ranking = np.concatenate([order, self.ranking[~np.isin(self.ranking, order)]])
+        self.message = f"the first pages: what the imported predictions of {len(known)} images are least sure of"
 
     @property
     def ranking(self) -> np.ndarray:

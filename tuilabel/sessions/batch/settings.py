@@ -51,6 +51,9 @@ class BatchSettings(TeamSettings):
     semi: bool = setting(True, "semi-supervised: after scoring, a second CNN trains on the labels and the pool "
                                "images the first gives one class under most views (semi_agree); it gives the "
                                "guesses and the accuracy")
+    predictions: bool = setting(False, "start from a model's predictions (`tuilabel import WS FILE --as "
+                                       "predictions`): until the first round, the pages are its most uncertain "
+                                       "images (the strategy's score on its probabilities) with its guesses")
     stream_frames: bool = setting(False, "also train on every labelled stream frame (at half a label's weight)")
     cv_folds: int = setting(3, "no test set: the accuracy shown is cross-validated on the human labels "
                                    "over this many folds (more CNN training a round); 0 = none", min=0, max=10)
