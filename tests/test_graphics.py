@@ -39,8 +39,10 @@ from tuilabel.store import LabelStore
 from tuilabel.workspace import Workspace
 
 from .screen import wait_for
+from .sixel import decode as decode_sixel
 
 APC = re.compile(r"\x1b_G([^;\x1b]*);([^\x1b]*)\x1b\\")
+SIXEL = re.compile(r"\x1b7\x1b\[(\d+);(\d+)H(\x1bP[0-9;]*q.*?\x1b\\)\x1b8", re.S)
 ITERM = re.compile(r"\x1b7\x1b\[(\d+);(\d+)H\x1b\]1337;File=([^:]*):([^\x07]*)\x07\x1b8")
 PLACED = re.compile("\x1b\\[38;2;(\\d+);(\\d+);(\\d+)m((?:" + PLACEHOLDER + "..)+)")
 
@@ -377,3 +379,63 @@ def test_graphics_setting_in_tuilabel_toml(sample_workspace, capsys):
     config.write_text(config.read_text().replace('"iterm2"', '"sixels"'))
     with pytest.raises(TuilabelError, match="graphics"):
         _graphics_setting(Workspace(sample_workspace.path), None)
+
+
+# -- sixel ------------------------------------------------------------------------------------------
+
+
+def test_sixel_draws_the_image_with_a_palette_of_its_own_colours():
+    from tuilabel.graphics import sixel_image
+
+    digit = np.load(Path(__file__).resolve().parent.parent / "sample_data" / "mnist-pool.npz")["images"][0]
+    back = decode_sixel(sixel_image(digit))
+    assert back.shape == (28, 28, 3) and np.abs(back[..., 0].astype(int) - digit).max() <= 1  # percent steps
+    three = np.zeros((13, 7, 3), np.uint8)
+    three[:5] = (200, 30, 30)
+    three[5:9, :3] = (10, 250, 90)
+    seq = sixel_image(three)
+    assert len(re.findall(r"#\d+;2;", seq)) == 3  # the palette is the image's colours, not a fixed one
+    assert np.abs(decode_sixel(seq).astype(int) - three).max() <= 2
+    noise = (np.random.default_rng(0).random((40, 50, 3)) * 255).astype(np.uint8)
+    seq = sixel_image(noise)
+    assert len(re.findall(r"#\d+;2;", seq)) <= 256 and np.abs(decode_sixel(seq).astype(int) - noise).mean() < 12
+    assert "!" in sixel_image(np.zeros((6, 40), np.uint8))  # runs are counted, not repeated
+
+
+def test_sixel_is_chosen_by_its_device_attribute_and_knows_the_cell_size():
+    from tuilabel.graphics import DEFAULT_CELL
+
+    replies = parse_replies(b"\x1b[6;18;9t\x1b[?63;4;22c")
+    assert replies.sixel and replies.cell == (9, 18)
+    assert parse_replies(b"\x1b[?63;22c").cell is None
+    env = {"TERM": "xterm-256color"}
+    assert choose("sixel", "truecolor", env) == Choice("sixel", reason="asked for", cell=DEFAULT_CELL)
+    no_server = {**env, "TMUX": "/nonexistent/tmux-socket,1,0", "TMUX_PANE": "%0"}
+    assert "does not draw sixel" in choose("sixel", "truecolor", no_server).reason
+
+
+SIXEL_TERMINAL = {b"\x1b[c": b"\x1b[6;20;10t\x1b[?63;4;22c"}  # xterm -ti vt340's answers
+
+
+@pytest.mark.slow
+def test_auto_picks_sixel_where_the_terminal_has_it_and_writes_the_pool_image_at_the_cells(sample_workspace):
+    from tuilabel.tui.widgets import sixel_fit
+
+    ws_path = sample_workspace.path
+    term = Pty(["label", str(ws_path), "--mode", "browse"], answers=SIXEL_TERMINAL)
+    try:
+        term.wait_for("Undo", timeout=60)
+        time.sleep(1.0)
+        text = term.text()
+    finally:
+        assert term.close() == 0
+    shots = SIXEL.findall(text)
+    assert shots and "\u2580" not in text  # pixels, not half blocks
+    y, x, seq = shots[-1]
+    shown = decode_sixel(seq)
+    item = re.findall(r"item (\d+)", text)[-1]
+    pool = Workspace(ws_path).pool
+    expected = sixel_fit(pool.images[pool.index_of(item)], shown.shape[1], shown.shape[0])
+    assert shown.shape[:2] == expected.shape[:2] and np.abs(shown[..., 0].astype(int) - expected).max() <= 1
+    assert shown.shape[1] % 10 == 0 or shown.shape[0] % 20 == 0  # the cells' pixels, from the 10x20 cell
+    assert int(y) >= 1 and int(y) + shown.shape[0] // 20 <= 24 and int(x) + shown.shape[1] // 10 <= 81

@@ -571,7 +571,8 @@ def build_parser() -> argparse.ArgumentParser:
     graphics: dict[str, Any] = {
         "choices": GRAPHICS_CHOICES, "default": None,
         "help": "real pixels: kitty (kitty, Ghostty; tmux with allow-passthrough), iterm2 (iTerm2, "
-                "WezTerm), blocks (half blocks, everywhere); default: [display] graphics of "
+                "WezTerm), sixel (xterm -ti vt340, foot, Windows Terminal, VS Code, Konsole, tmux 3.4 with sixel), "
+                "blocks (half blocks, everywhere); default: [display] graphics of "
                 "tuilabel.toml, else auto (ask the terminal)"}
     built = [m.name for m in MODES if m.built]
     settings_help = "a setting of the mode, e.g. --set strategy=margin (repeatable; --help-settings lists them)"

@@ -10,6 +10,9 @@ Pure functions over uint8 images and bytes (no UI imports): the Textual widget t
   replaces the picture without rewriting a single cell.
 - iterm2 (iTerm2, WezTerm): an inline PNG (OSC 1337) written at the widget's cells after Textual
   has drawn them (blank), sized in cells, scaled by the terminal.
+- sixel (xterm -ti vt340, foot, Windows Terminal, VS Code, Konsole, tmux 3.4 built with it): the
+  image scaled to the widget's cells in pixels (the cell size asked of the terminal) with a palette
+  of its own colours (at most 256), written at the cells after Textual has drawn them, as iterm2.
 - blocks: half blocks (`render.py`), the fallback everywhere.
 
 Detection (`choose`) writes its queries before Textual owns the terminal and reads the replies up
@@ -20,6 +23,7 @@ link only makes it wait (up to ``timeout``) and no reply is left behind as input
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
 import re
@@ -30,7 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-GRAPHICS_CHOICES = ("auto", "kitty", "iterm2", "blocks")
+GRAPHICS_CHOICES = ("auto", "kitty", "iterm2", "sixel", "blocks")
+DEFAULT_CELL = (10, 20)  # a cell's pixels (width, height) when the terminal does not say
 PLACEHOLDER = "\U0010eeee"
 # Row/column numbers of kitty's Unicode placeholders: kitty's rowcolumn-diacritics table (index i
 # encodes i), its first 256 entries, so a picture is at most 256 cells wide and 256 rows high.
@@ -111,14 +116,67 @@ def iterm2_image(png: bytes, cols: int, rows: int) -> str:
             f"preserveAspectRatio=1;doNotMoveCursor=1:{data}\x07")
 
 
+def sixel_image(image: np.ndarray, colors: int = 256) -> str:
+    """``image`` (H x W grey or H x W x 3, uint8) as one sixel DCS sequence at its own size: a
+    palette of its own colours (PIL's median cut, at most ``colors``), six rows a band, each colour
+    of a band as run-length-coded sixels."""
+    from PIL import Image
+
+    pixels = np.asarray(image, np.uint8)
+    rgb = np.repeat(pixels[..., None], 3, axis=2) if pixels.ndim == 2 else pixels[..., :3]
+    h, w = rgb.shape[:2]
+    picture = Image.fromarray(np.ascontiguousarray(rgb))
+    exact = picture.getcolors(maxcolors=colors)  # few colours (digits, shapes): the palette is them
+    if exact is not None:
+        palette = np.array([c for _, c in exact], np.uint8)
+        lookup = {tuple(c): i for i, c in enumerate(palette.tolist())}
+        flat = rgb.reshape(-1, 3)
+        keys = flat[:, 0].astype(np.int64) << 16 | flat[:, 1].astype(np.int64) << 8 | flat[:, 2]
+        table = {r << 16 | g << 8 | b: i for (r, g, b), i in lookup.items()}
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        index = np.array([table[int(k)] for k in uniq], np.int64)[inverse].reshape(h, w)
+    else:
+        quantized = picture.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        index = np.asarray(quantized, np.int64)
+        palette = np.array((quantized.getpalette() or [])[: 3 * (int(index.max()) + 1)], np.uint8).reshape(-1, 3)
+    out = [f'\x1bP0;1;0q"1;1;{w};{h}']
+    out += [f"#{i};2;{round(r * 100 / 255)};{round(g * 100 / 255)};{round(b * 100 / 255)}"
+            for i, (r, g, b) in enumerate(palette.tolist())]
+    bits = 1 << np.arange(6)
+    for top in range(0, h, 6):
+        band = index[top:top + 6]
+        colours = np.unique(band)
+        # every colour of the band at once: (colours, columns) of 6-bit masks, one character a column
+        masks = np.zeros((len(colours), w), np.int64)
+        where = np.searchsorted(colours, band)  # (rows, w): which of the band's colours
+        for r in range(len(band)):
+            np.add.at(masks, (where[r], np.arange(w)), bits[r])
+        runs = [f"#{colour}" + _run_length(masks[k] + 63) for k, colour in enumerate(colours.tolist())]
+        out.append("$".join(runs) + ("-" if top + 6 < h else ""))
+    return "".join(out) + "\x1b\\"
+
+
+def _run_length(sixels: np.ndarray) -> str:
+    """Columns of sixel characters with runs of more than three written ``!count`` + character."""
+    change = np.flatnonzero(np.diff(sixels)) + 1
+    starts = np.concatenate([[0], change])
+    lengths = np.diff(np.concatenate([starts, [len(sixels)]]))
+    parts = []
+    for start, n in zip(starts.tolist(), lengths.tolist(), strict=True):
+        ch = chr(int(sixels[start]))
+        parts.append(f"!{n}{ch}" if n > 3 else ch * n)
+    return "".join(parts)
+
+
 # -- choosing a protocol --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Choice:
-    protocol: str  # kitty, iterm2 or blocks
-    tmux: bool = False  # wrap sequences in tmux passthrough
+    protocol: str  # kitty, iterm2, sixel or blocks
+    tmux: bool = False  # wrap sequences in tmux passthrough (kitty; sixel inside tmux is tmux's own)
     reason: str = ""  # why, for `--graphics auto` to say when it falls back
+    cell: tuple[int, int] = DEFAULT_CELL  # sixel: a cell's pixels (width, height), as the terminal said
 
     @property
     def pixels(self) -> bool:
@@ -127,10 +185,12 @@ class Choice:
 
 KITTY_QUERY = "\x1b_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\"  # a 1x1 image, answered, never shown
 XTVERSION_QUERY = "\x1b[>0q"  # the terminal's name and version
+CELL_QUERY = "\x1b[16t"  # a cell's size in pixels (xterm's XTWINOPS): CSI 6 ; height ; width t
 DA1_QUERY = "\x1b[c"  # Primary Device Attributes: answered by every terminal, after the others
 _DA1_REPLY = re.compile(rb"\x1b\[\?[0-9;]*c")
 _KITTY_REPLY = re.compile(rb"\x1b_Gi=31;([^\x1b]*)\x1b\\")
 _XTVERSION_REPLY = re.compile(rb"\x1bP>\|([^\x1b]*)\x1b\\")
+_CELL_REPLY = re.compile(rb"\x1b\[6;(\d+);(\d+)t")
 
 
 @dataclass(frozen=True)
@@ -139,6 +199,7 @@ class Replies:
     kitty: bool = False  # the kitty graphics query was answered OK
     name: str = ""  # XTVERSION, e.g. "kitty(0.35.2)", "WezTerm 20240203", "iTerm2 3.5.0"
     sixel: bool = False  # attribute 4 in the device attributes
+    cell: tuple[int, int] | None = None  # a cell's pixels (width, height), where the terminal says
 
 
 def parse_replies(data: bytes) -> Replies:
@@ -147,12 +208,14 @@ def parse_replies(data: bytes) -> Replies:
         return Replies(answered=False)
     kitty = _KITTY_REPLY.search(data)
     name = _XTVERSION_REPLY.search(data)
+    cell = _CELL_REPLY.search(data)
     attributes = da1.group(0)[3:-1].split(b";")
     return Replies(
         answered=True,
         kitty=kitty is not None and kitty.group(1).startswith(b"OK"),
         name=name.group(1).decode("utf-8", "replace") if name else "",
         sixel=b"4" in attributes,
+        cell=(int(cell.group(2)), int(cell.group(1))) if cell and int(cell.group(1)) and int(cell.group(2)) else None,
     )
 
 
@@ -162,7 +225,7 @@ def probe(fd_in: int, fd_out: int, tmux: bool, timeout: float) -> Replies:
     import termios
     import tty
 
-    queries = KITTY_QUERY + XTVERSION_QUERY + DA1_QUERY
+    queries = KITTY_QUERY + XTVERSION_QUERY + CELL_QUERY + DA1_QUERY
     if tmux:
         queries = tmux_wrap(queries)
     saved = termios.tcgetattr(fd_in)
@@ -200,6 +263,23 @@ def tmux_passthrough(env: dict[str, str]) -> bool:
     return False
 
 
+def tmux_sixel(env: dict[str, str]) -> tuple[int, int] | None:
+    """Whether this tmux draws sixel itself (3.4 and later, built with it, for a terminal that has
+    it): the client's cell size in pixels then (its default where it does not say), else None."""
+    try:
+        out = subprocess.run(["tmux", "display-message", "-p",
+                              "#{client_termfeatures}|#{client_cell_width}|#{client_cell_height}"],
+                             check=False, capture_output=True, text=True, timeout=2, env=env).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    features, _, size = out.partition("|")
+    if "sixel" not in features.split(","):
+        return None
+    width, _, height = size.partition("|")
+    return (int(width), int(height)) if width.isdigit() and height.isdigit() and int(width) and int(height) \
+        else DEFAULT_CELL
+
+
 def _from_name(name: str) -> str | None:
     """The protocol a terminal's XTVERSION name says it draws best (None: unknown)."""
     lowered = name.lower()
@@ -226,12 +306,25 @@ def choose(requested: str, colors: str, env: dict[str, str] | None = None, fd_in
     if requested == "blocks":
         return Choice("blocks", reason="asked for")
     in_tmux = bool(env.get("TMUX"))
+    # tmux 3.4 built with sixel draws it itself (no passthrough): what auto falls back to in tmux
+    tmux_cell = tmux_sixel(env) if in_tmux and requested in ("auto", "sixel") and colors != "none" else None
+    if in_tmux and requested == "sixel":
+        return Choice("sixel", reason="tmux draws sixel", cell=tmux_cell) if tmux_cell is not None else \
+            Choice("blocks", reason="this tmux does not draw sixel (3.4 or later, built with it)")
+    if tmux_cell is not None and not tmux_passthrough(env):
+        return Choice("sixel", reason="tmux draws sixel", cell=tmux_cell)
     if in_tmux and not tmux_passthrough(env):
         return Choice("blocks", reason="tmux does not pass images through (set -g allow-passthrough on)")
     if requested == "kitty" and colors == "none":
         return Choice("blocks", reason="kitty's placeholders need colour (NO_COLOR is set)")
     if requested == "iterm2" and in_tmux:
         return Choice("blocks", reason="iTerm2 images cannot be placed inside a tmux pane")
+    if requested == "sixel":  # trusted; its cell size is asked (half a second at most)
+        cell = None
+        if fd_in is not None and fd_out is not None and os.isatty(fd_in) and os.isatty(fd_out):
+            with contextlib.suppress(OSError):
+                cell = probe(fd_in, fd_out, False, min(timeout, 0.5)).cell
+        return Choice("sixel", reason="asked for", cell=cell or DEFAULT_CELL)
     if requested != "auto":
         return Choice(requested, tmux=in_tmux, reason="asked for")
     if env.get("TERM", "") in ("", "dumb") or colors == "none":
@@ -249,4 +342,8 @@ def choose(requested: str, colors: str, env: dict[str, str] | None = None, fd_in
         return Choice("kitty", tmux=in_tmux, reason=replies.name)
     if named == "iterm2" and not in_tmux:
         return Choice("iterm2", reason=replies.name)
+    if tmux_cell is not None:
+        return Choice("sixel", reason="tmux draws sixel", cell=tmux_cell)
+    if replies.sixel and not in_tmux:  # xterm -ti vt340, foot, Windows Terminal, VS Code, Konsole, ...
+        return Choice("sixel", reason=replies.name or "device attributes", cell=replies.cell or DEFAULT_CELL)
     return Choice("blocks", reason=f"no supported graphics protocol ({replies.name or 'unnamed terminal'})")

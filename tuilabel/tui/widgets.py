@@ -25,6 +25,7 @@ from ..graphics import (
     kitty_transmit,
     placeholder_row,
     png_bytes,
+    sixel_image,
 )
 from ..render import fit_scale, image_strips, quantize
 
@@ -174,25 +175,26 @@ class PixelView(Widget):
         if self._detail is not None and self._detail[0] is pixels:
             pixels = self._detail[1]
         region = self.region
-        where = region.x * 10_000 + region.y if out.protocol == "iterm2" else 0  # kitty's cells say where
+        where = region.x * 10_000 + region.y if out.protocol != "kitty" else 0  # kitty's cells say where
         key = (id(pixels), width, height, where)
         if key == self._sent:
             return  # before any encoding: render_line asks on every repaint
         shown = quantize(pixels, self.levels)
         if out.protocol == "kitty":
             out.write(kitty_transmit(self._image_id, png_bytes(shown), width, height, out.choice.tmux))
-        else:  # iterm2: at the widget's cells on screen, the cursor put back where Textual left it
+        else:  # iterm2, sixel: at the widget's cells on screen, the cursor put back where Textual left it
             if region.width <= 0 or region.height <= 0 or region.width < width or region.height < height:
-                return  # partly hidden: an iTerm2 image cannot be clipped
-            out.write(f"\x1b7\x1b[{region.y + 1};{region.x + 1}H"
-                      + iterm2_image(png_bytes(shown), width, height) + "\x1b8")
+                return  # partly hidden: an iTerm2 or sixel image cannot be clipped
+            picture = iterm2_image(png_bytes(shown), width, height) if out.protocol == "iterm2" else \
+                sixel_image(sixel_fit(shown, width * out.choice.cell[0], height * out.choice.cell[1]))
+            out.write(f"\x1b7\x1b[{region.y + 1};{region.x + 1}H" + picture + "\x1b8")
         out.images_sent += 1
         self._sent = key
 
     def repaint_pixels(self) -> None:
         """Textual redrew these cells from its cache (a dialog closed): write the picture again."""
         self._sent = None
-        if self.protocol == "iterm2":
+        if self.protocol in ("iterm2", "sixel"):
             self._send()
 
     def _after_paint(self) -> None:
@@ -208,7 +210,7 @@ class PixelView(Widget):
                 if y < MAX_CELLS:
                     return Strip([Segment(placeholder_row(y, min(width, MAX_CELLS)), self._id_style())],
                                  min(width, MAX_CELLS)).crop_extend(0, width, self.rich_style)
-            elif not self._emit_pending:  # iterm2: blank cells now, the image once they are out
+            elif not self._emit_pending:  # iterm2, sixel: blank cells now, the image once they are out
                 self._emit_pending = True
                 self.call_after_refresh(self._after_paint)
             return Strip.blank(width, self.rich_style)
@@ -317,3 +319,15 @@ class TextPanel(Widget):
 
     def render(self) -> Text:
         return self._text
+
+
+def sixel_fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``image`` scaled to fit ``width`` x ``height`` pixels with its aspect kept (a terminal does not
+    scale sixel): whole-pixel blocks where it grows (a digit stays crisp), an area mean where it shrinks."""
+    h, w = image.shape[:2]
+    factor = min(width / w, height / h)
+    size = (max(1, int(w * factor)), max(1, int(h * factor)))
+    if size == (w, h):
+        return image
+    method = PILImage.Resampling.NEAREST if factor >= 1 else PILImage.Resampling.BOX
+    return np.asarray(PILImage.fromarray(np.asarray(image)).resize(size, method))
