@@ -1,6 +1,6 @@
 """Graphics protocols against half blocks: bytes per new image and CPU per frame, in the real app.
 
-For each protocol (blocks, kitty, iterm2) and each picture kind (the sample's 28x28 grey digits;
+For each protocol (blocks, kitty, iterm2, sixel) and each picture kind (the sample's 28x28 grey digits;
 64x64 colour images made here: smooth colour fields with shapes and sensor-like noise, so that PNG
 does not get them for free), `tuilabel label WS --mode browse --graphics P` runs in an 80x24
 pseudo-terminal: the skip key (a new image, nothing stored) is pressed one at a time for the bytes
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_render import app_measurements, stream_measurements, time_per_frame  # noqa: E402
 
-PROTOCOLS = ("blocks", "kitty", "iterm2")
+PROTOCOLS = ("blocks", "kitty", "iterm2", "sixel")
 
 
 def colour_images(n: int = 300, size: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -58,8 +58,9 @@ def encode_times(images: np.ndarray, runs: int) -> dict:
     """Bytes and microseconds to turn one image into what goes to the terminal (no app)."""
     from PIL import Image
 
-    from tuilabel.graphics import iterm2_image, kitty_transmit, png_bytes
+    from tuilabel.graphics import DEFAULT_CELL, iterm2_image, kitty_transmit, png_bytes, sixel_image
     from tuilabel.render import fit_scale
+    from tuilabel.tui.widgets import sixel_fit
 
     cols = images.shape[2]
     rows = (images.shape[1] + 1) // 2
@@ -78,6 +79,8 @@ def encode_times(images: np.ndarray, runs: int) -> dict:
         "blocks (tuilabel)": blocks,
         "kitty (tuilabel)": lambda im: kitty_transmit(1, png_bytes(im), cols, rows),
         "iterm2 (tuilabel)": lambda im: iterm2_image(png_bytes(im), cols, rows),
+        # the terminal does not scale sixel: the image at the cells' pixels (a 10x20 cell)
+        "sixel (tuilabel)": lambda im: sixel_image(sixel_fit(im, cols * DEFAULT_CELL[0], rows * DEFAULT_CELL[1])),
     }
     try:
         import warnings

@@ -98,7 +98,7 @@ def soak_batch(folder: Path, rounds: int) -> dict:
     from tuilabel.sessions import Action, SimClock
     from tuilabel.sessions.batch import BatchSession, BatchSettings
 
-    ws = workspace(folder, 3000)
+    ws = workspace(folder, max(3000, 6 * rounds))  # 5 labels a round: never labelled out
     clock = SimClock()
     settings = BatchSettings(arch="small", epochs=1, augmentations=2, start=5, schedule="fixed", batch_size=5,
                              semi=False, augment="shift", seed=0)
