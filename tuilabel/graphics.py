@@ -123,11 +123,17 @@ def sixel_image(image: np.ndarray, colors: int = 256) -> str:
     from PIL import Image
 
     pixels = np.asarray(image, np.uint8)
-    rgb = np.repeat(pixels[..., None], 3, axis=2) if pixels.ndim == 2 else pixels[..., :3]
+    grey = pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 1)
+    rgb = np.repeat(pixels.reshape(pixels.shape[:2])[..., None], 3, axis=2) if grey else pixels[..., :3]
     h, w = rgb.shape[:2]
     picture = Image.fromarray(np.ascontiguousarray(rgb))
-    exact = picture.getcolors(maxcolors=colors)  # few colours (digits, shapes): the palette is them
-    if exact is not None:
+    exact = None if grey else picture.getcolors(maxcolors=colors)  # few colours (shapes): the palette is them
+    if grey and colors >= 256:  # a grey image: its own grey levels are the palette, found in one pass
+        levels = rgb[..., 0]
+        present = np.bincount(levels.ravel(), minlength=256) > 0
+        index = (np.cumsum(present) - 1)[levels]
+        palette = np.repeat(np.flatnonzero(present).astype(np.uint8)[:, None], 3, axis=1)
+    elif exact is not None:
         palette = np.array([c for _, c in exact], np.uint8)
         lookup = {tuple(c): i for i, c in enumerate(palette.tolist())}
         flat = rgb.reshape(-1, 3)
@@ -146,26 +152,25 @@ def sixel_image(image: np.ndarray, colors: int = 256) -> str:
     for top in range(0, h, 6):
         band = index[top:top + 6]
         colours = np.unique(band)
-        # every colour of the band at once: (colours, columns) of 6-bit masks, one character a column
-        masks = np.zeros((len(colours), w), np.int64)
         where = np.searchsorted(colours, band)  # (rows, w): which of the band's colours
-        for r in range(len(band)):
-            np.add.at(masks, (where[r], np.arange(w)), bits[r])
-        runs = [f"#{colour}" + _run_length(masks[k] + 63) for k, colour in enumerate(colours.tolist())]
-        out.append("$".join(runs) + ("-" if top + 6 < h else ""))
+        # every colour of the band at once: (colours, columns) of 6-bit masks, one character a column
+        masks = sum(((where[r] == np.arange(len(colours))[:, None]) * bits[r] for r in range(len(band))),
+                    np.zeros((len(colours), w), np.int64)) + 63
+        out.append("$".join(_run_lengths(masks, colours)) + ("-" if top + 6 < h else ""))
     return "".join(out) + "\x1b\\"
 
 
-def _run_length(sixels: np.ndarray) -> str:
-    """Columns of sixel characters with runs of more than three written ``!count`` + character."""
-    change = np.flatnonzero(np.diff(sixels)) + 1
-    starts = np.concatenate([[0], change])
-    lengths = np.diff(np.concatenate([starts, [len(sixels)]]))
-    parts = []
-    for start, n in zip(starts.tolist(), lengths.tolist(), strict=True):
-        ch = chr(int(sixels[start]))
-        parts.append(f"!{n}{ch}" if n > 3 else ch * n)
-    return "".join(parts)
+def _run_lengths(masks: np.ndarray, colours: np.ndarray) -> list[str]:
+    """Each row of sixel characters (one colour of a band) as ``#colour`` and its runs, a run of more
+    than three written ``!count`` + character; the runs of every row found at once."""
+    n_rows, w = masks.shape
+    flat = masks.ravel()
+    starts = np.union1d(np.flatnonzero(np.diff(flat)) + 1, np.arange(0, n_rows * w, w))
+    lengths = np.diff(np.append(starts, n_rows * w))
+    rows: list[list[str]] = [[f"#{c}"] for c in colours.tolist()]
+    for start, n, ch in zip(starts.tolist(), lengths.tolist(), flat[starts].tolist(), strict=True):
+        rows[start // w].append(f"!{n}{chr(ch)}" if n > 3 else chr(ch) * n)
+    return ["".join(parts) for parts in rows]
 
 
 # -- choosing a protocol --------------------------------------------------------------------------
