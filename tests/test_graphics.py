@@ -439,3 +439,22 @@ def test_auto_picks_sixel_where_the_terminal_has_it_and_writes_the_pool_image_at
     assert shown.shape[:2] == expected.shape[:2] and np.abs(shown[..., 0].astype(int) - expected).max() <= 1
     assert shown.shape[1] % 10 == 0 or shown.shape[0] % 20 == 0  # the cells' pixels, from the 10x20 cell
     assert int(y) >= 1 and int(y) + shown.shape[0] // 20 <= 24 and int(x) + shown.shape[1] // 10 <= 81
+
+
+def test_inside_a_tmux_that_draws_sixel_auto_and_sixel_pick_it_with_the_clients_cell_size(monkeypatch):
+    """tmux 3.4 built with sixel draws it itself: `#{client_termfeatures}` lists it (this machine's
+    tmux is 3.3, so tmux's answers are played here)."""
+    import tuilabel.graphics as graphics
+
+    answers = {"display-message": "256,RGB,clipboard,sixel,title|9|18", "show-options": "off"}
+
+    def fake_run(args, **kwargs):
+        return subprocess.CompletedProcess(args, 0, stdout=next(v for k, v in answers.items() if k in args), stderr="")
+
+    monkeypatch.setattr(graphics.subprocess, "run", fake_run)
+    env = {"TERM": "tmux-256color", "TMUX": "/tmp/tmux-0/default,1,0", "TMUX_PANE": "%0"}
+    assert graphics.choose("auto", "256", env) == Choice("sixel", reason="tmux draws sixel", cell=(9, 18))
+    assert graphics.choose("sixel", "256", env).cell == (9, 18)
+    answers["display-message"] = "256,RGB,clipboard,title||"  # a tmux without it: half blocks, said why
+    assert graphics.choose("auto", "256", env).protocol == "blocks"
+    assert "does not draw sixel" in graphics.choose("sixel", "256", env).reason
