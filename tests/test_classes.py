@@ -143,3 +143,24 @@ def test_a_teams_other_copy_of_the_workspace_follows_a_class_added_on_one_machin
     assert bob.reload_classes() and bob.pool.class_names[-1] == "eel"  # what the screens' timer runs
     assert "eel" in (copy / "tuilabel.toml").read_text()
     assert Workspace(copy).check().pool.n_classes == 5
+
+
+def test_merging_two_classes_moves_a_persons_labels_in_one_transaction_and_keeps_the_log(
+        five_kinds_four_classes, capsys):
+    ws_path, _ = five_kinds_four_classes
+    ws = Workspace(ws_path)
+    ids = ws.pool.ids.tolist()
+    session = ws.store.start_session("browse", "ann")
+    ws.store.add_many(session, [(ids[i], i % 4, 1.0) for i in range(40)])
+    ws.close()
+    assert main(["classes", str(ws_path), "merge", "bee", "ant", "--annotator", "kim"]) == 0
+    assert "10 labels of 'bee' are now 'ant'" in capsys.readouterr().out
+    ws = Workspace(ws_path)
+    current = ws.store.current()
+    assert all(current[ids[i]][0] == (0 if i % 4 in (0, 1) else i % 4) for i in range(40))
+    assert ws.store.n_events() == 50  # ten new events; the ten old ones stay in the log
+    assert ws.class_names == ["ant", "bee", "cat", "dog"]  # bee stays, empty, at its index
+    ws.close()
+    assert main(["classes", str(ws_path)]) == 0
+    assert "kim: merged 'bee' into 'ant' (10 labels)" in capsys.readouterr().out
+    assert main(["classes", str(ws_path), "merge", "ant", "ant"]) == 2

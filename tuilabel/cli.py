@@ -170,6 +170,12 @@ def cmd_classes(args: argparse.Namespace) -> int:
                 index = ws.add_class(name, who=args.annotator)
                 key = str(index) if index < 10 and len(ws.class_names) <= 10 else f"{index} then Enter"
                 print(f"class {index} {name!r} added (key {key}); open sessions take it within a few seconds")
+        elif args.op == "merge":
+            if len(args.names) != 2:
+                raise TuilabelError("merge takes the class to empty and the one its labels join", ws.path)
+            moved = ws.merge_classes(args.names[0], args.names[1], who=args.annotator)
+            print(f"{moved} labels of {args.names[0]!r} are now {args.names[1]!r}; {args.names[0]!r} stays, "
+                  "empty (rename it to reuse its key)")
         elif args.op == "rename":
             if len(args.names) != 2:
                 raise TuilabelError("rename takes the old name and the new one", ws.path)
@@ -181,7 +187,8 @@ def cmd_classes(args: argparse.Namespace) -> int:
             for event in ws.class_history():
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(event["time"]))
                 what = (f"added {event['name']!r}" if event["op"] == "add"
-                        else f"renamed {event['old']!r} to {event['name']!r}")
+                        else f"merged {event['old']!r} into {event['name']!r} ({event.get('moved', 0)} labels)"
+                        if event["op"] == "merge" else f"renamed {event['old']!r} to {event['name']!r}")
                 print(f"{when}  {event['annotator']}: {what}")
     finally:
         ws.close()
@@ -547,10 +554,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="(hf-)imagefolder: hard-link the original files instead of copying them (same file system)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("classes", help="list the classes, or add or rename one on a live workspace")
+    p = sub.add_parser("classes", help="list the classes; add, rename or merge them on a live workspace")
     p.add_argument("workspace")
-    p.add_argument("op", nargs="?", choices=["list", "add", "rename"], default="list")
-    p.add_argument("names", nargs="*", help="add: NAME [NAME ...]; rename: OLD NEW")
+    p.add_argument("op", nargs="?", choices=["list", "add", "rename", "merge"], default="list")
+    p.add_argument("names", nargs="*", help="add: NAME [NAME ...]; rename: OLD NEW; merge: FROM INTO")
     p.add_argument("--annotator", help="who made the change (default: user@host)")
     p.set_defaults(func=cmd_classes)
 

@@ -380,6 +380,25 @@ class Workspace:
         self._set_classes(names, {"op": "rename", "name": new, "old": old, "index": index}, who)
         return index
 
+    def merge_classes(self, source: str, target: str, who: str | None = None) -> int:
+        """Two classes found to be one: every item a person labelled ``source`` is labelled ``target``
+        (new events in one transaction, by ``who``; the old ones stay in the log). ``source`` stays,
+        empty, at its index, since labels and models name classes by index: rename it to use its key
+        for something else. Returns how many labels moved."""
+        names = self.class_names
+        for name in (source, target):
+            if name not in names:
+                raise TuilabelError(f"no class {name!r}; the classes are {', '.join(names)}", self.path / CONFIG)
+        if source == target:
+            raise TuilabelError("merge takes two different classes", self.path / CONFIG)
+        a, b = names.index(source), names.index(target)
+        moving = [(item, b, conf) for item, (label, conf) in self.store.current(("human",)).items() if label == a]
+        if moving:
+            session = self.store.start_session("classes", who)
+            self.store.add_groups([(session, moving)])
+        self._set_classes(names, {"op": "merge", "name": target, "old": source, "moved": len(moving)}, who)
+        return len(moving)
+
     def class_history(self) -> list[dict[str, Any]]:
         """What `add_class` and `rename_class` did, oldest first (time, annotator, op, name...)."""
         raw = self.store.meta("class_history")
