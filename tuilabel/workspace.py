@@ -424,6 +424,8 @@ class Workspace:
     def _store_class_names(self) -> list[str] | None:
         """The classes as the label store knows them (a class added on another annotator's machine),
         None when it has no word on them or cannot be reached now."""
+        if self.store.unreachable_since is not None:
+            return None  # an outage: the screens' timer must not wait on the server for this
         try:
             raw = self.store.meta("class_names")
         except TuilabelError:
