@@ -58,9 +58,8 @@ def encode_times(images: np.ndarray, runs: int) -> dict:
     """Bytes and microseconds to turn one image into what goes to the terminal (no app)."""
     from PIL import Image
 
-    from tuilabel.graphics import DEFAULT_CELL, iterm2_image, kitty_transmit, png_bytes, sixel_image
+    from tuilabel.graphics import DEFAULT_CELL, iterm2_image, kitty_transmit, png_bytes, sixel_fit, sixel_image
     from tuilabel.render import fit_scale
-    from tuilabel.tui.widgets import sixel_fit
 
     cols = images.shape[2]
     rows = (images.shape[1] + 1) // 2

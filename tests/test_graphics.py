@@ -419,7 +419,7 @@ SIXEL_TERMINAL = {b"\x1b[c": b"\x1b[6;20;10t\x1b[?63;4;22c"}  # xterm -ti vt340'
 
 @pytest.mark.slow
 def test_auto_picks_sixel_where_the_terminal_has_it_and_writes_the_pool_image_at_the_cells(sample_workspace):
-    from tuilabel.tui.widgets import sixel_fit
+    from tuilabel.graphics import sixel_fit
 
     ws_path = sample_workspace.path
     term = Pty(["label", str(ws_path), "--mode", "browse"], answers=SIXEL_TERMINAL)

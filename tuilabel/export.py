@@ -43,7 +43,9 @@ def _records(ws: Workspace, sources: Iterable[str]) -> list[LabelEvent]:
     return items + samples
 
 
-def _row(ev: LabelEvent, names: list[str], ws: Workspace | None = None) -> dict:
+def _row(ev: LabelEvent, names: list[str], ws: Workspace | None = None, pixels: bool = True) -> dict:
+    """A label as the CSV and JSON lines exports write it; without ``pixels``, a sample's shape and
+    pixels are left to the caller (parquet keeps them as bytes, an image folder as the file)."""
     sample = ev.sample
     originals = ws.pool.originals if ws is not None else None
     original = ""
@@ -60,8 +62,10 @@ def _row(ev: LabelEvent, names: list[str], ws: Workspace | None = None) -> dict:
         "mode": ev.mode,
         "session": ev.session,
         "time": ev.time,
-        "shape": "" if sample is None else "x".join(map(str, sample.shape)),
-        "pixels": "" if sample is None else " ".join(map(str, np.asarray(sample, np.uint8).ravel().tolist())),
+        **({} if not pixels else {
+            "shape": "" if sample is None else "x".join(map(str, sample.shape)),
+            "pixels": "" if sample is None else " ".join(map(str, np.asarray(sample, np.uint8).ravel().tolist())),
+        }),
         "original": original,  # the image file the item came from, where the pool has one (last: new columns go last)
     }
 
@@ -144,7 +148,7 @@ def export(ws: Workspace, fmt: str, out: str | Path, sources: Iterable[str] = ("
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     if fmt == "parquet":
-        _write_parquet([_row(ev, names, ws) for ev in records], tmp)
+        _write_parquet(records, [_row(ev, names, ws, pixels=False) for ev in records], tmp)
         tmp.replace(target)
         return Exported(len(records))
     with tmp.open("w", newline="") as f:  # written whole, then renamed: never half an export
@@ -170,7 +174,7 @@ def _pyarrow(out: str | Path) -> Any:
     return pyarrow
 
 
-def _write_parquet(rows: list[dict], path: Path) -> None:
+def _write_parquet(records: list[LabelEvent], rows: list[dict], path: Path) -> None:
     """The CSV's columns with their types: the class index an int (null: unsure), the time a UTC
     timestamp, a sample's pixels as bytes beside its shape; item rows leave those null."""
     pa = _pyarrow(path)
@@ -191,8 +195,8 @@ def _write_parquet(rows: list[dict], path: Path) -> None:
         "label": column("label"), "annotator": column("annotator"), "source": column("source"),
         "confidence": column("confidence"), "time": [round(r["time"] * 1000) for r in rows],
         "mode": column("mode"), "session": column("session"),
-        "shape": [[int(n) for n in r["shape"].split("x")] if r["shape"] else None for r in rows],
-        "pixels": [bytes(int(v) for v in r["pixels"].split()) if r["pixels"] else None for r in rows],
+        "shape": [None if ev.sample is None else list(ev.sample.shape) for ev in records],
+        "pixels": [None if ev.sample is None else np.asarray(ev.sample, np.uint8).tobytes() for ev in records],
     }
     pq.write_table(pa.table(data, schema=schema), path)
 
@@ -242,9 +246,7 @@ def _export_imagefolder(ws: Workspace, records: list[LabelEvent], root: Path, ou
             Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(target)
             done.display_copies += ev.sample is None
         if metadata:
-            row = _row(ev, names, ws)
-            del row["pixels"], row["shape"]  # the file is the image
-            rows.append({"file_name": target.relative_to(root).as_posix(), **row})
+            rows.append({"file_name": target.relative_to(root).as_posix(), **_row(ev, names, ws, pixels=False)})
     if metadata:
         root.mkdir(parents=True, exist_ok=True)
         with (root / METADATA).open("w", newline="") as f:

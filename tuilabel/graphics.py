@@ -134,13 +134,10 @@ def sixel_image(image: np.ndarray, colors: int = 256) -> str:
         index = (np.cumsum(present) - 1)[levels]
         palette = np.repeat(np.flatnonzero(present).astype(np.uint8)[:, None], 3, axis=1)
     elif exact is not None:
-        palette = np.array([c for _, c in exact], np.uint8)
-        lookup = {tuple(c): i for i, c in enumerate(palette.tolist())}
-        flat = rgb.reshape(-1, 3)
-        keys = flat[:, 0].astype(np.int64) << 16 | flat[:, 1].astype(np.int64) << 8 | flat[:, 2]
-        table = {r << 16 | g << 8 | b: i for (r, g, b), i in lookup.items()}
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        index = np.array([table[int(k)] for k in uniq], np.int64)[inverse].reshape(h, w)
+        flat = rgb.reshape(-1, 3).astype(np.int64)
+        uniq, inverse = np.unique(flat[:, 0] << 16 | flat[:, 1] << 8 | flat[:, 2], return_inverse=True)
+        index = inverse.reshape(h, w)  # the image's own colours, in the order of their packed value
+        palette = np.stack([uniq >> 16, uniq >> 8 & 255, uniq & 255], axis=1).astype(np.uint8)
     else:
         quantized = picture.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
         index = np.asarray(quantized, np.int64)
@@ -158,6 +155,20 @@ def sixel_image(image: np.ndarray, colors: int = 256) -> str:
                     np.zeros((len(colours), w), np.int64)) + 63
         out.append("$".join(_run_lengths(masks, colours)) + ("-" if top + 6 < h else ""))
     return "".join(out) + "\x1b\\"
+
+
+def sixel_fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``image`` scaled to fit ``width`` x ``height`` pixels with its aspect kept (a terminal does not
+    scale sixel): whole-pixel blocks where it grows (a digit stays crisp), an area mean where it shrinks."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    factor = min(width / w, height / h)
+    size = (max(1, int(w * factor)), max(1, int(h * factor)))
+    if size == (w, h):
+        return image
+    method = Image.Resampling.NEAREST if factor >= 1 else Image.Resampling.BOX
+    return np.asarray(Image.fromarray(np.asarray(image)).resize(size, method))
 
 
 def _run_lengths(masks: np.ndarray, colours: np.ndarray) -> list[str]:
@@ -316,9 +327,10 @@ def choose(requested: str, colors: str, env: dict[str, str] | None = None, fd_in
     if in_tmux and requested == "sixel":
         return Choice("sixel", reason="tmux draws sixel", cell=tmux_cell) if tmux_cell is not None else \
             Choice("blocks", reason="this tmux does not draw sixel (3.4 or later, built with it)")
-    if tmux_cell is not None and not tmux_passthrough(env):
+    passthrough = in_tmux and tmux_passthrough(env)
+    if tmux_cell is not None and not passthrough:
         return Choice("sixel", reason="tmux draws sixel", cell=tmux_cell)
-    if in_tmux and not tmux_passthrough(env):
+    if in_tmux and not passthrough:
         return Choice("blocks", reason="tmux does not pass images through (set -g allow-passthrough on)")
     if requested == "kitty" and colors == "none":
         return Choice("blocks", reason="kitty's placeholders need colour (NO_COLOR is set)")

@@ -68,8 +68,8 @@ def _rows(path: Path) -> list[dict[str, str]]:
     return [{(k or "").strip().lower(): (v or "").strip() for k, v in row.items()} for row in reader]
 
 
-def _column(rows: list[dict[str, str]], keys: tuple[str, ...], path: Path, what: str, required: bool) -> str | None:
-    present = set().union(*rows)  # JSON lines: a key some rows leave out
+def _column(present: set[str], keys: tuple[str, ...], path: Path, what: str, required: bool) -> str | None:
+    """The first of ``keys`` among the file's columns (``present``: JSON lines' keys of every row)."""
     found = next((k for k in keys if k in present), None)
     if found is None and required:
         raise TuilabelError(f"has no {what} column (one of {', '.join(keys)}); it has {', '.join(sorted(present))}",
@@ -111,10 +111,11 @@ def import_labels(ws: Workspace, path: str | Path, annotator: str | None = None,
     rows = _rows(path)
     if not rows:
         raise TuilabelError("has no rows to import", path)
-    item_key = _column(rows, ITEM_KEYS, path, "item", True)
-    class_key = _column(rows, CLASS_KEYS, path, "class", True)
-    who_key = _column(rows, ANNOTATOR_KEYS, path, "annotator", False)
-    conf_key = _column(rows, CONFIDENCE_KEYS, path, "confidence", False)
+    present = set().union(*rows)
+    item_key = _column(present, ITEM_KEYS, path, "item", True)
+    class_key = _column(present, CLASS_KEYS, path, "class", True)
+    who_key = _column(present, ANNOTATOR_KEYS, path, "annotator", False)
+    conf_key = _column(present, CONFIDENCE_KEYS, path, "confidence", False)
     assert item_key is not None and class_key is not None
     names = ws.class_names
     by_name = {n: i for i, n in enumerate(names)}
@@ -125,9 +126,7 @@ def import_labels(ws: Workspace, path: str | Path, annotator: str | None = None,
     for n, row in enumerate(rows, 2 if path.suffix.lower() == ".csv" else 1):
         name, cls = row.get(item_key, ""), row.get(class_key, "")
         index = items.find(name) if name else None
-        label = by_name.get(cls)
-        if label is None and cls.lstrip("-").isdigit() and 0 <= int(cls) < len(names) and cls not in by_name:
-            label = int(cls)
+        label = _class_index(cls, by_name)
         if index is None:
             done.unknown_items.append(name or f"(row {n}: empty)")
         if label is None:
@@ -135,12 +134,7 @@ def import_labels(ws: Workspace, path: str | Path, annotator: str | None = None,
         if index is None or label is None:
             done.skipped += 1
             continue
-        confidence = 1.0
-        if conf_key and row.get(conf_key):
-            try:
-                confidence = min(max(float(row[conf_key]), 0.0), 1.0)
-            except ValueError:
-                raise TuilabelError(f"row {n}: confidence {row[conf_key]!r} is not a number", path) from None
+        confidence = _confidence(row, conf_key, path, n)
         who = (row.get(who_key) if who_key else None) or default
         groups[who][str(ws.pool.ids[index])] = (label, confidence)  # a later row for the same item wins
     if done.skipped and not skip_unknown:
@@ -157,6 +151,24 @@ def import_labels(ws: Workspace, path: str | Path, annotator: str | None = None,
     return done
 
 
+def _class_index(cls: str, by_name: dict[str, int]) -> int | None:
+    """A class named by its name, else by its index; None for neither."""
+    label = by_name.get(cls)
+    if label is None and cls.isdigit() and int(cls) < len(by_name):
+        label = int(cls)
+    return label
+
+
+def _confidence(row: dict[str, str], key: str | None, path: Path, n: int) -> float:
+    """Row ``n``'s confidence in [0, 1] (1 without the column or a value); not a number: one line."""
+    if not key or not row.get(key):
+        return 1.0
+    try:
+        return min(max(float(row[key]), 0.0), 1.0)
+    except ValueError:
+        raise TuilabelError(f"row {n}: confidence {row[key]!r} is not a number", path) from None
+
+
 def _unknown_message(done: Imported, names: list[str]) -> str:
     parts = []
     if done.unknown_items:
@@ -171,40 +183,33 @@ def _unknown_message(done: Imported, names: list[str]) -> str:
     return "; ".join(parts)
 
 
-@dataclass
-class Predicted:
-    items: int = 0
-    unknown_items: list[str] = field(default_factory=list)
-    unknown_classes: Counter = field(default_factory=Counter)
-    skipped: int = 0
-
-
-def import_predictions(ws: Workspace, path: str | Path, skip_unknown: bool = False) -> Predicted:
+def import_predictions(ws: Workspace, path: str | Path, skip_unknown: bool = False) -> Imported:
     """A model's predictions of the pool: rows of an item and either a class (name or index, with an
     optional ``confidence``: the rest is spread evenly over the other classes) or one column per
     class holding its probability (named as the class, or ``p_``/``prob_`` and the name). Checked
-    whole like labels; written to ``WS/predictions.npz`` (replacing earlier ones), never the store."""
+    whole like labels; written to ``WS/predictions.npz`` (replacing earlier ones), never the store.
+    ``labels`` of the result: how many images have a prediction."""
     path = Path(path)
     rows = _rows(path)
     if not rows:
         raise TuilabelError("has no rows to import", path)
     names = ws.class_names
     n = len(names)
-    item_key = _column(rows, ITEM_KEYS, path, "item", True)
-    assert item_key is not None
     present = set().union(*rows)
+    item_key = _column(present, ITEM_KEYS, path, "item", True)
+    assert item_key is not None
     prob_keys = []
     for name in names:
         key = next((k for k in (name.lower(), f"p_{name.lower()}", f"prob_{name.lower()}") if k in present), None)
         prob_keys.append(key)
     columns = all(prob_keys)
     keys = [k for k in prob_keys if k is not None]
-    class_key = None if columns else _column(rows, CLASS_KEYS, path, "class (or one probability column per class)",
+    class_key = None if columns else _column(present, CLASS_KEYS, path, "class (or one probability column per class)",
                                              True)
     by_name = {c: i for i, c in enumerate(names)}
     items = _Items(ws)
     probs = np.full((len(ws.pool), n), np.nan, np.float32)
-    done = Predicted()
+    done = Imported()
     for r, row in enumerate(rows, 2 if path.suffix.lower() == ".csv" else 1):
         name = row.get(item_key, "")
         index = items.find(name) if name else None
@@ -222,28 +227,20 @@ def import_predictions(ws: Workspace, path: str | Path, skip_unknown: bool = Fal
             probs[index] = p / p.sum()
             continue
         cls = row.get(class_key or "", "")
-        label = by_name.get(cls)
-        if label is None and cls.isdigit() and int(cls) < n:
-            label = int(cls)
+        label = _class_index(cls, by_name)
         if label is None:
             done.unknown_classes[cls or "(empty)"] += 1
             done.skipped += 1
             continue
-        confidence = 1.0
-        if row.get("confidence"):
-            try:
-                confidence = min(max(float(row["confidence"]), 0.0), 1.0)
-            except ValueError:
-                raise TuilabelError(f"row {r}: confidence {row['confidence']!r} is not a number", path) from None
+        confidence = _confidence(row, "confidence", path, r)
         rest = (1.0 - confidence) / (n - 1) if n > 1 else 0.0
         probs[index] = rest
         probs[index, label] = confidence if n > 1 else 1.0
     if done.skipped and not skip_unknown:
-        raise TuilabelError(_unknown_message(Imported(unknown_items=done.unknown_items,
-                                                      unknown_classes=done.unknown_classes), names)
-                            + "; nothing imported (--skip-unknown imports the rest)", path)
-    done.items = int((~np.isnan(probs[:, 0])).sum())
-    if not done.items:
+        raise TuilabelError(_unknown_message(done, names) + "; nothing imported (--skip-unknown imports the rest)",
+                            path)
+    done.labels = int((~np.isnan(probs[:, 0])).sum())
+    if not done.labels:
         raise TuilabelError("no row names an item of the pool: nothing imported", path)
     target = ws.path / PREDICTIONS
     tmp = target.with_name(target.stem + ".tmp.npz")

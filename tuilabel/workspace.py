@@ -416,8 +416,8 @@ class Workspace:
         from .store import default_annotator
 
         history = [*self.class_history(), {**event, "time": time.time(), "annotator": who or default_annotator()}]
-        self.store.set_meta("class_history", json.dumps(history))
-        self.store.set_meta("class_names", json.dumps(names))  # what a team's other copies of the workspace follow
+        # the history, and the list a team's other copies of the workspace follow: together
+        self.store.set_meta({"class_history": json.dumps(history), "class_names": json.dumps(names)})
         self._update_config("classes", {"names": names})
         self._apply_class_names()
 

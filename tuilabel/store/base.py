@@ -85,9 +85,11 @@ class StoreBase:
         """A value the store keeps beside the labels (the history of the classes, ...)."""
         return self._meta(key)
 
-    def set_meta(self, key: str, value: str) -> None:
+    def set_meta(self, values: dict[str, str]) -> None:
+        """Values kept beside the labels, written together in one transaction."""
         with self._write():
-            self._set_meta(key, value)
+            for key, value in values.items():
+                self._set_meta(key, value)
 
     def _meta(self, key: str) -> str | None:
         try:

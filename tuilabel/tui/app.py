@@ -58,12 +58,12 @@ class HelpScreen(ModalScreen[None]):
         # copy, palette, its ctrl+q) are not ours to explain; one line an action, its keys joined
         mine = [c for c in reversed(type(self.beneath).__mro__) if c.__module__.startswith("tuilabel.")]
         keys: dict[tuple[str, str], list[str]] = {}
+        keymap: dict[str, str] = getattr(self.app, "keymap", {})  # the person's own keys, where remapped
         for binding in (b for c in [*mine, TuilabelApp] for b in c.__dict__.get("BINDINGS", [])):
             if not isinstance(binding, Binding) or binding.system:
                 continue
             if binding.action == "enter" and binding.description == TYPED_ENTER and not typed:
                 continue
-            keymap = getattr(self.app, "keymap", {})
             shown = shown_keys_of(binding, keymap, self.app.get_key_display)
             label = binding.description or binding.action
             if binding.id and binding.id in keymap and binding.id.startswith("class-"):  # one class's own key

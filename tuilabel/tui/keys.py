@@ -45,19 +45,17 @@ def with_ids(bindings: Iterable[Binding]) -> list[BindingType]:
     return [b if b.id else dataclasses.replace(b, id=binding_id(b.action)) for b in bindings]
 
 
+_MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
+_NAMES = frozenset({k.value for k in Keys} | {_character_to_key(c) for c in string.punctuation} | {"space"})
+
+
 def _known_key(key: str) -> bool:
-    key = key.strip()
-    if not key:
-        return False
-    parts = key.split("+")
-    base = parts[-1]
-    modifiers = {"ctrl", "shift", "alt", "meta", "super", "hyper"}
-    if any(p not in modifiers for p in parts[:-1]):
+    *modifiers, base = key.strip().split("+")
+    if not base or any(m not in _MODIFIERS for m in modifiers):
         return False
     if len(base) == 1:
         return base in string.printable and not base.isspace()
-    names = {k.value for k in Keys}
-    return base in names or base in {_character_to_key(c) for c in string.punctuation} or base == "space"
+    return base in _NAMES
 
 
 def normalise(key: str) -> str:

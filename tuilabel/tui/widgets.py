@@ -25,6 +25,7 @@ from ..graphics import (
     kitty_transmit,
     placeholder_row,
     png_bytes,
+    sixel_fit,
     sixel_image,
 )
 from ..render import fit_scale, image_strips, quantize
@@ -320,14 +321,3 @@ class TextPanel(Widget):
     def render(self) -> Text:
         return self._text
 
-
-def sixel_fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """``image`` scaled to fit ``width`` x ``height`` pixels with its aspect kept (a terminal does not
-    scale sixel): whole-pixel blocks where it grows (a digit stays crisp), an area mean where it shrinks."""
-    h, w = image.shape[:2]
-    factor = min(width / w, height / h)
-    size = (max(1, int(w * factor)), max(1, int(h * factor)))
-    if size == (w, h):
-        return image
-    method = PILImage.Resampling.NEAREST if factor >= 1 else PILImage.Resampling.BOX
-    return np.asarray(PILImage.fromarray(np.asarray(image)).resize(size, method))
