@@ -12,6 +12,7 @@ to leave them out (``skip_unknown``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from collections import Counter, defaultdict
@@ -78,29 +79,39 @@ def _column(present: set[str], keys: tuple[str, ...], path: Path, what: str, req
 
 
 class _Items:
-    """Pool index by id, by original path, relative path or unique file name."""
+    """Pool index by id, else by original path (absolute, or relative to the originals' folder) or
+    a file name only one original has. The path maps are built at the first row that is not an id
+    (a file of ids, the usual case, never pays for them), relative paths only."""
 
     def __init__(self, ws: Workspace) -> None:
-        pool = ws.pool
-        self.pool = pool
-        self.by_path: dict[str, int] = {}
-        self.by_name: dict[str, int | None] = {}
-        originals = pool.originals
-        if originals is not None:
-            root = Path(originals.root)
-            for i, rel in enumerate(originals.paths.tolist()):
-                self.by_path[str(rel)] = i
-                self.by_path[str(root / str(rel))] = i
+        self.pool = ws.pool
+        self._maps: tuple[dict[str, int], dict[str, int | None]] | None = None
+
+    def _paths(self) -> tuple[dict[str, int], dict[str, int | None]]:
+        if self._maps is None:
+            by_path: dict[str, int] = {}
+            by_name: dict[str, int | None] = {}
+            originals = self.pool.originals
+            for i, rel in enumerate([] if originals is None else originals.paths.tolist()):
+                by_path[str(rel)] = i
                 name = Path(str(rel)).name
-                self.by_name[name] = None if name in self.by_name else i  # None: two files share the name
+                by_name[name] = None if name in by_name else i  # None: two files share the name
+            self._maps = by_path, by_name
+        return self._maps
 
     def find(self, name: str) -> int | None:
         if self.pool.has(name):
             return self.pool.index_of(name)
-        for key in (name, str(Path(name).expanduser().resolve()) if name else name):
-            if key in self.by_path:
-                return self.by_path[key]
-        return self.by_name.get(Path(name).name)
+        by_path, by_name = self._paths()
+        originals = self.pool.originals
+        if name in by_path:
+            return by_path[name]
+        if originals is not None and name:
+            with contextlib.suppress(ValueError):  # an absolute path under the originals' folder
+                rel = Path(name).expanduser().resolve().relative_to(Path(originals.root).resolve())
+                if str(rel) in by_path:
+                    return by_path[str(rel)]
+        return by_name.get(Path(name).name)
 
 
 def import_labels(ws: Workspace, path: str | Path, annotator: str | None = None,
