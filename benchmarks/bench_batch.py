@@ -13,7 +13,7 @@ computed first (charged once to each simulated clock) and the head ranks and may
 none`` runs the CNN alone, as the mode did before backbones.
 
 Usage:
-  python benchmarks/bench_batch.py [--dataset mnist|photos|shapes] [--seeds 0 1 2] [--max-labels 1280]
+  python benchmarks/bench_batch.py [--dataset mnist|photos|shapes|colour] [--seeds 0 1 2] [--max-labels 1280]
       [--backbone efficientnet-lite0|none]
       [--strategies random,auto,entropy,least_confidence,margin,fusion] [--reuse]
 
@@ -58,7 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--max-labels", type=int, default=1280)
-    parser.add_argument("--dataset", choices=["mnist", "photos", "shapes"], default="mnist")
+    parser.add_argument("--dataset", choices=["mnist", "photos", "shapes", "colour"], default="mnist")
     parser.add_argument("--strategies", default="random,auto")
     parser.add_argument("--full", action="store_true", help="also train on all 4,000 pool labels")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))

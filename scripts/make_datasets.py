@@ -18,10 +18,20 @@ degrees. The classes make
 flips and large rotations change the label (left/right arrows, up/down triangles, square/diamond,
 plus/cross): augmentation that suits digits does not suit them.
 
-Both write ``NAME-pool.npz`` and ``NAME-test.npz`` (``images``, ``labels``, ``class_names``), the
-same keys the bundled sample uses, and give identical arrays for the same seed.
+``colour``: real colour photographs at their own size, as a camera folder would hold them: JPEG
+files cut from eight colour photographs scikit-image bundles (astronaut, cat, coffee, rocket,
+motorcycle, retina, stained tissue, deep-sky field; the class is the photograph), each crop a random
+place, a side of a fifth to two fifths of the photo's shorter side and an aspect of 3:4 to 4:3,
+never resized (60 to 570 pixels a side). Test crops come from the bottom fifth, as for ``photos``.
+Licences as above; rocket (NASA), motorcycle (Middlebury stereo set, free for research), retina
+(Häggström, CC0), immunohistochemistry (Hubert et al., public domain) per the same docstrings.
 
-Usage: python scripts/make_datasets.py OUT_DIR [--which photos shapes] [--pool 4000] [--test 1000]
+``photos`` and ``shapes`` write ``NAME-pool.npz`` and ``NAME-test.npz`` (``images``, ``labels``,
+``class_names``), the same keys the bundled sample uses; ``colour`` writes the folders
+``colour-pool/CLASS/*.jpg`` and ``colour-test/CLASS/*.jpg`` (class folders give tuilabel the labels).
+Each gives identical files for the same seed.
+
+Usage: python scripts/make_datasets.py OUT_DIR [--which photos shapes colour] [--pool 4000] [--test 1000]
 """
 
 from __future__ import annotations
@@ -38,6 +48,11 @@ PHOTOS = {  # class name -> file in skimage/data
     "brick": "brick.png", "grass": "grass.png", "gravel": "gravel.png", "camera": "camera.png",
     "astronaut": "astronaut.png", "cat": "chelsea.png", "coffee": "coffee.png", "coins": "coins.png",
     "text": "text.png", "deep-field": "hubble_deep_field.jpg",
+}
+COLOUR = {  # class name -> colour photograph in skimage/data
+    "astronaut": "astronaut.png", "cat": "chelsea.png", "coffee": "coffee.png", "rocket": "rocket.jpg",
+    "motorcycle": "motorcycle_left.png", "retina": "retina.jpg", "tissue": "ihc.png",
+    "deep-field": "hubble_deep_field.jpg",
 }
 SHAPES = ("circle", "ring", "square", "diamond", "triangle-up", "triangle-down",
           "arrow-left", "arrow-right", "plus", "cross")
@@ -144,10 +159,44 @@ def make_shapes(pool: int, test: int, seed: int) -> dict[str, tuple[np.ndarray, 
     return out
 
 
+def _colour_crops(photo: Image.Image, n: int, test: bool, rng: np.random.Generator) -> list[Image.Image]:
+    w, h = photo.size
+    cut = int(h * 0.8)  # test crops from the bottom fifth, pool crops above it
+    top, bottom = (cut, h) if test else (0, cut)
+    crops = []
+    for _ in range(n):
+        side = rng.uniform(0.2, 0.4) * min(w, h)
+        aspect = rng.uniform(0.75, 4 / 3)
+        cw, ch = int(side * math.sqrt(aspect)), min(int(side / math.sqrt(aspect)), bottom - top)
+        y = int(rng.integers(top, bottom - ch + 1))
+        x = int(rng.integers(0, w - cw + 1))
+        crops.append(photo.crop((x, y, x + cw, y + ch)))
+    return crops
+
+
+def write_colour(out: Path, pool: int = 4000, test: int = 1000, seed: int = 0) -> list[Path]:
+    """The ``colour`` folders (see the module's docstring); their paths."""
+    folder = skimage_data()
+    rng = np.random.default_rng(seed)
+    written = []
+    photos = {name: Image.open(folder / file).convert("RGB") for name, file in COLOUR.items()}
+    for split, total in (("pool", pool), ("test", test)):
+        root = out / f"colour-{split}"
+        for c, (name, photo) in enumerate(photos.items()):
+            k = total // len(COLOUR) + (c < total % len(COLOUR))
+            (root / name).mkdir(parents=True, exist_ok=True)
+            for i, crop in enumerate(_colour_crops(photo, k, split == "test", rng)):
+                crop.save(root / name / f"{name}-{i:05d}.jpg", quality=90)
+        written.append(root)
+    return written
+
+
 MAKERS = {"photos": (make_photos, list(PHOTOS)), "shapes": (make_shapes, list(SHAPES))}
 
 
 def write(out: Path, which: str, pool: int = 4000, test: int = 1000, seed: int = 0) -> list[Path]:
+    if which == "colour":
+        return write_colour(out, pool, test, seed)
     make, classes = MAKERS[which]
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -171,7 +220,7 @@ def benchmark_files(name: str, out: Path) -> tuple[Path, Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--which", nargs="+", choices=list(MAKERS), default=list(MAKERS))
+    parser.add_argument("--which", nargs="+", choices=[*MAKERS, "colour"], default=[*MAKERS, "colour"])
     parser.add_argument("--pool", type=int, default=4000)
     parser.add_argument("--test", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
