@@ -122,7 +122,7 @@ def cmd_store_migrate(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import shutil
 
-    from . import report
+    from . import neardup, report
     from .workspace import Workspace
 
     if args.out is not None:
@@ -135,6 +135,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     width = max(40, min(shutil.get_terminal_size((100, 30)).columns, 140))
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
     print(report.terminal(gathered, width=width, color=color))
+    for line in neardup.listing(ws, ws.backbone, width=width):
+        print(line)
     if args.out is not None:
         report.write(gathered, args.out)
         print(f"wrote {args.out}")
@@ -382,7 +384,7 @@ def _default_backbone() -> str:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from . import embeddings
+    from . import embeddings, neardup
     from .models import backbones
     from .workspace import Workspace
 
@@ -402,6 +404,11 @@ def cmd_embed(args: argparse.Namespace) -> int:
         return 130
     if ws.backbone != name:
         ws.set_backbone(name)
+    if record.done >= len(ws.pool) and neardup.load(ws, name) is None:
+        with CommandProgress("near-duplicates") as progress:
+            neardup.find(ws, name, progress)
+    if line := neardup.status_line(ws, name):
+        print(line)
     fell = f"; {record.fallbacks} originals unreadable, their display copies used" if record.fallbacks else ""
     print(f"workspace {ws.path}: {record.done} images embedded with {name} ({record.dim} features, read from "
           f"the {record.source} at {record.side} px, {record.seconds:.0f} s){fell}; every mode uses them")

@@ -71,6 +71,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from . import neardup
     from .workspace import Workspace
 
     ws = Workspace(args.workspace).check()
@@ -107,6 +108,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(originals_line(ws))  # one line, never wrapped: scripts read it
     console.print(f"models: {', '.join(ws.models_present()) or 'none yet'}")
     print(backbone_line(ws))
+    if line := neardup.status_line(ws, ws.backbone):
+        print(line)
     from .agreement import store_agreement
 
     if leases:
