@@ -54,6 +54,7 @@ from tuilabel.cluster import kmeans  # noqa: E402
 from tuilabel.models.augment import PRESETS, Augment  # noqa: E402
 from tuilabel.models.cnn import CNNClassifier  # noqa: E402
 from tuilabel.models.probe import FeatureProbe  # noqa: E402
+from tuilabel.sessions.backbone import backbone_space  # noqa: E402
 from tuilabel.sessions.clusters import CONFIDENCE, ClustersSettings, load_or_train_encoder, random_order  # noqa: E402
 from tuilabel.sessions.settings import parse_option  # noqa: E402
 from tuilabel.simulate import CentreJudge, SimSettings, reference_classifier, run_simulation  # noqa: E402
@@ -113,8 +114,11 @@ def random_baseline(ws: Workspace, curve: list[dict], seed: int, graphs: bool = 
         pick = order[:n]
         if point.get("classifier") == "features":  # the run's answer came from its encoder's features
             if not encoded:  # the simulation trains its own, seeded by the run's seed: the same one again
-                encoder = load_or_train_encoder(ws, ClustersSettings(seed=seed), x, save_models=False)
-                features = encoder.encode(x)
+                if ws.backbone != "none":  # or reads the backbone's features, as the run did
+                    encoder, features = backbone_space(ws, x)
+                else:
+                    encoder = load_or_train_encoder(ws, ClustersSettings(seed=seed), x, save_models=False)
+                    features = encoder.encode(x)
                 graph = FeatureProbe(encoder, pool=features).pool_graph(features, seed=seed) if graphs else None
                 encoded = [encoder, features, graph]
             probe = FeatureProbe(encoded[0], seed=seed + e + 1, pool=encoded[1], graph=encoded[2]).fit_items(
@@ -144,12 +148,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--labels", type=int, default=80)
-    parser.add_argument("--dataset", choices=["mnist", "photos", "shapes"], default="mnist")
+    parser.add_argument("--dataset", choices=["mnist", "photos", "shapes", "colour"], default="mnist")
     parser.add_argument("--skip", default=None, help="comma-separated: seed,gamma0,pixels,random")
     parser.add_argument("--reuse", action="store_true", help="read runs whose file the output folder holds")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a clusters setting for the tuilabel runs (e.g. classifier=cnn)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
+    parser.add_argument("--backbone", default="efficientnet-lite0",
+                        help="the workspace's pretrained network, whose features the pool is clustered in "
+                             "(none: the contrastive encoder or the VAE, as before it)")
     args = parser.parse_args()
     if args.skip is None:
         args.skip = "" if args.dataset == "mnist" else "seed,gamma0,pixels"
@@ -164,10 +171,11 @@ def main() -> None:
     runs: dict[str, list[dict]] = {}
     baselines: list[dict] = []
     randoms: list[list[dict]] = []
-    stem = "clusters" if args.dataset == "mnist" else f"clusters-{args.dataset}"
+    stem = ("clusters" if args.dataset == "mnist" else f"clusters-{args.dataset}") + (
+        "" if args.backbone == "none" else f"-{args.backbone}")
     with tempfile.TemporaryDirectory() as tmp:
         pool_file, test_file = benchmark_files(args.dataset, Path(tmp))
-        ws = Workspace.init(Path(tmp) / "ws", pool_file, test=test_file)
+        ws = Workspace.init(Path(tmp) / "ws", pool_file, test=test_file, backbone=args.backbone)
         reference = reference_classifier(ws)
         print(f"reference classifier (the simulated person's eyes): test accuracy "
               f"{reference.score(ws.test.as_float(), ws.test.truth):.3f}", flush=True)

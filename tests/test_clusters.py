@@ -649,3 +649,45 @@ def test_first_epoch_never_clusters_fewer_than_twice_the_classes(sample_workspac
     assert plan.k == 20 and not plan.inertias  # no elbow below twice the classes
     plan = make_plan(clusters_model, x, pool.image_shape, s, 1, ranked=False, n_classes=1)
     assert 2 <= plan.k <= 4 and sorted(plan.inertias) == [2, 3, 4]  # the elbow where it has room
+
+
+def test_with_a_backbone_the_pool_is_clustered_in_its_features_and_the_probe_reads_them(sample_workspace,
+                                                                                         clusters_model):
+    from tuilabel.models.probe import FeatureProbe
+    from tuilabel.sessions.backbone import BackboneSpace
+
+    ws = sample_workspace
+    ws.set_backbone("efficientnet-lite0")
+    truth, test = ws.pool.truth, ws.test
+
+    def separable(y: np.ndarray, seed: int) -> np.ndarray:  # what a good backbone gives: a direction a class
+        rng = np.random.default_rng(seed)
+        return (4.0 * np.eye(10, dtype=np.float32)[y] + rng.normal(0, 0.3, (len(y), 10))).astype(np.float32)
+
+    pool_x = ws.pool.as_float()
+    features = separable(truth, 0)
+    space = BackboneSpace(pool_x, features, test.as_float(), separable(test.truth, 1))
+    session = ClustersSession(ws, ClustersSettings(**{**TINY.__dict__, "space": "auto", "k": 10, "per_epoch": 10,
+                                                                "classifier": "features"}), clock=SimClock(),
+                              model=clusters_model, space=space, encoded=features)
+    assert session.space == "backbone" and session.encoder is space  # no contrastive encoder, no trial
+    assert session.plan.space == "backbone" and all(c.space == "backbone" for c in session.queue)
+    purity = [np.bincount(truth[c.members]).max() / len(c.members) for c in session.plan.centres]
+    assert min(purity) > 0.9  # clustered in the features: a class a cluster
+    while not session.due_update():
+        session.handle(Action("label", int(np.bincount(truth[session.current.members]).argmax())))
+    session.update()
+    point = session.curve[-1]
+    assert session.plan.space == "backbone" and point.extra["classifier"] == "features"
+    assert isinstance(session.learner, FeatureProbe) and session.learner.encoder is space
+    assert point.accuracy is not None and point.accuracy > 0.9  # the test set read through the stored features
+    assert all(c.guess is not None for c in session.queue)
+    with pytest.raises(ValueError, match="whole pool or test set"):
+        space.encode(pool_x[:5])  # images the network never embedded: never a wrong row
+
+
+def test_space_backbone_without_a_backbone_is_one_line(sample_workspace, capsys, tmp_path):
+    assert main(["simulate", str(sample_workspace.path), "--mode", "clusters", "--labels", "4",
+                 "--set", "space=backbone", "--out", str(tmp_path / "curve.json")]) == 2
+    err = capsys.readouterr().err
+    assert "space=backbone needs a backbone" in err and "Traceback" not in err

@@ -135,7 +135,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     width = max(40, min(shutil.get_terminal_size((100, 30)).columns, 140))
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
     print(report.terminal(gathered, width=width, color=color))
-    for line in neardup.listing(ws, ws.backbone, width=width):
+    for line in neardup.listing(ws, ws.backbone):
         print(line)
     if args.out is not None:
         report.write(gathered, args.out)

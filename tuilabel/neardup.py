@@ -101,8 +101,11 @@ def groups(features: np.ndarray, images: Any, progress: Progress = _no_progress)
 
 
 def paths(workspace: Any, backbone: str) -> tuple[Path, Path]:
-    folder = Path(workspace.path) / "embeddings"
-    return folder / f"{backbone}.dups.npy", folder / f"{backbone}.dups.json"
+    """The groups and their record, beside the backbone's embeddings."""
+    from .embeddings import paths as embedding_paths
+
+    array, _ = embedding_paths(workspace, backbone, "dups")
+    return array, array.with_suffix(".json")
 
 
 def find(workspace: Any, backbone: str, progress: Progress = _no_progress) -> np.ndarray:
@@ -148,8 +151,9 @@ def status_line(workspace: Any, backbone: str) -> str | None:
             else "near-duplicates: none")
 
 
-def listing(workspace: Any, backbone: str, limit: int = 10, width: int = 100) -> list[str]:
-    """``report``'s lines: the largest groups, an item by its file (or id) each."""
+def listing(workspace: Any, backbone: str, limit: int = 10) -> list[str]:
+    """``report``'s lines: the largest groups, an item by its file (or id) each, whole (a script may
+    read them)."""
     g = load(workspace, backbone) if backbone != "none" else None
     if g is None:
         return []
@@ -163,6 +167,5 @@ def listing(workspace: Any, backbone: str, limit: int = 10, width: int = 100) ->
     for k in order:
         members = np.flatnonzero(g == k)
         names = [str(originals.paths[i]) if originals is not None else str(workspace.pool.ids[i]) for i in members]
-        line = f"  {len(members)}: " + ", ".join(names)
-        lines.append(line if len(line) <= width else line[: width - 1] + "…")
+        lines.append(f"  {len(members)}: " + ", ".join(names))
     return lines

@@ -21,15 +21,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from ._io import load_bundle, save_bundle
-from .contrastive import ContrastiveEncoder
 from .graph import NeighbourGraph
 from .linear import SoftmaxRegression
 
 PROBE_L2 = 1e-4  # on unit features: 1e-3 and 1e-2 lost 2-20 points at 32 and 80 labels on photographs
+
+
+class Encoder(Protocol):
+    """What the probe reads images through: the contrastive encoder, or a backbone's stored features."""
+
+    def encode(self, x: np.ndarray) -> np.ndarray: ...
 
 
 def unit(features: np.ndarray) -> np.ndarray:
@@ -43,7 +49,7 @@ class FeatureProbe:
     encoder's features of the whole pool, when given); answers for images as a CNN does
     (``predict_proba`` of ``N x C x H x W`` floats in [0, 1]), or for features already encoded."""
 
-    def __init__(self, encoder: ContrastiveEncoder, l2: float = PROBE_L2, seed: int = 0,
+    def __init__(self, encoder: Encoder, l2: float = PROBE_L2, seed: int = 0,
                  pool: np.ndarray | None = None, graph: NeighbourGraph | None = None) -> None:
         self.encoder = encoder
         self.head = SoftmaxRegression(l2=l2, max_iter=100, seed=seed)
@@ -106,7 +112,7 @@ class FeatureProbe:
                      "shift": self.shift, "scale": self.scale})
 
     @classmethod
-    def load(cls, path: Path, encoder: ContrastiveEncoder) -> FeatureProbe:
+    def load(cls, path: Path, encoder: Encoder) -> FeatureProbe:
         import torch
 
         header, arrays = load_bundle(path, "probe")

@@ -77,3 +77,39 @@ class UsesBackbone:
     def setup_seconds(self) -> float:
         """The embedding's compute on the reference CPU (a simulation charges it once)."""
         return 0.0 if self.features is None else embedding_seconds(self.workspace, len(self.workspace.pool))
+
+
+class BackboneSpace:
+    """The backbone's stored features standing in for an encoder (the clusters mode's space and its
+    probe): ``encode`` answers for the pool's and the test set's arrays, which it knows by their
+    shape and a sample of their rows; the network itself is not run again."""
+
+    def __init__(self, pool_x: np.ndarray, pool: np.ndarray, test_x: np.ndarray | None = None,
+                 test: np.ndarray | None = None) -> None:
+        self.parts = {self._key(pool_x): pool}
+        if test_x is not None and test is not None:
+            self.parts[self._key(test_x)] = test
+        self.dim = pool.shape[1]
+
+    @staticmethod
+    def _key(x: np.ndarray) -> tuple[tuple[int, ...], str]:
+        import hashlib
+
+        rows = np.ascontiguousarray(np.asarray(x, np.float32)[:: max(1, len(x) // 64)])
+        return tuple(x.shape), hashlib.sha1(rows.tobytes()).hexdigest()
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        features = self.parts.get(self._key(x))
+        if features is None:
+            raise ValueError("the backbone's stored features answer for the whole pool or test set only")
+        return features
+
+
+def backbone_space(workspace: Workspace, pool_x: np.ndarray, progress: Progress = no_progress
+                   ) -> tuple[BackboneSpace, np.ndarray]:
+    """The workspace's backbone as an encoder (its embeddings computed first where missing) and the
+    pool's features, standardized as the batch head reads them."""
+    parts = features(workspace, progress)
+    test = workspace.test
+    test_x = test.as_float() if test is not None and parts["test_features"] is not None else None
+    return BackboneSpace(pool_x, parts["features"], test_x, parts["test_features"]), parts["features"]

@@ -133,8 +133,7 @@ def train(s: ClustersSession, job: EpochJob, progress: Progress = no_progress) -
         probe = make_probe(s, st.seed + job.epoch).fit_items(s.encoded[people], people, job.labels[people],
                                                              s.pool.n_classes)
         probe_rows += probe.trained_on
-        if scores_pool(s, job):
-            pool_probs = probe.proba_of_features(s.encoded)
+        pool_probs = probe.proba_of_features(s.encoded)  # a product of the pool's features: cheap
         learner = probe
         seconds_learner = time.perf_counter() - t1
     elif with_cnn:
@@ -159,14 +158,14 @@ def train(s: ClustersSession, job: EpochJob, progress: Progress = no_progress) -
     plan = make_plan(s.model, s.x, s.pool.image_shape, st, job.epoch + 1, ranked=True, n_classes=s.pool.n_classes,
                      pool_images=s.pool.images, taken=job.taken, classifier=learner, pool_probs=pool_probs,
                      share=earned_share(st.show, job.spread_factor, picked_for), features=s.features,
-                     cover=s.covered(picked_for))
+                     cover=s.covered(picked_for), space="backbone" if s.backbone else "contrastive")
     vae_accuracy = None
     test = s.test_arrays()
     if test is not None:
         tx, ty = test
         z_test = s.model.encode(tx)
         vae_accuracy = float((s.model.proba_from_latent(z_test).argmax(1) == ty).mean())
-        if s.encoder is not None and plan.space == "contrastive":
+        if s.encoder is not None and plan.space in ("contrastive", "backbone"):
             z_test = s.encoder.encode(tx)  # the space the centres live in
         accuracy = learner.score(tx, ty) if learner is not None else vae_accuracy
         reconstruction = s.model.reconstruction(tx)

@@ -8,10 +8,12 @@ from typing import Any
 import numpy as np
 
 from ...cluster import clustering_report, kmeans
+from ...errors import TuilabelError
 from ...models.cnn import CNNClassifier
 from ...models.contrastive import ContrastiveEncoder
 from ...models.vae import VAEClassifier
 from ...workspace import Workspace
+from ..backbone import BackboneSpace, backbone_space
 from ..base import Progress, no_progress
 from .plan import Plan, make_plan
 from .settings import ClustersSettings
@@ -61,6 +63,10 @@ def prepare(workspace: Workspace, s: ClustersSettings, progress: Progress = no_p
     needed, and the first clustering (the session checks its space)."""
     pool = workspace.pool
     x = pool.as_float()
+    backbone = s.uses_backbone(workspace.backbone)
+    if backbone and workspace.backbone == "none":
+        raise TuilabelError("space=backbone needs a backbone: tuilabel embed WORKSPACE --backbone NAME chooses one",
+                            workspace.path)
     if save_models and workspace.has_model(VAE):
         model = workspace.load_model(VAE, VAEClassifier.load)
     else:
@@ -68,16 +74,23 @@ def prepare(workspace: Workspace, s: ClustersSettings, progress: Progress = no_p
         pretrain(model, x, pool.n_classes, s, progress=progress)
         if save_models:
             model.save(workspace.model_path(VAE))
-    space = load_or_train_encoder(workspace, s, x, save_models, progress) if s.needs_encoder(pool.channels) else None
+    space: ContrastiveEncoder | BackboneSpace | None
+    features: np.ndarray | None
+    if backbone:
+        space, features = backbone_space(workspace, x, progress)
+    else:
+        space = load_or_train_encoder(workspace, s, x, save_models, progress) if s.needs_encoder(pool.channels) \
+            else None
+        features = None if space is None else space.encode(x)
     progress(None, "clustering the pool…")
-    features = None if space is None else space.encode(x)
-    trying = model.labelled_epochs_ == 0 and s.trials_space(pool.channels)
+    trying = not backbone and model.labelled_epochs_ == 0 and s.trials_space(pool.channels)
 
     def first_plan(features: np.ndarray | None) -> Plan:
         return make_plan(model, x, pool.image_shape, s, model.labelled_epochs_ + 1, ranked=model.labelled_epochs_ > 0,
-                         n_classes=pool.n_classes, pool_images=pool.images, features=features)
+                         n_classes=pool.n_classes, pool_images=pool.images, features=features,
+                         space="backbone" if backbone else "contrastive")
 
-    plan = first_plan(features if s.uses_encoder(pool.channels) else None)
+    plan = first_plan(features if backbone or s.uses_encoder(pool.channels) else None)
     trial_plan = first_plan(features) if trying and features is not None else None
     return {"model": model, "plan": plan, "space": space, "trial_plan": trial_plan, "encoded": features}
 
@@ -93,7 +106,7 @@ def train_vae(workspace: Workspace, request: Any, progress: Progress = no_progre
     model.save(path)
     line = f"VAE (z_dim {settings.z_dim}, beta {settings.beta:g}) trained {settings.pretrain_epochs} epochs " \
            f"without labels on {len(workspace.pool)} images, on {model.device}; saved {path}"
-    if settings.needs_encoder(workspace.pool.channels):
+    if settings.needs_encoder(workspace.pool.channels) and not settings.uses_backbone(workspace.backbone):
         if workspace.has_model(SPACE):
             workspace.model_path(SPACE).unlink()  # trained again, as the VAE is
         load_or_train_encoder(workspace, settings, x, True, progress)

@@ -42,7 +42,7 @@ class Centre:
     guess: int | None = None  # the classifier's class for the image shown
     guess_confidence: float | None = None
     uncertainty: float | None = None  # mean entropy of the classifier over the members
-    space: str = ""  # the space it was clustered in, "vae" or "contrastive" ("": the plan's)
+    space: str = ""  # the space it was clustered in, "vae", "contrastive" or "backbone" ("": the plan's)
     trial: bool = False  # shown by the first epoch's trial of the two spaces (space_trial)
 
     @property
@@ -204,13 +204,15 @@ def make_plan(
     ranked: bool, n_classes: int = 0, pool_images: np.ndarray | None = None, taken: np.ndarray | None = None,
     classifier: CNNClassifier | FeatureProbe | None = None, pool_probs: np.ndarray | None = None,
     share: float = 1.0, features: np.ndarray | None = None, cover: np.ndarray | None = None,
+    space: str = "contrastive",
 ) -> Plan:
     """Cluster the pool and pick each cluster's image. ``features``: the pool in the space to
-    cluster (the contrastive encoder's), else the VAE's latent means. A first epoch's plan shows the
-    biggest clusters first. A ranked (later) plan orders the clusters by the mean entropy of
-    ``pool_probs`` over their members (the VAE head's when not given), has ``classifier`` (else the
-    VAE) guess the images shown, and shows medoids for ``share`` of the queue and the session's
-    random order for the rest (``interleave``), covering ``cover`` (``covering_order``) when given."""
+    cluster (``space``: the contrastive encoder's or the backbone's), else the VAE's latent means.
+    A first epoch's plan shows the biggest clusters first. A ranked (later) plan orders the
+    clusters by the mean entropy of ``pool_probs`` over their members (the VAE head's when not
+    given), has ``classifier`` guess the images shown (from ``pool_probs`` where given; else the
+    VAE), and shows medoids for ``share`` of the queue and the session's random order for the rest
+    (``interleave``), covering ``cover`` (``covering_order``) when given."""
     t0 = time.perf_counter()
     z = model.encode(x) if features is None else features
     inertias: dict[int, float] = {}
@@ -243,8 +245,12 @@ def make_plan(
     if ranked and shown:
         probs = None if not centres else pool_probs if pool_probs is not None else \
             model.proba_from_latent(z) if features is None else model.predict_proba(x)
-        guesser = model if classifier is None else classifier
-        guesses = guesser.predict_proba(to_model_input(np.stack([c.image for c in shown])))
+        items = [c.medoid for c in shown]
+        if classifier is not None and pool_probs is not None and all(i is not None for i in items):
+            guesses = pool_probs[np.array(items)]  # the learner's own scores of those pool images
+        else:
+            guesser = model if classifier is None else classifier
+            guesses = guesser.predict_proba(to_model_input(np.stack([c.image for c in shown])))
         for i, (centre, guess) in enumerate(zip(shown, guesses)):
             if probs is not None and i < len(centres):  # what orders them
                 centre.uncertainty = float(strategies.entropy(probs[centre.members]).mean())
@@ -254,7 +260,7 @@ def make_plan(
             centres = interleave(centres, randoms, share)
     elif not ranked:
         centres.sort(key=lambda ce: -len(ce.members))  # the biggest clusters first
-    space = "vae" if features is None else "contrastive"
+    space = "vae" if features is None else space
     for centre in centres:
         centre.space = space
     return Plan(epoch, k, centres, scale, z, inertias, time.perf_counter() - t0, ranked,

@@ -17,6 +17,7 @@ from ...models.graph import NeighbourGraph
 from ...models.probe import FeatureProbe, unit
 from ...models.vae import VAEClassifier
 from ...workspace import Workspace
+from ..backbone import BackboneSpace, backbone_space, embedding_seconds
 from ..base import BaseSession, Clock, Progress, no_progress
 from ..settings import Settings
 from . import epoch, trial
@@ -79,7 +80,7 @@ class ClustersSession(BaseSession):
         save_models: bool = True,
         model: VAEClassifier | None = None,
         plan: Plan | None = None,
-        space: ContrastiveEncoder | None = None,
+        space: ContrastiveEncoder | BackboneSpace | None = None,
         trial_plan: Plan | None = None,
         encoded: np.ndarray | None = None,
     ) -> None:
@@ -98,16 +99,24 @@ class ClustersSession(BaseSession):
         # the space the pool is clustered in: as an earlier epoch chose it, else measured by this
         # epoch's trial (None until it decides), else the settings' rule
         channels = self.pool.channels
+        self.backbone = self.settings.uses_backbone(workspace.backbone)  # clustered in the backbone's features
         chosen = self.settings.space == "auto" and self.settings.show == "medoid"  # else the settings decide
-        self.space: str | None = str(state["space"]) if chosen and ours and state and state.get("space") else None
+        self.space: str | None = "backbone" if self.backbone else \
+            str(state["space"]) if chosen and ours and state and state.get("space") else None
         trying = self.space is None and model.labelled_epochs_ == 0 and self.settings.trials_space(channels)
         if self.space is None and not trying:
             self.space = "contrastive" if self.settings.uses_encoder(channels) else "vae"
         self.space_scores: dict[str, float | None] = {}  # the trial's mean confidence per space
-        self.encoder: ContrastiveEncoder | None = None
-        if self.space == "contrastive" or trying or self.settings.probes():
-            self.encoder = space or load_or_train_encoder(workspace, self.settings, self.x, save_models)
-            if encoded is None or space is None:  # else prepare encoded the pool with this encoder
+        self.encoder: ContrastiveEncoder | BackboneSpace | None = None
+        if self.backbone:
+            if isinstance(space, BackboneSpace) and encoded is not None:
+                self.encoder = space
+            else:
+                self.encoder, encoded = backbone_space(workspace, self.x)
+        elif self.space == "contrastive" or trying or self.settings.probes():
+            given = space if isinstance(space, ContrastiveEncoder) else None
+            self.encoder = given or load_or_train_encoder(workspace, self.settings, self.x, save_models)
+            if encoded is None or given is None:  # else prepare encoded the pool with this encoder
                 encoded = self.encoder.encode(self.x)
         self.encoded = encoded  # the pool in the encoder's space
         # the spread's weight when the last epoch trained: what a reopened session starts from
@@ -128,7 +137,7 @@ class ClustersSession(BaseSession):
                              ranked=model.labelled_epochs_ > 0, n_classes=self.pool.n_classes,
                              pool_images=self.pool.images, taken=taken,
                              share=earned_share(self.settings.show, self.saved_factor, picked_for), features=features,
-                             cover=self.covered(picked_for))
+                             cover=self.covered(picked_for), space="backbone" if self.backbone else "contrastive")
 
         self.plan = plan or first_plan(self.features)
         self.trial_plans: dict[str, Plan] = {}  # the first epoch's trial: each space's plan
@@ -176,11 +185,16 @@ class ClustersSession(BaseSession):
         return prepare(workspace, settings if isinstance(settings, ClustersSettings) else ClustersSettings(),
                        progress, save_models)
 
+    def setup_seconds(self) -> float:
+        """The backbone's embedding on the reference CPU where the pool is clustered in its features
+        (a simulation charges it once)."""
+        return embedding_seconds(self.workspace, len(self.pool)) if self.backbone else 0.0
+
     @property
     def features(self) -> np.ndarray | None:
         """What the plans cluster: the pool in the encoder's space where that space is kept, else
         None (the VAE's latent)."""
-        return self.encoded if self.space == "contrastive" else None
+        return self.encoded if self.space in ("contrastive", "backbone") else None
 
     def covered(self, learner: str = "cnn") -> np.ndarray | None:
         """What later epochs' random images cover (``covering_order``): the encoder's features, unit
@@ -196,7 +210,7 @@ class ClustersSession(BaseSession):
         the one that answered, except that before ``classifier=auto`` has first measured the two
         (``checked`` 0), a pool clustered in the encoder's space counts as answered by the probe, as
         it was from the second epoch on in every photograph and shape run."""
-        if self.settings.classifier == "auto" and checked == 0 and self.space == "contrastive" \
+        if self.settings.classifier == "auto" and checked == 0 and self.space in ("contrastive", "backbone") \
                 and self.encoded is not None:
             return "features"
         return learner

@@ -11,7 +11,7 @@ from ...models.vae import VAEClassifier
 from ..settings import MODEL_GROUP, Settings, setting
 
 CONFIDENCE = {"high": 1.0, "medium": 0.7, "low": 0.4}  # p_c a person gives with h, m, l
-NAMES = {"vae": "VAE", "contrastive": "encoder"}  # the spaces, as the screen says them
+NAMES = {"vae": "VAE", "contrastive": "encoder", "backbone": "backbone"}  # the spaces, as the screen says them
 AUGMENT_LEVELS = (2, 4, 16)  # a person's labels a class (over all classes) at which augment=auto measures
 NO_CLASS_WARN_AFTER = 4  # an epoch with at least this many decisions ...
 NO_CLASS_WARN_SHARE = 0.5  # ... this share of them "no class": the screen says the clusters mix classes
@@ -32,10 +32,12 @@ class ClustersSettings(Settings):
     per_epoch: int = setting(16, "clusters decided per epoch before training goes on (seed 003: 10-16)", min=1)
     confidence: str = setting("high", "the confidence a label gets unless h, m or l says otherwise: how far the "
                                       "cluster's members share the image's class", choices=tuple(CONFIDENCE))
-    space: str = setting("auto", "what the pool is clustered in: the features of an encoder trained without labels "
-                                 "(contrastive), or the VAE's latent means (vae, seed 003); auto: contrastive for "
-                                 "colour images, and for grey ones the first epoch's trial decides",
-                         choices=("auto", "contrastive", "vae"))
+    space: str = setting("auto", "what the pool is clustered in: the workspace's pretrained network's features "
+                                 "(backbone; tuilabel embed), the features of an encoder trained without labels "
+                                 "(contrastive), or the VAE's latent means (vae, seed 003); auto: the backbone "
+                                 "where the workspace has one, else contrastive for colour images, and for grey "
+                                 "ones the first epoch's trial decides",
+                         choices=("auto", "backbone", "contrastive", "vae"))
     space_trial: int = setting(4, "space=auto on grey images: clusters of each space shown in turn at the start; "
                                   "the space whose clusters you rated purer (h, m, l) is kept; 0: the VAE's", min=0)
     show: str = setting("medoid", "the big picture: the member nearest the centre (a real image, which the label "
@@ -77,6 +79,11 @@ class ClustersSettings(Settings):
 
     def encoder(self, device: str | None = None) -> ContrastiveEncoder:
         return ContrastiveEncoder(steps=self.space_steps, seed=self.seed, device=device)
+
+    def uses_backbone(self, backbone: str) -> bool:
+        """Whether the pool is clustered in the workspace's backbone's features (``backbone``: its
+        name, "none" for none): space=backbone, or auto where there is one."""
+        return self.show == "medoid" and (self.space == "backbone" or (self.space == "auto" and backbone != "none"))
 
     def uses_encoder(self, channels: int) -> bool:
         """Whether a pool of images with ``channels`` is clustered in the contrastive encoder's
