@@ -74,10 +74,11 @@ class CurvePoint:
 
 
 def cross_validated(y: np.ndarray, folds: int, fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                    seed: int = 0) -> float | None:
+                    seed: int = 0, weights: np.ndarray | None = None) -> float | None:
     """Accuracy estimated on the labels themselves when there is no test set: stratified ``folds``-fold
     cross-validation. ``fit_predict(train_idx, held_idx)`` trains on one part and returns the classes
-    it predicts for the other. None when there are too few labels (fewer than two per fold)."""
+    it predicts for the other. None when there are too few labels (fewer than two per fold).
+    ``weights``: what each label counts for when held out (0: trains, never scored)."""
     y = np.asarray(y)
     if folds < 2 or len(y) < 2 * folds:
         return None
@@ -86,11 +87,13 @@ def cross_validated(y: np.ndarray, folds: int, fit_predict: Callable[[np.ndarray
     order = order[np.argsort(y[order], kind="stable")]  # by class, shuffled within: dealt round robin
     fold = np.empty(len(y), np.int64)
     fold[order] = np.arange(len(y)) % folds
-    correct = 0
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, np.float64)
+    correct = 0.0
     for k in range(folds):
         held, train = np.flatnonzero(fold == k), np.flatnonzero(fold != k)
-        correct += int((np.asarray(fit_predict(train, held)) == y[held]).sum())
-    return correct / len(y)
+        if w[held].any():
+            correct += float(((np.asarray(fit_predict(train, held)) == y[held]) * w[held]).sum())
+    return correct / float(w.sum())
 
 
 AUGMENT_CHECKS = (4, 16)  # labels a class at which augment=auto measures its choice again

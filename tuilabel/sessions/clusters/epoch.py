@@ -50,6 +50,7 @@ class EpochJob:
     confidence: tuple[float, int] = (0.0, 0)  # the person's label confidences in the kept space: sum, count
     learner: str = "cnn"  # classifier=auto: what answered after the last measurement, cnn or features
     learner_checked: int = 0  # classifier=auto: labels a class at the last measurement (0: none yet)
+    random: np.ndarray | None = None  # per pool item: a person labelled it as a random image of the order
 
 
 @dataclass
@@ -220,6 +221,9 @@ def measure_augment(s: ClustersSession, job: EpochJob, progress: Progress,
     return choice, scores, checked, passes
 
 
+RANDOM_SCORED = 12  # random images' labels at least, for the learner choice to be scored on them alone
+
+
 def measure_learner(s: ClustersSession, job: EpochJob, augment: str, augment_scores: dict[str, float],
                     progress: Progress, at: float) -> tuple[str, dict[str, float], int, int, int]:
     """``classifier=auto``: once a person's labels reach the levels augment=auto measures at
@@ -255,8 +259,15 @@ def measure_learner(s: ClustersSession, job: EpochJob, augment: str, augment_sco
         passes += model.images_seen_
         return model.predict(x[held])
 
-    scores = {"features": cross_validated(y, 3, probe, seed)}
-    scores["cnn"] = augment_scores[augment] if augment in augment_scores else cross_validated(y, 3, cnn, seed)
+    # scored on the random images' labels where there are enough: medoids are the features' typical
+    # images, where the probe is right far more often than on the pool (digits: 0.94 cross-validated
+    # on all 32 labels against 0.75 on the test set); the folds still train on every label
+    scored = None if job.random is None else job.random[people].astype(np.float64)
+    if scored is None or scored.sum() < RANDOM_SCORED:
+        scored = None
+    scores = {"features": cross_validated(y, 3, probe, seed, scored)}
+    scores["cnn"] = augment_scores[augment] if augment in augment_scores and scored is None \
+        else cross_validated(y, 3, cnn, seed, scored)
     if scores["features"] is None or scores["cnn"] is None:
         return job.learner, {}, job.learner_checked, passes, rows
     measured = {k: float(v) for k, v in scores.items() if v is not None}

@@ -44,6 +44,7 @@ class Centre:
     uncertainty: float | None = None  # mean entropy of the classifier over the members
     space: str = ""  # the space it was clustered in, "vae", "contrastive" or "backbone" ("": the plan's)
     trial: bool = False  # shown by the first epoch's trial of the two spaces (space_trial)
+    random: bool = False  # a random image of the session's order (no model chose it)
 
     @property
     def depth(self) -> int:
@@ -132,7 +133,10 @@ def random_centres(z: np.ndarray, centres: np.ndarray, assignment: np.ndarray, m
     """The first ``n`` images of ``order`` that no person has labelled, each shown with its nearest
     cluster (``members_of``), whose members are measured from the image."""
     free = order if taken is None else order[~taken[order]]
-    return [image_centre(int(i), z, centres, assignment, members_of, scale, epoch, pool_images) for i in free[:n]]
+    shown = [image_centre(int(i), z, centres, assignment, members_of, scale, epoch, pool_images) for i in free[:n]]
+    for centre in shown:
+        centre.random = True
+    return shown
 
 
 def covering_order(features: np.ndarray, taken: np.ndarray | None, order: np.ndarray, per_epoch: int,

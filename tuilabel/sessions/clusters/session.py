@@ -455,7 +455,15 @@ class ClustersSession(BaseSession):
         return EpochJob(self.epoch, labels, weights, self.spent_here, self.elapsed, self.plan.k, self.taken_mask.copy(),
                         dataclasses.replace(self.checks), self.spread_factor(), self.augment_choice,
                         self.augment_checked, self.space or "vae", self._confidence_sums(), self.learner_name,
-                        self.learner_checked)
+                        self.learner_checked, self._random_labels())
+
+    def _random_labels(self) -> np.ndarray:
+        """Per pool item: a person labelled it as a random image of the order (this session's decisions)."""
+        mask = np.zeros(len(self.pool), bool)
+        for d in self.decisions:
+            if d.label is not None and d.centre.random and d.centre.medoid is not None:
+                mask[d.centre.medoid] = True
+        return mask
 
     def taken(self) -> np.ndarray:
         """Per pool item: whether it has a person's label (from any mode)."""
