@@ -682,6 +682,12 @@ def test_with_a_backbone_the_pool_is_clustered_in_its_features_and_the_probe_rea
     assert isinstance(session.learner, FeatureProbe) and session.learner.encoder is space
     assert point.accuracy is not None and point.accuracy > 0.9  # the test set read through the stored features
     assert all(c.guess is not None for c in session.queue)
+    randoms = [d for d in session.decisions if d.centre.random]
+    assert session.plan.share < 1.0 and any(c.random for c in session.queue)  # the probe answers: random images
+    while not session.due_update():
+        session.handle(Action("label", int(truth[session.current.medoid])))
+        randoms = [d for d in session.decisions if d.centre.random]
+    assert randoms and session.snapshot().random.sum() == len({d.centre.medoid for d in randoms})
     with pytest.raises(ValueError, match="whole pool or test set"):
         space.encode(pool_x[:5])  # images the network never embedded: never a wrong row
 

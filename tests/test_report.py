@@ -102,6 +102,9 @@ def test_cross_validation_holds_every_label_out_once():
     assert sorted(held_out) == list(range(len(y)))
     assert cross_validated(y, 3, lambda train, held: np.zeros(len(held), int)) == pytest.approx(8 / 22)
     assert cross_validated(y[:5], 3, oracle) is None  # fewer than two labels a fold
+    scored = (y != 0).astype(float)  # the 0s train every fold but are never scored
+    assert cross_validated(y, 3, lambda train, held: np.zeros(len(held), int), weights=scored) == 0.0
+    assert cross_validated(y, 3, lambda train, held: np.where(y[held] == 0, 5, y[held]), weights=scored) == 1.0
 
 
 @pytest.mark.slow
