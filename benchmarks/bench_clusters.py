@@ -95,7 +95,8 @@ def pixel_baseline(ws: Workspace, k: int, seed: int) -> dict:
             "cnn_accuracy": cnn.score(tx, ws.test.truth), "seconds": time.perf_counter() - t0}
 
 
-def random_baseline(ws: Workspace, curve: list[dict], seed: int, graphs: bool = True) -> list[dict]:
+def random_baseline(ws: Workspace, curve: list[dict], seed: int, graphs: bool = True,
+                    in_backbone: bool = False) -> list[dict]:
     """At each epoch of a run: its label count of random pool images (true labels), the same CNN
     recipe (augmentation, weight averaging) for the same image passes as that epoch's CNN on its spread
     labels, or where the encoder's features answered, the same probe (trained on the neighbour graph's
@@ -114,7 +115,7 @@ def random_baseline(ws: Workspace, curve: list[dict], seed: int, graphs: bool = 
         pick = order[:n]
         if point.get("classifier") == "features":  # the run's answer came from its encoder's features
             if not encoded:  # the simulation trains its own, seeded by the run's seed: the same one again
-                if ws.backbone != "none":  # or reads the backbone's features, as the run did
+                if in_backbone:  # or reads the backbone's features, as the run did (space=backbone)
                     encoder, features = backbone_space(ws, x)
                 else:
                     encoder = load_or_train_encoder(ws, ClustersSettings(seed=seed), x, save_models=False)
@@ -154,9 +155,9 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a clusters setting for the tuilabel runs (e.g. classifier=cnn)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out"))
-    parser.add_argument("--backbone", default="efficientnet-lite0",
-                        help="the workspace's pretrained network, whose features the pool is clustered in "
-                             "(none: the contrastive encoder or the VAE, as before it)")
+    parser.add_argument("--backbone", default="none",
+                        help="the workspace's pretrained network (e.g. efficientnet-lite0), whose features "
+                             "--set space=backbone clusters in")
     args = parser.parse_args()
     if args.skip is None:
         args.skip = "" if args.dataset == "mnist" else "seed,gamma0,pixels"
@@ -197,7 +198,8 @@ def main() -> None:
                         randoms.append(json.loads(random_file.read_text()))
                     else:
                         graphs = bool(result.get("mode_settings", {}).get("probe_graph", True))
-                        randoms.append(random_baseline(ws, result["curve"], seed, graphs=graphs))
+                        randoms.append(random_baseline(ws, result["curve"], seed, graphs=graphs,
+                                                       in_backbone=options.get("space") == "backbone"))
                         random_file.write_text(json.dumps(randoms[-1], default=float))
                     print("random order, same CNN:", ", ".join(
                         "-" if p["accuracy"] is None else f"{p['labels']}: {p['accuracy']:.3f}" for p in randoms[-1]),

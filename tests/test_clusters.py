@@ -667,7 +667,7 @@ def test_with_a_backbone_the_pool_is_clustered_in_its_features_and_the_probe_rea
     pool_x = ws.pool.as_float()
     features = separable(truth, 0)
     space = BackboneSpace(pool_x, features, test.as_float(), separable(test.truth, 1))
-    session = ClustersSession(ws, ClustersSettings(**{**TINY.__dict__, "space": "auto", "k": 10, "per_epoch": 10,
+    session = ClustersSession(ws, ClustersSettings(**{**TINY.__dict__, "space": "backbone", "k": 10, "per_epoch": 10,
                                                                 "classifier": "features"}), clock=SimClock(),
                               model=clusters_model, space=space, encoded=features)
     assert session.space == "backbone" and session.encoder is space  # no contrastive encoder, no trial

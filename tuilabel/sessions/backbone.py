@@ -105,10 +105,20 @@ class BackboneSpace:
         return features
 
 
+def backbone_space_check(workspace: Workspace) -> None:
+    """A mode asked to work in the backbone's features on a workspace without one: one line."""
+    if workspace.backbone == "none":
+        from ..errors import TuilabelError
+
+        raise TuilabelError("space=backbone needs a backbone: tuilabel embed WORKSPACE --backbone NAME chooses one",
+                            workspace.path)
+
+
 def backbone_space(workspace: Workspace, pool_x: np.ndarray, progress: Progress = no_progress
                    ) -> tuple[BackboneSpace, np.ndarray]:
     """The workspace's backbone as an encoder (its embeddings computed first where missing) and the
     pool's features, standardized as the batch head reads them."""
+    backbone_space_check(workspace)
     parts = features(workspace, progress)
     test = workspace.test
     test_x = test.as_float() if test is not None and parts["test_features"] is not None else None

@@ -8,12 +8,11 @@ from typing import Any
 import numpy as np
 
 from ...cluster import clustering_report, kmeans
-from ...errors import TuilabelError
 from ...models.cnn import CNNClassifier
 from ...models.contrastive import ContrastiveEncoder
 from ...models.vae import VAEClassifier
 from ...workspace import Workspace
-from ..backbone import BackboneSpace, backbone_space
+from ..backbone import BackboneSpace, backbone_space, backbone_space_check
 from ..base import Progress, no_progress
 from .plan import Plan, make_plan
 from .settings import ClustersSettings
@@ -63,10 +62,9 @@ def prepare(workspace: Workspace, s: ClustersSettings, progress: Progress = no_p
     needed, and the first clustering (the session checks its space)."""
     pool = workspace.pool
     x = pool.as_float()
-    backbone = s.uses_backbone(workspace.backbone)
-    if backbone and workspace.backbone == "none":
-        raise TuilabelError("space=backbone needs a backbone: tuilabel embed WORKSPACE --backbone NAME chooses one",
-                            workspace.path)
+    backbone = s.uses_backbone()
+    if backbone:
+        backbone_space_check(workspace)
     if save_models and workspace.has_model(VAE):
         model = workspace.load_model(VAE, VAEClassifier.load)
     else:
@@ -106,7 +104,7 @@ def train_vae(workspace: Workspace, request: Any, progress: Progress = no_progre
     model.save(path)
     line = f"VAE (z_dim {settings.z_dim}, beta {settings.beta:g}) trained {settings.pretrain_epochs} epochs " \
            f"without labels on {len(workspace.pool)} images, on {model.device}; saved {path}"
-    if settings.needs_encoder(workspace.pool.channels) and not settings.uses_backbone(workspace.backbone):
+    if settings.needs_encoder(workspace.pool.channels) and not settings.uses_backbone():
         if workspace.has_model(SPACE):
             workspace.model_path(SPACE).unlink()  # trained again, as the VAE is
         load_or_train_encoder(workspace, settings, x, True, progress)

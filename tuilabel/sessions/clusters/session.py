@@ -99,7 +99,7 @@ class ClustersSession(BaseSession):
         # the space the pool is clustered in: as an earlier epoch chose it, else measured by this
         # epoch's trial (None until it decides), else the settings' rule
         channels = self.pool.channels
-        self.backbone = self.settings.uses_backbone(workspace.backbone)  # clustered in the backbone's features
+        self.backbone = self.settings.uses_backbone()  # clustered in the backbone's features
         chosen = self.settings.space == "auto" and self.settings.show == "medoid"  # else the settings decide
         self.space: str | None = "backbone" if self.backbone else \
             str(state["space"]) if chosen and ours and state and state.get("space") else None
