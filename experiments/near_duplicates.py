@@ -74,14 +74,16 @@ def main() -> None:
         where = {name: i for i, name in enumerate(names)}
         copy_rows = np.array([where[f"zz-copy-{n:04d}-{how}.jpg"] for n, how in enumerate(hows)])
         source_rows = np.array([where[files[s].name] for s in sources])
+        raw = np.asarray(e, np.float32)
+        centred = unit_rows(raw - raw.mean(axis=0))  # what pool-mean centring gives (not kept)
         thumbs = np.stack([thumbnail(ws.pool.images[i]) for i in range(len(ws.pool))])
-        for variant, f in (("centred", unit_rows(e, centre=True)), ("raw", unit_rows(e)),
+        for variant, f in (("centred", centred), ("raw", unit_rows(e)),
                            ("thumbnail", thumbs)):
             print(f"== {variant} features")
             report(f, hows, copy_rows, source_rows)
         files = [ws.pool.originals.path(i) for i in range(len(ws.pool))]  # type: ignore[union-attr]
         print("== centred features and thumbnails")
-        both(unit_rows(e, centre=True), thumbs, copy_rows, source_rows, files)
+        both(centred, thumbs, copy_rows, source_rows, files)
         print("== raw features and thumbnails")
         both(unit_rows(e), thumbs, copy_rows, source_rows, files)
         g = groups(e, ws.pool.images)

@@ -404,11 +404,12 @@ def cmd_embed(args: argparse.Namespace) -> int:
         return 130
     if ws.backbone != name:
         ws.set_backbone(name)
-    if record.done >= len(ws.pool) and neardup.load(ws, name) is None:
-        with CommandProgress("near-duplicates") as progress:
-            neardup.find(ws, name, progress)
-    if line := neardup.status_line(ws, name):
-        print(line)
+    if record.done >= len(ws.pool):
+        groups = neardup.load(ws, name)
+        if groups is None:
+            with CommandProgress("near-duplicates") as progress:
+                groups = neardup.find(ws, name, progress)
+        print(neardup.summary_line(groups))
     fell = f"; {record.fallbacks} originals unreadable, their display copies used" if record.fallbacks else ""
     print(f"workspace {ws.path}: {record.done} images embedded with {name} ({record.dim} features, read from "
           f"the {record.source} at {record.side} px, {record.seconds:.0f} s){fell}; every mode uses them")

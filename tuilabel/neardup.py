@@ -30,18 +30,9 @@ def _no_progress(fraction: float | None, text: str) -> None:
     pass
 
 
-def _mean(features: np.ndarray, block: int = 8192) -> np.ndarray:
-    total = np.zeros(features.shape[1], np.float64)
-    for s in range(0, len(features), block):
-        total += np.asarray(features[s:s + block], np.float64).sum(axis=0)
-    return (total / max(len(features), 1)).astype(np.float32)
-
-
-def unit_rows(features: np.ndarray, centre: bool = False) -> np.ndarray:
-    """Rows of ``features`` as float32 of unit length (``centre``: the rows' mean taken out first)."""
+def unit_rows(features: np.ndarray) -> np.ndarray:
+    """Rows of ``features`` as float32 of unit length."""
     rows = np.asarray(features, np.float32)
-    if centre:
-        rows = rows - _mean(features)
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
@@ -82,8 +73,12 @@ def groups(features: np.ndarray, images: Any, progress: Progress = _no_progress)
         for j in range(i, n, TILE):
             b = a if j == i else unit_rows(features[j:j + TILE])
             x, y = np.nonzero(a @ b.T >= FEATURES)
-            for p, q in zip((x + i).tolist(), (y + j).tolist()):
-                if p < q and float(thumb(p) @ thumb(q)) >= THUMBNAILS:
+            x, y = x + i, y + j
+            x, y = x[x < y], y[x < y]
+            if len(x):  # the thumbnails confirm the candidates, all at once
+                confirmed = np.einsum("ij,ij->i", np.stack([thumb(p) for p in x.tolist()]),
+                                      np.stack([thumb(q) for q in y.tolist()])) >= THUMBNAILS
+                for p, q in zip(x[confirmed].tolist(), y[confirmed].tolist()):
                     rp, rq = _root(parent, p), _root(parent, q)
                     if rp != rq:
                         parent[max(rp, rq)] = min(rp, rq)
@@ -146,9 +141,14 @@ def status_line(workspace: Any, backbone: str) -> str | None:
     g = load(workspace, backbone)
     if g is None:
         return f"near-duplicates: not looked for yet (tuilabel embed {workspace.path} looks)"
+    return summary_line(g)
+
+
+def summary_line(g: np.ndarray) -> str:
+    """What ``status`` and ``embed`` say of the groups ``g``."""
     n, images = summary(g)
-    return (f"near-duplicates: {n} groups, {images} images (tuilabel report lists them)" if n
-            else "near-duplicates: none")
+    return f"near-duplicates: {n} groups, {images} images (tuilabel report lists them)" if n \
+        else "near-duplicates: none"
 
 
 def listing(workspace: Any, backbone: str, limit: int = 10) -> list[str]:
