@@ -23,6 +23,7 @@ from .settings import (
     AUGMENT_LEVELS,
     CNN_AVERAGE,
     CNN_BUDGET,
+    FEATURE_SPACES,
     NO_CLASS_WARN_AFTER,
     NO_CLASS_WARN_SHARE,
     ClustersSettings,
@@ -159,14 +160,14 @@ def train(s: ClustersSession, job: EpochJob, progress: Progress = no_progress) -
     plan = make_plan(s.model, s.x, s.pool.image_shape, st, job.epoch + 1, ranked=True, n_classes=s.pool.n_classes,
                      pool_images=s.pool.images, taken=job.taken, classifier=learner, pool_probs=pool_probs,
                      share=earned_share(st.show, job.spread_factor, picked_for), features=s.features,
-                     cover=s.covered(picked_for), space="backbone" if s.backbone else "contrastive")
+                     cover=s.covered(picked_for), space=s.encoder_space)
     vae_accuracy = None
     test = s.test_arrays()
     if test is not None:
         tx, ty = test
         z_test = s.model.encode(tx)
         vae_accuracy = float((s.model.proba_from_latent(z_test).argmax(1) == ty).mean())
-        if s.encoder is not None and plan.space in ("contrastive", "backbone"):
+        if s.encoder is not None and plan.space in FEATURE_SPACES:
             z_test = s.encoder.encode(tx)  # the space the centres live in
         accuracy = learner.score(tx, ty) if learner is not None else vae_accuracy
         reconstruction = s.model.reconstruction(tx)

@@ -26,6 +26,7 @@ from .models import CNN, PROBE, VAE, load_or_train_encoder, prepare
 from .plan import Centre, Plan, make_centres, make_plan, people, pick_medoid, random_order
 from .settings import (
     CONFIDENCE,
+    FEATURE_SPACES,
     MEMBERS_SHOWN,
     MIN_SPLIT,
     SPLIT_K,
@@ -99,9 +100,8 @@ class ClustersSession(BaseSession):
         # the space the pool is clustered in: as an earlier epoch chose it, else measured by this
         # epoch's trial (None until it decides), else the settings' rule
         channels = self.pool.channels
-        self.backbone = self.settings.uses_backbone()  # clustered in the backbone's features
         chosen = self.settings.space == "auto" and self.settings.show == "medoid"  # else the settings decide
-        self.space: str | None = "backbone" if self.backbone else \
+        self.space: str | None = "backbone" if self.settings.uses_backbone() else \
             str(state["space"]) if chosen and ours and state and state.get("space") else None
         trying = self.space is None and model.labelled_epochs_ == 0 and self.settings.trials_space(channels)
         if self.space is None and not trying:
@@ -137,7 +137,7 @@ class ClustersSession(BaseSession):
                              ranked=model.labelled_epochs_ > 0, n_classes=self.pool.n_classes,
                              pool_images=self.pool.images, taken=taken,
                              share=earned_share(self.settings.show, self.saved_factor, picked_for), features=features,
-                             cover=self.covered(picked_for), space="backbone" if self.backbone else "contrastive")
+                             cover=self.covered(picked_for), space=self.encoder_space)
 
         self.plan = plan or first_plan(self.features)
         self.trial_plans: dict[str, Plan] = {}  # the first epoch's trial: each space's plan
@@ -191,10 +191,20 @@ class ClustersSession(BaseSession):
         return embedding_seconds(self.workspace, len(self.pool)) if self.backbone else 0.0
 
     @property
+    def backbone(self) -> bool:
+        """Whether the pool is clustered in the backbone's features (space=backbone: no trial)."""
+        return self.space == "backbone"
+
+    @property
+    def encoder_space(self) -> str:
+        """The space ``encoded`` is: the backbone's or the contrastive encoder's features."""
+        return "backbone" if self.backbone else "contrastive"
+
+    @property
     def features(self) -> np.ndarray | None:
         """What the plans cluster: the pool in the encoder's space where that space is kept, else
         None (the VAE's latent)."""
-        return self.encoded if self.space in ("contrastive", "backbone") else None
+        return self.encoded if self.space in FEATURE_SPACES else None
 
     def covered(self, learner: str = "cnn") -> np.ndarray | None:
         """What later epochs' random images cover (``covering_order``): the encoder's features, unit
@@ -210,7 +220,7 @@ class ClustersSession(BaseSession):
         the one that answered, except that before ``classifier=auto`` has first measured the two
         (``checked`` 0), a pool clustered in the encoder's space counts as answered by the probe, as
         it was from the second epoch on in every photograph and shape run."""
-        if self.settings.classifier == "auto" and checked == 0 and self.space in ("contrastive", "backbone") \
+        if self.settings.classifier == "auto" and checked == 0 and self.space in FEATURE_SPACES \
                 and self.encoded is not None:
             return "features"
         return learner

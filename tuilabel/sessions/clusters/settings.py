@@ -12,6 +12,7 @@ from ..settings import MODEL_GROUP, Settings, setting
 
 CONFIDENCE = {"high": 1.0, "medium": 0.7, "low": 0.4}  # p_c a person gives with h, m, l
 NAMES = {"vae": "VAE", "contrastive": "encoder", "backbone": "backbone"}  # the spaces, as the screen says them
+FEATURE_SPACES = ("contrastive", "backbone")  # the spaces of an encoder's features (the probe reads them)
 AUGMENT_LEVELS = (2, 4, 16)  # a person's labels a class (over all classes) at which augment=auto measures
 NO_CLASS_WARN_AFTER = 4  # an epoch with at least this many decisions ...
 NO_CLASS_WARN_SHARE = 0.5  # ... this share of them "no class": the screen says the clusters mix classes
